@@ -1,0 +1,75 @@
+"""The command line: parse arguments, call the library, print. Only here do errors become
+messages and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .checks import errors
+from .errors import BulletinError
+from .workflow import prepare, run_checks, write_outputs
+
+app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+IssueArg = Annotated[Path, typer.Argument(help="The issue file, e.g. issues/cohes3ion-04.yaml",
+                                          show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="bulletin.toml to use "
+                      "(default: BULLETIN_CONFIG, else the nearest one above the issue)")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Language to render "
+                    "(default: the newsletter's first)")]
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn the library's errors into `Error: ...` lines and exit status 1."""
+    try:
+        yield
+    except BulletinError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err.print(f"[bold red]Error:[/] {escape(line)}")
+        raise typer.Exit(1) from None
+
+
+@app.command("render")
+def render_command(issue: IssueArg,
+                   out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to")]
+                   = Path("out"),
+                   config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Render ISSUE to DIR/<name>.html, .txt and .eml (as a sample subscriber gets it)."""
+    with reported():
+        prepared = prepare(issue, config, lang)
+        for path in write_outputs(prepared, out_dir):
+            out.print(f"wrote {escape(str(path))}")
+
+
+@app.command("check")
+def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Pre-send checks. Errors exit 1; warnings alone exit 0."""
+    with reported():
+        prepared = prepare(issue, config, lang)
+        findings = run_checks(prepared)
+    for finding in findings:
+        colour = "red" if finding.level == "error" else "yellow"
+        out.print(f"[{colour}]{finding.level}[/] [dim]{finding.code}[/] "
+                  f"{escape(finding.where)}: {escape(finding.message)}")
+    failed = len(errors(findings))
+    warned = len(findings) - failed
+    summary = f"{issue}: {failed} error{'s' * (failed != 1)}, " \
+              f"{warned} warning{'s' * (warned != 1)}"
+    out.print(f"[bold {'red' if failed else 'green'}]{escape(summary)}[/]")
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

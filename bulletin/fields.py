@@ -1,0 +1,93 @@
+"""Field types shared by the issue file and bulletin.toml."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not vanish silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _prose(value: Any) -> str | dict[str, str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value:
+        for language, text in value.items():
+            if not _LANGUAGE.match(str(language)):
+                raise ValueError(f"'{language}' is not a language code; use codes such as "
+                                 "en or cy as the keys of translated text")
+            if not isinstance(text, str):
+                raise ValueError(f"the '{language}' text should be text, got "
+                                 f"{type(text).__name__}; put it in quotes")
+        return dict(value)
+    hint = "; put it in quotes" if isinstance(value, int | float | bool) else ""
+    raise ValueError(f"expected text, or a mapping of language to text such as "
+                     f"{{en: ..., cy: ...}}, got {type(value).__name__}{hint}")
+
+
+Prose = Annotated[str | dict[str, str], PlainValidator(_prose)]
+"""Text, or a mapping of language code to text for multilingual newsletters."""
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme == "mailto" and "@" in parts.path:
+        return value
+    if parts.scheme in ("http", "https") and parts.netloc and " " not in value:
+        return value
+    raise ValueError(f"expected an absolute URL starting with https:// (got {value!r})")
+
+
+Url = Annotated[str, AfterValidator(_url)]
+
+
+def _colour(value: str) -> str:
+    if not _COLOUR.match(value):
+        raise ValueError(f"expected a colour such as #1d1d1b (got {value!r})")
+    return value
+
+
+Colour = Annotated[str, AfterValidator(_colour)]
+
+
+def in_language(value: str | dict[str, str] | None, language: str) -> str:
+    """The text of `value` for `language` (plain text serves every language)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return value[language]
+
+
+def prose_fields(model: BaseModel, loc: tuple[str | int, ...] = ()
+                 ) -> Iterator[tuple[tuple[str | int, ...], str | dict[str, str]]]:
+    """Every translated (mapping) prose value inside `model`, with its location."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = info.alias or name
+        yield from _walk(value, (*loc, key))
+
+
+def _walk(value: object, loc: tuple[str | int, ...]
+          ) -> Iterator[tuple[tuple[str | int, ...], str | dict[str, str]]]:
+    if isinstance(value, BaseModel):
+        yield from prose_fields(value, loc)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*loc, index))
+    elif isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*loc, key))

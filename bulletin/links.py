@@ -1,0 +1,94 @@
+"""Public URLs of the web service, and the signed, opaque tokens inside per-recipient links.
+
+A token names one subscriber and one purpose (an unsubscribe token cannot change
+preferences), optionally expires, and is signed with HMAC-SHA256 under BULLETIN_SECRET_KEY.
+No email address ever appears in a URL."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from urllib.parse import quote
+
+from .errors import TokenError
+
+KEY_VARIABLE = "BULLETIN_SECRET_KEY"
+PURPOSES = ("unsubscribe", "preferences", "confirm")
+_MAC_BYTES = 16
+
+
+def secret_key(required: bool = True) -> bytes:
+    """The signing key from the environment. Without one, a throwaway key when not required
+    (sample renders), else an error saying what to set."""
+    value = os.environ.get(KEY_VARIABLE, "")
+    if len(value) >= 16:
+        return value.encode()
+    if required:
+        raise TokenError(f"set {KEY_VARIABLE} to a random string of at least 16 characters "
+                         f"(for example: export {KEY_VARIABLE}=$(python3 -c "
+                         "'import secrets; print(secrets.token_urlsafe(32))'))")
+    return secrets.token_bytes(32)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if not text or any(c not in _ALPHABET for c in text) or len(text) % 4 == 1:
+        raise TokenError("malformed token")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def sign(purpose: str, subject: str, key: bytes, expires: int | None = None) -> str:
+    """A URL-safe token for `subject` (a subscriber id) and `purpose`."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    payload = "\x1f".join([purpose, subject, str(expires or "")]).encode()
+    return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
+
+
+def verify(token: str, purpose: str, key: bytes, now: int) -> str:
+    """The subject of a valid token for `purpose`; TokenError for anything else."""
+    body, dot, mac = token.partition(".")
+    if not dot:
+        raise TokenError("malformed token")
+    payload = _unb64(body)
+    if _b64(payload) != body or not hmac.compare_digest(_unb64(mac), _mac(key, payload)) \
+            or _b64(_unb64(mac)) != mac:
+        raise TokenError("token signature does not match")
+    try:
+        got, subject, expires = payload.decode().split("\x1f")
+    except (UnicodeDecodeError, ValueError):
+        raise TokenError("malformed token") from None
+    if got != purpose:
+        raise TokenError(f"this link is for {got}, not {purpose}")
+    if expires and now > int(expires):
+        raise TokenError("this link has expired")
+    return subject
+
+
+def archive_url(base: str, newsletter: str, issue: str) -> str:
+    return f"{base.rstrip('/')}/archive/{quote(newsletter)}/{quote(issue)}"
+
+
+def subscribe_url(base: str, newsletter: str) -> str:
+    return f"{base.rstrip('/')}/subscribe/{quote(newsletter)}"
+
+
+def unsubscribe_url(base: str, token: str) -> str:
+    return f"{base.rstrip('/')}/unsubscribe/{token}"
+
+
+def preferences_url(base: str, token: str) -> str:
+    return f"{base.rstrip('/')}/preferences/{token}"

@@ -1,0 +1,103 @@
+"""Render: MJML to HTML (mjml-python), CSS inlined (premailer), beside the plain text.
+
+Runs once per issue and language; per-recipient work is `Rendered.personalise`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import mjml
+import premailer
+from lxml import etree
+
+from . import placeholders as ph
+from .compose import MJML_TEMPLATE, compose
+from .errors import RenderError
+from .issue import IssueFile
+from .settings import Workspace
+
+_DOCTYPE = re.compile(r"^\s*(<!doctype[^>]*>)", re.IGNORECASE)
+_STYLE_TAG = re.compile(r"<style(?=[\s>])", re.IGNORECASE)
+# premailer would rewrite these presentational attributes from the inlined CSS (width on
+# images, for one); MJML already wrote the ones it wants.
+_KEEP_ATTRIBUTES = ["width", "height", "align", "bgcolor", "valign", "background"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One issue in one language, ready for per-recipient substitution."""
+
+    newsletter: str
+    issue: str
+    language: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
+        """(html, text) with the recipient's values in place of the placeholders."""
+        return (ph.fill(self.html, values, html_escape=True), ph.fill(self.text, values))
+
+
+def compile_mjml(source: str) -> str:
+    """MJML to HTML. Fonts are passed explicitly (none) so nothing links Google Fonts."""
+    try:
+        return mjml.mjml2html(source, fonts={}, disable_comments=True)
+    except ValueError as exc:
+        raise RenderError(f"{MJML_TEMPLATE} produced MJML that does not compile: "
+                          f"{_with_line(str(exc), source)}") from None
+
+
+def _with_line(message: str, source: str) -> str:
+    """mjml-python reports byte offsets; say the line of the generated MJML instead."""
+    match = re.search(r"position (\d+)|at (\d+)", message)
+    if not match:
+        return message
+    offset = int(match.group(1) or match.group(2))
+    line = source.encode()[:offset].count(b"\n") + 1
+    return f"{message} (line {line} of the generated MJML)"
+
+
+def inline_css(html: str, css: str) -> str:
+    """Inline `css` into style attributes without damaging MJML's output: the doctype, its
+    style tags (media queries with !important) and Outlook conditional comments are kept,
+    image widths and links are left alone, and nothing is fetched."""
+    doctype = _DOCTYPE.match(html)
+    marked = _STYLE_TAG.sub('<style data-premailer="ignore"', html)
+    inliner = premailer.Premailer(
+        css_text=[css] if css.strip() else None,
+        keep_style_tags=True,
+        strip_important=False,
+        remove_classes=False,
+        disable_basic_attributes=_KEEP_ATTRIBUTES,
+        disable_link_rewrites=True,
+        allow_network=False,
+        allow_loading_external_files=False,
+        exclude_pseudoclasses=True,
+        disable_leftover_css=True,
+        align_floating_images=False,
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    try:
+        out = inliner.transform(marked, pretty_print=False)
+    except (etree.LxmlError, ValueError) as exc:
+        raise RenderError(f"inlining CSS failed: {exc}") from None
+    return (doctype.group(1) if doctype else "<!doctype html>") + "\n" + out
+
+
+def render(loaded: IssueFile, workspace: Workspace, language: str | None = None) -> Rendered:
+    """The whole pipeline for one issue: compose, compile, inline; and the text part."""
+    newsletter = loaded.newsletter
+    language = language or newsletter.languages[0]
+    if language not in newsletter.languages:
+        raise RenderError(f"newsletter '{loaded.issue.newsletter}' is not published in "
+                          f"'{language}'; choose one of {', '.join(newsletter.languages)}")
+    composed = compose(loaded, workspace.theme_dir(newsletter.theme),
+                       workspace.settings.base_url, language)
+    html = inline_css(compile_mjml(composed.mjml), composed.css)
+    return Rendered(newsletter=loaded.issue.newsletter, issue=loaded.slug, language=language,
+                    subject=composed.subject, preheader=composed.preheader, html=html,
+                    text=composed.text)

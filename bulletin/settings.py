@@ -1,0 +1,174 @@
+"""bulletin.toml: the workspace's newsletters, senders, brand and web address.
+
+Secrets never live here: they come only from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+
+from .errors import SettingsError
+from .fields import Colour, Prose, Strict, Url, prose_fields
+from .validation import describe
+from .yamlsource import dotted
+
+FILENAME = "bulletin.toml"
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain:
+        raise ValueError(f"expected an email address such as "
+                         f"'News <news@example.org>' (got {value!r})")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class Logo(Strict):
+    src: Url
+    alt: Prose
+    width: int = Field(default=200, ge=16, le=600)
+    href: Url | None = None
+
+
+class Colours(Strict):
+    banner: Colour = "#1d1d1b"
+    banner_text: Colour = "#ffffff"
+    background: Colour = "#ffffff"
+    text: Colour = "#1d1d1b"
+    heading: Colour = "#1d1d1b"
+    link: Colour = "#0b5394"
+    accent: Colour = "#c8102e"
+    box: Colour = "#eeeeee"
+    footer_text: Colour = "#505050"
+
+
+class Brand(Strict):
+    banner: Prose = "News & alerts"
+    logo: Logo | None = None
+    colours: Colours = Colours()
+
+
+class SocialLink(Strict):
+    label: Prose
+    text: Prose
+    url: Url
+
+
+class About(Strict):
+    heading: Prose = "About"
+    body: Prose
+
+
+class Footer(Strict):
+    privacy: Url | None = None
+    cookies: Url | None = None
+    help: Url | None = None
+
+
+class Newsletter(Strict):
+    name: Prose
+    organisation: Prose
+    sender: Address = Field(alias="from")
+    reply_to: Address | None = None
+    mailing_list: str = Field(alias="list", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
+        default=["en"], min_length=1)
+    postal_address: Prose
+    theme: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$")
+    brand: Brand = Brand()
+    about: About | None = None
+    social: list[SocialLink] = []
+    footer: Footer = Footer()
+    unsubscribe_mailto: Address | None = None
+    feedback_id: str | None = None
+
+
+class Settings(Strict):
+    base_url: Url
+    newsletters: dict[str, Newsletter] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.base_url.startswith("https://") and "://127.0.0.1" not in self.base_url \
+                and "://localhost" not in self.base_url:
+            raise ValueError("base_url must start with https:// (links in email must be secure)")
+        return self
+
+
+class Workspace:
+    """A folder with a bulletin.toml; themes are looked up under its templates/."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / FILENAME
+
+    def newsletter(self, slug: str) -> Newsletter:
+        try:
+            return self.settings.newsletters[slug]
+        except KeyError:
+            known = ", ".join(sorted(self.settings.newsletters))
+            raise SettingsError(f"unknown newsletter '{slug}'; {self.config_path} defines: "
+                                f"{known}") from None
+
+    def theme_dir(self, theme: str) -> Path:
+        for base in (self.root / "templates", Path(__file__).resolve().parent.parent /
+                     "templates"):
+            if (base / theme).is_dir():
+                return base / theme
+        raise SettingsError(f"theme '{theme}' not found: expected a folder "
+                            f"{self.root / 'templates' / theme}")
+
+
+def find_config(start: Path | None = None) -> Path:
+    """BULLETIN_CONFIG, else the nearest bulletin.toml above `start`, else above the current
+    directory."""
+    explicit = os.environ.get("BULLETIN_CONFIG")
+    if explicit:
+        return Path(explicit)
+    places = []
+    if start is not None:
+        places.append(start.resolve())
+    places.append(Path.cwd().resolve())
+    for place in places:
+        for folder in (place, *place.parents):
+            if (folder / FILENAME).is_file():
+                return folder / FILENAME
+    raise SettingsError(f"no {FILENAME} found in {places[-1]} or any folder above it; "
+                        f"create one (see README) or set BULLETIN_CONFIG")
+
+
+def load_workspace(config: Path) -> Workspace:
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{config}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{config}: invalid TOML: {exc}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SettingsError(f"{config}: cannot read: {exc}") from None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        messages = describe(exc, Settings, lambda loc: str(config))
+        raise SettingsError("\n".join(messages)) from None
+    for slug, newsletter in settings.newsletters.items():
+        for loc, value in prose_fields(newsletter):
+            missing = [lang for lang in newsletter.languages if lang not in value]
+            if missing:
+                field = dotted(("newsletters", slug, *loc))
+                raise SettingsError(f"{config}: {field}: no '{missing[0]}' text; newsletter "
+                                    f"'{slug}' has languages {', '.join(newsletter.languages)}")
+    return Workspace(config.parent.resolve(), settings)

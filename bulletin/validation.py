@@ -1,0 +1,96 @@
+"""Turn pydantic's validation errors into one line each that says where and what to do."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable
+
+from pydantic import BaseModel, ValidationError
+
+from .yamlsource import Loc, dotted
+
+_TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: "a list",
+               dict: "a mapping", float: "a number", type(None): "nothing"}
+
+
+def describe(exc: ValidationError, model: type[BaseModel],
+             where: Callable[[Loc], str]) -> list[str]:
+    """One message per error: `<where(loc)>: <field>: <what is wrong; what was expected>`."""
+    messages = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        kind = error["type"]
+        field = dotted(loc) or "(top level)"
+        if kind == "missing":
+            text = f"missing required key '{loc[-1]}'"
+            allowed = _keys(model, loc[:-1])
+            if allowed:
+                text += f" (keys here: {', '.join(allowed)})"
+        elif kind == "extra_forbidden":
+            allowed = _keys(model, loc[:-1])
+            text = f"unknown key '{loc[-1]}'; expected one of: {', '.join(allowed)}"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            allowed = _keys(model, loc)
+            keys = f" with keys {', '.join(allowed)}" if allowed else ""
+            text = f"expected a mapping{keys}, got {_kind_of(error.get('input'))}"
+        elif kind == "list_type":
+            text = f"expected a list, got {_kind_of(error.get('input'))}"
+        elif kind in ("value_error", "assertion_error"):
+            text = str(error["msg"]).removeprefix("Value error, ")
+        else:
+            msg = str(error["msg"])
+            text = msg[0].lower() + msg[1:] + f" (got {_short(error.get('input'))})"
+        messages.append(f"{where(loc)}: {field}: {text}")
+    return messages
+
+
+def _is_union_tag(part: str | int) -> bool:
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "dict"))
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, str):
+        return f"text {_short(value)}"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys a mapping at `loc` may have, following the model's field types."""
+    tp: object = model
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(part, int):
+            args = typing.get_args(tp)
+            tp = args[0] if args else None
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
+            info = tp.model_fields.get(part) or next(
+                (f for f in tp.model_fields.values() if f.alias == part), None)
+            tp = info.annotation if info else None
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [info.alias or name for name, info in tp.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: object) -> object:
+    """Strip Annotated and Optional; of a union, keep the model member."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = (models or members)[0]
+        else:
+            return tp

@@ -1,0 +1,120 @@
+"""YAML that remembers where each key stood, so errors can name the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import IssueError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Located:
+    """Plain Python data loaded from YAML, with the 1-based line of every key and item."""
+
+    path: Path
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+    literal_starts: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int:
+        """The line of `loc`, or of its nearest enclosing key that exists in the file."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return 1
+
+    def line_within(self, loc: Loc, offset: int) -> int:
+        """The line of character `offset` of the text at `loc`: exact inside a literal block
+        (`|`), where text lines are file lines, else the line of its key."""
+        start = self.literal_starts.get(loc)
+        value = self.value_at(loc)
+        if start is None or not isinstance(value, str):
+            return self.line_of(loc)
+        return start + value[:offset].count("\n")
+
+    def value_at(self, loc: Loc) -> Any:
+        data = self.data
+        for part in loc:
+            data = data[part]
+        return data
+
+
+def load_yaml(path: Path) -> Located:
+    """Read one YAML document. Keys are always strings (YAML 1.1 would turn `no:` into
+    False); duplicate keys are errors rather than silently keeping the last."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IssueError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                         "save the file as UTF-8") from None
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path) -> Located:
+    loader = yaml.SafeLoader(text)
+    lines: dict[Loc, int] = {(): 1}
+    literal_starts: dict[Loc, int] = {}
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Located(path, None, lines, literal_starts)
+
+        def build(node: yaml.Node, loc: Loc) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                loader.flatten_mapping(node)
+                out: dict[str, Any] = {}
+                for key_node, value_node in node.value:
+                    if not isinstance(key_node, yaml.ScalarNode):
+                        raise IssueError(f"{path}:{key_node.start_mark.line + 1}: "
+                                         "a key must be plain text")
+                    key = key_node.value
+                    key_line = key_node.start_mark.line + 1
+                    if key in out:
+                        raise IssueError(
+                            f"{path}:{key_line}: {dotted((*loc, key))}: duplicate key "
+                            f"(first given on line {lines[(*loc, key)]}); keep one")
+                    lines[(*loc, key)] = key_line
+                    out[key] = build(value_node, (*loc, key))
+                return out
+            if isinstance(node, yaml.SequenceNode):
+                items = []
+                for index, item in enumerate(node.value):
+                    lines[(*loc, index)] = item.start_mark.line + 1
+                    items.append(build(item, (*loc, index)))
+                return items
+            if isinstance(node, yaml.ScalarNode) and node.style == "|":
+                literal_starts[loc] = node.start_mark.line + 2
+            return loader.construct_object(node, deep=True)
+
+        data = build(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = exc.problem or exc.context or "malformed YAML"
+        column = f" (column {mark.column + 1})" if mark else ""
+        raise IssueError(f"{where}: invalid YAML: {problem}{column}") from None
+    except yaml.YAMLError as exc:
+        raise IssueError(f"{path}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return Located(path, data, lines, literal_starts)
+
+
+def dotted(loc: Loc) -> str:
+    """`sections[1].heading` for ('sections', 1, 'heading')."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
