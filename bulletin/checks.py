@@ -59,7 +59,7 @@ def _size(loaded: IssueFile, html: str) -> Iterator[Finding]:
 def _structure(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
     doc = lxml.html.document_fromstring(rendered.html)
     theme = f"theme '{loaded.newsletter.theme}'"
-    if not (doc.get("lang") or "").strip():
+    if (doc.get("lang") or "").strip() in ("", "und"):
         yield Finding("error", "lang", theme, "the <html> element has no lang attribute; "
                       "screen readers cannot choose a voice")
     hrefs = {a.get("href") for a in doc.iter("a")}

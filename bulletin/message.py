@@ -14,10 +14,11 @@ from .fields import in_language
 from .render import Rendered
 from .settings import Newsletter
 
-# Bodies are encoded under policy.SMTP (quoted-printable lines of at most 76 characters);
-# the message is written out under SMTP_POLICY, so that long headers (List-Unsubscribe with
-# its token) are neither folded nor RFC 2047-encoded.
+# Bodies are encoded under BODY_POLICY (quoted-printable lines of at most 76 characters, as
+# RFC 2045 requires); the message is written out under SMTP_POLICY, so that long headers
+# (List-Unsubscribe with its token) are neither folded nor RFC 2047-encoded.
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+BODY_POLICY = policy.SMTP.clone(max_line_length=76)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def build_message(rendered: Rendered, newsletter: Newsletter, base_url: str,
     sender_domain = parseaddr(newsletter.sender)[1].rpartition("@")[2]
     list_domain = urlsplit(base_url).hostname or sender_domain
 
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=BODY_POLICY)
     msg["From"] = newsletter.sender
     msg["To"] = formataddr((recipient.name, recipient.email))
     msg["Subject"] = subject_prefix + rendered.subject

@@ -13,13 +13,15 @@ import premailer
 from lxml import etree
 
 from . import placeholders as ph
-from .compose import MJML_TEMPLATE, compose
+from .compose import CSS_TEMPLATE, MJML_TEMPLATE, compose
 from .errors import RenderError
 from .issue import IssueFile
 from .settings import Workspace
 
 _DOCTYPE = re.compile(r"^\s*(<!doctype[^>]*>)", re.IGNORECASE)
 _STYLE_TAG = re.compile(r"<style(?=[\s>])", re.IGNORECASE)
+_IGNORED_STYLE = '<style data-premailer="ignore"'
+_IMPORT = re.compile(r"@import\b", re.IGNORECASE)
 # premailer would rewrite these presentational attributes from the inlined CSS (width on
 # images, for one); MJML already wrote the ones it wants.
 _KEEP_ATTRIBUTES = ["width", "height", "align", "bgcolor", "valign", "background"]
@@ -65,8 +67,13 @@ def inline_css(html: str, css: str) -> str:
     """Inline `css` into style attributes without damaging MJML's output: the doctype, its
     style tags (media queries with !important) and Outlook conditional comments are kept,
     image widths and links are left alone, and nothing is fetched."""
+    if _IMPORT.search(css):
+        # cssutils would fetch it, whatever premailer's allow_network says.
+        raise RenderError(f"{CSS_TEMPLATE}: @import is not allowed; nothing is fetched at "
+                          "render time, so put the rules in the file itself")
     doctype = _DOCTYPE.match(html)
-    marked = _STYLE_TAG.sub('<style data-premailer="ignore"', html)
+    # MJML's own style blocks (resets, media queries) stay as they are, not inlined.
+    marked = _STYLE_TAG.sub(_IGNORED_STYLE, html)
     inliner = premailer.Premailer(
         css_text=[css] if css.strip() else None,
         keep_style_tags=True,
@@ -85,6 +92,8 @@ def inline_css(html: str, css: str) -> str:
         out = inliner.transform(marked, pretty_print=False)
     except (etree.LxmlError, ValueError) as exc:
         raise RenderError(f"inlining CSS failed: {exc}") from None
+    # Style blocks inside Outlook's conditional comments are invisible to premailer.
+    out = out.replace(_IGNORED_STYLE, "<style")
     return (doctype.group(1) if doctype else "<!doctype html>") + "\n" + out
 
 

@@ -21,7 +21,7 @@ FILENAME = "bulletin.toml"
 
 
 def _address(value: str) -> str:
-    name, address = parseaddr(value)
+    address = parseaddr(value)[1]
     local, _, domain = address.rpartition("@")
     if not local or "." not in domain:
         raise ValueError(f"expected an email address such as "
@@ -86,7 +86,7 @@ class Newsletter(Strict):
     theme: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$")
     brand: Brand = Brand()
     about: About | None = None
-    social: list[SocialLink] = []
+    social: tuple[SocialLink, ...] = ()
     footer: Footer = Footer()
     unsubscribe_mailto: Address | None = None
     feedback_id: str | None = None

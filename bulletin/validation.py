@@ -17,7 +17,7 @@ _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: 
 def describe(exc: ValidationError, model: type[BaseModel],
              where: Callable[[Loc], str]) -> list[str]:
     """One message per error: `<where(loc)>: <field>: <what is wrong; what was expected>`."""
-    messages = []
+    messages: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False):
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
         kind = error["type"]
@@ -41,8 +41,14 @@ def describe(exc: ValidationError, model: type[BaseModel],
         else:
             msg = str(error["msg"])
             text = msg[0].lower() + msg[1:] + f" (got {_short(error.get('input'))})"
-        messages.append(f"{where(loc)}: {field}: {text}")
-    return messages
+        messages.append((where(loc), f"{field}: {text}"))
+    messages.sort(key=lambda m: _line_number(m[0]))
+    return [f"{place}: {text}" for place, text in messages]
+
+
+def _line_number(place: str) -> int:
+    tail = place.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _is_union_tag(part: str | int) -> bool:

@@ -95,7 +95,11 @@ def parse_yaml(text: str, path: Path) -> Located:
                 return items
             if isinstance(node, yaml.ScalarNode) and node.style == "|":
                 literal_starts[loc] = node.start_mark.line + 2
-            return loader.construct_object(node, deep=True)
+            try:
+                return loader.construct_object(node, deep=True)
+            except ValueError as exc:  # a date such as 2022-13-45
+                raise IssueError(f"{path}:{node.start_mark.line + 1}: {dotted(loc)}: "
+                                 f"{node.value!r} is not valid: {exc}") from None
 
         data = build(node, ())
     except yaml.MarkedYAMLError as exc:

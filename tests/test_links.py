@@ -1,0 +1,81 @@
+"""Signed tokens: round trip, scoped to a purpose, expiring, and any change rejected."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulletin import links
+from bulletin.errors import TokenError
+
+KEY = b"k" * 32
+subjects = st.text(min_size=1, max_size=40).filter(lambda s: "\x1f" not in s)
+purposes = st.sampled_from(links.PURPOSES)
+
+
+@given(purposes, subjects, st.one_of(st.none(), st.integers(1, 2**40)))
+def test_round_trip(purpose: str, subject: str, expires: int | None) -> None:
+    token = links.sign(purpose, subject, KEY, expires)
+    assert links.verify(token, purpose, KEY, now=0) == subject
+
+
+@given(subjects, st.data())
+def test_any_change_is_rejected(subject: str, data: st.DataObject) -> None:
+    token = links.sign("unsubscribe", subject, KEY)
+    index = data.draw(st.integers(0, len(token) - 1))
+    replacement = data.draw(st.sampled_from(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=/+ %"))
+    changed = token[:index] + replacement + token[index + 1:]
+    if changed != token:
+        with pytest.raises(TokenError):
+            links.verify(changed, "unsubscribe", KEY, now=0)
+
+
+@given(subjects, st.text(max_size=3))
+def test_truncated_or_extended_is_rejected(subject: str, extra: str) -> None:
+    token = links.sign("preferences", subject, KEY)
+    for changed in (token[:-1], token + extra if extra else token + "A", token[1:]):
+        with pytest.raises(TokenError):
+            links.verify(changed, "preferences", KEY, now=0)
+
+
+@given(st.text(max_size=80))
+def test_garbage_is_rejected_cleanly(garbage: str) -> None:
+    with pytest.raises(TokenError):
+        links.verify(garbage, "unsubscribe", KEY, now=0)
+
+
+def test_a_token_serves_one_purpose_only() -> None:
+    token = links.sign("unsubscribe", "42", KEY)
+    with pytest.raises(TokenError, match="for unsubscribe, not preferences"):
+        links.verify(token, "preferences", KEY, now=0)
+
+
+def test_another_key_is_rejected() -> None:
+    token = links.sign("unsubscribe", "42", KEY)
+    with pytest.raises(TokenError):
+        links.verify(token, "unsubscribe", b"x" * 32, now=0)
+
+
+def test_expiry() -> None:
+    token = links.sign("confirm", "42", KEY, expires=1000)
+    assert links.verify(token, "confirm", KEY, now=1000) == "42"
+    with pytest.raises(TokenError, match="expired"):
+        links.verify(token, "confirm", KEY, now=1001)
+
+
+@given(purposes, subjects)
+def test_tokens_are_url_safe_and_hold_no_address(purpose: str, subject: str) -> None:
+    token = links.sign(purpose, subject, KEY)
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+    assert "@" not in token
+
+
+def test_secret_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(links.KEY_VARIABLE, "s" * 20)
+    assert links.secret_key() == b"s" * 20
+    monkeypatch.setenv(links.KEY_VARIABLE, "short")
+    with pytest.raises(TokenError, match="BULLETIN_SECRET_KEY"):
+        links.secret_key()
+    assert len(links.secret_key(required=False)) == 32
