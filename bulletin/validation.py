@@ -26,7 +26,7 @@ def describe(exc: ValidationError, model: type[BaseModel],
             text = f"missing required key '{loc[-1]}'"
             allowed = _keys(model, loc[:-1])
             if allowed:
-                text += f" (keys here: {', '.join(allowed)})"
+                text += f" (expected keys: {', '.join(allowed)})"
         elif kind == "extra_forbidden":
             allowed = _keys(model, loc[:-1])
             text = f"unknown key '{loc[-1]}'; expected one of: {', '.join(allowed)}"

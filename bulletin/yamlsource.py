@@ -103,16 +103,26 @@ def parse_yaml(text: str, path: Path) -> Located:
 
         data = build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = exc.problem or exc.context or "malformed YAML"
-        column = f" (column {mark.column + 1})" if mark else ""
-        raise IssueError(f"{where}: invalid YAML: {problem}{column}") from None
+        raise IssueError(_yaml_message(exc, path, text)) from None
     except yaml.YAMLError as exc:
         raise IssueError(f"{path}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     return Located(path, data, lines, literal_starts)
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError, path: Path, text: str) -> str:
+    """Where the mistake is: an unclosed quote at the line it opens, else the problem's line
+    (never past the end of the file)."""
+    problem = exc.problem or "malformed YAML"
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark and "quoted scalar" in (exc.context or ""):
+        mark, problem = exc.context_mark, f"unclosed quote ({problem}); close the quote"
+    if mark is None:
+        return f"{path}: invalid YAML: {problem}"
+    last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    return (f"{path}:{min(mark.line + 1, last)}: invalid YAML: {problem} "
+            f"(column {mark.column + 1})")
 
 
 def dotted(loc: Loc) -> str:

@@ -134,12 +134,7 @@ EXPECTED_ALSO = {
 }
 
 # Cases that fail because of a bug in bulletin (the expectation follows the contract).
-XFAIL: dict[str, str] = {
-    "bad/unclosed-quote.yaml": (
-        "bug: an unclosed quote on line 4 is reported at line 8, the end of the 7-line file "
-        "(yamlsource.py uses the YAML problem_mark, not the context_mark where the quote opens)"
-    ),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _cases(names, directory):

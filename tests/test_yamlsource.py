@@ -55,7 +55,7 @@ def test_duplicate_keys_are_errors_with_both_lines() -> None:
 
 @pytest.mark.parametrize(("text", "line"), [
     ("a: 1\n b: 2\n", 2),
-    ("a: 'unclosed\nb: 2\n", 3),
+    ("a: 'unclosed\nb: 2\n", 1),
     ("a:\n\t- tab\n", 2),
     ("- a\nb: 1\n", 2),
 ])
