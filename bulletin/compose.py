@@ -16,7 +16,7 @@ from . import placeholders as ph
 from .errors import RenderError
 from .fields import in_language
 from .issue import IssueFile
-from .markdown import to_html, to_text, wrap
+from .markdown import to_html_and_text, wrap
 
 MJML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -85,12 +85,12 @@ def _context(loaded: IssueFile, base_url: str, language: str) -> dict[str, Any]:
 
     sections = []
     for section in issue.sections:
-        body = t(section.body)
+        body_html, body_text = to_html_and_text(t(section.body))
         image = section.image
         sections.append({
             "heading": t(section.heading),
-            "body_html": to_html(body) if body else "",
-            "body_text": to_text(body) if body else "",
+            "body_html": body_html,
+            "body_text": body_text,
             "image": image and {"src": image.src, "alt": t(image.alt) if image.alt is not None
                                 else None, "width": image.width, "href": image.href},
             "button": section.button and {"text": t(section.button.text),
@@ -115,8 +115,9 @@ def _context(loaded: IssueFile, base_url: str, language: str) -> dict[str, Any]:
         "brand": {"banner": t(brand.banner), "colours": brand.colours.model_dump(),
                   "logo": brand.logo and {"src": brand.logo.src, "alt": t(brand.logo.alt),
                                           "width": brand.logo.width, "href": brand.logo.href}},
-        "about": about and {"heading": t(about.heading), "body_html": to_html(t(about.body)),
-                            "body_text": to_text(t(about.body))},
+        "about": about and dict(zip(("heading", "body_html", "body_text"),
+                                    (t(about.heading), *to_html_and_text(t(about.body))),
+                                    strict=True)),
         "social": [{"label": t(s.label), "text": t(s.text), "url": s.url}
                    for s in newsletter.social],
         "footer_links": [{"text": text, "url": url} for text, url in (

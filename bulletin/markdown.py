@@ -8,6 +8,7 @@ import textwrap
 from functools import cache
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
@@ -28,8 +29,18 @@ def to_html(source: str) -> Markup:
 
 def to_text(source: str, width: int = WIDTH) -> str:
     """Plain text: paragraphs wrapped at `width`, lists as bullets, links written out."""
-    tree = SyntaxTreeNode(_parser().parse(source))
-    return "\n\n".join(_blocks(tree, width)).strip("\n")
+    return _text(_parser().parse(source), width)
+
+
+def to_html_and_text(source: str, width: int = WIDTH) -> tuple[Markup, str]:
+    """Both, from one parse."""
+    parser = _parser()
+    tokens = parser.parse(source)
+    return Markup(parser.renderer.render(tokens, parser.options, {})), _text(tokens, width)
+
+
+def _text(tokens: list[Token], width: int) -> str:
+    return "\n\n".join(_blocks(SyntaxTreeNode(tokens), width)).strip("\n")
 
 
 def wrap(text: str, width: int = WIDTH, indent: str = "", first: str | None = None) -> str:

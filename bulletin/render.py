@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import mjml
 import premailer
@@ -63,6 +64,22 @@ def _with_line(message: str, source: str) -> str:
     return f"{message} (line {line} of the generated MJML)"
 
 
+class _Inliner(premailer.Premailer):
+    """premailer, remembering the rules it parsed from a CSS text: the theme's CSS is the same
+    for every issue, and turning it into rules was most of premailer's time."""
+
+    _rules: ClassVar[dict[tuple[str, int, bool], tuple[list, list]]] = {}
+
+    def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list, list]:
+        key = (css_body, ruleset_index, self.strip_important)
+        cached = self._rules.get(key)
+        if cached is None:
+            if len(self._rules) > 64:
+                self._rules.clear()
+            cached = self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
+        return cached
+
+
 def inline_css(html: str, css: str) -> str:
     """Inline `css` into style attributes without damaging MJML's output: the doctype, its
     style tags (media queries with !important) and Outlook conditional comments are kept,
@@ -74,7 +91,7 @@ def inline_css(html: str, css: str) -> str:
     doctype = _DOCTYPE.match(html)
     # MJML's own style blocks (resets, media queries) stay as they are, not inlined.
     marked = _STYLE_TAG.sub(_IGNORED_STYLE, html)
-    inliner = premailer.Premailer(
+    inliner = _Inliner(
         css_text=[css] if css.strip() else None,
         keep_style_tags=True,
         strip_important=False,
