@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from .checks import errors
-from .errors import BulletinError
-from .workflow import prepare, run_checks, write_outputs
+from .errors import BulletinError, IssueError
+from .workflow import prepare, run_checks, sample, write_outputs
 
 app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -69,6 +69,45 @@ def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = Non
     out.print(f"[bold {'red' if failed else 'green'}]{escape(summary)}[/]")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("preview")
+def preview_command(issue: IssueArg,
+                    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+                    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8025,
+                    config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Preview ISSUE in the browser: desktop, phone, text, headers, source and checks,
+    re-rendered whenever the issue, bulletin.toml or the templates change."""
+    from .web.preview import Preview, create_app
+    from .web.server import bind, serve
+
+    with reported():
+        if not issue.is_file():
+            raise IssueError(f"{issue}: no such file")
+        sock = bind(host, port)
+    preview = Preview(issue, config, lang)
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"Previewing {escape(str(issue))} at http://{shown}:{sock.getsockname()[1]}/ "
+              "(Ctrl-C to stop)")
+    serve(create_app(preview), sock, on_exit=preview.closing.set)
+    out.print("Preview stopped.")
+
+
+@app.command("screenshot")
+def screenshot_command(
+        issue: IssueArg,
+        out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to")] = Path("out"),
+        widths: Annotated[list[int] | None, typer.Option(
+            "--width", help="Viewport width in pixels; repeat for several")] = None,
+        config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Full-page PNGs of ISSUE at each --width (default 600 and 375), taken with Chromium."""
+    from .screenshot import screenshots
+
+    with reported():
+        prepared = prepare(issue, config, lang)
+        html = sample(prepared).html
+        for path in screenshots(html, widths or [600, 375], out_dir, prepared.loaded.slug):
+            out.print(f"wrote {escape(str(path))}")
 
 
 def main() -> None:

@@ -60,9 +60,9 @@ def compose(loaded: IssueFile, theme_dir: Path, base_url: str, language: str) ->
                               f"error: {exc.message}") from None
         except jinja2.TemplateNotFound:
             raise RenderError(f"{theme_dir / name}: missing from the theme") from None
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # a theme's template is user code: any failure is theirs
             raise RenderError(f"{theme_dir / name}:{_template_line(exc, name)}: template "
-                              f"error: {exc}") from None
+                              f"error: {type(exc).__name__ if not str(exc) else exc}") from None
     return Composed(out[MJML_TEMPLATE], out[TEXT_TEMPLATE], out[CSS_TEMPLATE],
                     context["subject"], context["preheader"])
 

@@ -22,3 +22,11 @@ class RenderError(BulletinError):
 
 class TokenError(BulletinError, ValueError):
     """A signed token was tampered with, forged, expired or malformed."""
+
+
+class ServiceError(BulletinError):
+    """A server could not start: the port is taken, say."""
+
+
+class BrowserError(BulletinError):
+    """Chromium is missing or failed."""

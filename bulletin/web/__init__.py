@@ -1,0 +1,1 @@
+"""Web apps: the local preview, and (later) the subscriber service."""

@@ -1,0 +1,169 @@
+"""`bulletin preview`: the email at desktop and phone width, its text part, headers, source
+and checks, re-rendered whenever the issue, bulletin.toml or the templates change; the open
+page follows by itself (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email import policy
+from pathlib import Path
+
+import jinja2
+import watchfiles
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..checks import Finding
+from ..errors import BulletinError, SettingsError
+from ..settings import find_config
+from ..workflow import prepare, run_checks, sample
+
+WEB_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+
+# Preview only: an image that cannot load keeps a visible box with its alt text.
+_BROKEN_IMAGES = """<style>img.bulletin-preview-broken{outline:1px dashed #8a8a8a;
+min-height:40px;background:#f3f3f3;color:#444;font:13px/1.4 sans-serif}</style>
+<script>document.querySelectorAll('img').forEach(function (img) {
+  function broken() { img.classList.add('bulletin-preview-broken'); }
+  if (img.complete && !img.naturalWidth) broken(); else img.addEventListener('error', broken);
+});</script>"""
+
+
+@dataclass
+class Snapshot:
+    version: int
+    error: str | None = None
+    subject: str = ""
+    html: str = ""
+    text: str = ""
+    headers: str = ""
+    source: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+
+class Preview:
+    """The latest render of one issue, rebuilt on change."""
+
+    def __init__(self, issue: Path, config: Path | None = None,
+                 language: str | None = None) -> None:
+        self.issue = issue.resolve()
+        self.config = config
+        self.language = language
+        self.snapshot = Snapshot(version=0)
+        self._changed = asyncio.Event()
+        self.closing = asyncio.Event()
+
+    def rebuild(self) -> Snapshot:
+        """Render now; a mistake becomes the snapshot's error, the last good render stays."""
+        last = self.snapshot
+        version = last.version + 1
+        try:
+            prepared = prepare(self.issue, self.config, self.language)
+            filled = sample(prepared)
+            message = email.message_from_bytes(filled.eml, policy=policy.default)
+            headers = "".join(f"{name}: {value}\n" for name, value in message.items())
+            self.snapshot = Snapshot(version, None, prepared.rendered.subject,
+                                     _with_preview_helpers(filled.html), filled.text, headers,
+                                     prepared.rendered.html, run_checks(prepared, filled))
+        except BulletinError as exc:
+            self.snapshot = Snapshot(version, str(exc), last.subject, last.html, last.text,
+                                     last.headers, last.source, last.findings)
+        return self.snapshot
+
+    def watched(self) -> tuple[set[Path], list[Path]]:
+        """(folders to watch, files and folders whose changes matter)."""
+        relevant = [self.issue]
+        try:
+            config = (self.config or find_config(self.issue.parent)).resolve()
+            relevant += [config, config.parent / "templates"]
+        except SettingsError:
+            pass
+        folders = {p if p.is_dir() else p.parent for p in relevant if p.exists()}
+        return folders, relevant
+
+    async def watch(self) -> None:
+        folders, relevant = self.watched()
+
+        def matters(change: watchfiles.Change, path: str) -> bool:
+            changed = Path(path)
+            return any(changed == p or p in changed.parents for p in relevant)
+
+        async for _ in watchfiles.awatch(*folders, watch_filter=matters,
+                                         stop_event=self.closing, debounce=400, step=50):
+            await asyncio.to_thread(self.rebuild)
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def next_change(self, seen: int, timeout: float) -> None:
+        if self.snapshot.version != seen:
+            return
+        changed, closing = self._changed, self.closing
+        waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(closing.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+
+def _with_preview_helpers(html: str) -> str:
+    head, sep, tail = html.rpartition("</body>")
+    return head + _BROKEN_IMAGES + sep + tail if sep else html + _BROKEN_IMAGES
+
+
+def create_app(preview: Preview) -> Starlette:
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_TEMPLATES),
+                               autoescape=True, undefined=jinja2.StrictUndefined)
+
+    async def page(request: Request) -> HTMLResponse:
+        snap = preview.snapshot
+        errors = sum(1 for f in snap.findings if f.level == "error")
+        body = pages.get_template("preview.html.j2").render(
+            snap=snap, issue=preview.issue.name, errors=errors,
+            warnings=len(snap.findings) - errors)
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def email_html(request: Request) -> HTMLResponse:
+        return HTMLResponse(preview.snapshot.html, headers={"Cache-Control": "no-store"})
+
+    async def state(request: Request) -> Response:
+        snap = preview.snapshot
+        return Response(json.dumps({"version": snap.version, "error": snap.error}),
+                        media_type="application/json")
+
+    async def events(request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            seen = -1
+            while not preview.closing.is_set():
+                if preview.snapshot.version != seen:
+                    seen = preview.snapshot.version
+                    yield f"data: {seen}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
+                await preview.next_change(seen, timeout=15)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(preview.rebuild)
+        watcher = asyncio.create_task(preview.watch())
+        try:
+            yield
+        finally:
+            preview.closing.set()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    return Starlette(routes=[Route("/", page), Route("/email.html", email_html),
+                             Route("/state", state), Route("/events", events)],
+                     lifespan=lifespan)
