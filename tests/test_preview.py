@@ -90,6 +90,19 @@ def test_both_frames_at_their_widths_and_the_text_tab(browser: Any, server: Runn
     page.close()
 
 
+def test_images_that_cannot_load_keep_their_box_and_alt_text(browser: Any,
+                                                            server: Running) -> None:
+    page = open_page(browser, server.url)  # every request off the preview server fails
+    logo = page.frame_locator("#desktop").get_by_alt_text(
+        "Llywodraeth Cymru / Welsh Government")
+    logo.wait_for(timeout=10000)
+    page.wait_for_timeout(300)
+    assert "bulletin-preview-broken" in (logo.get_attribute("class") or "")
+    box = logo.bounding_box()
+    assert box["width"] == 220 and box["height"] >= 40
+    page.close()
+
+
 def test_editing_the_file_updates_the_open_page(browser: Any, server: Running) -> None:
     issue: Path = server.issue  # type: ignore[attr-defined]
     page = open_page(browser, server.url)
