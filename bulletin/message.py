@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from . import links
 from .fields import in_language
@@ -32,45 +33,83 @@ SAMPLE_RECIPIENT = Recipient(id="sample", email="subscriber@example.com",
                              name="Sample Subscriber")
 
 
-def recipient_values(recipient: Recipient, base_url: str, key: bytes) -> dict[str, str]:
+def recipient_values(recipient: Recipient, base_url: str,
+                     key: bytes | links.Signer) -> dict[str, str]:
     """The placeholder values for one recipient: signed, opaque links and their address."""
+    signer = key if isinstance(key, links.Signer) else links.Signer(key)
     return {
         "unsubscribe_url": links.unsubscribe_url(
-            base_url, links.sign("unsubscribe", recipient.id, key)),
+            base_url, signer.sign("unsubscribe", recipient.id)),
         "preferences_url": links.preferences_url(
-            base_url, links.sign("preferences", recipient.id, key)),
+            base_url, signer.sign("preferences", recipient.id)),
         "email": recipient.email,
     }
+
+
+def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
+                  subject_prefix: str = "") -> list[tuple[str, str]]:
+    """The headers every recipient of this issue gets the same."""
+    sender_domain = parseaddr(newsletter.sender)[1].rpartition("@")[2]
+    list_domain = urlsplit(base_url).hostname or sender_domain
+    name = in_language(newsletter.name, rendered.language)
+    headers = [("From", newsletter.sender), ("Subject", subject_prefix + rendered.subject)]
+    if newsletter.reply_to:
+        headers.append(("Reply-To", newsletter.reply_to))
+    headers += [("List-Id", f"{_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    if newsletter.feedback_id:
+        headers.append(("Feedback-ID", f"{rendered.issue}:{newsletter.feedback_id}"))
+    return headers
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 '_-]+")
+
+
+def recipient_headers(recipient: Recipient, values: dict[str, str], mailto: str | None,
+                      date: str, message_id: str) -> list[tuple[str, str]]:
+    """The headers that differ per recipient; ASCII, each well under 998 octets. `mailto` is
+    the newsletter's `unsubscribe_mailto` address, if any."""
+    unsubscribe = f"<{values['unsubscribe_url']}>"
+    if mailto:
+        # Tokens are URL-safe already: no quoting needed.
+        token = values["unsubscribe_url"].rsplit("/", 1)[1]
+        unsubscribe += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
+    name = " ".join(recipient.name.split())  # no stray or exotic white space in a header
+    if not name:
+        to = recipient.email
+    elif _PLAIN_NAME.fullmatch(name):  # nothing to quote or encode: skip formataddr's work
+        to = f"{name} <{recipient.email}>"
+    else:
+        to = formataddr((name, recipient.email), charset="utf-8")
+    return [("To", to),
+            ("Date", date), ("Message-ID", message_id), ("List-Unsubscribe", unsubscribe)]
+
+
+def unsubscribe_mailto(newsletter: Newsletter) -> str | None:
+    """The bare address for mailto: unsubscribes, if the newsletter has one."""
+    if not newsletter.unsubscribe_mailto:
+        return None
+    return parseaddr(newsletter.unsubscribe_mailto)[1]
+
+
+def sender_domain(newsletter: Newsletter) -> str:
+    return parseaddr(newsletter.sender)[1].rpartition("@")[2]
 
 
 def build_message(rendered: Rendered, newsletter: Newsletter, base_url: str,
                   recipient: Recipient, key: bytes, *, now: dt.datetime | None = None,
                   subject_prefix: str = "") -> EmailMessage:
-    """multipart/alternative, plain text first, with the list headers of RFC 2369 and 8058."""
+    """multipart/alternative, plain text first, with the list headers of RFC 2369 and 8058.
+    The reference for `personalise.MessageTemplate`, which makes the same bytes faster."""
     values = recipient_values(recipient, base_url, key)
     html, text = rendered.personalise(values)
-    sender_domain = parseaddr(newsletter.sender)[1].rpartition("@")[2]
-    list_domain = urlsplit(base_url).hostname or sender_domain
-
     msg = EmailMessage(policy=BODY_POLICY)
-    msg["From"] = newsletter.sender
-    msg["To"] = formataddr((recipient.name, recipient.email))
-    msg["Subject"] = subject_prefix + rendered.subject
-    msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = make_msgid(domain=sender_domain)
-    if newsletter.reply_to:
-        msg["Reply-To"] = newsletter.reply_to
-    name = in_language(newsletter.name, rendered.language)
-    msg["List-Id"] = f"{_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"
-    unsubscribe = f"<{values['unsubscribe_url']}>"
-    if newsletter.unsubscribe_mailto:
-        token = values["unsubscribe_url"].rsplit("/", 1)[1]
-        mailto = parseaddr(newsletter.unsubscribe_mailto)[1]
-        unsubscribe += f", <mailto:{mailto}?subject={quote('unsubscribe ' + token)}>"
-    msg["List-Unsubscribe"] = unsubscribe
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if newsletter.feedback_id:
-        msg["Feedback-ID"] = f"{rendered.issue}:{newsletter.feedback_id}"
+    date = format_datetime(now or dt.datetime.now(dt.UTC))
+    message_id = make_msgid(domain=sender_domain(newsletter))
+    mailto = unsubscribe_mailto(newsletter)
+    for name, value in (*recipient_headers(recipient, values, mailto, date, message_id),
+                        *fixed_headers(rendered, newsletter, base_url, subject_prefix)):
+        msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg

@@ -1,0 +1,80 @@
+"""Byte-patched messages decode to exactly what the slow EmailMessage path builds."""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from email import policy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bulletin.message import Recipient, build_message, to_bytes
+from bulletin.personalise import MessageTemplate, qp_fold
+from bulletin.workflow import Prepared
+
+KEY = b"k" * 32
+names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=30)
+local_parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.+-_=&'", min_size=1,
+                      max_size=30).filter(lambda s: not s.startswith(".") and ".." not in s
+                                          and not s.endswith("."))
+recipients = st.builds(lambda i, n, local: Recipient(str(i), f"{local}@example.org", n),
+                       st.integers(1, 10**9), names, local_parts)
+
+
+def parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=policy.default)
+
+
+@settings(max_examples=150, deadline=None)
+@given(recipients)
+def test_same_message_as_the_slow_path(example: Prepared, recipient: Recipient) -> None:
+    base = example.workspace.settings.base_url
+    template = MessageTemplate.build(example.rendered, example.loaded.newsletter, base, KEY)
+    date = "Tue, 01 Feb 2022 09:00:00 +0000"
+    _, fast = template.message(recipient, date)
+    slow = build_message(example.rendered, example.loaded.newsletter, base, recipient, KEY,
+                         now=email.utils.parsedate_to_datetime(date))
+    got, want = parse(fast), parse(to_bytes(slow))
+    for name in ("From", "To", "Subject", "Date", "Reply-To", "List-Id", "List-Unsubscribe",
+                 "List-Unsubscribe-Post", "Feedback-ID", "MIME-Version"):
+        assert got[name] == want[name], name
+    assert got["Message-ID"] != want["Message-ID"]
+    assert re.fullmatch(r"<[0-9a-f]{24}@example\.gov\.wales>", got["Message-ID"])
+    assert [p.get_content() for p in got.iter_parts()] == \
+        [p.get_content() for p in want.iter_parts()]
+    assert [p.get_content_type() for p in got.iter_parts()] == ["text/plain", "text/html"]
+    lines = fast.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    body = fast.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    assert b"\n" not in fast.replace(b"\r\n", b"")
+
+
+@given(st.text(max_size=300))
+def test_qp_fold_round_trip_and_line_length(value: str) -> None:
+    folded = qp_fold(value)
+    assert all(len(line) <= 76 for line in folded.split(b"\r\n"))
+    import quopri
+    assert quopri.decodestring(folded.replace(b"\r\n", b"\n")).decode("utf-8") == value
+
+
+def test_placeholder_free_text_is_untouched(example: Prepared) -> None:
+    base = example.workspace.settings.base_url
+    template = MessageTemplate.build(example.rendered, example.loaded.newsletter, base, KEY,
+                                     subject_prefix="[TEST] ")
+    _, data = template.message(Recipient("1", "a@example.org", "Ann"))
+    message = parse(data)
+    assert message["Subject"] == "[TEST] Cohes3ion Newsletter Issue 4"
+    assert "%%" not in data.decode("ascii")
+
+
+@pytest.mark.parametrize("name", ["Siân Ŵyn", 'Quote "Me", Please', ""])
+def test_display_names(example: Prepared, name: str) -> None:
+    template = MessageTemplate.build(example.rendered, example.loaded.newsletter,
+                                     example.workspace.settings.base_url, KEY)
+    _, data = template.message(Recipient("1", "a@example.org", name))
+    to = parse(data)["To"]
+    assert to.addresses[0].display_name == name and to.addresses[0].addr_spec == "a@example.org"
