@@ -47,6 +47,11 @@ class Snapshot:
     source: str = ""
     findings: list[Finding] = field(default_factory=list)
 
+    def failed(self, version: int, error: str) -> Snapshot:
+        """This snapshot's content (the last good render) under a new version and error."""
+        return Snapshot(version, error, self.subject, self.html, self.text, self.headers,
+                        self.source, self.findings)
+
 
 class Preview:
     """The latest render of one issue, rebuilt on change."""
@@ -73,8 +78,9 @@ class Preview:
                                      _with_preview_helpers(filled.html), filled.text, headers,
                                      prepared.rendered.html, run_checks(prepared, filled))
         except BulletinError as exc:
-            self.snapshot = Snapshot(version, str(exc), last.subject, last.html, last.text,
-                                     last.headers, last.source, last.findings)
+            self.snapshot = last.failed(version, str(exc))
+        except Exception as exc:  # a bug, not the author's mistake: keep serving, say so
+            self.snapshot = last.failed(version, f"internal error: {type(exc).__name__}: {exc}")
         return self.snapshot
 
     def watched(self) -> tuple[set[Path], list[Path]]:
