@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,14 @@ from rich.markup import escape
 
 from .checks import errors
 from .errors import BulletinError, IssueError
-from .workflow import prepare, run_checks, sample, write_outputs
+from .workflow import prepare, prepare_editions, run_checks, sample, write_outputs
+
+
+class Delivery(StrEnum):
+    each = "each"
+    bilingual = "bilingual"
+    side_by_side = "side-by-side"
+
 
 app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -25,8 +33,10 @@ IssueArg = Annotated[Path, typer.Argument(help="The issue file, e.g. issues/cohe
                                           show_default=False)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="bulletin.toml to use "
                       "(default: BULLETIN_CONFIG, else the nearest one above the issue)")]
-LangOpt = Annotated[str | None, typer.Option("--lang", help="Language to render "
-                    "(default: the newsletter's first)")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Only this language "
+                    "(default: as the newsletter is sent)")]
+DeliveryOpt = Annotated[Delivery | None, typer.Option(
+    "--delivery", help="Override the newsletter's delivery of several languages")]
 
 
 @contextmanager
@@ -44,20 +54,29 @@ def reported() -> Iterator[None]:
 def render_command(issue: IssueArg,
                    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to")]
                    = Path("out"),
-                   config: ConfigOpt = None, lang: LangOpt = None) -> None:
-    """Render ISSUE to DIR/<name>.html, .txt and .eml (as a sample subscriber gets it)."""
+                   config: ConfigOpt = None, lang: LangOpt = None,
+                   delivery: DeliveryOpt = None) -> None:
+    """Render ISSUE to DIR/<name>.html, .txt and .eml (as a sample subscriber gets it); one
+    set per language, DIR/<name>.<lang>.*, when each subscriber gets their own language."""
     with reported():
-        prepared = prepare(issue, config, lang)
-        for path in write_outputs(prepared, out_dir):
-            out.print(f"wrote {escape(str(path))}")
+        editions = prepare_editions(issue, config, lang, _value(delivery))
+        for prepared in editions:
+            stem = prepared.loaded.slug
+            if len(editions) > 1:
+                stem += "." + "+".join(prepared.rendered.languages)
+            for path in write_outputs(prepared, out_dir, stem):
+                out.print(f"wrote {escape(str(path))}")
 
 
 @app.command("check")
-def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = None) -> None:
-    """Pre-send checks. Errors exit 1; warnings alone exit 0."""
+def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = None,
+                  delivery: DeliveryOpt = None) -> None:
+    """Pre-send checks of every email the issue is sent as. Errors exit 1; warnings alone
+    exit 0."""
     with reported():
-        prepared = prepare(issue, config, lang)
-        findings = run_checks(prepared)
+        findings = []
+        for prepared in prepare_editions(issue, config, lang, _value(delivery)):
+            findings += [f for f in run_checks(prepared) if f not in findings]
     for finding in findings:
         colour = "red" if finding.level == "error" else "yellow"
         out.print(f"[{colour}]{finding.level}[/] [dim]{finding.code}[/] "
@@ -75,7 +94,8 @@ def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = Non
 def preview_command(issue: IssueArg,
                     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
                     port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8025,
-                    config: ConfigOpt = None, lang: LangOpt = None) -> None:
+                    config: ConfigOpt = None, lang: LangOpt = None,
+                    delivery: DeliveryOpt = None) -> None:
     """Preview ISSUE in the browser: desktop, phone, text, headers, source and checks,
     re-rendered whenever the issue, bulletin.toml or the templates change."""
     from .web.preview import Preview, create_app
@@ -85,7 +105,7 @@ def preview_command(issue: IssueArg,
         if not issue.is_file():
             raise IssueError(f"{issue}: no such file")
         sock = bind(host, port)
-    preview = Preview(issue, config, lang)
+    preview = Preview(issue, config, lang, _value(delivery))
     shown = f"[{host}]" if ":" in host else host
     out.print(f"Previewing {escape(str(issue))} at http://{shown}:{sock.getsockname()[1]}/ "
               "(Ctrl-C to stop)")
@@ -99,15 +119,20 @@ def screenshot_command(
         out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to")] = Path("out"),
         widths: Annotated[list[int] | None, typer.Option(
             "--width", help="Viewport width in pixels; repeat for several")] = None,
-        config: ConfigOpt = None, lang: LangOpt = None) -> None:
+        config: ConfigOpt = None, lang: LangOpt = None,
+        delivery: DeliveryOpt = None) -> None:
     """Full-page PNGs of ISSUE at each --width (default 600 and 375), taken with Chromium."""
     from .screenshot import screenshots
 
     with reported():
-        prepared = prepare(issue, config, lang)
+        prepared = prepare(issue, config, lang, _value(delivery))
         html = sample(prepared).html
         for path in screenshots(html, widths or [600, 375], out_dir, prepared.loaded.slug):
             out.print(f"wrote {escape(str(path))}")
+
+
+def _value(delivery: Delivery | None) -> str | None:
+    return delivery.value if delivery else None
 
 
 def main() -> None:

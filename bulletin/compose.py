@@ -15,6 +15,7 @@ from . import links
 from . import placeholders as ph
 from .errors import RenderError
 from .fields import in_language
+from .i18n import gettext_for, language_name
 from .issue import IssueFile
 from .markdown import to_html_and_text, wrap
 
@@ -47,9 +48,19 @@ def environment(theme_dir: Path) -> jinja2.Environment:
     return env
 
 
-def compose(loaded: IssueFile, theme_dir: Path, base_url: str, language: str) -> Composed:
-    """Render the theme's three templates for one issue in one language."""
-    context = _context(loaded, base_url, language)
+MODES = ("single", "bilingual", "side-by-side")
+
+
+def compose(loaded: IssueFile, theme_dir: Path, base_url: str,
+            languages: tuple[str, ...] | str, mode: str = "single") -> Composed:
+    """Render the theme's three templates for one issue: in one language ("single"), or in
+    several, one after the other ("bilingual") or side by side on wide screens."""
+    if isinstance(languages, str):
+        languages = (languages,)
+    if mode not in MODES:
+        raise RenderError(f"unknown delivery mode '{mode}'; choose one of {', '.join(MODES)}")
+    context = _context(loaded, base_url, languages, mode if len(languages) > 1 else "single",
+                       theme_dir / "locale")
     env = environment(theme_dir)
     out = {}
     for name in (MJML_TEMPLATE, TEXT_TEMPLATE, CSS_TEMPLATE):
@@ -77,8 +88,55 @@ def _template_line(exc: Exception, name: str) -> int | str:
     return line
 
 
-def _context(loaded: IssueFile, base_url: str, language: str) -> dict[str, Any]:
+def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode: str,
+             catalogues: Path) -> dict[str, Any]:
+    """What the templates see: one block of text per language, in the order they appear,
+    and the parts every language shares."""
+    newsletter = loaded.newsletter
+    view = links.archive_url(base_url, loaded.issue.newsletter, loaded.slug)
+    if len(newsletter.languages) > 1 and len(languages) == 1:
+        view += f"?lang={languages[0]}"
+    blocks = [_block(loaded, language, catalogues) for language in languages]
+    gettexts = [block["_"] for block in blocks]
+
+    def every(message: str) -> str:
+        """`message` in every language of this email, joined: "Unsubscribe / Dad-danysgrifio"."""
+        return " / ".join(dict.fromkeys(g(message) for g in gettexts))
+
+    def joined(key: str, sep: str = " / ") -> str:
+        return sep.join(dict.fromkeys(str(block[key]) for block in blocks if block[key]))
+
+    brand = newsletter.brand
+    return {
+        "lang": languages[0],
+        "mode": mode,
+        "blocks": blocks,
+        "subject": joined("subject"),
+        "preheader": joined("preheader", " | "),
+        "every": every,
+        "brand": {"banner": joined("banner"), "colours": brand.colours.model_dump(),
+                  "logo": brand.logo and {"src": brand.logo.src, "alt": joined("logo_alt"),
+                                          "width": brand.logo.width, "href": brand.logo.href}},
+        "newsletter": {"organisation": joined("organisation"), "name": joined("name"),
+                       "postal_address": joined("postal_address", "\n")},
+        "footer_links": [{"text": every(text), "url": url} for text, url in (
+            ("Privacy Policy", newsletter.footer.privacy),
+            ("Cookie Statement", newsletter.footer.cookies),
+            ("Help", newsletter.footer.help)) if url],
+        "urls": {
+            "unsubscribe": ph.UNSUBSCRIBE_URL,
+            "preferences": ph.PREFERENCES_URL,
+            "view": view,
+            "subscribe": links.subscribe_url(base_url, loaded.issue.newsletter),
+        },
+        "recipient": ph.EMAIL,
+    }
+
+
+def _block(loaded: IssueFile, language: str, catalogues: Path) -> dict[str, Any]:
+    """Everything in one language: the issue's text and the theme's translated words."""
     issue, newsletter = loaded.issue, loaded.newsletter
+    _ = gettext_for(catalogues, language)
 
     def t(value: str | dict[str, str] | None) -> str:
         return in_language(value, language)
@@ -98,37 +156,32 @@ def _context(loaded: IssueFile, base_url: str, language: str) -> dict[str, Any]:
             "style": section.style,
             "divider": section.divider,
         })
-    brand = newsletter.brand
     about = newsletter.about
     subject = t(issue.subject)
     date = format_date(issue.date, "MMMM y", locale=language)
+    dateline = (_("Issue %(number)s - %(date)s") % {"number": issue.number, "date": date}
+                if issue.number is not None else date)
+    english = language_name(language, "en")
     return {
         "lang": language,
+        "_": _,
+        "anchor": f"lang-{language}",
+        # The link that jumps to this block, in this block's language.
+        "jump": _(f"Scroll down for {english}"),
+        "language_name": language_name(language),
         "subject": subject,
         "title": t(issue.title) or subject,
         "preheader": t(issue.preheader),
-        "number": issue.number,
-        "date": date,
+        "dateline": dateline,
         "sections": sections,
-        "newsletter": {"name": t(newsletter.name), "organisation": t(newsletter.organisation),
-                       "postal_address": t(newsletter.postal_address)},
-        "brand": {"banner": t(brand.banner), "colours": brand.colours.model_dump(),
-                  "logo": brand.logo and {"src": brand.logo.src, "alt": t(brand.logo.alt),
-                                          "width": brand.logo.width, "href": brand.logo.href}},
+        "banner": t(newsletter.brand.banner),
+        "logo_alt": t(newsletter.brand.logo.alt) if newsletter.brand.logo else "",
+        "name": t(newsletter.name),
+        "organisation": t(newsletter.organisation),
+        "postal_address": t(newsletter.postal_address),
         "about": about and dict(zip(("heading", "body_html", "body_text"),
                                     (t(about.heading), *to_html_and_text(t(about.body))),
                                     strict=True)),
         "social": [{"label": t(s.label), "text": t(s.text), "url": s.url}
                    for s in newsletter.social],
-        "footer_links": [{"text": text, "url": url} for text, url in (
-            ("Privacy Policy", newsletter.footer.privacy),
-            ("Cookie Statement", newsletter.footer.cookies),
-            ("Help", newsletter.footer.help)) if url],
-        "urls": {
-            "unsubscribe": ph.UNSUBSCRIBE_URL,
-            "preferences": ph.PREFERENCES_URL,
-            "view": links.archive_url(base_url, issue.newsletter, loaded.slug),
-            "subscribe": links.subscribe_url(base_url, issue.newsletter),
-        },
-        "recipient": ph.EMAIL,
     }

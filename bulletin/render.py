@@ -34,7 +34,8 @@ class Rendered:
 
     newsletter: str
     issue: str
-    language: str
+    language: str  # the first: the <html lang>
+    languages: tuple[str, ...]
     subject: str
     preheader: str
     html: str
@@ -114,16 +115,32 @@ def inline_css(html: str, css: str) -> str:
     return (doctype.group(1) if doctype else "<!doctype html>") + "\n" + out
 
 
-def render(loaded: IssueFile, workspace: Workspace, language: str | None = None) -> Rendered:
-    """The whole pipeline for one issue: compose, compile, inline; and the text part."""
+def editions(loaded: IssueFile) -> list[tuple[str, ...]]:
+    """The emails one issue is sent as: one per language when each subscriber gets their
+    own, else one carrying every language."""
     newsletter = loaded.newsletter
-    language = language or newsletter.languages[0]
-    if language not in newsletter.languages:
+    if newsletter.delivery == "each" or len(newsletter.languages) == 1:
+        return [(language,) for language in newsletter.languages]
+    return [tuple(newsletter.languages)]
+
+
+def render(loaded: IssueFile, workspace: Workspace, language: str | None = None) -> Rendered:
+    """The whole pipeline for one issue: compose, compile, inline; and the text part.
+    In `language` alone, else the newsletter's first edition (see `editions`)."""
+    newsletter = loaded.newsletter
+    if language is not None and language not in newsletter.languages:
         raise RenderError(f"newsletter '{loaded.issue.newsletter}' is not published in "
                           f"'{language}'; choose one of {', '.join(newsletter.languages)}")
+    return render_edition(loaded, workspace, (language,) if language else editions(loaded)[0])
+
+
+def render_edition(loaded: IssueFile, workspace: Workspace,
+                   languages: tuple[str, ...]) -> Rendered:
+    newsletter = loaded.newsletter
+    mode = newsletter.delivery if len(languages) > 1 else "single"
     composed = compose(loaded, workspace.theme_dir(newsletter.theme),
-                       workspace.settings.base_url, language)
+                       workspace.settings.base_url, languages, mode)
     html = inline_css(compile_mjml(composed.mjml), composed.css)
-    return Rendered(newsletter=loaded.issue.newsletter, issue=loaded.slug, language=language,
-                    subject=composed.subject, preheader=composed.preheader, html=html,
-                    text=composed.text)
+    return Rendered(newsletter=loaded.issue.newsletter, issue=loaded.slug,
+                    language=languages[0], languages=languages, subject=composed.subject,
+                    preheader=composed.preheader, html=html, text=composed.text)

@@ -8,7 +8,7 @@ import os
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
@@ -83,6 +83,10 @@ class Newsletter(Strict):
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
         default=["en"], min_length=1)
     postal_address: Prose
+    # A multilingual newsletter: each subscriber gets their language ("each"), or everyone
+    # gets one email with every language, one after the other ("bilingual", in the order of
+    # `languages`) or side by side on wide screens ("side-by-side").
+    delivery: Literal["each", "bilingual", "side-by-side"] = "each"
     theme: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$")
     brand: Brand = Brand()
     about: About | None = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import links
 from .checks import Finding, check
 from .issue import IssueFile, load_issue
 from .message import SAMPLE_RECIPIENT, build_message, recipient_values, to_bytes
-from .render import Rendered, render
+from .render import Rendered, editions, render, render_edition
 from .settings import Workspace, find_config, load_workspace
 
 
@@ -30,11 +30,34 @@ class Sample:
     values: dict[str, str]
 
 
-def prepare(issue_path: Path, config: Path | None = None,
-            language: str | None = None) -> Prepared:
+def load(issue_path: Path, config: Path | None = None,
+         delivery: str | None = None) -> tuple[Workspace, IssueFile]:
+    """The workspace and the validated issue; `delivery` overrides the newsletter's."""
     workspace = load_workspace(config or find_config(issue_path.parent))
     loaded = load_issue(issue_path, workspace)
+    if delivery is not None:
+        newsletter = loaded.newsletter.model_copy(update={"delivery": delivery})
+        loaded = replace(loaded, newsletter=newsletter)
+    return workspace, loaded
+
+
+def prepare(issue_path: Path, config: Path | None = None, language: str | None = None,
+            delivery: str | None = None) -> Prepared:
+    """The issue rendered in `language`, else as its first edition."""
+    workspace, loaded = load(issue_path, config, delivery)
     return Prepared(workspace, loaded, render(loaded, workspace, language))
+
+
+def prepare_editions(issue_path: Path, config: Path | None = None,
+                     language: str | None = None,
+                     delivery: str | None = None) -> list[Prepared]:
+    """Every email the issue is sent as (one per language when each subscriber gets their
+    own), or only `language`."""
+    workspace, loaded = load(issue_path, config, delivery)
+    if language is not None:
+        return [Prepared(workspace, loaded, render(loaded, workspace, language))]
+    return [Prepared(workspace, loaded, render_edition(loaded, workspace, languages))
+            for languages in editions(loaded)]
 
 
 def sample(prepared: Prepared) -> Sample:
@@ -49,14 +72,14 @@ def sample(prepared: Prepared) -> Sample:
     return Sample(html, text, to_bytes(message), values)
 
 
-def write_outputs(prepared: Prepared, out_dir: Path) -> list[Path]:
+def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) -> list[Path]:
     """DIR/<stem>.html, .txt and .eml, each replaced whole."""
     filled = sample(prepared)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, data in ((".html", filled.html.encode()), (".txt", filled.text.encode()),
                          (".eml", filled.eml)):
-        path = out_dir / f"{prepared.loaded.slug}{suffix}"
+        path = out_dir / f"{stem or prepared.loaded.slug}{suffix}"
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_bytes(data)
         temporary.replace(path)

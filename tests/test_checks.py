@@ -70,10 +70,13 @@ def test_subject_and_preheader(write_issue: Callable[..., Path]) -> None:
 def test_theme_without_unsubscribe_link_fails(workspace: Path,
                                               write_issue: Callable[..., Path]) -> None:
     template = workspace / "templates" / "default" / "email.mjml.j2"
-    template.write_text(template.read_text().replace(
-        '<a href="{{ urls.unsubscribe }}">Unsubscribe</a> &bull; ', ""))
+    link = '<a href="{{ urls.unsubscribe }}">{{ every("Unsubscribe") }}</a> &bull; '
+    assert link in template.read_text()
+    template.write_text(template.read_text().replace(link, ""))
     text = workspace / "templates" / "default" / "email.txt.j2"
-    text.write_text(text.read_text().replace("Unsubscribe: <{{ urls.unsubscribe }}>", ""))
+    line = '{{ every("Unsubscribe") }}: <{{ urls.unsubscribe }}>'
+    assert line in text.read_text()
+    text.write_text(text.read_text().replace(line, ""))
     exit_code, output = run_check(write_issue(HEAD + "  - heading: Hi\n"))
     assert exit_code == 1
     assert "error no-unsubscribe theme 'default': the HTML has no unsubscribe link" in output

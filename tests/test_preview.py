@@ -127,8 +127,9 @@ def test_template_change_is_picked_up(browser: Any, server: Running, workspace: 
     page = open_page(browser, server.url)
     page.frame_locator("#desktop").get_by_text("Share Bulletin").wait_for(timeout=10000)
     template = workspace / "templates" / "default" / "email.mjml.j2"
-    template.write_text(template.read_text().replace("<h3>Share Bulletin</h3>",
-                                                     "<h3>Pass it on</h3>"))
+    heading = '<h3>{{ every("Share Bulletin") }}</h3>'
+    assert heading in template.read_text()
+    template.write_text(template.read_text().replace(heading, "<h3>Pass it on</h3>"))
     page.frame_locator("#desktop").get_by_text("Pass it on").wait_for(timeout=15000)
     page.close()
 

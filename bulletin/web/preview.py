@@ -57,10 +57,11 @@ class Preview:
     """The latest render of one issue, rebuilt on change."""
 
     def __init__(self, issue: Path, config: Path | None = None,
-                 language: str | None = None) -> None:
+                 language: str | None = None, delivery: str | None = None) -> None:
         self.issue = issue.resolve()
         self.config = config
         self.language = language
+        self.delivery = delivery
         self.snapshot = Snapshot(version=0)
         self._changed = asyncio.Event()
         self.closing = asyncio.Event()
@@ -70,7 +71,7 @@ class Preview:
         last = self.snapshot
         version = last.version + 1
         try:
-            prepared = prepare(self.issue, self.config, self.language)
+            prepared = prepare(self.issue, self.config, self.language, self.delivery)
             filled = sample(prepared)
             message = email.message_from_bytes(filled.eml, policy=policy.default)
             headers = "".join(f"{name}: {value}\n" for name, value in message.items())
