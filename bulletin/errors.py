@@ -30,3 +30,8 @@ class ServiceError(BulletinError):
 
 class BrowserError(BulletinError):
     """Chromium is missing or failed."""
+
+
+class SendError(BulletinError):
+    """Mail cannot be sent with these settings: TLS refused or missing, the login rejected,
+    the server unreachable at the start. Never carries a password."""
