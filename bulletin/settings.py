@@ -99,6 +99,7 @@ class Newsletter(Strict):
 class Settings(Strict):
     base_url: Url
     newsletters: dict[str, Newsletter] = Field(min_length=1)
+    database_url: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -1,0 +1,108 @@
+"""Which database, and a SQLAlchemy engine set up for it.
+
+The database is `BULLETIN_DATABASE_URL`, else `database_url` in bulletin.toml, else the SQLite
+file `bulletin.db` beside bulletin.toml. A relative SQLite path in bulletin.toml is taken
+relative to the folder bulletin.toml is in, not to wherever the command was run.
+
+SQLite is set up for one writer and many readers: WAL journal, synchronous=NORMAL, foreign
+keys on, a 30 s busy timeout, and write transactions that take the write lock when they begin
+(BEGIN IMMEDIATE) so two writers queue instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from .errors import StoreError
+
+ENVIRONMENT = "BULLETIN_DATABASE_URL"
+DEFAULT_FILE = "bulletin.db"
+BUSY_TIMEOUT_S = 30
+WRITE = "bulletin_write"
+"""Execution option: this transaction will write (SQLite: BEGIN IMMEDIATE)."""
+
+
+def resolve_url(workspace_root: Path | None, configured: str | None) -> str:
+    """The database URL: BULLETIN_DATABASE_URL, else `configured` (bulletin.toml's
+    database_url), else sqlite:///<workspace>/bulletin.db."""
+    explicit = os.environ.get(ENVIRONMENT)
+    if explicit:
+        return explicit
+    if configured:
+        url = parse_url(configured, "database_url in bulletin.toml")
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not Path(url.database).is_absolute() and workspace_root is not None:
+            url = url.set(database=str(workspace_root / url.database))
+        return url.render_as_string(hide_password=False)
+    if workspace_root is None:
+        raise StoreError(f"no database: set {ENVIRONMENT}, or run in a folder with a "
+                         f"bulletin.toml (the default database is bulletin.db beside it)")
+    return f"sqlite:///{workspace_root / DEFAULT_FILE}"
+
+
+def parse_url(text: str, where: str = ENVIRONMENT) -> URL:
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise StoreError(f"{where}: {text!r} is not a database URL; expected e.g. "
+                         f"sqlite:///bulletin.db or postgresql+psycopg://user@host/db") from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(f"{where}: {backend!r} databases are not supported; use sqlite:/// "
+                         f"or postgresql+psycopg://")
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def shown(url: str | URL) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def create(url: str) -> Engine:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite(parsed)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _sqlite(url: URL) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:"):
+        raise StoreError("an in-memory SQLite database would vanish when the command ends; "
+                         "give a file, e.g. sqlite:///bulletin.db")
+    if not database.startswith("file:"):
+        folder = Path(database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot create the database {database}: folder {folder} does "
+                             f"not exist")
+    engine = create_engine(url, poolclass=NullPool,
+                           connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event (below) start transactions, not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       f"busy_timeout={BUSY_TIMEOUT_S * 1000}"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

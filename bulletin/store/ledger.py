@@ -1,0 +1,171 @@
+"""The send ledger, for the dispatcher: one row per (issue, subscriber).
+
+    pending ──claim──▶ sending ──▶ sent
+       ▲                  │  └───▶ failed (permanent)
+       └──── temporary ───┘
+    pending ──claim──▶ skipped (left or suppressed after the issue was queued)
+
+A row left in `sending` after a crash is *uncertain*: the message may or may not have gone.
+`uncertain()` lists them and `requeue()` puts them back to pending when the operator decides to
+send again. Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several senders can share an
+issue; on SQLite the claim runs in a write transaction (one writer at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from .errors import StoreError
+from .models import (
+    DELIVERY_STATES,
+    LedgerEntry,
+    Membership,
+    Subscriber,
+    Suppression,
+)
+
+_ledger = LedgerEntry.__table__
+_subscribers = Subscriber.__table__
+_memberships = Membership.__table__
+_suppressions = Suppression.__table__
+
+SKIPPED_REPLY = "not sent: unsubscribed or suppressed after the issue was queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One message to send (or, from uncertain(), one that may have been sent)."""
+
+    id: int
+    issue: str
+    subscriber_id: int
+    email: str
+    name: str | None
+    language: str | None
+    attempts: int
+
+
+def _sendable() -> ColumnElement[bool]:
+    """SQL: the ledger row's subscriber is still active, on the list, and not suppressed."""
+    return and_(
+        _subscribers.c.status == "active",
+        exists().where(_memberships.c.list_id == _ledger.c.list_id,
+                       _memberships.c.subscriber_id == _ledger.c.subscriber_id,
+                       _memberships.c.status == "active"),
+        ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key))
+
+
+def create(connection: Connection, issue: str, list_id: int, at: datetime) -> int:
+    """Queue `issue` for every active, unsuppressed member of the list who has no row for it
+    yet; return how many rows were added (running it again adds only new members)."""
+    members = (
+        select(literal(issue), _subscribers.c.id, literal(list_id), literal("pending"),
+               literal(0), literal(at, _ledger.c.created_at.type),
+               literal(at, _ledger.c.updated_at.type))
+        .select_from(_memberships.join(_subscribers,
+                                       _subscribers.c.id == _memberships.c.subscriber_id))
+        .where(_memberships.c.list_id == list_id, _memberships.c.status == "active",
+               _subscribers.c.status == "active",
+               ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key),
+               ~exists().where(_ledger.c.issue == issue,
+                               _ledger.c.subscriber_id == _subscribers.c.id))
+        .order_by(_subscribers.c.id))
+    result = connection.execute(insert(_ledger).from_select(
+        ["issue", "subscriber_id", "list_id", "state", "attempts", "created_at", "updated_at"],
+        members).execution_options(preserve_rowcount=True))
+    return result.rowcount
+
+
+def claim(connection: Connection, issue: str, limit: int, at: datetime) -> list[Claim]:
+    """Move up to `limit` pending rows to sending (attempts + 1) and return them; rows whose
+    subscriber has since left or been suppressed become skipped instead."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    while True:
+        rows = connection.execute(
+            select(_ledger.c.id, _ledger.c.subscriber_id, _subscribers.c.email,
+                   _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts,
+                   _sendable().label("sendable"))
+            .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
+            .where(_ledger.c.issue == issue, _ledger.c.state == "pending")
+            .order_by(_ledger.c.id).limit(limit)
+            .with_for_update(of=_ledger, skip_locked=True)).all()
+        if not rows:
+            return []
+        skipped = [row.id for row in rows if not row.sendable]
+        if skipped:
+            connection.execute(update(_ledger).where(_ledger.c.id.in_(skipped))
+                               .values(state="skipped", last_reply=SKIPPED_REPLY,
+                                       updated_at=at))
+        claimed = [row for row in rows if row.sendable]
+        if claimed:
+            connection.execute(update(_ledger).where(_ledger.c.id.in_([r.id for r in claimed]))
+                               .values(state="sending", attempts=_ledger.c.attempts + 1,
+                                       claimed_at=at, updated_at=at))
+            return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
+                          row.attempts + 1) for row in claimed]
+
+
+def _finish(connection: Connection, delivery_id: int, values: dict[str, object]) -> None:
+    result = connection.execute(update(_ledger).where(_ledger.c.id == delivery_id,
+                                                      _ledger.c.state == "sending")
+                                .values(**values))
+    if result.rowcount != 1:
+        state = connection.scalar(select(_ledger.c.state).where(_ledger.c.id == delivery_id))
+        where = "no such ledger row" if state is None else f"it is {state}, not sending"
+        raise StoreError(f"cannot record the result of delivery {delivery_id}: {where}")
+
+
+def mark_sent(connection: Connection, delivery_id: int, reply: str, at: datetime) -> None:
+    _finish(connection, delivery_id, {"state": "sent", "last_reply": reply, "sent_at": at,
+                                      "updated_at": at})
+
+
+def mark_failed(connection: Connection, delivery_id: int, reply: str, at: datetime, *,
+                permanent: bool) -> None:
+    """A permanent failure (5xx) is final; a temporary one (4xx, a dropped connection) goes
+    back to pending for a later claim, its attempts counted."""
+    _finish(connection, delivery_id, {"state": "failed" if permanent else "pending",
+                                      "last_reply": reply, "updated_at": at})
+
+
+def counts(connection: Connection, issue: str) -> dict[str, int]:
+    found = dict(connection.execute(
+        select(_ledger.c.state, func.count()).where(_ledger.c.issue == issue)
+        .group_by(_ledger.c.state)).all())
+    return {state: found.get(state, 0) for state in DELIVERY_STATES}
+
+
+def uncertain(connection: Connection, issue: str) -> list[Claim]:
+    rows = connection.execute(
+        select(_ledger.c.id, _ledger.c.subscriber_id, _subscribers.c.email,
+               _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts)
+        .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
+        .where(_ledger.c.issue == issue, _ledger.c.state == "sending")
+        .order_by(_ledger.c.id)).all()
+    return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
+                  row.attempts) for row in rows]
+
+
+def requeue(connection: Connection, issue: str, ids: Sequence[int] | None,
+            at: datetime) -> int:
+    """Put `sending` rows (all of the issue's, or just `ids`) back to pending."""
+    where = [_ledger.c.issue == issue, _ledger.c.state == "sending"]
+    if ids is not None:
+        where.append(_ledger.c.id.in_(list(ids)))
+    return connection.execute(update(_ledger).where(*where)
+                              .values(state="pending", updated_at=at)).rowcount

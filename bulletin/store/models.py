@@ -1,0 +1,187 @@
+"""The store's tables, as SQLAlchemy 2.0 typed models.
+
+The migrations under migrations/versions create exactly these (a test compares them); change
+both together, adding a new migration, never editing one that has shipped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
+"""A subscriber's status: pending (awaiting double opt-in), active, or one of the three ways
+of leaving."""
+STATUSES: tuple[str, ...] = get_args(Status)
+LEFT: tuple[str, ...] = ("unsubscribed", "bounced", "complained")
+
+MembershipStatus = Literal["active", "unsubscribed"]
+MEMBERSHIP_STATUSES: tuple[str, ...] = get_args(MembershipStatus)
+
+DeliveryState = Literal["pending", "sending", "sent", "failed", "skipped"]
+"""A ledger row: pending → sending → sent | failed; skipped when the subscriber left (or was
+suppressed) after the issue was queued. `sending` after a crash means "may have gone"."""
+DELIVERY_STATES: tuple[str, ...] = get_args(DeliveryState)
+
+EMAIL_LENGTH = 320
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back time-zone aware, on SQLite (which keeps
+    no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be time-zone aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    email_key: Mapped[str] = mapped_column(String(EMAIL_LENGTH), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    consent_source: Mapped[str | None] = mapped_column(String(200))
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailingList(Base):
+    """One or more per newsletter: the newsletter's main list and any topics a subscriber can
+    choose."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    newsletter: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", MEMBERSHIP_STATUSES), name="status"),
+        Index(None, "subscriber_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """Addresses that are never sent to, whatever their subscriptions say."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    email_key: Mapped[str] = mapped_column(String(EMAIL_LENGTH), primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    reason: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who or what changed a subscription, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index(None, "email_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    email_key: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    old_status: Mapped[str | None] = mapped_column(String(16))
+    new_status: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerEntry(Base):
+    """The send ledger: one row per (issue, subscriber), and the list it was queued from."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        UniqueConstraint("issue", "subscriber_id"),
+        CheckConstraint(_one_of("state", DELIVERY_STATES), name="state"),
+        Index(None, "issue", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue: Mapped[str] = mapped_column(String(200))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,25 @@
+"""What the importer takes: rows already parsed and checked (see bulletin.csvimport)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .addresses import Address
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A good row: its line in the file, the normalised address, and the optional fields."""
+
+    line: int
+    address: Address
+    name: str | None
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that cannot be imported, and why, in words a person can act on."""
+
+    line: int
+    reason: str

@@ -1,0 +1,561 @@
+"""The subscriber store: subscribers, lists, consent, suppressions, the audit trail and the
+send ledger, behind operations named for what they mean.
+
+    with Store.open(url) as store:
+        store.subscribe("ann@example.org", "cohes3ion", source="page")
+        for member in store.iter_active_members("cohes3ion"): ...
+
+Small operations use the ORM, one transaction each; the bulk import and the member stream use
+SQLAlchemy Core (importer.py, and a streaming cursor here). Every change of a subscription
+writes an audit row naming its source (import, cli, one-click, page, bounce, ...) and actor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TextIO
+
+from sqlalchemy import ColumnElement, Engine, case, exists, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from . import engine as engines
+from . import ledger, migrate
+from .addresses import Address, InvalidAddress, normalise
+from .errors import (
+    NotSubscribedError,
+    StoreError,
+    SuppressedError,
+    UnknownListError,
+    UnsubscribedError,
+)
+from .importer import ImportReport, Note, run_import, unknown_list_message
+from .ledger import Claim
+from .models import (
+    LEFT,
+    AuditEntry,
+    MailingList,
+    Membership,
+    Status,
+    Subscriber,
+    Suppression,
+    now,
+)
+from .rows import BadRow, Row
+
+LIST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+STREAM_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    name: str
+    newsletter: str | None
+    title: str | None
+    active: int
+    """Members who would be sent the next issue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    email: str
+    name: str | None
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberInfo:
+    id: int
+    email: str
+    name: str | None
+    language: str | None
+    status: str
+    consent_source: str | None
+    consent_at: datetime | None
+    lists: tuple[str, ...]
+    """The lists they are an active member of."""
+    suppressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    at: datetime
+    action: str
+    list_name: str | None
+    old_status: str | None
+    new_status: str | None
+    source: str
+    actor: str | None
+    detail: str | None
+
+
+SubscriberRef = str | int
+"""An email address, or a subscriber's id (as a signed token names it)."""
+
+
+def _address(email: str) -> Address:
+    try:
+        return normalise(email)
+    except InvalidAddress as exc:
+        raise StoreError(str(exc)) from None
+
+
+class Store:
+    """Open with Store.open(url); close (or use as a context manager) when done."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self._writer = engine.execution_options(**{engines.WRITE: True})
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect to the database at `url`, creating or upgrading its tables unless
+        `upgrade` is false (then a database that is not up to date is an error)."""
+        engine = engines.create(url)
+        store = cls(engine, url)
+        try:
+            revision = migrate.current(engine)
+            if revision != migrate.head():
+                if upgrade:
+                    migrate.upgrade(engine)
+                else:
+                    raise StoreError(f"the database {engines.shown(url)} is at schema "
+                                     f"revision {revision or 'none'}, not {migrate.head()}; "
+                                     f"run `bulletin db upgrade`")
+        except OperationalError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot use the database {engines.shown(url)}: "
+                             f"{_first_line(exc)}; check BULLETIN_DATABASE_URL or "
+                             f"database_url in bulletin.toml") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # -- lists --------------------------------------------------------------------------------
+
+    def create_list(self, name: str, *, newsletter: str | None = None,
+                    title: str | None = None) -> bool:
+        """Make a list (a newsletter's main list, or a topic); False if it already exists."""
+        if not LIST_NAME.fullmatch(name):
+            raise StoreError(f"{name!r} is not a list name: use lower-case letters, digits and "
+                             f"hyphens, e.g. cohes3ion or cohes3ion-events")
+        with self._session() as session:
+            if session.scalar(select(MailingList.id).where(MailingList.name == name)):
+                return False
+            session.add(MailingList(name=name, newsletter=newsletter, title=title,
+                                    created_at=now()))
+        return True
+
+    def list_names(self) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(MailingList.name).order_by(MailingList.name)))
+
+    def lists(self) -> list[ListInfo]:
+        active = (select(func.count())
+                  .select_from(Membership)
+                  .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+                  .where(Membership.list_id == MailingList.id, Membership.status == "active",
+                         Subscriber.status == "active", ~_suppressed())
+                  .scalar_subquery())
+        with Session(self.engine) as session:
+            rows = session.execute(select(MailingList.name, MailingList.newsletter,
+                                          MailingList.title, active)
+                                   .order_by(MailingList.name)).all()
+        return [ListInfo(*row) for row in rows]
+
+    def _list_id(self, session: Session, name: str) -> int:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.name == name))
+        if list_id is None:
+            known = session.scalars(select(MailingList.name).order_by(MailingList.name))
+            raise UnknownListError(unknown_list_message(name, known))
+        return list_id
+
+    # -- one subscriber at a time -------------------------------------------------------------
+
+    def subscribe(self, email: str, list_name: str, *, source: str, actor: str | None = None,
+                  name: str | None = None, language: str | None = None,
+                  status: Status = "active", resubscribe: bool = False) -> str:
+        """Put `email` on `list_name`. `status` is "pending" for a double opt-in that still
+        awaits confirmation. Someone who unsubscribed, bounced or complained is subscribed
+        again only with `resubscribe` (they asked to be); a suppressed address never is.
+
+        Returns what happened: added, joined, activated, resubscribed or unchanged."""
+        if status not in ("active", "pending"):
+            raise ValueError("a new subscription is active or pending")
+        address = _address(email)
+        for attempt in (1, 2):
+            try:
+                return self._subscribe(address, list_name, source, actor, name, language,
+                                       status, resubscribe)
+            except IntegrityError:
+                # Someone else added the same address at the same moment: try once more,
+                # now as an existing subscriber.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _subscribe(self, address: Address, list_name: str, source: str, actor: str | None,
+                   name: str | None, language: str | None, status: str,
+                   resubscribe: bool) -> str:
+        at = now()
+        with self._session() as session:
+            list_id = self._list_id(session, list_name)
+            suppression = session.get(Suppression, address.key)
+            if suppression is not None:
+                raise SuppressedError(
+                    f"{address.email} is on the suppression list ({suppression.reason}, since "
+                    f"{suppression.created_at:%Y-%m-%d}); it is never subscribed again")
+            subscriber = session.scalar(select(Subscriber)
+                                        .where(Subscriber.email_key == address.key)
+                                        .with_for_update())
+            if subscriber is None:
+                subscriber = Subscriber(email=address.email, email_key=address.key, name=name,
+                                        language=language, status=status,
+                                        consent_source=source, consent_at=at, created_at=at,
+                                        updated_at=at)
+                session.add(subscriber)
+                session.flush()
+                session.add(Membership(list_id=list_id, subscriber_id=subscriber.id,
+                                       status="active", created_at=at, updated_at=at))
+                _audit(session, subscriber, "subscribe", None, status, source, actor,
+                       list_id=list_id)
+                return "added"
+            membership = session.get(Membership, (list_id, subscriber.id))
+            left = subscriber.status in LEFT or (membership is not None
+                                                 and membership.status == "unsubscribed")
+            if left and not resubscribe:
+                how = subscriber.status if subscriber.status in LEFT else \
+                    f"unsubscribed from {list_name}"
+                raise UnsubscribedError(
+                    f"{address.email} has left ({how}); subscribe them again only if they "
+                    f"have asked to be (--resubscribe)")
+            outcome = "unchanged"
+            if subscriber.name is None and name:
+                subscriber.name = name
+            if subscriber.language is None and language:
+                subscriber.language = language
+            if subscriber.status in LEFT or (subscriber.status == "pending"
+                                             and status == "active"):
+                outcome = "resubscribed" if subscriber.status in LEFT else "activated"
+                action = "resubscribe" if subscriber.status in LEFT else "confirm"
+                _audit(session, subscriber, action, subscriber.status, status, source, actor)
+                subscriber.status = status
+                subscriber.consent_source = source
+                subscriber.consent_at = at
+            if membership is None:
+                session.add(Membership(list_id=list_id, subscriber_id=subscriber.id,
+                                       status="active", created_at=at, updated_at=at))
+                _audit(session, subscriber, "join", None, "active", source, actor,
+                       list_id=list_id)
+                outcome = "joined" if outcome == "unchanged" else outcome
+            elif membership.status != "active":
+                membership.status = "active"
+                membership.updated_at = at
+                _audit(session, subscriber, "join", "unsubscribed", "active", source, actor,
+                       list_id=list_id)
+                outcome = "resubscribed"
+            subscriber.updated_at = at
+            return outcome
+
+    def _find(self, session: Session, who: SubscriberRef, *, lock: bool = True) -> Subscriber:
+        query = select(Subscriber)
+        if isinstance(who, int):
+            query = query.where(Subscriber.id == who)
+            shown = f"subscriber {who}"
+        else:
+            address = _address(who)
+            query = query.where(Subscriber.email_key == address.key)
+            shown = address.email
+        subscriber = session.scalar(query.with_for_update() if lock else query)
+        if subscriber is None:
+            raise NotSubscribedError(f"no subscriber {shown} in the store")
+        return subscriber
+
+    def unsubscribe(self, who: SubscriberRef, list_name: str | None = None, *, source: str,
+                    actor: str | None = None, reason: str | None = None) -> bool:
+        """Unsubscribe from one list, or (no list) from everything. The record stays, so an
+        import never adds them back. Returns False when there was nothing to change."""
+        at = now()
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            if list_name is None:
+                if subscriber.status in LEFT:
+                    return False
+                _audit(session, subscriber, "unsubscribe", subscriber.status, "unsubscribed",
+                       source, actor, detail=reason)
+                subscriber.status = "unsubscribed"
+                subscriber.updated_at = at
+                return True
+            list_id = self._list_id(session, list_name)
+            membership = session.get(Membership, (list_id, subscriber.id))
+            if membership is None or membership.status == "unsubscribed":
+                return False
+            membership.status = "unsubscribed"
+            membership.updated_at = at
+            _audit(session, subscriber, "leave", "active", "unsubscribed", source, actor,
+                   list_id=list_id, detail=reason)
+            return True
+
+    def confirm(self, who: SubscriberRef, *, source: str, actor: str | None = None) -> bool:
+        """Double opt-in confirmed: pending becomes active. False if not pending."""
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            if subscriber.status != "pending":
+                return False
+            _audit(session, subscriber, "confirm", "pending", "active", source, actor)
+            subscriber.status = "active"
+            subscriber.consent_source = source
+            subscriber.consent_at = subscriber.updated_at = now()
+            return True
+
+    def record_bounce(self, who: SubscriberRef, *, reply: str, source: str = "bounce") -> None:
+        """A hard bounce: status bounced, and the address suppressed."""
+        self._left(who, "bounced", f"hard bounce: {reply}", source)
+
+    def record_complaint(self, who: SubscriberRef, *, source: str = "complaint") -> None:
+        """A spam complaint: status complained, and the address suppressed."""
+        self._left(who, "complained", "spam complaint", source)
+
+    def _left(self, who: SubscriberRef, status: str, reason: str, source: str) -> None:
+        at = now()
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            if subscriber.status != status:
+                _audit(session, subscriber, status, subscriber.status, status, source, None,
+                       detail=reason)
+                subscriber.status = status
+                subscriber.updated_at = at
+            self._suppress(session, subscriber.email, subscriber.email_key, reason, source,
+                           None, at)
+
+    def suppress(self, email: str, *, reason: str, source: str,
+                 actor: str | None = None) -> bool:
+        """Never send to `email` again, subscribed or not. False if it already was."""
+        address = _address(email)
+        with self._session() as session:
+            return self._suppress(session, address.email, address.key, reason, source, actor,
+                                  now())
+
+    def _suppress(self, session: Session, email: str, key: str, reason: str, source: str,
+                  actor: str | None, at: datetime) -> bool:
+        if session.get(Suppression, key) is not None:
+            return False
+        session.add(Suppression(email_key=key, email=email, reason=reason[:200], source=source,
+                                created_at=at))
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email_key == key))
+        session.add(AuditEntry(at=at, subscriber_id=subscriber_id, email_key=key,
+                               action="suppress", source=source, actor=actor, detail=reason))
+        return True
+
+    def is_suppressed(self, email: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(Suppression, _address(email).key) is not None
+
+    def subscriber(self, who: SubscriberRef) -> SubscriberInfo:
+        with Session(self.engine) as session:
+            subscriber = self._find(session, who, lock=False)
+            lists = session.scalars(
+                select(MailingList.name).join(Membership, Membership.list_id == MailingList.id)
+                .where(Membership.subscriber_id == subscriber.id,
+                       Membership.status == "active").order_by(MailingList.name)).all()
+            suppressed = session.get(Suppression, subscriber.email_key) is not None
+            return SubscriberInfo(subscriber.id, subscriber.email, subscriber.name,
+                                  subscriber.language, subscriber.status,
+                                  subscriber.consent_source, subscriber.consent_at,
+                                  tuple(lists), suppressed)
+
+    def audit(self, who: SubscriberRef) -> list[AuditRecord]:
+        """The trail of changes to one person's subscriptions, oldest first."""
+        with Session(self.engine) as session:
+            if isinstance(who, int):
+                key = session.scalar(select(Subscriber.email_key).where(Subscriber.id == who))
+                if key is None:
+                    raise NotSubscribedError(f"no subscriber {who} in the store")
+            else:
+                key = _address(who).key
+            rows = session.execute(
+                select(AuditEntry.at, AuditEntry.action, MailingList.name,
+                       AuditEntry.old_status, AuditEntry.new_status, AuditEntry.source,
+                       AuditEntry.actor, AuditEntry.detail)
+                .outerjoin(MailingList, MailingList.id == AuditEntry.list_id)
+                .where(AuditEntry.email_key == key).order_by(AuditEntry.id)).all()
+        return [AuditRecord(*row) for row in rows]
+
+    # -- counting and streaming ---------------------------------------------------------------
+
+    def counts(self, list_name: str | None = None) -> dict[str, int]:
+        """How many people are in each state, on one list or in the whole store: the five
+        statuses, with suppressed addresses counted apart (as "suppressed") whatever their
+        status, and list members who unsubscribed from just that list as "unsubscribed"."""
+        state = case((_suppressed(), "suppressed"), else_=Subscriber.status)
+        with Session(self.engine) as session:
+            if list_name is None:
+                query = select(state, func.count()).select_from(Subscriber)
+            else:
+                list_id = self._list_id(session, list_name)
+                state = case((_suppressed(), "suppressed"),
+                             (Membership.status == "unsubscribed", "unsubscribed"),
+                             else_=Subscriber.status)
+                query = (select(state, func.count()).select_from(Membership)
+                         .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+                         .where(Membership.list_id == list_id))
+            found = dict(session.execute(query.group_by(state)).all())
+        return {key: found.get(key, 0) for key in
+                ("active", "pending", "unsubscribed", "bounced", "complained", "suppressed")}
+
+    def count_active(self, list_name: str) -> int:
+        return self.counts(list_name)["active"]
+
+    def iter_active_members(self, list_name: str, *,
+                            batch: int = STREAM_BATCH) -> Iterator[Member]:
+        """Every active, unsuppressed member of the list, in id order, streamed (a
+        server-side cursor on PostgreSQL), never loaded whole."""
+        with self.engine.connect() as connection:
+            with Session(connection) as session:
+                list_id = self._list_id(session, list_name)
+            result = connection.execution_options(yield_per=batch).execute(
+                select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.language)
+                .join_from(Membership, Subscriber, Subscriber.id == Membership.subscriber_id)
+                .where(Membership.list_id == list_id, Membership.status == "active",
+                       Subscriber.status == "active", ~_suppressed())
+                .order_by(Membership.subscriber_id))
+            try:
+                for row in result:
+                    yield Member(*row)
+            finally:
+                result.close()
+
+    # -- bulk ---------------------------------------------------------------------------------
+
+    def import_rows(self, rows: Iterable[Row | BadRow], list_name: str, *, source: str,
+                    actor: str | None = None, resubscribe: bool = False,
+                    on_note: Callable[[Note], None] | None = None,
+                    on_progress: Callable[[int], None] | None = None,
+                    batch_size: int | None = None) -> ImportReport:
+        """Import checked rows in one transaction: all of them or, if anything interrupts
+        the import, none. See importer.py for the rules."""
+        options = {} if batch_size is None else {"batch_size": batch_size}
+        with self._writer.connect() as connection, connection.begin():
+            return run_import(connection, rows, list_name, source=source, actor=actor,
+                              resubscribe=resubscribe, on_note=on_note,
+                              on_progress=on_progress, **options)
+
+    def import_csv(self, path: Path, list_name: str, *, actor: str | None = None,
+                   resubscribe: bool = False, on_note: Callable[[Note], None] | None = None,
+                   on_progress: Callable[[int], None] | None = None,
+                   stream: IO[bytes] | None = None,
+                   batch_size: int | None = None) -> ImportReport:
+        """Import a subscriber CSV file (see bulletin.csvimport for its format)."""
+        from ..csvimport import SubscriberFile  # here: csvimport itself imports this package
+
+        source = SubscriberFile(path, stream)
+        report = self.import_rows(source, list_name, source=path.name, actor=actor,
+                                  resubscribe=resubscribe, on_note=on_note,
+                                  on_progress=on_progress, batch_size=batch_size)
+        report.ignored_columns = source.ignored
+        return report
+
+    def export_csv(self, list_name: str, out: TextIO) -> int:
+        """Write the list's active members as CSV (email,name,language), in the format
+        import_csv reads; return how many."""
+        import csv
+
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(("email", "name", "language"))
+        written = 0
+        for member in self.iter_active_members(list_name):
+            writer.writerow((member.email, member.name or "", member.language or ""))
+            written += 1
+        return written
+
+    # -- the send ledger ----------------------------------------------------------------------
+
+    def ledger_create(self, issue: str, list_name: str) -> int:
+        """Queue `issue` for every active member of the list (idempotent: members already
+        queued are left alone). Returns how many rows were added."""
+        with self._session() as session:
+            list_id = self._list_id(session, list_name)
+            return ledger.create(session.connection(), issue, list_id, now())
+
+    def ledger_claim(self, issue: str, limit: int) -> list[Claim]:
+        """Up to `limit` pending messages, now marked sending, for this process to send."""
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.claim(connection, issue, limit, now())
+
+    def ledger_mark_sent(self, delivery_id: int, reply: str) -> None:
+        with self._writer.connect() as connection, connection.begin():
+            ledger.mark_sent(connection, delivery_id, reply, now())
+
+    def ledger_mark_failed(self, delivery_id: int, reply: str, *, permanent: bool) -> None:
+        with self._writer.connect() as connection, connection.begin():
+            ledger.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
+
+    def ledger_counts(self, issue: str) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return ledger.counts(connection, issue)
+
+    def ledger_uncertain(self, issue: str) -> list[Claim]:
+        """Messages left `sending` (a sender stopped mid-send): they may have gone."""
+        with self.engine.connect() as connection:
+            return ledger.uncertain(connection, issue)
+
+    def ledger_requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.requeue(connection, issue, ids, now())
+
+
+def upgrade(url: str) -> migrate.Upgrade:
+    """Bring the database at `url` to the newest schema (creating it if empty)."""
+    engine = engines.create(url)
+    try:
+        return migrate.upgrade(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot use the database {engines.shown(url)}: {_first_line(exc)}; "
+                         f"check BULLETIN_DATABASE_URL or database_url in bulletin.toml"
+                         ) from None
+    finally:
+        engine.dispose()
+
+
+def _suppressed() -> ColumnElement[bool]:
+    return exists().where(Suppression.email_key == Subscriber.email_key)
+
+
+def _audit(session: Session, subscriber: Subscriber, action: str, old: str | None,
+           new: str | None, source: str, actor: str | None, *, list_id: int | None = None,
+           detail: str | None = None) -> None:
+    session.add(AuditEntry(at=now(), subscriber_id=subscriber.id,
+                           email_key=subscriber.email_key, list_id=list_id, action=action,
+                           old_status=old, new_status=new, source=source, actor=actor,
+                           detail=detail))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,256 @@
+"""The subscriber store on SQLite and PostgreSQL: subscriptions, suppression, audit, streaming,
+the send ledger, and migrations."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from bulletin.store import (
+    NotSubscribedError,
+    Store,
+    StoreError,
+    SuppressedError,
+    UnknownListError,
+    UnsubscribedError,
+    migrate,
+)
+from bulletin.store import engine as engines
+from bulletin.store.models import Base
+
+pytest_plugins = ["tests.store_fixtures"]
+
+
+def emails(store: Store, list_name: str) -> list[str]:
+    return [member.email for member in store.iter_active_members(list_name)]
+
+
+def test_subscribe_is_case_insensitive_and_audited(store: Store, news: str) -> None:
+    assert store.subscribe("Ann@Example.ORG", news, source="page", name="Ann") == "added"
+    assert store.subscribe("ann@example.org", news, source="cli") == "unchanged"
+    store.create_list("events", newsletter="news")
+    assert store.subscribe("ANN@EXAMPLE.ORG", "events", source="page") == "joined"
+    info = store.subscriber("ann@example.org")
+    assert (info.email, info.name, info.status, info.lists) == (
+        "Ann@example.org", "Ann", "active", ("events", "news"))
+    assert [(a.action, a.list_name, a.source) for a in store.audit(info.id)] == [
+        ("subscribe", "news", "page"), ("join", "events", "page")]
+
+
+def test_unsubscribe_keeps_the_record_and_blocks_resubscription(store: Store, news: str
+                                                                ) -> None:
+    store.subscribe("ann@example.org", news, source="page")
+    assert store.unsubscribe("ann@example.org", source="one-click", actor="web") is True
+    assert store.unsubscribe("ann@example.org", source="one-click") is False
+    assert emails(store, news) == []
+    assert store.subscriber("ann@example.org").status == "unsubscribed"
+    with pytest.raises(UnsubscribedError, match="has left \\(unsubscribed\\)"):
+        store.subscribe("ann@example.org", news, source="cli")
+    assert store.subscribe("ann@example.org", news, source="page", resubscribe=True) \
+        == "resubscribed"
+    assert emails(store, news) == ["ann@example.org"]
+    trail = [(a.action, a.old_status, a.new_status, a.source, a.actor)
+             for a in store.audit("ann@example.org")]
+    assert trail == [("subscribe", None, "active", "page", None),
+                     ("unsubscribe", "active", "unsubscribed", "one-click", "web"),
+                     ("resubscribe", "unsubscribed", "active", "page", None)]
+
+
+def test_leaving_one_list_leaves_the_others(store: Store, news: str) -> None:
+    store.create_list("events")
+    for list_name in (news, "events"):
+        store.subscribe("ann@example.org", list_name, source="page")
+    assert store.unsubscribe("ann@example.org", "events", source="page") is True
+    assert emails(store, news) == ["ann@example.org"]
+    assert emails(store, "events") == []
+    assert store.counts("events")["unsubscribed"] == 1
+    with pytest.raises(UnsubscribedError, match="unsubscribed from events"):
+        store.subscribe("ann@example.org", "events", source="cli")
+
+
+def test_suppression_always_wins(store: Store, news: str) -> None:
+    store.subscribe("ann@example.org", news, source="page")
+    store.subscribe("bob@example.org", news, source="page")
+    assert store.suppress("ANN@example.org", reason="legal request", source="cli") is True
+    assert store.suppress("ann@example.org", reason="again", source="cli") is False
+    assert emails(store, news) == ["bob@example.org"]
+    assert store.is_suppressed("Ann@EXAMPLE.org")
+    with pytest.raises(SuppressedError, match="suppression list \\(legal request"):
+        store.subscribe("ann@example.org", news, source="cli", resubscribe=True)
+    assert store.counts(news)["suppressed"] == 1
+
+
+def test_double_opt_in(store: Store, news: str) -> None:
+    store.subscribe("ann@example.org", news, source="page", status="pending")
+    assert emails(store, news) == []
+    assert store.confirm("ann@example.org", source="page") is True
+    assert store.confirm("ann@example.org", source="page") is False
+    assert emails(store, news) == ["ann@example.org"]
+
+
+def test_bounces_and_complaints_stop_mail_and_are_suppressed(store: Store, news: str) -> None:
+    for who in ("a@example.org", "b@example.org", "c@example.org"):
+        store.subscribe(who, news, source="import")
+    store.record_bounce("a@example.org", reply="550 5.1.1 unknown user")
+    store.record_complaint("b@example.org")
+    assert emails(store, news) == ["c@example.org"]
+    assert store.subscriber("a@example.org").status == "bounced"
+    assert store.subscriber("b@example.org").suppressed
+
+
+def test_mistakes_are_clear_errors(store: Store, news: str) -> None:
+    with pytest.raises(StoreError, match="'ann@@x' is not a valid email address"):
+        store.subscribe("ann@@x", news, source="cli")
+    with pytest.raises(UnknownListError, match="no list named 'nope' \\(lists: news\\)"):
+        store.subscribe("ann@example.org", "nope", source="cli")
+    with pytest.raises(NotSubscribedError, match=r"no subscriber zed@example\.org"):
+        store.unsubscribe("zed@example.org", source="cli")
+    with pytest.raises(StoreError, match="not a list name"):
+        store.create_list("Bad Name")
+    assert store.create_list("news") is False
+
+
+def test_members_are_streamed_in_order(store: Store, news: str) -> None:
+    for number in range(25):
+        store.subscribe(f"p{number:02}@example.org", news, source="cli")
+    store.unsubscribe("p03@example.org", source="cli")
+    stream = store.iter_active_members(news, batch=4)
+    first = next(stream)
+    assert first.email == "p00@example.org"
+    rest = [member.email for member in stream]
+    assert len(rest) == 23 and "p03@example.org" not in rest
+    assert rest == sorted(rest)
+
+
+def test_two_writers_adding_the_same_address_make_one_subscriber(database_url: str) -> None:
+    with Store.open(database_url) as setup:
+        setup.create_list("news")
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            with Store.open(database_url) as store:
+                outcomes.append(store.subscribe("ann@example.org", "news", source="page"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(outcomes) == ["added", "unchanged", "unchanged", "unchanged"]
+
+
+# -- the send ledger ---------------------------------------------------------------------------
+
+def test_the_ledger_lifecycle(store: Store, news: str) -> None:
+    for number in range(5):
+        store.subscribe(f"p{number}@example.org", news, source="cli")
+    assert store.ledger_create("news-1", news) == 5
+    assert store.ledger_create("news-1", news) == 0
+    first = store.ledger_claim("news-1", 2)
+    assert [c.email for c in first] == ["p0@example.org", "p1@example.org"]
+    assert all(c.attempts == 1 for c in first)
+    store.ledger_mark_sent(first[0].id, "250 2.0.0 queued as 1234")
+    store.ledger_mark_failed(first[1].id, "550 5.1.1 no such user", permanent=True)
+    with pytest.raises(StoreError, match="it is sent, not sending"):
+        store.ledger_mark_sent(first[0].id, "250 again")
+
+    store.unsubscribe("p2@example.org", source="one-click")
+    second = store.ledger_claim("news-1", 10)
+    assert [c.email for c in second] == ["p3@example.org", "p4@example.org"]
+    store.ledger_mark_failed(second[0].id, "421 try later", permanent=False)
+    assert store.ledger_counts("news-1") == {"pending": 1, "sending": 1, "sent": 1,
+                                             "failed": 1, "skipped": 1}
+    assert [c.email for c in store.ledger_uncertain("news-1")] == ["p4@example.org"]
+    retry = store.ledger_claim("news-1", 10)
+    assert [(c.email, c.attempts) for c in retry] == [("p3@example.org", 2)]
+    assert store.ledger_requeue("news-1") == 2
+    assert store.ledger_counts("news-1")["pending"] == 2
+
+    store.subscribe("late@example.org", news, source="page")
+    assert store.ledger_create("news-1", news) == 1
+
+
+def test_concurrent_claims_never_hand_out_a_row_twice(database_url: str) -> None:
+    with Store.open(database_url) as setup:
+        setup.create_list("news")
+        for number in range(60):
+            setup.subscribe(f"p{number}@example.org", "news", source="cli")
+        setup.ledger_create("issue", "news")
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        with Store.open(database_url) as store:
+            while batch := store.ledger_claim("issue", 7):
+                with lock:
+                    claimed.extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 60
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+def test_the_migrations_make_exactly_the_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert migrate.current(store.engine) == migrate.head()
+
+
+def test_a_database_made_by_an_older_version_upgrades_keeping_its_data(database_url: str
+                                                                     ) -> None:
+    engine = engines.create(database_url)
+    try:
+        assert migrate.upgrade(engine, "0001").after == "0001"
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO lists (name, created_at) VALUES ('old', CURRENT_TIMESTAMP)"))
+            connection.execute(text(
+                "INSERT INTO subscribers (email, email_key, status, created_at, updated_at) "
+                "VALUES ('Old@example.org', 'old@example.org', 'active', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"))
+            connection.execute(text(
+                "INSERT INTO memberships (list_id, subscriber_id, status, created_at, "
+                "updated_at) SELECT l.id, s.id, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+                "FROM lists l, subscribers s"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match="run `bulletin db upgrade`"):
+        Store.open(database_url, upgrade=False)
+    with Store.open(database_url) as store:
+        assert emails(store, "old") == ["Old@example.org"]
+        assert store.ledger_create("first", "old") == 1
+    assert migrate.upgrade(engines.create(database_url)).changed is False
+
+
+def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    with Store.open(database_url) as store, store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match=r"revision 9999, which this version of bulletin does "
+                                         r"not know .* upgrade bulletin"):
+        Store.open(database_url)
+
+
+def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"cannot use the database postgresql\+psycopg://"
+                                         r"nobody:\*\*\*@127\.0\.0\.1:1/x"):
+        Store.open("postgresql+psycopg://nobody:secret@127.0.0.1:1/x")
+    with pytest.raises(StoreError, match=r"folder .*missing does not exist"):
+        Store.open(f"sqlite:///{tmp_path / 'missing' / 'bulletin.db'}")
+    with pytest.raises(StoreError, match="'mysql' databases are not supported"):
+        Store.open("mysql://localhost/x")
