@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .checks import errors
+from .cli_subscribers import db_app, subscribers_app
 from .errors import BulletinError, IssueError
 from .workflow import prepare, prepare_editions, run_checks, sample, write_outputs
 
@@ -26,6 +27,8 @@ class Delivery(StrEnum):
 
 app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(subscribers_app)
+app.add_typer(db_app)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -1,0 +1,306 @@
+"""`bulletin subscribers ...` and `bulletin db ...`: the subscriber store from the command line.
+
+Thin, like cli.py: find the workspace and its database, call the store, print.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from . import cli
+from .csvimport import clean_language, clean_name
+from .errors import BulletinError, SettingsError
+from .settings import Workspace, find_config, load_workspace
+from .store import ImportReport, Note, Store
+from .store.engine import ENVIRONMENT, resolve_url, shown
+from .store.store import upgrade
+
+subscribers_app = typer.Typer(name="subscribers", no_args_is_help=True,
+                              help="Subscribers and lists: import, export, add, remove, count.")
+db_app = typer.Typer(name="db", no_args_is_help=True, help="The subscriber database.")
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help=f"bulletin.toml to use (default: BULLETIN_CONFIG, else the nearest one "
+                     f"above this folder); the database is {ENVIRONMENT}, else its "
+                     f"database_url, else bulletin.db beside it")]
+ListOpt = Annotated[str, typer.Option("--list", help="The list, e.g. cohes3ion",
+                                      show_default=False)]
+EmailArg = Annotated[str, typer.Argument(help="An email address", show_default=False)]
+
+SOURCE = "cli"
+NOTES_SHOWN = 10
+PROGRESS_EVERY = 100_000
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _workspace(config: Path | None) -> Workspace | None:
+    """The workspace, or None when the database is named in the environment and there is no
+    bulletin.toml to be found."""
+    if config is not None:
+        return load_workspace(config)
+    try:
+        path = find_config()
+    except SettingsError:
+        if os.environ.get(ENVIRONMENT):
+            return None
+        raise
+    return load_workspace(path)
+
+
+def _title(workspace: Workspace, slug: str) -> str:
+    newsletter = workspace.newsletter(slug)
+    name = newsletter.name
+    return name if isinstance(name, str) else name.get(newsletter.languages[0],
+                                                       next(iter(name.values())))
+
+
+@contextmanager
+def _store(config: Path | None) -> Iterator[Store]:
+    """The workspace's store, with a list for every newsletter in bulletin.toml."""
+    workspace = _workspace(config)
+    url = resolve_url(workspace.root if workspace else None,
+                      workspace.settings.database_url if workspace else None)
+    with Store.open(url) as store:
+        if workspace is not None:
+            known = set(store.list_names())
+            for slug, newsletter in workspace.settings.newsletters.items():
+                if newsletter.mailing_list not in known:
+                    store.create_list(newsletter.mailing_list, newsletter=slug,
+                                      title=_title(workspace, slug))
+        yield store
+
+
+def _number(count: int, thing: str, things: str | None = None) -> str:
+    return f"{count:,} {thing if count == 1 else (things or thing + 's')}"
+
+
+def _summary(report: ImportReport, path: Path) -> str:
+    parts = [(report.added, "added"), (report.joined, "joined the list"),
+             (report.activated, "confirmed (were pending)"),
+             (report.resubscribed, "re-subscribed (--resubscribe)"),
+             (report.unchanged, "already on the list"),
+             (report.duplicates, "duplicates merged"),
+             (report.unsubscribed, "had unsubscribed: not re-subscribed"),
+             (report.suppressed, "suppressed: never imported"),
+             (report.bad, "bad rows not imported")]
+    said = ", ".join(f"{count:,} {what}" for count, what in parts if count)
+    rate = f" in {report.seconds:.1f} s" if report.seconds >= 1 else ""
+    return (f"{path} → {report.list_name}: {_number(report.rows, 'row')}"
+            f"{': ' + said if said else ''}{rate}")
+
+
+@subscribers_app.command("import")
+def import_command(
+        file: Annotated[Path, typer.Argument(help="A CSV file with a header row: email "
+                                             "(required), name, language",
+                                             show_default=False)],
+        list_name: ListOpt,
+        resubscribe: Annotated[bool, typer.Option(
+            "--resubscribe", help="Subscribe again people who had unsubscribed, bounced or "
+                                  "complained (only if they have asked to be). Suppressed "
+                                  "addresses are never imported.")] = False,
+        verbose: Annotated[bool, typer.Option(
+            "--verbose", help="List every duplicate and skipped row, not just the first "
+                              f"{NOTES_SHOWN} of each kind")] = False,
+        config: ConfigOpt = None) -> None:
+    """Import subscribers from a CSV file into a list, in one transaction: if anything stops
+    it, nothing is imported. Running the same import again changes nothing."""
+    shown_notes: Counter[str] = Counter()
+
+    def on_note(note: Note) -> None:
+        where = f"{file}:{note.line}"
+        if note.kind == "bad":
+            cli.err.print(f"[bold red]Error:[/] {escape(where)}: {escape(note.message)}; "
+                          f"row not imported")
+            return
+        shown_notes[note.kind] += 1
+        if verbose or shown_notes[note.kind] <= NOTES_SHOWN:
+            cli.out.print(f"[dim]note:[/] {escape(where)}: {escape(note.message)}")
+
+    next_progress = [PROGRESS_EVERY]
+
+    def on_progress(rows: int) -> None:
+        if rows >= next_progress[0]:
+            cli.err.print(f"[dim]… {rows:,} rows read[/]")
+            next_progress[0] = (rows // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+    with cli.reported():
+        try:
+            with _store(config) as store:
+                report = store.import_csv(file, list_name, actor=_actor(),
+                                          resubscribe=resubscribe, on_note=on_note,
+                                          on_progress=on_progress)
+        except KeyboardInterrupt:
+            raise BulletinError(f"{file}: interrupted; nothing was imported (an import is "
+                                f"one transaction). Run it again to import the file") from None
+    if not verbose:
+        for kind, count in sorted(shown_notes.items()):
+            if count > NOTES_SHOWN:
+                cli.out.print(f"[dim]note: … and {count - NOTES_SHOWN:,} more {kind} rows "
+                              f"(--verbose lists them all)[/]")
+    if report.ignored_columns:
+        columns = ", ".join(report.ignored_columns)
+        cli.out.print(f"[dim]note: {escape(str(file))}: ignored columns: {escape(columns)}[/]")
+    cli.out.print(escape(_summary(report, file)))
+    if report.bad:
+        cli.err.print(f"[bold red]Error:[/] {escape(str(file))}: "
+                      f"{_number(report.bad, 'bad row')} not imported (listed above); fix "
+                      f"them and import the file again: rows already in are left as they are")
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("export")
+def export_command(
+        list_name: ListOpt,
+        out_file: Annotated[Path | None, typer.Option(
+            "--out", help="File to write (default: standard output)")] = None,
+        config: ConfigOpt = None) -> None:
+    """Write a list's active members as CSV (email,name,language), ready to import."""
+    with cli.reported(), _store(config) as store:
+        if out_file is None:
+            count = store.export_csv(list_name, sys.stdout)
+            sys.stdout.flush()
+            cli.err.print(f"{_number(count, 'subscriber')} exported")
+            return
+        temporary = out_file.with_name(out_file.name + ".tmp")
+        try:
+            with temporary.open("w", encoding="utf-8", newline="") as stream:
+                count = store.export_csv(list_name, stream)
+            temporary.replace(out_file)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise BulletinError(f"{out_file}: cannot write: {exc.strerror or exc}") from None
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    cli.out.print(f"wrote {_number(count, 'subscriber')} to {escape(str(out_file))}")
+
+
+@subscribers_app.command("add")
+def add_command(
+        email: EmailArg, list_name: ListOpt,
+        name: Annotated[str | None, typer.Option("--name", help="Their name")] = None,
+        language: Annotated[str | None, typer.Option(
+            "--language", help="Their language, e.g. en or cy")] = None,
+        pending: Annotated[bool, typer.Option(
+            "--pending", help="Awaiting confirmation (double opt-in), not yet active")] = False,
+        resubscribe: Annotated[bool, typer.Option(
+            "--resubscribe", help="They had unsubscribed and have asked to be subscribed "
+                                  "again")] = False,
+        config: ConfigOpt = None) -> None:
+    """Subscribe one person to a list."""
+    with cli.reported():
+        try:
+            clean = clean_name(name or "")
+        except ValueError as exc:
+            raise BulletinError(f"--name: {exc}") from None
+        try:
+            tag = clean_language(language or "")
+        except ValueError as exc:
+            raise BulletinError(f"--language: {exc}") from None
+        with _store(config) as store:
+            outcome = store.subscribe(email, list_name, source=SOURCE, actor=_actor(),
+                                      name=clean, language=tag,
+                                      status="pending" if pending else "active",
+                                      resubscribe=resubscribe)
+    said = {"added": f"added {email} to {list_name}",
+            "joined": f"{email} joined {list_name}",
+            "activated": f"{email} confirmed and on {list_name}",
+            "resubscribed": f"{email} re-subscribed to {list_name}",
+            "unchanged": f"{email} was already on {list_name}"}[outcome]
+    cli.out.print(escape(said))
+
+
+@subscribers_app.command("remove")
+def remove_command(
+        email: EmailArg,
+        list_name: Annotated[str | None, typer.Option(
+            "--list", help="Unsubscribe from this list only (default: from everything)")]
+        = None,
+        config: ConfigOpt = None) -> None:
+    """Unsubscribe someone. Their record is kept, so no import adds them back."""
+    with cli.reported(), _store(config) as store:
+        changed = store.unsubscribe(email, list_name, source=SOURCE, actor=_actor())
+    where = list_name or "everything"
+    cli.out.print(escape(f"unsubscribed {email} from {where}" if changed
+                         else f"{email} was already unsubscribed from {where}"))
+
+
+def _counts_line(label: str, counts: dict[str, int]) -> str:
+    return f"{label}: " + " · ".join(f"{count:,} {state}" for state, count in counts.items())
+
+
+@subscribers_app.command("count")
+def count_command(
+        list_name: Annotated[str | None, typer.Option(
+            "--list", help="One list (default: every list, and everyone)")] = None,
+        config: ConfigOpt = None) -> None:
+    """How many subscribers are active, pending, unsubscribed, bounced, complained or
+    suppressed."""
+    with cli.reported(), _store(config) as store:
+        names = [list_name] if list_name else store.list_names()
+        lines = [_counts_line(name, store.counts(name)) for name in names]
+        if list_name is None:
+            lines.append(_counts_line("everyone", store.counts()))
+    for line in lines:
+        cli.out.print(escape(line))
+
+
+@subscribers_app.command("lists")
+def lists_command(
+        create: Annotated[str | None, typer.Option(
+            "--create", help="Make a list (e.g. a topic of a newsletter)")] = None,
+        newsletter: Annotated[str | None, typer.Option(
+            "--newsletter", help="With --create: the newsletter it belongs to")] = None,
+        title: Annotated[str | None, typer.Option(
+            "--title", help="With --create: what subscribers see it called")] = None,
+        config: ConfigOpt = None) -> None:
+    """Show the lists and their active members; --create makes one."""
+    with cli.reported():
+        if (newsletter or title) and not create:
+            raise BulletinError("--newsletter and --title go with --create NAME")
+        with _store(config) as store:
+            if create:
+                if store.create_list(create, newsletter=newsletter, title=title):
+                    cli.out.print(f"created list {escape(create)}")
+                else:
+                    cli.out.print(f"list {escape(create)} already exists")
+            lists = store.lists()
+    for info in lists:
+        about = ", ".join(part for part in (info.title, info.newsletter and
+                                            f"newsletter {info.newsletter}") if part)
+        cli.out.print(f"{escape(info.name)}  {_number(info.active, 'active member')}"
+                      f"{'  (' + escape(about) + ')' if about else ''}")
+    if not lists:
+        cli.out.print("no lists yet: add newsletters to bulletin.toml, or "
+                      "`bulletin subscribers lists --create NAME`")
+
+
+@db_app.command("upgrade")
+def upgrade_command(config: ConfigOpt = None) -> None:
+    """Create the database's tables, or bring them up to date (keeping the data)."""
+    with cli.reported():
+        workspace = _workspace(config)
+        url = resolve_url(workspace.root if workspace else None,
+                          workspace.settings.database_url if workspace else None)
+        result = upgrade(url)
+    where = escape(shown(url))
+    if result.changed:
+        cli.out.print(f"{where}: upgraded from {result.before or 'empty'} to {result.after}")
+    else:
+        cli.out.print(f"{where}: up to date ({result.after})")

@@ -1,0 +1,217 @@
+"""`bulletin subscribers ...` and `bulletin db upgrade`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulletin.cli import app
+from bulletin.store import Store
+
+pytest_plugins = ["tests.store_fixtures"]
+
+
+@pytest.fixture
+def run(workspace: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):
+    """Run `bulletin ARGS...` in the workspace, against the test database."""
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("BULLETIN_DATABASE_URL", database_url)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(app, list(args))
+    return invoke
+
+
+def write(folder: Path, text: str, name: str = "people.csv") -> Path:
+    path = folder / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+MESSY = ("\ufeffEmail,Name,Language,Postcode\r\n"
+         "ann@example.org,\"Smith, Ann\",en,CF10\r\n"
+         "\r\n"
+         "ANN@EXAMPLE.ORG,,,\r\n"
+         "bob@@example.org,Bob,en,\r\n"
+         "carol@example.org,Carol,Cymraeg,\r\n"
+         "dave@example.org,Dave,cy,\r\n")
+
+
+def test_import_names_every_bad_row_and_imports_the_rest(run, workspace: Path,
+                                                         database_url: str) -> None:
+    path = write(workspace, MESSY)
+    result = run("subscribers", "import", str(path), "--list", "cohes3ion")
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"Error: {path}:5: 'bob@@example.org' is not a valid email "
+                                f"address")
+    assert errors[1] == (f"Error: {path}:6: language 'Cymraeg' is not a language code; use "
+                         f"codes such as en or cy; row not imported")
+    assert errors[2].startswith(f"Error: {path}: 2 bad rows not imported (listed above)")
+    assert f"note: {path}:4: ANN@example.org is a duplicate of line 2; merged" in result.stdout
+    assert "ignored columns: Postcode" in result.stdout
+    assert (f"{path} → cohes3ion: 5 rows: 2 added, 1 duplicates merged, 2 bad rows not "
+            f"imported") in result.stdout
+    with Store.open(database_url) as store:
+        assert [m.email for m in store.iter_active_members("cohes3ion")] == [
+            "ann@example.org", "dave@example.org"]
+
+    again = run("subscribers", "import", str(path), "--list", "cohes3ion")
+    assert "2 already on the list, 1 duplicates merged, 2 bad rows" in again.stdout
+
+
+def test_a_file_without_an_email_column_is_one_error_and_nothing_is_written(
+        run, workspace: Path, database_url: str) -> None:
+    path = write(workspace, "Name,Address\r\nAnn,ann@example.org\r\n")
+    result = run("subscribers", "import", str(path), "--list", "cohes3ion")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {path}:1: no email column in the header ('Name', "
+                             f"'Address'); name the column of addresses 'email' (a header row "
+                             f"such as email,name,language)\n")
+    assert result.stdout == ""
+    with Store.open(database_url) as store:
+        assert store.counts()["active"] == 0
+
+
+def test_add_remove_count_lists_export(run, workspace: Path) -> None:
+    assert run("subscribers", "add", "Ann@Example.org", "--list", "cohes3ion", "--name",
+               "Ann", "--language", "cy").stdout == "added Ann@Example.org to cohes3ion\n"
+    assert run("subscribers", "add", "bob@example.org", "--list", "cohes3ion").exit_code == 0
+    assert run("subscribers", "lists", "--create", "cohes3ion-events", "--newsletter",
+               "cohes3ion", "--title", "Events").exit_code == 0
+    assert run("subscribers", "add", "bob@example.org", "--list",
+               "cohes3ion-events").stdout == "bob@example.org joined cohes3ion-events\n"
+    assert run("subscribers", "remove", "bob@example.org", "--list", "cohes3ion-events"
+               ).stdout == "unsubscribed bob@example.org from cohes3ion-events\n"
+    assert run("subscribers", "remove", "ann@example.org").stdout == \
+        "unsubscribed ann@example.org from everything\n"
+
+    refused = run("subscribers", "add", "ann@example.org", "--list", "cohes3ion")
+    assert refused.exit_code == 1
+    assert refused.stderr == ("Error: ann@example.org has left (unsubscribed); subscribe "
+                              "them again only if they have asked to be (--resubscribe)\n")
+    counts = run("subscribers", "count").stdout.splitlines()
+    assert counts == [
+        "cohes3ion: 1 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained · "
+        "0 suppressed",
+        "cohes3ion-events: 0 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained "
+        "· 0 suppressed",
+        "everyone: 1 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained · "
+        "0 suppressed"]
+    assert run("subscribers", "lists").stdout.splitlines() == [
+        "cohes3ion  1 active member  (Cohes3ion Newsletter, newsletter cohes3ion)",
+        "cohes3ion-events  0 active members  (Events, newsletter cohes3ion)"]
+
+    out = workspace / "out.csv"
+    result = run("subscribers", "export", "--list", "cohes3ion", "--out", str(out))
+    assert result.stdout == f"wrote 1 subscriber to {out}\n"
+    assert out.read_bytes() == b"email,name,language\r\nbob@example.org,,\r\n"
+    assert run("subscribers", "export", "--list", "cohes3ion").stdout.splitlines() == [
+        "email,name,language", "bob@example.org,,"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("add", "ann@@example.org", "--list", "cohes3ion"),
+     "Error: 'ann@@example.org' is not a valid email address"),
+    (("add", "ann@example.org", "--list", "cohes3ion", "--language", "Welsh"),
+     "Error: --language: language 'Welsh' is not a language code"),
+    (("add", "ann@example.org", "--list", "nope"), "Error: no list named 'nope'"),
+    (("remove", "zed@example.org"), "Error: no subscriber zed@example.org in the store"),
+    (("import", "missing.csv", "--list", "cohes3ion"),
+     "Error: missing.csv: cannot read: No such file or directory"),
+    (("export", "--list", "cohes3ion", "--out", "no/such/folder/x.csv"),
+     "Error: no/such/folder/x.csv: cannot write"),
+])
+def test_mistakes_are_one_line_and_exit_1(run, args: tuple[str, ...], says: str) -> None:
+    result = run("subscribers", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(says), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_db_upgrade(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
+    first = CliRunner().invoke(app, ["db", "upgrade"])
+    assert first.stdout == f"sqlite:///{workspace.resolve()}/bulletin.db: upgraded from empty " \
+                           f"to 0002\n"
+    again = CliRunner().invoke(app, ["db", "upgrade"])
+    assert again.stdout.endswith("bulletin.db: up to date (0002)\n")
+
+
+def test_database_url_in_bulletin_toml_is_relative_to_it(workspace: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
+    config = workspace / "bulletin.toml"
+    config.write_text('database_url = "sqlite:///data/subscribers.db"\n' +
+                      config.read_text(encoding="utf-8"), encoding="utf-8")
+    (workspace / "data").mkdir()
+    monkeypatch.chdir(workspace.parent)
+    result = CliRunner().invoke(app, ["db", "upgrade", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert (workspace / "data" / "subscribers.db").is_file()
+
+
+def test_killing_an_import_half_way_leaves_nothing_behind(workspace: Path, database_url: str,
+                                                          tmp_path: Path) -> None:
+    """A real process, killed (SIGKILL: no clean-up of any kind) after it has written
+    150,000 rows of a file it is still reading. The import is one transaction: none of it
+    stays."""
+    fifo = tmp_path / "people.csv"
+    os.mkfifo(fifo)
+    environment = {**os.environ, "BULLETIN_DATABASE_URL": database_url}
+    environment.pop("BULLETIN_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulletin", "subscribers", "import", str(fifo), "--list",
+         "cohes3ion"], cwd=workspace, env=environment, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    writer_done = threading.Event()
+
+    def feed() -> None:
+        try:
+            with fifo.open("w", encoding="utf-8") as stream:
+                stream.write("email,name\n")
+                for number in range(150_000):
+                    stream.write(f"person{number}@example.org,Person {number}\n")
+                stream.flush()
+                writer_done.wait(120)  # keep the pipe open: the import waits for more
+        except BrokenPipeError:
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 120
+        progress = ""
+        while "100,000 rows read" not in progress and time.monotonic() < deadline:
+            progress += process.stderr.readline()
+            assert process.poll() is None, progress
+        assert "100,000 rows read" in progress
+        time.sleep(1.0)  # let it write past that
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        writer_done.set()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        feeder.join(10)
+    assert process.returncode == -signal.SIGKILL
+    with Store.open(database_url) as store:
+        assert store.counts()["active"] == 0
+        assert store.list_names() == ["cohes3ion"]
+        # and the same import, allowed to finish, goes in whole
+        path = write(tmp_path, "email\n" + "".join(f"p{n}@example.org\n" for n in range(10)),
+                     "small.csv")
+        assert store.import_csv(path, "cohes3ion").added == 10
