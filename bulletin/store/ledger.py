@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -90,9 +91,12 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime) -> in
     return result.rowcount
 
 
-def claim(connection: Connection, issue: str, limit: int, at: datetime) -> list[Claim]:
-    """Move up to `limit` pending rows to sending (attempts + 1) and return them; rows whose
-    subscriber has since left or been suppressed become skipped instead."""
+def claim(connection: Connection, issue: str, limit: int, at: datetime,
+          after: int = 0) -> list[Claim]:
+    """Move up to `limit` pending rows with ids above `after` to sending (attempts + 1) and
+    return them, in id order; rows whose subscriber has since left or been suppressed become
+    skipped instead. (`after` lets a sender make one pass through the queue before it comes
+    back to the messages that failed for now.)"""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     while True:
@@ -101,7 +105,8 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime) -> list[
                    _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts,
                    _sendable().label("sendable"))
             .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
-            .where(_ledger.c.issue == issue, _ledger.c.state == "pending")
+            .where(_ledger.c.issue == issue, _ledger.c.state == "pending",
+                   _ledger.c.id > after)
             .order_by(_ledger.c.id).limit(limit)
             .with_for_update(of=_ledger, skip_locked=True)).all()
         if not rows:
@@ -143,11 +148,46 @@ def mark_failed(connection: Connection, delivery_id: int, reply: str, at: dateti
                                       "last_reply": reply, "updated_at": at})
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed message: sent, failed for good, or pending again."""
+
+    id: int
+    state: str
+    reply: str
+
+
+def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) -> int:
+    """Record many outcomes in one statement; only rows still `sending` change. Returns how
+    many did."""
+    if not outcomes:
+        return 0
+    for outcome in outcomes:
+        if outcome.state not in ("sent", "failed", "pending"):
+            raise ValueError(f"cannot record state {outcome.state!r}")
+    statement = (update(_ledger)
+                 .where(_ledger.c.id == bindparam("b_id"), _ledger.c.state == "sending")
+                 .values(state=bindparam("b_state"), last_reply=bindparam("b_reply"),
+                         sent_at=bindparam("b_sent_at"), updated_at=at))
+    result = connection.execute(statement, [
+        {"b_id": o.id, "b_state": o.state, "b_reply": o.reply,
+         "b_sent_at": at if o.state == "sent" else None} for o in outcomes])
+    return result.rowcount
+
+
 def counts(connection: Connection, issue: str) -> dict[str, int]:
     found = dict(connection.execute(
         select(_ledger.c.state, func.count()).where(_ledger.c.issue == issue)
         .group_by(_ledger.c.state)).all())
     return {state: found.get(state, 0) for state in DELIVERY_STATES}
+
+
+def failures(connection: Connection, issue: str) -> list[tuple[str, int]]:
+    rows = connection.execute(
+        select(_ledger.c.last_reply, func.count().label("n"))
+        .where(_ledger.c.issue == issue, _ledger.c.state == "failed")
+        .group_by(_ledger.c.last_reply).order_by(func.count().desc(), _ledger.c.last_reply))
+    return [(reply or "", n) for reply, n in rows]
 
 
 def uncertain(connection: Connection, issue: str) -> list[Claim]:

@@ -185,3 +185,17 @@ class LedgerEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TestSend(Base):
+    """A test email of an issue, sent to someone checking it; not a send to the list."""
+
+    __tablename__ = "test_sends"
+    __table_args__ = (Index(None, "issue"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(200))
+    reply: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

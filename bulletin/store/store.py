@@ -45,6 +45,7 @@ from .models import (
     Status,
     Subscriber,
     Suppression,
+    TestSend,
     now,
 )
 from .rows import BadRow, Row
@@ -503,10 +504,34 @@ class Store:
             list_id = self._list_id(session, list_name)
             return ledger.create(session.connection(), issue, list_id, now())
 
-    def ledger_claim(self, issue: str, limit: int) -> list[Claim]:
-        """Up to `limit` pending messages, now marked sending, for this process to send."""
+    def ledger_claim(self, issue: str, limit: int, after: int = 0) -> list[Claim]:
+        """Up to `limit` pending messages (ids above `after`), now marked sending, for this
+        process to send."""
         with self._writer.connect() as connection, connection.begin():
-            return ledger.claim(connection, issue, limit, now())
+            return ledger.claim(connection, issue, limit, now(), after)
+
+    def ledger_record(self, outcomes: Sequence[ledger.Outcome]) -> int:
+        """Record the outcomes of many claimed messages in one transaction."""
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.record(connection, outcomes, now())
+
+    def ledger_failures(self, issue: str) -> list[tuple[str, int]]:
+        """(last reply, how many) of the issue's failed messages, most common first."""
+        with self.engine.connect() as connection:
+            return ledger.failures(connection, issue)
+
+    def record_test_send(self, issue: str, address: str, message_id: str,
+                         reply: str | None) -> None:
+        with self._session() as session:
+            session.add(TestSend(issue=issue, address=address, message_id=message_id,
+                                 reply=reply, sent_at=now()))
+
+    def test_sends(self, issue: str) -> list[tuple[str, datetime]]:
+        """(address, when) of the test emails sent of `issue`, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(TestSend.address, TestSend.sent_at)
+                                   .where(TestSend.issue == issue).order_by(TestSend.id))
+            return [(address, at) for address, at in rows]
 
     def ledger_mark_sent(self, delivery_id: int, reply: str) -> None:
         with self._writer.connect() as connection, connection.begin():
