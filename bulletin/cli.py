@@ -140,3 +140,6 @@ def _value(delivery: Delivery | None) -> str | None:
 
 def main() -> None:
     app()
+
+
+from . import cli_send  # noqa: E402,F401  (registers send, send-test, status)

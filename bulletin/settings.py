@@ -96,8 +96,33 @@ class Newsletter(Strict):
     feedback_id: str | None = None
 
 
+class Smtp(Strict):
+    """How mail leaves: an SMTP relay. The password comes only from BULLETIN_SMTP_PASSWORD."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    allow_plaintext: bool = False
+    """Send without TLS to a host that is not this machine (a relay on a trusted network)."""
+    timeout: float = Field(default=60.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=200)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_per_hour: int | None = Field(default=None, ge=1)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_delays: tuple[float, ...] = Field(default=(10.0, 60.0, 300.0, 900.0), max_length=20)
+    """Seconds to wait before each new pass over messages that failed for now (4xx)."""
+    max_consecutive_failures: int = Field(default=100, ge=1)
+    """Stop the send after this many failures in a row (a broken relay, a blocked sender)."""
+    envelope_from: Address | None = None
+    """The envelope sender (where bounces go); default: the newsletter's from address."""
+    helo_name: str | None = None
+    ca_file: Path | None = None
+
+
 class Settings(Strict):
     base_url: Url
+    smtp: Smtp | None = None
     newsletters: dict[str, Newsletter] = Field(min_length=1)
     database_url: str | None = None
 

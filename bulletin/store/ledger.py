@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     bindparam,
     exists,
@@ -70,25 +71,36 @@ def _sendable() -> ColumnElement[bool]:
         ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key))
 
 
+def _unqueued(issue: str, list_id: int) -> Select[tuple[int]]:
+    """SQL: ids of the list's active, unsuppressed members with no row for `issue` yet."""
+    return (select(_subscribers.c.id)
+            .select_from(_memberships.join(_subscribers,
+                                           _subscribers.c.id == _memberships.c.subscriber_id))
+            .where(_memberships.c.list_id == list_id, _memberships.c.status == "active",
+                   _subscribers.c.status == "active",
+                   ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key),
+                   ~exists().where(_ledger.c.issue == issue,
+                                   _ledger.c.subscriber_id == _subscribers.c.id)))
+
+
 def create(connection: Connection, issue: str, list_id: int, at: datetime) -> int:
     """Queue `issue` for every active, unsuppressed member of the list who has no row for it
     yet; return how many rows were added (running it again adds only new members)."""
-    members = (
-        select(literal(issue), _subscribers.c.id, literal(list_id), literal("pending"),
-               literal(0), literal(at, _ledger.c.created_at.type),
-               literal(at, _ledger.c.updated_at.type))
-        .select_from(_memberships.join(_subscribers,
-                                       _subscribers.c.id == _memberships.c.subscriber_id))
-        .where(_memberships.c.list_id == list_id, _memberships.c.status == "active",
-               _subscribers.c.status == "active",
-               ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key),
-               ~exists().where(_ledger.c.issue == issue,
-                               _ledger.c.subscriber_id == _subscribers.c.id))
-        .order_by(_subscribers.c.id))
+    members = _unqueued(issue, list_id).subquery()
+    rows = (select(literal(issue), members.c.id, literal(list_id), literal("pending"),
+                   literal(0), literal(at, _ledger.c.created_at.type),
+                   literal(at, _ledger.c.updated_at.type))
+            .order_by(members.c.id))
     result = connection.execute(insert(_ledger).from_select(
         ["issue", "subscriber_id", "list_id", "state", "attempts", "created_at", "updated_at"],
-        members).execution_options(preserve_rowcount=True))
+        rows).execution_options(preserve_rowcount=True))
     return result.rowcount
+
+
+def unqueued(connection: Connection, issue: str, list_id: int) -> int:
+    """How many rows `create` would add now."""
+    return connection.scalar(select(func.count()).select_from(
+        _unqueued(issue, list_id).subquery())) or 0
 
 
 def claim(connection: Connection, issue: str, limit: int, at: datetime,

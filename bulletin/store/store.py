@@ -504,6 +504,11 @@ class Store:
             list_id = self._list_id(session, list_name)
             return ledger.create(session.connection(), issue, list_id, now())
 
+    def ledger_unqueued(self, issue: str, list_name: str) -> int:
+        """Active members of the list not yet queued for `issue`."""
+        with Session(self.engine) as session:
+            return ledger.unqueued(session.connection(), issue, self._list_id(session, list_name))
+
     def ledger_claim(self, issue: str, limit: int, after: int = 0) -> list[Claim]:
         """Up to `limit` pending messages (ids above `after`), now marked sending, for this
         process to send."""

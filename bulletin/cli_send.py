@@ -1,0 +1,217 @@
+"""`bulletin send-test`, `bulletin send` and `bulletin status`: thin, like the rest of the
+CLI; the work is in bulletin.send."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from . import asyncrun, links
+from .cli import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, _value, app, err, out, reported
+from .errors import SendError
+from .send import campaign
+from .send.dispatch import Dispatcher, Report
+from .workflow import prepare_editions
+
+ToOpt = Annotated[list[str], typer.Option("--to", help="An address to send the test to; "
+                                                    "repeat for several")]
+
+
+@app.command("send-test")
+def send_test_command(issue: IssueArg, to: ToOpt,
+                      out_dir: Annotated[Path | None, typer.Option(
+                          "--out", help="Write the .eml files here instead of sending")] = None,
+                      config: ConfigOpt = None, lang: LangOpt = None,
+                      delivery: DeliveryOpt = None) -> None:
+    """Send ISSUE now to the --to addresses, subject prefixed [TEST]; every language the
+    issue is sent in. Not recorded as sends to the list."""
+    from email_validator import EmailNotValidError, validate_email
+
+    with reported():
+        for address in to:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise SendError(f"--to {address}: {exc}") from None
+        editions = prepare_editions(issue, config, lang, _value(delivery))
+        workspace, newsletter = editions[0].workspace, editions[0].loaded.newsletter
+        transport = campaign.transport_factory(workspace, out_dir)
+        envelope = campaign.envelope_from(workspace, newsletter)
+        results = asyncrun.run(lambda: campaign.send_tests(editions, to, transport, envelope))
+        failed = [r for r in results if not r[2].sent]
+        with campaign.open_store(workspace) as store:
+            for address, _language, result, message_id in results:
+                if result.sent and out_dir is None:
+                    store.record_test_send(campaign.issue_key(editions[0]), address,
+                                           message_id, result.reply)
+    for address, language, result, _ in results:
+        mark = "[green]sent[/]" if result.sent else f"[red]{result.status.value}[/]"
+        out.print(f"{mark} [TEST] ({language}) to {escape(address)}: "
+                  f"{escape(f'{result.code} {result.reply}'.strip())}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("send")
+def send_command(
+        issue: IssueArg,
+        list_name: Annotated[str | None, typer.Option(
+            "--list", help="The list to send to (default: the newsletter's list)")] = None,
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Show what would happen; send nothing, record nothing")] = False,
+        resend_uncertain: Annotated[bool, typer.Option(
+            "--resend-uncertain", help="Send again the messages whose fate is unknown")]
+        = False,
+        connections: Annotated[int | None, typer.Option(min=1, max=200)] = None,
+        rate: Annotated[float | None, typer.Option(help="Messages per second, at most")] = None,
+        per_hour: Annotated[int | None, typer.Option(help="Messages per hour, at most")] = None,
+        config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
+    """Send ISSUE to a mailing list. Safe to run again: it resumes, and nobody recorded as
+    sent is sent to again."""
+    with reported():
+        editions = prepare_editions(issue, config, None, _value(delivery))
+        workspace, newsletter = editions[0].workspace, editions[0].loaded.newsletter
+        list_name = list_name or newsletter.mailing_list
+        key = links.secret_key() if not dry_run else links.secret_key(required=False)
+        transport = None if dry_run else campaign.transport_factory(workspace)
+        with campaign.open_store(workspace) as store:
+            plan = campaign.plan(store, editions, list_name)
+            _show(plan, resend_uncertain)
+            if dry_run:
+                out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")
+                return
+            if plan.to_send == 0 and not (resend_uncertain and plan.uncertain):
+                out.print("Nothing to send.")
+                return
+            if not yes and not typer.confirm(f"Send to {plan.to_send} recipients now?",
+                                             default=False, err=True):
+                err.print("Not sent.")
+                raise typer.Exit(1)
+            store.ledger_create(plan.issue, list_name)
+            if resend_uncertain and plan.uncertain:
+                store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
+            assert transport is not None
+            dispatcher = Dispatcher(
+                store, plan.issue, campaign.templates(editions, key),
+                editions[0].rendered.language, campaign.envelope_from(workspace, newsletter),
+                transport, campaign.dispatch_settings(workspace, connections, rate, per_hour))
+            report = _run_with_progress(dispatcher, plan.to_send + (
+                len(plan.uncertain) if resend_uncertain else 0))
+            _final(report, store.ledger_counts(plan.issue))
+    if report.stopped:
+        raise typer.Exit(130 if report.stopped == "interrupted" else 1)
+
+
+def _show(plan: campaign.Plan, resend_uncertain: bool) -> None:
+    counts = plan.counts
+    out.print(f"[bold]Newsletter:[/] {escape(plan.newsletter)}  ({escape(plan.issue)})")
+    out.print(f"[bold]Subject:[/]    {escape(plan.subject)}")
+    out.print(f"[bold]From:[/]       {escape(plan.sender)}")
+    out.print(f"[bold]List:[/]       {escape(plan.list_name)}: {plan.members} active "
+              f"member{'s' * (plan.members != 1)} after suppression")
+    if len(plan.languages) > 1:
+        out.print(f"[bold]Languages:[/]  {', '.join(plan.languages)} (each subscriber in "
+                  "their own)")
+    done = counts.get("sent", 0) + counts.get("failed", 0)
+    if done or counts.get("pending"):
+        out.print(f"[bold]So far:[/]     {counts.get('sent', 0)} sent, "
+                  f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} waiting, "
+                  f"{counts.get('skipped', 0)} skipped (this run resumes)")
+    out.print(f"[bold]To send:[/]    {plan.to_send}")
+    if plan.uncertain:
+        verb = "will be sent again" if resend_uncertain else \
+            "will NOT be sent again (--resend-uncertain to send them)"
+        out.print(f"[yellow]Uncertain:[/]  {len(plan.uncertain)} message(s) may or may not "
+                  f"have gone when an earlier run stopped; they {verb}")
+    if plan.tests:
+        shown = ", ".join(sorted({escape(address) for address, _ in plan.tests}))
+        out.print(f"[bold]Test sends:[/] {len(plan.tests)} ({shown})")
+    else:
+        out.print("[yellow]Test sends:[/] none yet; `bulletin send-test ISSUE --to YOU` "
+                  "first is wise")
+
+
+def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
+    columns = (TextColumn("[bold]Sending[/]"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]:>8} msg/s"),
+               TimeRemainingColumn(), TextColumn("{task.fields[problems]}"))
+    with Progress(*columns, console=out, transient=False) as progress:
+        task = progress.add_task("send", total=max(total, 1), rate="", problems="")
+
+        def update(report: Report) -> None:
+            elapsed = max(report.seconds, 1e-9) if report.seconds else None
+            problems = ", ".join(f"{n} {what}" for n, what in (
+                (report.failed, "failed"), (report.deferred, "deferred"),
+                (report.uncertain, "uncertain")) if n)
+            progress.update(task, completed=report.sent + report.failed + report.uncertain,
+                            problems=problems,
+                            rate=f"{report.sent / elapsed:,.0f}" if elapsed else "")
+
+        dispatcher.progress = update
+
+        async def run() -> Report:
+            loop = asyncio.get_running_loop()
+            signals = (signal.SIGINT, signal.SIGTERM) if asyncrun.in_main_thread() else ()
+            for number in signals:  # Ctrl-C: finish what is in flight, record it, stop
+                loop.add_signal_handler(number, dispatcher.halt, "interrupted")
+            try:
+                return await dispatcher.run()
+            finally:
+                for number in signals:
+                    loop.remove_signal_handler(number)
+
+        return asyncrun.run(run)
+
+
+def _final(report: Report, counts: dict[str, int]) -> None:
+    out.print(f"[bold]Done in {report.seconds:.1f} s:[/] {report.sent} sent, "
+              f"{report.failed} failed, {report.uncertain} uncertain, "
+              f"{report.deferred} deferred; the ledger now holds {counts.get('sent', 0)} sent, "
+              f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} waiting, "
+              f"{counts.get('sending', 0)} uncertain, {counts.get('skipped', 0)} skipped.")
+    for reply, number in sorted(report.last_failures.items(), key=lambda kv: -kv[1])[:5]:
+        out.print(f"  {number} x {escape(reply)}")
+    if report.stopped:
+        err.print(f"[yellow]Stopped:[/] {escape(report.stopped)}. Run the same command again "
+                  "to resume.")
+
+
+@app.command("status")
+def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
+    """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
+    with reported():
+        editions = prepare_editions(issue, config)
+        with campaign.open_store(editions[0].workspace) as store:
+            key = campaign.issue_key(editions[0])
+            counts = store.ledger_counts(key)
+            failures = store.ledger_failures(key)
+            uncertain = store.ledger_uncertain(key)
+            tests = store.test_sends(key)
+    out.print(f"[bold]{escape(key)}[/]: " + ", ".join(f"{n} {state}" for state, n in
+                                                     counts.items()))
+    if failures:
+        out.print("[bold]Failed, by reply:[/]")
+        for reply, number in failures:
+            out.print(f"  {number} x {escape(reply)}")
+    if uncertain:
+        out.print(f"[yellow]Uncertain ({len(uncertain)}):[/] may or may not have gone; "
+                  "`bulletin send ISSUE --resend-uncertain` sends them again")
+        for claim in uncertain[:50]:
+            out.print(f"  {escape(claim.email)} (attempt {claim.attempts})")
+        if len(uncertain) > 50:
+            out.print(f"  ... and {len(uncertain) - 50} more")
+    out.print(f"Test sends: {len(tests)}")

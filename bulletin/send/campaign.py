@@ -1,0 +1,147 @@
+"""A send as the operator sees it: the plan shown before confirming, the transports built
+from the settings, the per-language message templates, test sends, and the status after."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from pathlib import Path
+
+from .. import links
+from ..errors import SendError
+from ..fields import in_language
+from ..message import Recipient
+from ..personalise import MessageTemplate
+from ..settings import Newsletter, Workspace
+from ..store.engine import resolve_url
+from ..store.ledger import Claim
+from ..store.store import Store
+from ..workflow import Prepared
+from .dispatch import DispatchSettings
+from .files import FileTransport
+from .smtp import SmtpSettings, SmtpTransport
+from .transport import Result, Transport
+
+PASSWORD_VARIABLE = "BULLETIN_SMTP_PASSWORD"
+
+
+def issue_key(prepared: Prepared) -> str:
+    """How the ledger names an issue: newsletter/file stem."""
+    return f"{prepared.loaded.issue.newsletter}/{prepared.loaded.slug}"
+
+
+def open_store(workspace: Workspace) -> Store:
+    return Store.open(resolve_url(workspace.root, workspace.settings.database_url))
+
+
+def templates(editions: list[Prepared], key: bytes,
+              subject_prefix: str = "") -> dict[str, MessageTemplate]:
+    """One byte template per edition, under the language a subscriber must have to get it
+    (a bilingual edition serves everyone, under its first language)."""
+    out = {}
+    for prepared in editions:
+        out[prepared.rendered.language] = MessageTemplate.build(
+            prepared.rendered, prepared.loaded.newsletter,
+            prepared.workspace.settings.base_url, key, subject_prefix)
+    return out
+
+
+def envelope_from(workspace: Workspace, newsletter: Newsletter) -> str:
+    smtp = workspace.settings.smtp
+    configured = smtp.envelope_from if smtp and smtp.envelope_from else newsletter.sender
+    return parseaddr(configured)[1]
+
+
+def smtp_settings(workspace: Workspace) -> SmtpSettings:
+    smtp = workspace.settings.smtp
+    if smtp is None:
+        raise SendError(f"{workspace.config_path}: no [smtp] table; add one with at least "
+                        "host = \"...\" (see README)")
+    password = os.environ.get(PASSWORD_VARIABLE) or None
+    if smtp.username and not password:
+        raise SendError(f"smtp.username is set: put the password in {PASSWORD_VARIABLE}")
+    extra = {"helo_name": smtp.helo_name} if smtp.helo_name else {}
+    return SmtpSettings(host=smtp.host, port=smtp.port, security=smtp.security,
+                        username=smtp.username, password=password, timeout=smtp.timeout,
+                        require_tls=False if smtp.allow_plaintext else None,
+                        ca_file=smtp.ca_file, **extra)
+
+
+def transport_factory(workspace: Workspace, out_dir: Path | None = None
+                      ) -> Callable[[], Transport]:
+    """SMTP from the settings, or .eml files in `out_dir`."""
+    if out_dir is not None:
+        return lambda: FileTransport(out_dir)
+    settings = smtp_settings(workspace)
+    return lambda: SmtpTransport(settings)
+
+
+def dispatch_settings(workspace: Workspace, connections: int | None = None,
+                      per_second: float | None = None,
+                      per_hour: int | None = None) -> DispatchSettings:
+    smtp = workspace.settings.smtp
+    if smtp is None:
+        return DispatchSettings(connections=connections or 4, per_second=per_second,
+                                per_hour=per_hour)
+    return DispatchSettings(
+        connections=connections or smtp.connections,
+        per_second=per_second or smtp.rate_per_second,
+        per_hour=per_hour or smtp.rate_per_hour,
+        max_attempts=smtp.max_attempts, retry_delays=smtp.retry_delays,
+        max_consecutive_failures=smtp.max_consecutive_failures)
+
+
+@dataclass(frozen=True)
+class Plan:
+    issue: str
+    newsletter: str
+    subject: str
+    sender: str
+    list_name: str
+    members: int
+    """Active members of the list, after suppression."""
+    counts: dict[str, int]
+    """The ledger's counts for this issue so far (all zero before the first send)."""
+    new: int
+    """Members with no ledger row yet: queued when the send starts."""
+    uncertain: list[Claim]
+    tests: list[tuple[str, datetime]]
+    languages: list[str]
+
+    @property
+    def to_send(self) -> int:
+        return self.counts.get("pending", 0) + self.new
+
+
+def plan(store: Store, editions: list[Prepared], list_name: str) -> Plan:
+    first = editions[0]
+    newsletter = first.loaded.newsletter
+    key = issue_key(first)
+    members = store.count_active(list_name)
+    counts = store.ledger_counts(key)
+    return Plan(
+        issue=key, newsletter=in_language(newsletter.name, first.rendered.language),
+        subject=" | ".join(p.rendered.subject for p in editions), sender=newsletter.sender,
+        list_name=list_name, members=members, counts=counts,
+        new=store.ledger_unqueued(key, list_name), uncertain=store.ledger_uncertain(key),
+        tests=store.test_sends(key), languages=[p.rendered.language for p in editions])
+
+
+async def send_tests(editions: list[Prepared], addresses: list[str],
+                     transport: Callable[[], Transport], envelope: str,
+                     ) -> list[tuple[str, str, Result, str]]:
+    """Every edition to every address, subject prefixed [TEST]; (address, language, result,
+    Message-ID) for each. The links carry a token for no subscriber."""
+    key = links.secret_key(required=False)
+    built = templates(editions, key, subject_prefix="[TEST] ")
+    results = []
+    async with transport() as sender:
+        for address in addresses:
+            for language, template in built.items():
+                message_id, data = template.message(Recipient("test", address))
+                result = await sender.send(envelope, address, data)
+                results.append((address, language, result, message_id))
+    return results

@@ -1,0 +1,244 @@
+"""The dispatcher: one issue to one list, through several connections, with the ledger as
+the record of what happened.
+
+One fixed sequence, per message: claim (pending → sending) → personalise → rate limit → send
+→ record (sent | failed | pending again). Claims are taken only while fewer than `window`
+messages are claimed and not yet recorded, so a crash leaves at most `window` rows in
+`sending`: those are the uncertain ones, never resent without being asked. Temporary failures
+go back to pending and are tried again in a later pass through the queue, after a delay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+
+from ..errors import SendError
+from ..message import Recipient
+from ..personalise import MessageTemplate
+from ..store.ledger import Claim, Outcome
+from ..store.store import Store
+from .ratelimit import RateLimit
+from .transport import Result, Status, Transport
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    connections: int = 4
+    window: int = 0
+    """Messages claimed but not yet recorded, at most (0: 16 per connection)."""
+    per_second: float | None = None
+    per_hour: int | None = None
+    max_attempts: int = 5
+    retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 900.0)
+    """Seconds to wait before each new pass over messages that failed for now."""
+    max_consecutive_failures: int = 100
+    flush_every: float = 0.25
+    """Seconds between writes of outcomes to the ledger (also written every `window` / 2)."""
+
+    @property
+    def in_flight(self) -> int:
+        return self.window or 16 * self.connections
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    stopped: str | None = None
+    seconds: float = 0.0
+    last_failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.deferred + self.uncertain
+
+
+Progress = Callable[[Report], None]
+
+
+class Dispatcher:
+    def __init__(self, store: Store, issue: str, templates: dict[str, MessageTemplate],
+                 default_language: str, envelope_from: str,
+                 transport: Callable[[], Transport], settings: DispatchSettings,
+                 progress: Progress | None = None) -> None:
+        self.store = store
+        self.issue = issue
+        self.templates = templates
+        self.default_language = default_language
+        self.envelope_from = envelope_from
+        self.transport = transport
+        self.settings = settings
+        self.progress = progress or (lambda report: None)
+        self.report = Report()
+        self.stop = asyncio.Event()
+        self._limit = RateLimit(settings.per_second, settings.per_hour)
+        self._queue: asyncio.Queue[Claim | None] = asyncio.Queue()
+        self._outcomes: list[Outcome] = []
+        self._outstanding = 0
+        self._room = asyncio.Event()
+        self._db = asyncio.Lock()
+        self._consecutive = 0
+        self._last_flush = self._started = time.monotonic()
+
+    def halt(self, reason: str) -> None:
+        """Stop claiming; what is in flight finishes and is recorded."""
+        if not self.stop.is_set():
+            self.report.stopped = reason
+            self.stop.set()
+            self._room.set()
+
+    async def run(self) -> Report:
+        started = self._started = time.monotonic()
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.connections)]
+        try:
+            await self._claim_loop(workers)
+        finally:
+            await self._release_unstarted()
+            for _ in workers:
+                self._queue.put_nowait(None)
+            results = await asyncio.gather(*workers, return_exceptions=True)
+            await self._flush(force=True)
+            self.report.seconds = time.monotonic() - started
+            self.progress(self.report)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError):
+                raise result
+        return self.report
+
+    async def _db_call(self, function: Callable[..., object], *args: object) -> object:
+        async with self._db:
+            return await asyncio.to_thread(function, *args)
+
+    async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
+        after, passes = 0, 0
+        batch = max(1, self.settings.in_flight // 4)
+        while not self.stop.is_set():
+            if any(w.done() for w in workers):
+                return  # a worker failed for good (the transport's settings): stop
+            room = self.settings.in_flight - self._outstanding
+            if room < min(batch, self.settings.in_flight):
+                await self._idle()
+                continue
+            claims = await self._db_call(self.store.ledger_claim, self.issue, room, after)
+            assert isinstance(claims, list)
+            if claims:
+                after = claims[-1].id
+                self._outstanding += len(claims)
+                for claim in claims:
+                    self._queue.put_nowait(claim)
+                continue
+            if self._outstanding:
+                await self._idle()
+                continue
+            await self._flush(force=True)
+            counts = await self._db_call(self.store.ledger_counts, self.issue)
+            assert isinstance(counts, dict)
+            if not counts.get("pending"):
+                return
+            if passes >= len(self.settings.retry_delays):
+                self.report.deferred = counts["pending"]
+                self.halt(f"{counts['pending']} message(s) still failing for now after "
+                          f"{passes + 1} passes; run `bulletin send` again later")
+                return
+            await self._wait(self.stop, self.settings.retry_delays[passes])
+            passes, after = passes + 1, 0
+
+    async def _idle(self) -> None:
+        """Wait for room in the window; meanwhile write what has come back, so the last
+        outcomes of a run (or of a quiet spell) are recorded without a new result."""
+        self._room.clear()
+        await self._wait(self._room, self.settings.flush_every)
+        await self._flush()
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    async def _worker(self) -> None:
+        async with self.transport() as transport:
+            while (claim := await self._queue.get()) is not None:
+                await self._limit.wait()
+                template = self.templates.get(claim.language or "") or \
+                    self.templates[self.default_language]
+                recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
+                _, data = template.message(recipient, _date())
+                try:
+                    result = await transport.send(self.envelope_from, claim.email, data)
+                except SendError as exc:  # the settings are wrong: this one was not sent
+                    self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
+                    self.halt(str(exc))
+                    raise
+                await self._handle(claim, result)
+
+    async def _handle(self, claim: Claim, result: Result) -> None:
+        report = self.report
+        reply = f"{result.code} {result.reply}".strip() if result.code else result.reply
+        if result.status is Status.SENT:
+            self._consecutive = 0
+            report.sent += 1
+            self._outcomes.append(Outcome(claim.id, "sent", reply))
+        else:
+            self._consecutive += 1
+            report.last_failures[reply] = report.last_failures.get(reply, 0) + 1
+            if result.status is Status.UNCERTAIN:
+                report.uncertain += 1  # left `sending`: it may have gone
+                self._outstanding -= 1
+                self._room.set()
+            elif result.status is Status.PERMANENT or claim.attempts >= \
+                    self.settings.max_attempts:
+                report.failed += 1
+                if result.status is not Status.PERMANENT:
+                    reply = f"gave up after {claim.attempts} attempts: {reply}"
+                self._outcomes.append(Outcome(claim.id, "failed", reply))
+            else:
+                self._outcomes.append(Outcome(claim.id, "pending", reply))
+            if self._consecutive >= self.settings.max_consecutive_failures:
+                self.halt(f"stopped after {self._consecutive} failures in a row; the last: "
+                          f"{reply}")
+        await self._flush()
+
+    async def _flush(self, force: bool = False) -> None:
+        due = (len(self._outcomes) >= self.settings.in_flight // 2
+               or time.monotonic() - self._last_flush >= self.settings.flush_every)
+        if not self._outcomes or not (force or due):
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        self._last_flush = time.monotonic()
+        await self._db_call(self.store.ledger_record, outcomes)
+        self._outstanding -= len(outcomes)
+        self._room.set()
+        self.report.seconds = time.monotonic() - self._started
+        self.progress(self.report)
+
+    async def _release_unstarted(self) -> None:
+        """Claimed messages no worker picked up go back to pending: they were never sent."""
+        ids = []
+        while not self._queue.empty():
+            claim = self._queue.get_nowait()
+            if claim is not None:
+                ids.append(claim.id)
+        if ids:
+            await self._db_call(self.store.ledger_requeue, self.issue, ids)
+            self._outstanding -= len(ids)
+
+
+_dates: dict[int, str] = {}
+
+
+def _date() -> str:
+    """The Date header, made once a second rather than once a message."""
+    second = int(time.time())
+    date = _dates.get(second)
+    if date is None:
+        _dates.clear()
+        date = _dates[second] = format_datetime(dt.datetime.fromtimestamp(second, dt.UTC))
+    return date

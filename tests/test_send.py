@@ -1,0 +1,198 @@
+"""`bulletin send`, `send-test` and `status` against a real SMTP server (aiosmtpd), with a
+real store: every recipient once, failures recorded, resumable, uncertain left alone."""
+
+from __future__ import annotations
+
+import email
+import re
+from collections import Counter
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulletin import links
+from bulletin.cli import app
+from bulletin.store.store import Store
+from tests.conftest import EXAMPLE
+from tests.smtp_server import SmtpServer
+
+KEY = "a-test-secret-key-of-some-length"
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer(pipelining=True) as running:
+        yield running
+
+
+@pytest.fixture
+def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace, sending to the test server; its store in the workspace."""
+    config = workspace / "bulletin.toml"
+    config.write_text(config.read_text() + f"""
+[smtp]
+host = "127.0.0.1"
+port = {server.port}
+security = "none"
+timeout = 3
+connections = 3
+retry_delays = [0.2, 0.2]
+max_consecutive_failures = 8
+""")
+    monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
+    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
+    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    return workspace
+
+
+def subscribe(workspace: Path, addresses: list[str], list_name: str = "cohes3ion") -> None:
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        store.create_list(list_name, newsletter="cohes3ion")
+        for address in addresses:
+            store.subscribe(address, list_name, source="test")
+
+
+def bulletin(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), input=stdin)
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def issue(workspace: Path) -> str:
+    return str(workspace / "issues" / EXAMPLE.name)
+
+
+def delivered(server: SmtpServer) -> Counter[str]:
+    return Counter(r for message in server.received for r in message.rcpt_tos)
+
+
+def test_send_reaches_everyone_once_and_resumes(setup: Path, server: SmtpServer) -> None:
+    people = [f"reader{n}@example.org" for n in range(40)]
+    subscribe(setup, people)
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 0, output
+    assert "To send:    40" in output and "40 sent, 0 failed" in output
+    assert delivered(server) == Counter(people)
+
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 0 and "Nothing to send." in output
+    assert len(server.received) == 40
+
+    subscribe(setup, ["latecomer@example.org"])
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 0 and "To send:    1" in output
+    assert delivered(server)["latecomer@example.org"] == 1 and len(server.received) == 41
+
+
+def test_each_message_is_personal_and_signed(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, ["ann@example.org", "bob@example.org"])
+    assert bulletin("send", issue(setup), "--yes")[0] == 0
+    key = KEY.encode()
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        ids = {info.email: info.id for info in map(store.subscriber, ["ann@example.org",
+                                                                      "bob@example.org"])}
+    for received in server.received:
+        message = email.message_from_bytes(received.content, policy=policy.default)
+        address = received.rcpt_tos[0]
+        assert message["To"] == address
+        assert received.mail_from == "cohes3ion@example.gov.wales"
+        header = message["List-Unsubscribe"]
+        assert address not in header
+        token = re.search(r"/unsubscribe/([A-Za-z0-9_.-]+)>", header).group(1)
+        assert links.verify(token, "unsubscribe", key, now=0) == str(ids[address])
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        text = message.get_body(("plain",)).get_content()
+        assert f"This email was sent to {address} by Welsh Government." in text
+
+
+def test_failures_are_recorded_and_retried(setup: Path, server: SmtpServer) -> None:
+    people = ["ok1@example.org", "reject-me@example.org", "ok2@example.org",
+              "tempfail@example.org"]
+    subscribe(setup, people)
+    code, output = bulletin("send", issue(setup), "--yes")
+    # The temporary failure is tried on every pass, then left pending for a later run.
+    assert code == 1, output
+    assert "still failing for now" in output
+    assert delivered(server) == Counter(["ok1@example.org", "ok2@example.org"])
+    code, output = bulletin("status", issue(setup))
+    assert code == 0
+    assert "2 sent" in output and "1 failed" in output and "1 pending" in output
+    assert "1 x 550 5.1.1 <reject-me@example.org>: no such user here" in output
+
+
+def test_too_many_failures_in_a_row_stops(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, [f"reject{n}@example.org" for n in range(30)])
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 1
+    assert "failures in a row" in output
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        counts = store.ledger_counts("cohes3ion/cohes3ion-04")
+    assert counts["failed"] < 30 and counts["pending"] > 0 and counts["sending"] == 0
+
+
+def test_uncertain_messages_are_not_resent_unless_asked(setup: Path,
+                                                        server: SmtpServer) -> None:
+    subscribe(setup, ["one@example.org", "vanish@example.org", "two@example.org"])
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert "1 uncertain" in output
+    code, output = bulletin("status", issue(setup))
+    assert "Uncertain (1)" in output and "vanish@example.org" in output
+    before = len(server.received)
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert "will NOT be sent again" in output and len(server.received) == before
+    code, output = bulletin("send", issue(setup), "--yes", "--resend-uncertain")
+    assert code == 0 and "will be sent again" in output and "To send:    0" in output
+    assert "1 uncertain" in output  # the server vanished again
+
+
+def test_dry_run_sends_and_records_nothing(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, ["ann@example.org"])
+    code, output = bulletin("send", issue(setup), "--dry-run")
+    assert code == 0 and "Dry run" in output and "To send:    1" in output
+    assert server.received == []
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        assert sum(store.ledger_counts("cohes3ion/cohes3ion-04").values()) == 0
+
+
+def test_without_confirmation_nothing_is_sent(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, ["ann@example.org"])
+    code, output = bulletin("send", issue(setup), stdin="n\n")
+    assert code == 1 and "Not sent." in output
+    assert server.received == []
+
+
+def test_send_test(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, ["reader@example.org"])
+    code, output = bulletin("send-test", issue(setup), "--to", "me@example.org",
+                            "--to", "boss@example.org")
+    assert code == 0, output
+    subjects = {r.rcpt_tos[0]: email.message_from_bytes(r.content, policy=policy.default)[
+        "Subject"] for r in server.received}
+    assert subjects == {"me@example.org": "[TEST] Cohes3ion Newsletter Issue 4",
+                        "boss@example.org": "[TEST] Cohes3ion Newsletter Issue 4"}
+    code, output = bulletin("send", issue(setup), "--dry-run")
+    assert "Test sends: 2 (boss@example.org, me@example.org)" in output
+    code, output = bulletin("send-test", issue(setup), "--to", "not an address")
+    assert code == 1 and output.startswith("Error: --to not an address:")
+
+
+def test_send_without_secret_key_refuses(setup: Path, server: SmtpServer,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    subscribe(setup, ["ann@example.org"])
+    monkeypatch.delenv("BULLETIN_SECRET_KEY")
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 1 and "BULLETIN_SECRET_KEY" in output
+    assert server.received == []
+
+
+def test_server_down_is_a_clear_error(setup: Path, server: SmtpServer) -> None:
+    subscribe(setup, ["ann@example.org"])
+    server.stop()
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 1 and output.count("Error:") == 1
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        counts = store.ledger_counts("cohes3ion/cohes3ion-04")
+    assert counts["pending"] == 1 and counts["sending"] == 0
