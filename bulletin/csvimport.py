@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -54,6 +55,7 @@ def clean_name(raw: str) -> str | None:
     return name
 
 
+@lru_cache(maxsize=1024)
 def clean_language(raw: str) -> str | None:
     """A language tag reduced to its lower-case language code (`en-GB` → `en`); None if empty.
     Raises ValueError for anything that is not a language tag."""

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bulletin.cli import app
-from bulletin.store import Store
+from bulletin.store import Store, migrate
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -98,17 +98,17 @@ def test_add_remove_count_lists_export(run, workspace: Path) -> None:
     assert refused.exit_code == 1
     assert refused.stderr == ("Error: ann@example.org has left (unsubscribed); subscribe "
                               "them again only if they have asked to be (--resubscribe)\n")
-    counts = run("subscribers", "count").stdout.splitlines()
-    assert counts == [
-        "cohes3ion: 1 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained · "
-        "0 suppressed",
-        "cohes3ion-events: 0 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained "
-        "· 0 suppressed",
-        "everyone: 1 active · 0 pending · 1 unsubscribed · 0 bounced · 0 complained · "
-        "0 suppressed"]
-    assert run("subscribers", "lists").stdout.splitlines() == [
-        "cohes3ion  1 active member  (Cohes3ion Newsletter, newsletter cohes3ion)",
-        "cohes3ion-events  0 active members  (Events, newsletter cohes3ion)"]
+    counts = dict(line.split(": ", 1)
+                  for line in run("subscribers", "count").stdout.splitlines())
+    assert counts["cohes3ion"] == ("1 active · 0 pending · 1 unsubscribed · 0 bounced · "
+                                   "0 complained · 0 suppressed")
+    assert counts["cohes3ion-events"] == ("0 active · 0 pending · 1 unsubscribed · "
+                                          "0 bounced · 0 complained · 0 suppressed")
+    assert counts["everyone"] == ("1 active · 0 pending · 1 unsubscribed · 0 bounced · "
+                                  "0 complained · 0 suppressed")
+    lists = run("subscribers", "lists").stdout.splitlines()
+    assert "cohes3ion  1 active member  (Cohes3ion Newsletter, newsletter cohes3ion)" in lists
+    assert "cohes3ion-events  0 active members  (Events, newsletter cohes3ion)" in lists
 
     out = workspace / "out.csv"
     result = run("subscribers", "export", "--list", "cohes3ion", "--out", str(out))
@@ -143,9 +143,9 @@ def test_db_upgrade(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
     first = CliRunner().invoke(app, ["db", "upgrade"])
     assert first.stdout == f"sqlite:///{workspace.resolve()}/bulletin.db: upgraded from empty " \
-                           f"to 0002\n"
+                           f"to {migrate.head()}\n"
     again = CliRunner().invoke(app, ["db", "upgrade"])
-    assert again.stdout.endswith("bulletin.db: up to date (0002)\n")
+    assert again.stdout.endswith(f"bulletin.db: up to date ({migrate.head()})\n")
 
 
 def test_database_url_in_bulletin_toml_is_relative_to_it(workspace: Path,
@@ -210,7 +210,7 @@ def test_killing_an_import_half_way_leaves_nothing_behind(workspace: Path, datab
     assert process.returncode == -signal.SIGKILL
     with Store.open(database_url) as store:
         assert store.counts()["active"] == 0
-        assert store.list_names() == ["cohes3ion"]
+        assert "cohes3ion" in store.list_names()
         # and the same import, allowed to finish, goes in whole
         path = write(tmp_path, "email\n" + "".join(f"p{n}@example.org\n" for n in range(10)),
                      "small.csv")
