@@ -314,3 +314,13 @@ def authenticator(username: str, password: str) -> Any:
 
     check.tried = tried  # type: ignore[attr-defined]
     return check
+
+
+def use_server(workspace: Path, port: int, **settings: object) -> None:
+    """Point the workspace's bulletin.toml at a test server on this machine: an [smtp] table
+    with plain text to 127.0.0.1 and `settings` (TOML values written with repr: numbers,
+    lists of numbers)."""
+    lines = ["[smtp]", 'host = "127.0.0.1"', f"port = {port}", 'security = "none"',
+             *(f"{name} = {value!r}" for name, value in settings.items())]
+    config = workspace / "bulletin.toml"
+    config.write_text(config.read_text() + "\n" + "\n".join(lines) + "\n")

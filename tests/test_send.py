@@ -17,7 +17,7 @@ from bulletin import links
 from bulletin.cli import app
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import SmtpServer, use_server
 
 KEY = "a-test-secret-key-of-some-length"
 
@@ -31,17 +31,8 @@ def server() -> Iterator[SmtpServer]:
 @pytest.fixture
 def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The workspace, sending to the test server; its store in the workspace."""
-    config = workspace / "bulletin.toml"
-    config.write_text(config.read_text() + f"""
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-timeout = 3
-connections = 3
-retry_delays = [0.2, 0.2]
-max_consecutive_failures = 8
-""")
+    use_server(workspace, server.port, timeout=3, connections=3, retry_delays=[0.2, 0.2],
+               max_consecutive_failures=8)
     monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
     monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
     (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())

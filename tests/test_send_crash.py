@@ -16,7 +16,7 @@ import pytest
 
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import SmtpServer, use_server
 
 RECIPIENTS = 3000
 CONNECTIONS = 3
@@ -30,14 +30,7 @@ def server() -> SmtpServer:
 
 
 def test_sigkill_and_resume_delivers_everyone_once(workspace: Path, server: SmtpServer) -> None:
-    config = workspace / "bulletin.toml"
-    config.write_text(config.read_text() + f"""
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-connections = {CONNECTIONS}
-""")
+    use_server(workspace, server.port, connections=CONNECTIONS)
     (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
     people = [f"reader{n:05d}@example.org" for n in range(RECIPIENTS)]
     csv = workspace / "people.csv"
