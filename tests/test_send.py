@@ -66,7 +66,7 @@ def test_send_reaches_everyone_once_and_resumes(setup: Path, server: SmtpServer)
     code, output = bulletin("send", issue(setup), "--yes")
     assert code == 0, output
     assert "To send:    40" in output and "40 sent, 0 failed" in output
-    assert delivered(server) == Counter(people)
+    assert delivered(server) == Counter(list(people))
 
     code, output = bulletin("send", issue(setup), "--yes")
     assert code == 0 and "Nothing to send." in output
@@ -187,3 +187,40 @@ def test_server_down_is_a_clear_error(setup: Path, server: SmtpServer) -> None:
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
         counts = store.ledger_counts("cohes3ion/cohes3ion-04")
     assert counts["pending"] == 1 and counts["sending"] == 0
+
+
+BILINGUAL = "cohes3ion-04-bilingual.yaml"
+
+
+@pytest.mark.parametrize("delivery", ["each", "bilingual"])
+def test_mixed_languages_each_get_one_correct_message(setup: Path, server: SmtpServer,
+                                                      delivery: str) -> None:
+    from tests.conftest import ROOT
+
+    config = setup / "bulletin.toml"
+    config.write_text(config.read_text().replace('delivery = "bilingual"',
+                                                 f'delivery = "{delivery}"'))
+    (setup / "issues" / BILINGUAL).write_text((ROOT / "issues" / BILINGUAL).read_text())
+    people = {"gwen@example.org": "cy", "dai@example.org": "cy", "ann@example.org": "en",
+              "someone@example.org": None}
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion-bilingual", newsletter="cohes3ion-bilingual")
+        for address, language in people.items():
+            store.subscribe(address, "cohes3ion-bilingual", source="test", language=language)
+    code, output = bulletin("send", str(setup / "issues" / BILINGUAL), "--yes")
+    assert code == 0, output
+    assert delivered(server) == Counter(list(people))
+    for received in server.received:
+        message = email.message_from_bytes(received.content, policy=policy.default)
+        html = message.get_body(("html",)).get_content()
+        language = people[received.rcpt_tos[0]] or "cy"  # no preference: the first language
+        if delivery == "bilingual":
+            assert message["Subject"] == ("Cylchlythyr Cohes3ion Rhifyn 4 / "
+                                          "Cohes3ion Newsletter Issue 4")
+            assert "Dad-danysgrifio / Unsubscribe" in html
+        elif language == "cy":
+            assert message["Subject"] == "Cylchlythyr Cohes3ion Rhifyn 4"
+            assert '<html lang="cy"' in html and "Regional Action Plans" not in html
+        else:
+            assert message["Subject"] == "Cohes3ion Newsletter Issue 4"
+            assert '<html lang="en"' in html and "Cyhoeddi Cynlluniau" not in html
