@@ -65,6 +65,7 @@ from .models import (
 from .rows import BadRow, Row
 
 BATCH = 5000
+IMPORT_CACHE_KIB = 16 * 1024
 
 NoteKind = Literal["bad", "duplicate", "unsubscribed", "suppressed"]
 
@@ -440,6 +441,11 @@ def run_import(connection: Connection, rows: Iterable[Row | BadRow], list_name: 
                batch_size: int = BATCH) -> ImportReport:
     """Import `rows` into `list_name` on `connection`, inside the caller's transaction."""
     started = time.perf_counter()
+    if connection.dialect.name == "sqlite":
+        # A bigger page cache than SQLite's 2 MiB for this connection (which is closed after
+        # the import): fewer re-reads of the unique index's pages. A fixed amount, whatever
+        # the size of the file.
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     report = ImportReport(source=source, list_name=list_name)
     job = _Import(connection, list_name, source, actor, resubscribe, report, on_note)
     _temporary.create_all(connection)

@@ -1,0 +1,219 @@
+"""Subscriber store benchmark: import 1,000,000 generated subscribers through the real import
+path (a CSV file on disk → bulletin.csvimport → Store.import_csv) into a fresh SQLite store,
+then stream every active member of the list.
+
+    python benchmarks/store.py [--rows 1000000] [--small 100000] [--no-postgresql]
+
+One run prints: rows per second, peak memory of the import (Python's heap by tracemalloc, and
+the growth of the process's peak RSS, which includes SQLite's own cache), the same at
+--small rows to show the memory is flat in the size of the file, the time to stream the
+list's active members, and a comparison with the targets (≥ 50,000 rows/s on SQLite; memory
+flat). Each measurement runs in a fresh process, so one does not inherit another's peak;
+speed is measured without tracemalloc (which slows Python down), memory in a second run with
+it. If PostgreSQL answers on 127.0.0.1:5432, a --small import there is timed too, for
+information (no target). A few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_ROWS_PER_S = 50_000
+FLAT = 1.25  # the bigger import's peak may be at most this much above the smaller one's ...
+SLACK_MIB = 2.0  # ... plus this, for allocator noise
+POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PROVIDERS = ["gmail.com", "outlook.com", "hotmail.co.uk", "yahoo.co.uk", "btinternet.com",
+             "icloud.com", "gov.wales", "nhs.net", "sky.com", "live.co.uk"]
+FIRST = ["Ann", "Bethan", "Carys", "Dafydd", "Emyr", "Ffion", "Gareth", "Huw", "Iolo", "Jane"]
+LAST = ["Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis"]
+
+
+def generate(path: Path, rows: int) -> None:
+    """`rows` distinct subscribers, written as they are made (never held in memory): 70% at
+    ten big providers, the rest spread over 5,000 organisations' domains; some names in
+    "Last, First" form (quoted, with a comma), languages en, cy or blank."""
+    chance = random.Random(20261124)
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(["email", "name", "language"])
+        for number in range(rows):
+            if chance.random() < 0.7:
+                domain = PROVIDERS[chance.randrange(len(PROVIDERS))]
+            else:
+                domain = f"council{chance.randrange(5000)}.gov.uk"
+            first, last = chance.choice(FIRST), chance.choice(LAST)
+            name = f"{last}, {first}" if number % 3 == 0 else f"{first} {last}"
+            language = ("en", "cy", "")[number % 3]
+            writer.writerow([f"{first}.{last}.{number}@{domain}", name, language])
+
+
+# -- the measuring child ----------------------------------------------------------------------
+
+def child(csv_path: Path, url: str, trace: bool, stream: bool) -> None:
+    import tracemalloc
+
+    sys.path.insert(0, str(ROOT))
+    from bulletin.store import Store
+
+    with Store.open(url) as store:
+        store.create_list("bench")
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if trace:
+            tracemalloc.start()
+        started = time.perf_counter()
+        report = store.import_csv(csv_path, "bench")
+        seconds = time.perf_counter() - started
+        result = {"rows": report.rows, "added": report.added, "seconds": seconds,
+                  "rss_growth_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                  - rss_before}
+        if trace:
+            result["traced_peak"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+        if stream:
+            started = time.perf_counter()
+            members = sum(1 for _ in store.iter_active_members("bench"))
+            result["stream_seconds"] = time.perf_counter() - started
+            result["streamed"] = members
+            if trace:
+                result["stream_traced_peak"] = tracemalloc.get_traced_memory()[1]
+    print(json.dumps(result))
+
+
+def measure(csv_path: Path, url: str, *, trace: bool = False, stream: bool = False) -> dict:
+    command = [sys.executable, __file__, "--child", str(csv_path), url]
+    command += ["--trace"] * trace + ["--stream"] * stream
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"benchmark child failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fresh_sqlite(folder: Path, name: str) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        (folder / f"{name}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{folder / name}"
+
+
+def postgresql_schema() -> tuple[str, object] | None:
+    try:
+        from sqlalchemy import create_engine, text
+        engine = create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT",
+                               connect_args={"connect_timeout": 3})
+        schema = f"bulletin_bench_{int(time.time())}"
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception:  # no server: that part is informational only
+        return None
+    return schema, engine
+
+
+def drop_schema(schema: str, engine: object) -> None:
+    from sqlalchemy import text
+    with engine.connect() as connection:  # type: ignore[attr-defined]
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()  # type: ignore[attr-defined]
+
+
+# -- the report -------------------------------------------------------------------------------
+
+def mib(amount: float) -> str:
+    return f"{amount / 2**20:,.1f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("CSV", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(Path(options.child[0]), options.child[1], options.trace, options.stream)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as temporary:
+        folder = Path(temporary)
+        big, small = folder / f"subscribers-{options.rows}.csv", \
+            folder / f"subscribers-{options.small}.csv"
+        started = time.perf_counter()
+        generate(big, options.rows)
+        generate(small, options.small)
+        print(f"bulletin store benchmark: SQLite {_sqlite_version()}, Python "
+              f"{sys.version.split()[0]}, the real import path (CSV file → Store.import_csv, "
+              f"one transaction)")
+        print(f"generated {options.rows:,} subscribers ({big.stat().st_size / 1e6:.1f} MB) "
+              f"and {options.small:,} in {time.perf_counter() - started:.1f} s")
+
+        speed_small = measure(small, fresh_sqlite(folder, "small.db"))
+        speed_big = measure(big, fresh_sqlite(folder, "big.db"), stream=True)
+        memory_small = measure(small, fresh_sqlite(folder, "small.db"), trace=True)
+        memory_big = measure(big, fresh_sqlite(folder, "big.db"), trace=True, stream=True)
+        pg = None
+        if not options.no_postgresql:
+            made = postgresql_schema()
+            if made is not None:
+                schema, engine = made
+                try:
+                    pg = measure(small, f"{POSTGRESQL}?options=-csearch_path%3D{schema}",
+                                 stream=True)
+                finally:
+                    drop_schema(schema, engine)
+
+    for run in (speed_small, speed_big, memory_small, memory_big):
+        assert run["added"] == run["rows"], run
+    print()
+    print(f"{'SQLite import':<24}{'rows':>11}{'seconds':>10}{'rows/s':>10}"
+          f"{'tracemalloc peak':>19}{'peak RSS growth':>18}")
+    for label, speed, memory in (("file of " + f"{options.small:,}", speed_small, memory_small),
+                                 ("file of " + f"{options.rows:,}", speed_big, memory_big)):
+        print(f"{label:<24}{speed['rows']:>11,}{speed['seconds']:>10.2f}"
+              f"{speed['rows'] / speed['seconds']:>10,.0f}{mib(memory['traced_peak']):>19}"
+              f"{mib(speed['rss_growth_kib'] * 1024):>18}")
+    streamed, stream_seconds = speed_big["streamed"], speed_big["stream_seconds"]
+    print(f"stream all {streamed:,} active members of the list: {stream_seconds:.2f} s "
+          f"({streamed / stream_seconds:,.0f} members/s; tracemalloc peak while streaming "
+          f"{mib(memory_big['stream_traced_peak'])})")
+    if pg is not None:
+        print(f"PostgreSQL (information, no target): {pg['rows']:,} rows imported in "
+              f"{pg['seconds']:.2f} s = {pg['rows'] / pg['seconds']:,.0f} rows/s; streamed "
+              f"{pg['streamed']:,} in {pg['stream_seconds']:.2f} s")
+    elif not options.no_postgresql:
+        print("PostgreSQL: not answering on 127.0.0.1:5432, not measured")
+
+    rate = speed_big["rows"] / speed_big["seconds"]
+    growth = memory_big["traced_peak"] / memory_small["traced_peak"]
+    flat = memory_big["traced_peak"] <= FLAT * memory_small["traced_peak"] + SLACK_MIB * 2**20
+    rss_flat = speed_big["rss_growth_kib"] <= FLAT * speed_small["rss_growth_kib"] \
+        + SLACK_MIB * 1024
+    print()
+    print("against the targets:")
+    print(f"  import speed on SQLite ≥ {TARGET_ROWS_PER_S:,} rows/s: {rate:,.0f} rows/s "
+          f"({options.rows:,} rows) — {'met' if rate >= TARGET_ROWS_PER_S else 'NOT MET'}")
+    print(f"  memory flat in the size of the file: tracemalloc peak "
+          f"{mib(memory_big['traced_peak'])} for {options.rows:,} rows against "
+          f"{mib(memory_small['traced_peak'])} for {options.small:,} (ratio {growth:.2f}); "
+          f"peak RSS growth "
+          f"{mib(speed_big['rss_growth_kib'] * 1024)} against "
+          f"{mib(speed_small['rss_growth_kib'] * 1024)} — "
+          f"{'met' if flat and rss_flat else 'NOT MET'}")
+
+
+def _sqlite_version() -> str:
+    import sqlite3
+    return sqlite3.sqlite_version
+
+
+if __name__ == "__main__":
+    main()
