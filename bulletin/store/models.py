@@ -199,3 +199,39 @@ class TestSend(Base):
     message_id: Mapped[str] = mapped_column(String(200))
     reply: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArchivedIssue(Base):
+    """An issue as sent, for the public archive: its HTML and text with every per-recipient
+    placeholder filled with a neutral value, so it holds no subscriber's data."""
+
+    __tablename__ = "archive"
+    __table_args__ = (
+        UniqueConstraint("newsletter", "issue", "language"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(64))
+    issue: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Pause(Base):
+    """A subscriber's pause of one list: the membership is left (status unsubscribed) until
+    `until`, then taken up again. The row remembers which lists to give back."""
+
+    __tablename__ = "pauses"
+    __table_args__ = (
+        Index(None, "until"),
+        {"sqlite_with_rowid": False},
+    )
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,9 +39,11 @@ from .importer import ImportReport, Note, run_import, unknown_list_message
 from .ledger import Claim
 from .models import (
     LEFT,
+    ArchivedIssue,
     AuditEntry,
     MailingList,
     Membership,
+    Pause,
     Status,
     Subscriber,
     Suppression,
@@ -95,6 +97,25 @@ class AuditRecord:
     source: str
     actor: str | None
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedCopy:
+    newsletter: str
+    issue: str
+    language: str
+    subject: str
+    html: str
+    text: str
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    issue: str
+    language: str
+    subject: str
+    published_at: datetime
 
 
 SubscriberRef = str | int
@@ -558,6 +579,162 @@ class Store:
     def ledger_requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
         with self._writer.connect() as connection, connection.begin():
             return ledger.requeue(connection, issue, ids, now())
+
+    # -- the subscriber web service -----------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers (the health check)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            raise StoreError(f"the database does not answer: {_first_line(exc)}") from None
+
+    def memberships(self, who: SubscriberRef) -> dict[str, str]:
+        """Every list the subscriber was ever put on: list name -> active | unsubscribed."""
+        with Session(self.engine) as session:
+            subscriber = self._find(session, who, lock=False)
+            rows = session.execute(
+                select(MailingList.name, Membership.status)
+                .join(Membership, Membership.list_id == MailingList.id)
+                .where(Membership.subscriber_id == subscriber.id).order_by(MailingList.name))
+            return {name: status for name, status in rows}
+
+    def set_language(self, who: SubscriberRef, language: str | None, *, source: str,
+                     actor: str | None = None) -> bool:
+        """The language they get the newsletter in. False if it was that already."""
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            if subscriber.language == language:
+                return False
+            _audit(session, subscriber, "language", None, None, source, actor,
+                   detail=f"{subscriber.language or '-'} -> {language or '-'}")
+            subscriber.language = language
+            subscriber.updated_at = now()
+            return True
+
+    def pause(self, who: SubscriberRef, until: datetime, *, source: str,
+              actor: str | None = None) -> list[str]:
+        """Stop sending to them until `until`: each list they are an active member of is
+        left now and taken up again then (see resume, resume_due). Pausing while paused
+        moves the date. Returns the names of the lists paused."""
+        at = now()
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            rows = session.execute(
+                select(Membership, MailingList.name)
+                .join(MailingList, MailingList.id == Membership.list_id)
+                .where(Membership.subscriber_id == subscriber.id)).all()
+            paused = {pause.list_id: pause for pause in session.scalars(
+                select(Pause).where(Pause.subscriber_id == subscriber.id))}
+            names = []
+            for membership, name in rows:
+                if membership.list_id in paused:
+                    paused[membership.list_id].until = until
+                elif membership.status == "active":
+                    membership.status = "unsubscribed"
+                    membership.updated_at = at
+                    session.add(Pause(subscriber_id=subscriber.id, list_id=membership.list_id,
+                                      until=until, created_at=at))
+                else:
+                    continue
+                _audit(session, subscriber, "pause", "active", "unsubscribed", source, actor,
+                       list_id=membership.list_id, detail=f"until {until:%Y-%m-%d}")
+                names.append(name)
+            return sorted(names)
+
+    def paused_until(self, who: SubscriberRef) -> datetime | None:
+        """When their pause ends, or None if they have not paused."""
+        with Session(self.engine) as session:
+            subscriber = self._find(session, who, lock=False)
+            return session.scalar(select(func.max(Pause.until))
+                                  .where(Pause.subscriber_id == subscriber.id))
+
+    def resume(self, who: SubscriberRef, *, source: str, actor: str | None = None
+               ) -> list[str]:
+        """End their pause now: the lists they paused are theirs again (unless they left
+        one since). Returns the names of the lists taken up again."""
+        with self._session() as session:
+            subscriber = self._find(session, who)
+            return self._resume(session, subscriber,
+                                list(session.scalars(select(Pause).where(
+                                    Pause.subscriber_id == subscriber.id))), source, actor)
+
+    def resume_due(self, at: datetime | None = None, *, source: str = "pause-ended") -> int:
+        """End every pause whose date has come; returns how many subscribers resumed."""
+        at = at or now()
+        with self._session() as session:
+            due = list(session.scalars(select(Pause).where(Pause.until <= at)
+                                       .order_by(Pause.subscriber_id)))
+            by_subscriber: dict[int, list[Pause]] = {}
+            for pause in due:
+                by_subscriber.setdefault(pause.subscriber_id, []).append(pause)
+            for subscriber_id, pauses in by_subscriber.items():
+                subscriber = session.get(Subscriber, subscriber_id)
+                assert subscriber is not None  # a foreign key
+                self._resume(session, subscriber, pauses, source, None)
+            return len(by_subscriber)
+
+    def _resume(self, session: Session, subscriber: Subscriber, pauses: list[Pause],
+                source: str, actor: str | None) -> list[str]:
+        at = now()
+        names = []
+        for pause in pauses:
+            membership = session.get(Membership, (pause.list_id, subscriber.id))
+            if membership is not None and membership.status == "unsubscribed":
+                membership.status = "active"
+                membership.updated_at = at
+                _audit(session, subscriber, "resume", "unsubscribed", "active", source, actor,
+                       list_id=pause.list_id)
+                names.append(session.scalar(select(MailingList.name)
+                                            .where(MailingList.id == pause.list_id)))
+            session.delete(pause)
+        return sorted(name for name in names if name)
+
+    # -- the public archive -------------------------------------------------------------------
+
+    def archive_put(self, newsletter: str, issue: str, language: str, subject: str, html: str,
+                    text: str) -> bool:
+        """Keep an issue as sent for the public archive (no recipient's data in it!). Putting
+        the same (newsletter, issue, language) again replaces it; True if it was new."""
+        at = now()
+        with self._session() as session:
+            found = session.scalar(select(ArchivedIssue).where(
+                ArchivedIssue.newsletter == newsletter, ArchivedIssue.issue == issue,
+                ArchivedIssue.language == language))
+            if found is None:
+                session.add(ArchivedIssue(newsletter=newsletter, issue=issue, language=language,
+                                          subject=subject, html=html, text=text,
+                                          published_at=at, updated_at=at))
+                return True
+            found.subject, found.html, found.text, found.updated_at = subject, html, text, at
+            return False
+
+    def archive_get(self, newsletter: str, issue: str,
+                    language: str | None = None) -> ArchivedCopy | None:
+        """The archived issue in `language` (any language: the first one published), or
+        None."""
+        query = select(ArchivedIssue).where(ArchivedIssue.newsletter == newsletter,
+                                            ArchivedIssue.issue == issue)
+        if language is not None:
+            query = query.where(ArchivedIssue.language == language)
+        with Session(self.engine) as session:
+            found = session.scalar(query.order_by(ArchivedIssue.id).limit(1))
+            if found is None:
+                return None
+            return ArchivedCopy(found.newsletter, found.issue, found.language, found.subject,
+                                found.html, found.text, found.published_at)
+
+    def archive_index(self, newsletter: str) -> list[ArchiveEntry]:
+        """Every archived issue of the newsletter in every language, newest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(ArchivedIssue.issue, ArchivedIssue.language, ArchivedIssue.subject,
+                       ArchivedIssue.published_at)
+                .where(ArchivedIssue.newsletter == newsletter)
+                .order_by(ArchivedIssue.published_at.desc(), ArchivedIssue.issue,
+                          ArchivedIssue.id)).all()
+        return [ArchiveEntry(*row) for row in rows]
 
 
 def upgrade(url: str) -> migrate.Upgrade:
