@@ -187,6 +187,15 @@ def test_an_unreadable_file_half_way_leaves_nothing_behind(
     assert table_counts(store) == {"subscribers": 0, "memberships": 0, "audit_log": 0}
 
 
+def test_quotes_and_percent_signs_in_names_are_stored_as_they_are(
+        store: Store, news: str, tmp_path: Path) -> None:
+    path = write(tmp_path, "email\nann@example.org\n", name="50%s o'clock %%d.csv")
+    store.import_csv(path, news, actor="o'brien%s")
+    [entry] = store.audit("ann@example.org")
+    assert (entry.detail, entry.actor) == ("50%s o'clock %%d.csv:2", "o'brien%s")
+    assert store.subscriber("ann@example.org").consent_source == "import:50%s o'clock %%d.csv"
+
+
 def test_importing_into_an_unknown_list(store: Store, news: str, tmp_path: Path) -> None:
     with pytest.raises(UnknownListError, match="no list named 'nws' \\(lists: news\\)"):
         store.import_csv(write(tmp_path, MESSY), "nws")

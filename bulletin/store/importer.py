@@ -204,9 +204,13 @@ class _Import:
                 return null()
             if type_ is None:
                 type_ = String() if isinstance(value, str) else Integer()
-            text = literal(value, type_).compile(dialect=connection.dialect,
-                                                 compile_kwargs={"literal_binds": True})
-            return literal_column(str(text), type_)
+            text = str(literal(value, type_).compile(dialect=connection.dialect,
+                                                     compile_kwargs={"literal_binds": True}))
+            if connection.dialect.paramstyle in ("format", "pyformat"):
+                # Compiled on its own, the literal has its % doubled for the driver; the
+                # statement it goes into doubles them again, so undo the first.
+                text = text.replace("%%", "%")
+            return literal_column(text, type_)
 
         now_ = now()
         at = sql(now_, UTCDateTime())
