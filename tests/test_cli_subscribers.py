@@ -162,11 +162,12 @@ def test_database_url_in_bulletin_toml_is_relative_to_it(workspace: Path,
     assert (workspace / "data" / "subscribers.db").is_file()
 
 
-def test_killing_an_import_half_way_leaves_nothing_behind(workspace: Path, database_url: str,
-                                                          tmp_path: Path) -> None:
-    """A real process, killed (SIGKILL: no clean-up of any kind) after it has written
-    150,000 rows of a file it is still reading. The import is one transaction: none of it
-    stays."""
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_stopping_an_import_half_way_leaves_nothing_behind(
+        workspace: Path, database_url: str, tmp_path: Path, stop: signal.Signals) -> None:
+    """A real process, stopped after it has written 150,000 rows of a file it is still
+    reading: killed (SIGKILL, no clean-up of any kind) or interrupted (Ctrl-C). The import is
+    one transaction: none of it stays."""
     fifo = tmp_path / "people.csv"
     os.mkfifo(fifo)
     environment = {**os.environ, "BULLETIN_DATABASE_URL": database_url}
@@ -199,15 +200,21 @@ def test_killing_an_import_half_way_leaves_nothing_behind(workspace: Path, datab
             assert process.poll() is None, progress
         assert "100,000 rows read" in progress
         time.sleep(1.0)  # let it write past that
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+        process.send_signal(stop)
+        progress += process.communicate(timeout=60)[1]
     finally:
         writer_done.set()
         if process.poll() is None:
             process.kill()
             process.wait()
         feeder.join(10)
-    assert process.returncode == -signal.SIGKILL
+    if stop == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 1
+        assert progress.splitlines()[-1] == (
+            f"Error: {fifo}: interrupted; nothing was imported (an import is one transaction). "
+            f"Run it again to import the file")
     with Store.open(database_url) as store:
         assert store.counts()["active"] == 0
         assert "cohes3ion" in store.list_names()
