@@ -4,6 +4,8 @@ interrupted import leaving nothing behind."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -11,10 +13,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bulletin.csvimport import CsvFileError
-from bulletin.store import ImportReport, Store, UnknownListError
+from bulletin.store import (
+    ImportReport,
+    NotSubscribedError,
+    Store,
+    StoreError,
+    UnknownListError,
+)
 from bulletin.store.addresses import normalise
 from bulletin.store.models import AuditEntry, Membership, Subscriber
 from bulletin.store.rows import BadRow, Row
@@ -230,3 +238,37 @@ def test_export_then_import_is_a_fixed_point(store: Store, rows: list[tuple[str,
     assert second.getvalue() == first.getvalue()
     keys = {normalise(email).key for email, _, _ in rows}
     assert store.count_active(list_name) == len(keys)
+
+
+def test_an_address_added_elsewhere_during_an_import_fails_it_whole(
+        database_url: str, tmp_path: Path) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: nothing can add an address meanwhile")
+    with Store.open(database_url) as store:
+        store.create_list("news")
+        path = write(tmp_path, "email\nfirst@example.org\nx@example.org\n")
+        with store.engine.connect() as other:
+            other.execute(text(
+                "INSERT INTO subscribers (email, email_key, status, created_at, updated_at) "
+                "VALUES ('x@example.org', 'x@example.org', 'pending', now(), now())"))
+            failures: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    store.import_csv(path, "news")
+                except BaseException as exc:  # checked below
+                    failures.append(exc)
+
+            importer = threading.Thread(target=run)
+            importer.start()
+            time.sleep(0.5)  # the import now waits on x's uncommitted row
+            other.commit()
+            importer.join(30)
+        assert len(failures) == 1 and isinstance(failures[0], StoreError)
+        assert str(failures[0]) == ("people.csv: another process added some of these "
+                                    "addresses while the import ran; nothing was imported. "
+                                    "Run it again")
+        assert store.subscriber("x@example.org").lists == ()
+        with pytest.raises(NotSubscribedError):
+            store.subscriber("first@example.org")
+        assert store.import_csv(path, "news").added == 1  # run again: it goes in

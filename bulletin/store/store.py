@@ -483,10 +483,19 @@ class Store:
         """Import checked rows in one transaction: all of them or, if anything interrupts
         the import, none. See importer.py for the rules."""
         options = {} if batch_size is None else {"batch_size": batch_size}
-        with self._writer.connect() as connection, connection.begin():
-            return run_import(connection, rows, list_name, source=source, actor=actor,
-                              resubscribe=resubscribe, on_note=on_note,
-                              on_progress=on_progress, **options)
+        try:
+            with self._writer.connect() as connection, connection.begin():
+                return run_import(connection, rows, list_name, source=source, actor=actor,
+                                  resubscribe=resubscribe, on_note=on_note,
+                                  on_progress=on_progress, **options)
+        except IntegrityError:
+            # PostgreSQL: someone else added one of the file's new addresses while it ran.
+            raise StoreError(f"{source}: another process added some of these addresses while "
+                             f"the import ran; nothing was imported. Run it again") from None
+        except OperationalError as exc:
+            raise StoreError(f"{source}: the database failed during the import "
+                             f"({_first_line(exc)}); nothing was imported. Run it again"
+                             ) from None
 
     def import_csv(self, path: Path, list_name: str, *, actor: str | None = None,
                    resubscribe: bool = False, on_note: Callable[[Note], None] | None = None,
