@@ -35,3 +35,7 @@ class BrowserError(BulletinError):
 class SendError(BulletinError):
     """Mail cannot be sent with these settings: TLS refused or missing, the login rejected,
     the server unreachable at the start. Never carries a password."""
+
+
+class OutputError(BulletinError):
+    """A file or folder to write cannot be written."""

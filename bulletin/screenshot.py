@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import BrowserError
+from .workflow import output_dir
 
 CHROMIUM_VARIABLE = "BULLETIN_CHROMIUM"
 # A closed network: Chromium's own background connections would only fail.
@@ -37,7 +38,7 @@ def screenshots(html: str, widths: Iterable[int], out_dir: Path, stem: str,
         if not 200 <= width <= 2560:
             raise BrowserError(f"--width {width}: choose a width from 200 to 2560 pixels")
     executable = chromium_path()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     # Playwright's sync API refuses a thread with an event loop: use a thread of its own.
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(_take, executable, html, widths, out_dir, stem, timeout_ms).result()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import links
 from .checks import Finding, check
+from .errors import OutputError
 from .issue import IssueFile, load_issue
 from .message import SAMPLE_RECIPIENT, build_message, recipient_values, to_bytes
 from .render import Rendered, editions, render, render_edition
@@ -72,17 +73,32 @@ def sample(prepared: Prepared) -> Sample:
     return Sample(html, text, to_bytes(message), values)
 
 
+def output_dir(out_dir: Path) -> Path:
+    """`out_dir`, made if need be; an OutputError saying why if it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"--out {out_dir}: a file is in the way; name a folder") from None
+    except OSError as exc:
+        raise OutputError(f"--out {out_dir}: cannot make the folder: {exc.strerror}") from None
+    return out_dir
+
+
 def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) -> list[Path]:
     """DIR/<stem>.html, .txt and .eml, each replaced whole."""
     filled = sample(prepared)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     written = []
     for suffix, data in ((".html", filled.html.encode()), (".txt", filled.text.encode()),
                          (".eml", filled.eml)):
         path = out_dir / f"{stem or prepared.loaded.slug}{suffix}"
         temporary = path.with_name(path.name + ".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        try:
+            temporary.write_bytes(data)
+            temporary.replace(path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         written.append(path)
     return written
 

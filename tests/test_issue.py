@@ -145,3 +145,14 @@ def test_settings_mistakes_name_the_key(workspace: Path, write_issue: Callable[.
     result = CliRunner().invoke(app, ["check", str(write_issue(GOOD))])
     assert result.exit_code == 1
     assert "newsletters.cohes3ion.brand.colours.banner: expected a colour" in result.output
+
+
+@pytest.mark.parametrize("command", ["render", "screenshot"])
+def test_out_in_the_way_is_a_one_line_error(tmp_path: Path, command: str) -> None:
+    from tests.conftest import EXAMPLE
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, [command, str(EXAMPLE), "--out", str(blocker)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: --out {blocker}: a file is in the way; name a folder\n"
