@@ -24,6 +24,7 @@ from .cli import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, _value, app, err, ou
 from .errors import SendError
 from .send import campaign
 from .send.dispatch import Dispatcher, Report
+from .web.archive import publish
 from .workflow import prepare_editions
 
 ToOpt = Annotated[list[str], typer.Option("--to", help="An address to send the test to; "
@@ -102,6 +103,7 @@ def send_command(
                 err.print("Not sent.")
                 raise typer.Exit(1)
             store.ledger_create(plan.issue, list_name)
+            publish(editions, store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
                 store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
             assert transport is not None
