@@ -143,3 +143,5 @@ def main() -> None:
 
 
 from . import cli_send  # noqa: E402,F401  (registers send, send-test, status)
+
+from . import cli_serve  # noqa: E402,F401  # isort: skip  (registers serve)

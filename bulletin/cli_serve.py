@@ -1,0 +1,57 @@
+"""`bulletin serve`: the subscriber web service (unsubscribe, preferences, subscribe, archive)
+on the workspace's store, for the links in every email. Thin, like the rest of the CLI; the
+work is in bulletin.web.service."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from . import links
+from .cli import app, err, out, reported
+from .errors import SendError
+from .send import campaign
+from .settings import find_config, load_workspace
+
+
+@app.command("serve")
+def serve_command(
+        host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8080,
+        config: Annotated[Path | None, typer.Option(
+            "--config", help="bulletin.toml to use (default: BULLETIN_CONFIG, else the "
+                             "nearest one above the current folder)")] = None) -> None:
+    """Serve the pages behind every email's links: one-click unsubscribe, preferences,
+    subscribe (double opt-in), view in browser and the archive. Needs BULLETIN_SECRET_KEY,
+    the key the emails' links were signed with."""
+    from .web.server import bind, serve
+    from .web.service import create_app
+
+    with reported():
+        key = links.secret_key()
+        workspace = load_workspace(config or find_config())
+        try:
+            transport = campaign.transport_factory(workspace)
+        except SendError as exc:
+            transport = None
+            err.print(f"[yellow]Warning:[/] subscribing is unavailable (no confirmation "
+                      f"emails can be sent): {escape(str(exc))}")
+        store = campaign.open_store(workspace)
+        try:
+            sock = bind(host, port)
+        except BaseException:
+            store.close()
+            raise
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"Serving subscriber pages at http://{shown}:{sock.getsockname()[1]}/ for "
+              f"{escape(workspace.settings.base_url)} (Ctrl-C to stop)")
+    try:
+        serve(create_app(workspace, store, key, transport), sock)
+    finally:
+        store.close()
+    out.print("Stopped.")
