@@ -78,3 +78,16 @@ def test_resume_now_and_a_list_left_while_paused_stays_left(store: Store, news: 
     assert store.resume(bob, source="page") == [news, "news-events"]
     assert store.resume(bob, source="page") == []
     assert store.subscriber(bob).lists == (news, "news-events")
+
+
+def test_unsubscribe_many_in_one_go(store: Store, news: str) -> None:
+    ids = [store.subscriber(store.subscribe(f"r{n}@example.org", news, source="test") and
+                            f"r{n}@example.org").id for n in range(4)]
+    store.unsubscribe(ids[0], source="test")
+    assert store.unsubscribe_many([*ids, 999999, ids[1]], source="one-click") == 3
+    assert store.unsubscribe_many(ids, source="one-click") == 0
+    assert [store.subscriber(i).status for i in ids] == ["unsubscribed"] * 4
+    last = store.audit(ids[2])[-1]
+    assert (last.action, last.old_status, last.new_status, last.source) == (
+        "unsubscribe", "active", "unsubscribed", "one-click")
+    assert [a.source for a in store.audit(ids[0])] == ["test", "test"]

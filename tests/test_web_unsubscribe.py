@@ -5,8 +5,10 @@ bad in every way getting a 400 page, never a 500."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.web_helpers import Web, csrf_of
@@ -148,3 +150,16 @@ def test_the_button_in_chromium_by_keyboard_and_on_a_phone(web: Web, browser: An
         assert page.context.cookies() == []
     finally:
         page.close()
+
+
+def test_one_click_bursts_are_each_done_once(web: Web) -> None:
+    """Many one-click POSTs at once (mailbox providers after a send), some repeated: all
+    answered 200 only when done, each subscriber unsubscribed once, audited once."""
+    ids = [web.add(f"reader{n}@example.org") for n in range(40)]
+    urls = [web.unsubscribe_url(i) for i in ids] + [web.unsubscribe_url(i) for i in ids[:10]]
+    with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        answers = list(pool.map(lambda url: httpx.post(url, data=ONE_CLICK, timeout=20), urls))
+    assert [answer.status_code for answer in answers] == [200] * len(urls)
+    for subscriber in ids:
+        assert web.store.subscriber(subscriber).status == "unsubscribed"
+        assert [a.source for a in web.store.audit(subscriber)] == ["test", "one-click"]

@@ -609,6 +609,30 @@ class Store:
                 .where(Membership.subscriber_id == subscriber.id).order_by(MailingList.name))
             return {name: status for name, status in rows}
 
+    def unsubscribe_many(self, ids: Sequence[int], *, source: str,
+                         actor: str | None = None) -> int:
+        """Unsubscribe each of these subscribers from everything, in one transaction (the
+        web service gathers one-click unsubscribes arriving together). Ids that are unknown
+        or already gone are passed over. Returns how many changed."""
+        at = now()
+        subscribers = Subscriber.__table__
+        with self._writer.connect() as connection, connection.begin():
+            found = connection.execute(
+                select(subscribers.c.id, subscribers.c.email_key, subscribers.c.status)
+                .where(subscribers.c.id.in_(set(ids)), subscribers.c.status.not_in(LEFT))
+                .order_by(subscribers.c.id).with_for_update()).all()
+            if not found:
+                return 0
+            connection.execute(AuditEntry.__table__.insert(), [
+                {"at": at, "subscriber_id": row.id, "email_key": row.email_key,
+                 "list_id": None, "action": "unsubscribe", "old_status": row.status,
+                 "new_status": "unsubscribed", "source": source, "actor": actor,
+                 "detail": None} for row in found])
+            connection.execute(subscribers.update()
+                               .where(subscribers.c.id.in_([row.id for row in found]))
+                               .values(status="unsubscribed", updated_at=at))
+            return len(found)
+
     def list_owners(self) -> dict[str, tuple[str | None, str | None]]:
         """Every list: name -> (the newsletter it belongs to, its title), cheaply (lists()
         also counts members)."""
