@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,26 @@ def test_no_smtp_settings_means_subscribing_is_unavailable(workspace: Path, smtp
         assert service.ACCEPTED not in response.text
     finally:
         next(web_iter, None)
+
+
+def test_the_form_in_chromium_by_keyboard_on_a_phone(web: Web, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 375, "height": 700})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        web.url) else route.abort())
+    try:
+        page.goto(f"{web.url}/subscribe/cohes3ion")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.get_by_label("Email address").fill("typo-at-example.org")
+        page.keyboard.press("Enter")
+        page.get_by_role("alert").wait_for()
+        assert page.get_by_label("Email address").get_attribute("aria-invalid") == "true"
+        page.get_by_label("Email address").fill("phone.reader@example.org")
+        page.get_by_label("Your name (optional)").fill("Phone Reader")
+        page.keyboard.press("Tab")  # on to the button
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Check your email").wait_for()
+        assert page.context.cookies() == []
+    finally:
+        page.close()
+    assert web.store.subscriber("phone.reader@example.org").status == "pending"
+    assert len(web.received(1)) == 1
