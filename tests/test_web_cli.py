@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from bulletin.store import Store
 from tests.web_helpers import KEY
 
 
@@ -46,7 +47,8 @@ def test_serve_answers_and_stops_on_ctrl_c(workspace: Path) -> None:
     assert "Traceback" not in errors
     # no [smtp] in the workspace: said once, and everything else works
     assert "Warning: subscribing is unavailable" in errors
-    assert (workspace / "bulletin.db").exists()
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:  # a list each
+        assert {"cohes3ion", "cohes3ion-bilingual"} <= set(store.list_names())
 
 
 def test_serve_refuses_to_start_without_the_key(workspace: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import textwrap
 import time
 from collections.abc import Callable
@@ -34,6 +35,13 @@ log = logging.getLogger("bulletin.web")
 CONFIRM_DAYS = 7
 RESEND_AFTER = 300.0
 """Seconds before a second confirmation email goes to the same address (no mail bombs)."""
+
+
+def redacted(text: str, address: str) -> str:
+    """`text` without the address in it: logs are no place for subscribers' addresses."""
+    local, _, domain = address.rpartition("@")
+    return re.sub(re.escape(local) + "@" + re.escape(domain), "<address>", text,
+                  flags=re.IGNORECASE)
 
 
 def confirm_url(base: str, token: str) -> str:
@@ -94,7 +102,7 @@ class Confirmations:
             except SuppressedError:
                 return None
             except StoreError as exc:  # e.g. the newsletter's list is not in the store
-                log.error("subscribe request not recorded: %s", exc)
+                log.error("subscribe request not recorded: %s", redacted(str(exc), email))
                 return None
             subscriber = self.store.subscriber(email)
         if not self._may_send(subscriber.email):
@@ -159,13 +167,14 @@ class Confirmations:
             async with self.transport() as transport:
                 result = await transport.send(sender, address, data)
         except BulletinError as exc:
-            log.error("confirmation email not sent: %s", exc)
+            log.error("confirmation email not sent: %s", redacted(str(exc), address))
             return
-        except Exception:  # never let a background send take the service down
-            log.exception("confirmation email not sent")
+        except Exception as exc:  # never let a background send take the service down
+            log.error("confirmation email not sent: %s", type(exc).__name__)
             return
         if not result.sent:
-            log.warning("confirmation email refused: %s %s", result.code, result.reply)
+            log.warning("confirmation email refused: %s %s", result.code,
+                        redacted(result.reply, address))
 
     @property
     def sending(self) -> int:

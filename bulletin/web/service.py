@@ -258,6 +258,16 @@ class Service:
             with contextlib.suppress(NotSubscribedError):
                 self.store.unsubscribe(subscriber_id, None, source=source)
 
+    def ensure_lists(self) -> None:
+        """Every newsletter's main list exists (as the subscribers commands make them), so
+        that the first person to subscribe on a new workspace has a list to join."""
+        known = set(self.store.list_names())
+        for slug, newsletter in self.workspace.settings.newsletters.items():
+            if newsletter.mailing_list not in known:
+                self.store.create_list(newsletter.mailing_list, newsletter=slug,
+                                       title=self.pages.text(newsletter.name, slug,
+                                                             newsletter.languages[0]))
+
     # -- background work ----------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -273,6 +283,7 @@ class Service:
                     log.error("could not end pauses: %s", exc)
                 await asyncio.sleep(resume_every)
 
+        await run_in_threadpool(self.ensure_lists)
         task = asyncio.create_task(resume_pauses())
         # SQLite: the store opens a connection per operation, and closing the last one to a
         # WAL database checkpoints it (about 1.5 ms, every time). One idle connection held
@@ -311,6 +322,13 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
 
 # -- errors ------------------------------------------------------------------------------------
 
+def _where(request: Request) -> str:
+    """The request for a log line: its route's pattern, never the path (links carry tokens,
+    which are secrets)."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', '(no route)')}"
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/health"
 
@@ -343,7 +361,7 @@ def _errors(app: FastAPI, service: Service) -> None:
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
         # The database is down or busy: worth trying again (a mailbox provider will).
-        log.error("store error answering %s %s: %s", request.method, request.url.path, exc)
+        log.error("store error answering %s: %s", _where(request), exc)
         if _wants_json(request):
             return JSONResponse({"error": "the service is unavailable; try again later"}, 503,
                                 headers={"Retry-After": "60"})
@@ -376,7 +394,7 @@ def _errors(app: FastAPI, service: Service) -> None:
 
     @app.exception_handler(Exception)
     async def failure(request: Request, exc: Exception) -> Response:
-        log.exception("error answering %s %s", request.method, request.url.path)
+        log.exception("error answering %s", _where(request))
         if _wants_json(request):
             return JSONResponse({"error": "the service failed; try again later"}, 500)
         return error_page(request, 500, *_failure(service, request))
@@ -390,6 +408,7 @@ def _failure(service: Service, request: Request) -> tuple[str, str]:
 # -- health ------------------------------------------------------------------------------------
 
 def _health(app: FastAPI, service: Service) -> None:
+    @app.head("/health", include_in_schema=False)
     @app.get("/health", summary="Whether the service and its database answer",
              responses={503: {"description": "The database does not answer"}})
     async def health() -> JSONResponse:
