@@ -5,7 +5,6 @@ work is in bulletin.web.service."""
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -17,16 +16,6 @@ from .cli import app, err, out, reported
 from .errors import SendError
 from .send import campaign
 from .settings import find_config, load_workspace
-
-
-def with_protocol(sock: socket.socket) -> socket.socket:
-    """The same listening socket, knowing it is TCP. bind() makes it with protocol 0, and
-    asyncio sets TCP_NODELAY only on connections accepted from a socket whose protocol says
-    TCP: without it, Nagle's algorithm holds each response's body back until the client's
-    delayed ACK, some 40 ms a request on keep-alive connections (355 against 5,755 requests
-    a second measured on loopback). Re-opened from its descriptor, the protocol is read from
-    the kernel."""
-    return socket.socket(fileno=sock.detach())
 
 
 @app.command("serve")
@@ -53,7 +42,7 @@ def serve_command(
                       f"emails can be sent): {escape(str(exc))}")
         store = campaign.open_store(workspace)
         try:
-            sock = with_protocol(bind(host, port))
+            sock = bind(host, port)
         except BaseException:
             store.close()
             raise

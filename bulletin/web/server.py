@@ -16,7 +16,10 @@ from ..errors import ServiceError
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Say TCP outright: asyncio sets TCP_NODELAY only on connections accepted from a socket
+    # whose protocol is TCP, and without it every keep-alive response waits ~40 ms for the
+    # client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
