@@ -19,7 +19,6 @@ import pytest
 import uvicorn
 
 from bulletin import links
-from bulletin.cli_serve import with_protocol
 from bulletin.send import campaign
 from bulletin.settings import load_workspace
 from bulletin.store import Store
@@ -103,7 +102,7 @@ def start_web(workspace: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
               **options: Any) -> Iterator[Web]:
     monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
     monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
-    sock = with_protocol(bind("127.0.0.1", 0))
+    sock = bind("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = workspace / "bulletin.toml"
     config.write_text(re.sub(r'(?m)^base_url = .*$', f'base_url = "{url}"', config.read_text()))
