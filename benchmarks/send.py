@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import csv
 import datetime as dt
 import json
 import os
@@ -66,6 +65,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import people  # benchmarks/people.py: generated subscribers
 from rich.console import Console
 from rich.table import Table
 
@@ -339,27 +339,6 @@ def configure(issue: Path, port: int, connections: int) -> None:
         f"connections = {connections}\ntimeout = 30\n")
 
 
-PROVIDERS = ["gmail.com", "outlook.com", "hotmail.co.uk", "yahoo.co.uk", "btinternet.com",
-             "icloud.com", "gov.wales", "nhs.net", "sky.com", "live.co.uk"]
-FIRST = ["Ann", "Bethan", "Carys", "Dafydd", "Emyr", "Ffion", "Gareth", "Huw", "Iolo", "Jane"]
-LAST = ["Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis"]
-
-
-def generate_csv(path: Path, rows: int) -> None:
-    """`rows` distinct subscribers, streamed to disk: names (some "Last, First"), languages
-    en or blank (the example issue is English only)."""
-    chance = random.Random(20261125)
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow(["email", "name", "language"])
-        for number in range(rows):
-            if chance.random() < 0.7:
-                domain = PROVIDERS[chance.randrange(len(PROVIDERS))]
-            else:
-                domain = f"council{chance.randrange(5000)}.gov.uk"
-            first, last = chance.choice(FIRST), chance.choice(LAST)
-            name = f"{last}, {first}" if number % 3 == 0 else f"{first} {last}"
-            writer.writerow([f"{first}.{last}.{number}@{domain}", name, ("en", "")[number % 2]])
 
 
 @dataclass
@@ -375,7 +354,7 @@ def prepare_store(folder: Path, rows: int) -> Prepared:
     from bulletin.store.store import Store
 
     csv_path = folder / f"subscribers-{rows}.csv"
-    generate_csv(csv_path, rows)
+    people.generate(csv_path, rows, languages=("en", ""), seed=20261125)
     database = folder / f"store-{rows}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -565,8 +544,8 @@ def load_templates(count: int) -> Templates:
     templates = campaign.templates(editions, KEY.encode())
     first = editions[0]
     chance = random.Random(7)
-    recipients = [Recipient(str(100_000 + n), f"{chance.choice(FIRST)}.{n}@example.org",
-                            f"{chance.choice(FIRST)} {chance.choice(LAST)}")
+    recipients = [Recipient(str(100_000 + n), f"{chance.choice(people.FIRST)}.{n}@example.org",
+                            f"{chance.choice(people.FIRST)} {chance.choice(people.LAST)}")
                   for n in range(count)]
     return Templates(templates[first.rendered.language], first.rendered,
                      first.loaded.newsletter, first.workspace.settings.base_url, recipients)

@@ -17,9 +17,7 @@ information (no target). A few minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -27,34 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import people  # benchmarks/people.py: generated subscribers
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_ROWS_PER_S = 50_000
 FLAT = 1.25  # the bigger import's peak may be at most this much above the smaller one's ...
 SLACK_MIB = 2.0  # ... plus this, for allocator noise
 POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PROVIDERS = ["gmail.com", "outlook.com", "hotmail.co.uk", "yahoo.co.uk", "btinternet.com",
-             "icloud.com", "gov.wales", "nhs.net", "sky.com", "live.co.uk"]
-FIRST = ["Ann", "Bethan", "Carys", "Dafydd", "Emyr", "Ffion", "Gareth", "Huw", "Iolo", "Jane"]
-LAST = ["Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis"]
-
-
-def generate(path: Path, rows: int) -> None:
-    """`rows` distinct subscribers, written as they are made (never held in memory): 70% at
-    ten big providers, the rest spread over 5,000 organisations' domains; some names in
-    "Last, First" form (quoted, with a comma), languages en, cy or blank."""
-    chance = random.Random(20261124)
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow(["email", "name", "language"])
-        for number in range(rows):
-            if chance.random() < 0.7:
-                domain = PROVIDERS[chance.randrange(len(PROVIDERS))]
-            else:
-                domain = f"council{chance.randrange(5000)}.gov.uk"
-            first, last = chance.choice(FIRST), chance.choice(LAST)
-            name = f"{last}, {first}" if number % 3 == 0 else f"{first} {last}"
-            language = ("en", "cy", "")[number % 3]
-            writer.writerow([f"{first}.{last}.{number}@{domain}", name, language])
 
 
 # -- the measuring child ----------------------------------------------------------------------
@@ -148,8 +125,8 @@ def main() -> None:
         big, small = folder / f"subscribers-{options.rows}.csv", \
             folder / f"subscribers-{options.small}.csv"
         started = time.perf_counter()
-        generate(big, options.rows)
-        generate(small, options.small)
+        people.generate(big, options.rows)
+        people.generate(small, options.small)
         print(f"bulletin store benchmark: SQLite {_sqlite_version()}, Python "
               f"{sys.version.split()[0]}, the real import path (CSV file → Store.import_csv, "
               f"one transaction)")
