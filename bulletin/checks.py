@@ -31,10 +31,10 @@ class Finding:
     message: str
 
 
-def check(loaded: IssueFile, rendered: Rendered, sample: dict[str, str]) -> list[Finding]:
-    """Every finding for one rendered issue. `sample` fills the placeholders as a real
-    recipient's values would, so sizes and leftovers are measured on what is sent."""
-    html, text = rendered.personalise(sample)
+def check(loaded: IssueFile, rendered: Rendered, html: str, text: str) -> list[Finding]:
+    """Every finding for one rendered issue. `html` and `text` are its parts with the
+    placeholders filled as a real recipient's would be, so sizes and leftovers are measured
+    on what is sent."""
     return [*_size(loaded, html), *_structure(loaded, rendered),
             *_links_and_images(loaded, html), *_headers(loaded, rendered),
             *_leftovers(loaded, html, text)]

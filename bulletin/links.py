@@ -76,9 +76,10 @@ def verify(token: str, purpose: str, key: bytes, now: int) -> str:
     body, dot, mac = token.partition(".")
     if not dot:
         raise TokenError("malformed token")
-    payload = _unb64(body)
-    if _b64(payload) != body or not hmac.compare_digest(_unb64(mac), _mac(key, payload)) \
-            or _b64(_unb64(mac)) != mac:
+    payload, signature = _unb64(body), _unb64(mac)
+    # Only the canonical encoding is accepted, so no two strings are the same token.
+    if (_b64(payload), _b64(signature)) != (body, mac) or \
+            not hmac.compare_digest(signature, _mac(key, payload)):
         raise TokenError("token signature does not match")
     try:
         got, subject, expires = payload.decode().split("\x1f")

@@ -18,6 +18,8 @@ from .validation import describe
 from .yamlsource import dotted
 
 FILENAME = "bulletin.toml"
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+"""The themes and web pages that come with bulletin, used where a workspace has none."""
 
 
 def _address(value: str) -> str:
@@ -154,8 +156,7 @@ class Workspace:
                                 f"{known}") from None
 
     def theme_dir(self, theme: str) -> Path:
-        for base in (self.root / "templates", Path(__file__).resolve().parent.parent /
-                     "templates"):
+        for base in (self.root / "templates", BUNDLED_TEMPLATES):
             if (base / theme).is_dir():
                 return base / theme
         raise SettingsError(f"theme '{theme}' not found: expected a folder "

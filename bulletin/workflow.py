@@ -104,5 +104,10 @@ def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) ->
 
 
 def run_checks(prepared: Prepared, filled: Sample | None = None) -> list[Finding]:
-    filled = filled or sample(prepared)
-    return check(prepared.loaded, prepared.rendered, filled.values)
+    """The checks, on the sample subscriber's parts (made here, without an .eml, if not
+    given)."""
+    if filled is not None:
+        return check(prepared.loaded, prepared.rendered, filled.html, filled.text)
+    values = recipient_values(SAMPLE_RECIPIENT, prepared.workspace.settings.base_url,
+                              links.secret_key(required=False))
+    return check(prepared.loaded, prepared.rendered, *prepared.rendered.personalise(values))

@@ -14,10 +14,11 @@ from pathlib import Path
 from .. import links
 from .. import placeholders as ph
 from ..i18n import gettext_for
+from ..settings import BUNDLED_TEMPLATES
 from ..store.store import Store
 from ..workflow import Prepared
 
-CATALOGUES = Path(__file__).resolve().parents[2] / "templates" / "web" / "locale"
+CATALOGUES = BUNDLED_TEMPLATES / "web" / "locale"
 _LANG = re.compile(r"""\slang=["']([A-Za-z-]+)["']""")
 _EMAIL = re.compile(re.escape(ph.EMAIL))
 

@@ -16,9 +16,9 @@ from babel.dates import format_date
 
 from ..fields import in_language
 from ..i18n import Gettext, gettext_for, language_name
-from ..settings import Newsletter, Workspace
+from ..settings import BUNDLED_TEMPLATES, Newsletter, Workspace
 
-PACKAGE_WEB = Path(__file__).resolve().parents[2] / "templates" / "web"
+PACKAGE_WEB = BUNDLED_TEMPLATES / "web"
 
 
 def web_directory(workspace: Workspace) -> Path:

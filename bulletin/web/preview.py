@@ -22,10 +22,10 @@ from starlette.routing import Route
 
 from ..checks import Finding
 from ..errors import BulletinError, SettingsError
-from ..settings import find_config
+from ..settings import BUNDLED_TEMPLATES, find_config
 from ..workflow import prepare, run_checks, sample
 
-WEB_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+WEB_TEMPLATES = BUNDLED_TEMPLATES / "web"
 
 # Preview only: an image that cannot load keeps a visible box with its alt text.
 _BROKEN_IMAGES = """<style>img.bulletin-preview-broken{outline:1px dashed #8a8a8a;
