@@ -110,6 +110,9 @@ class MessageTemplate:
     tail: bytes  # the closing boundary
     domain: str
     mailto: str | None
+    stuffed: tuple[bytes, Segments, bytes, Segments, bytes]
+    """head, text, middle, html and tail dot-stuffed for SMTP's DATA, each on its own: every
+    part starts at the start of a line and ends with a line break."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -123,12 +126,17 @@ class MessageTemplate:
                                  cte="quoted-printable")
         head, rest = to_bytes(skeleton).split(b"TEXT\r\n", 1)
         middle, tail = rest.split(b"HTML\r\n", 1)
-        return cls(newsletter, base_url, links.Signer(key), head, _segments(rendered.text), middle,
-                   _segments(rendered.html), tail, sender_domain(newsletter),
-                   unsubscribe_mailto(newsletter))
+        text, html_ = _segments(rendered.text), _segments(rendered.html)
+        stuffed = (_stuff(head), _stuff_all(text), _stuff(middle), _stuff_all(html_),
+                   _stuff(tail))
+        return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
+                   sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed)
 
-    def message(self, recipient: Recipient, date: str | None = None) -> tuple[str, bytes]:
-        """(Message-ID, the whole message) for one recipient."""
+    def message(self, recipient: Recipient, date: str | None = None, *,
+                stuffed: bool = False) -> tuple[str, bytes]:
+        """(Message-ID, the whole message) for one recipient; with `stuffed`, dot-stuffed
+        ready for SMTP's DATA (the same bytes as `smtp.dot_stuff` of the plain message, made
+        without scanning the whole message again)."""
         values = recipient_values(recipient, self.base_url, self.signer)
         message_id = f"<{os.urandom(12).hex()}@{self.domain}>"
         date = date or format_datetime(dt.datetime.now(dt.UTC))
@@ -138,10 +146,30 @@ class MessageTemplate:
             plain[name] = qp_fold(value)
             needs_escape = _HTML_SPECIAL.search(value)
             escaped[name] = qp_fold(html.escape(value)) if needs_escape else plain[name]
+        if stuffed:
+            plain = {name: _stuff(folded) for name, folded in plain.items()}
+            escaped = {name: _stuff(folded) for name, folded in escaped.items()}
+            head, text, middle, html_, tail = self.stuffed
+        else:
+            head, text, middle, html_, tail = self.head, self.text, self.middle, self.html, \
+                self.tail
+        # Header lines start with a name, never a dot: nothing to stuff there.
         parts = ["".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii"),
-                 self.head]
-        parts += [plain[p] if isinstance(p, str) else p for p in self.text]
-        parts.append(self.middle)
-        parts += [escaped[p] if isinstance(p, str) else p for p in self.html]
-        parts.append(self.tail)
+                 head]
+        parts += [plain[p] if isinstance(p, str) else p for p in text]
+        parts.append(middle)
+        parts += [escaped[p] if isinstance(p, str) else p for p in html_]
+        parts.append(tail)
         return message_id, b"".join(parts)
+
+
+def _stuff(part: bytes) -> bytes:
+    """One part of a message dot-stuffed (RFC 5321 4.5.2); the part starts a line."""
+    if b"." not in part:
+        return part
+    part = part.replace(b"\r\n.", b"\r\n..")
+    return b"." + part if part.startswith(b".") else part
+
+
+def _stuff_all(segments: Segments) -> Segments:
+    return tuple(_stuff(p) if isinstance(p, bytes) else p for p in segments)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.utils
 import re
+from dataclasses import replace
 from email import policy
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from bulletin.message import Recipient, build_message, to_bytes
 from bulletin.personalise import MessageTemplate, qp_fold
+from bulletin.send.smtp import dot_stuff
 from bulletin.workflow import Prepared
 
 KEY = b"k" * 32
@@ -78,3 +80,24 @@ def test_display_names(example: Prepared, name: str) -> None:
     _, data = template.message(Recipient("1", "a@example.org", name))
     to = parse(data)["To"]
     assert to.addresses[0].display_name == name and to.addresses[0].addr_spec == "a@example.org"
+
+
+# Text whose lines start with dots wherever QP or the placeholders could put them.
+dotted = st.lists(st.sampled_from([".", "..", ".x", "a", " ", "\n", "%%unsubscribe_url%%",
+                                   "%%email%%", "=", "é"]), max_size=60).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(recipients, dotted, dotted)
+def test_stuffed_message_is_the_dot_stuffed_message(example: Prepared, recipient: Recipient,
+                                                    text: str, html: str) -> None:
+    rendered = replace(example.rendered, text=text + "\n.\n", html="." + html)
+    template = MessageTemplate.build(rendered, example.loaded.newsletter,
+                                     "https://news.example.org/.", KEY)
+    date = "Tue, 01 Feb 2022 09:00:00 +0000"
+    plain = template.message(recipient, date)[1]
+    # Same Message-ID both times, so the two messages can be compared byte for byte.
+    stuffed = template.message(recipient, date, stuffed=True)[1]
+    message_id = parse(plain)["Message-ID"]
+    stuffed = re.sub(rb"Message-ID: <[^>]+>", f"Message-ID: {message_id}".encode(), stuffed)
+    assert stuffed == dot_stuff(plain)

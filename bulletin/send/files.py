@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
 
+from .smtp import dot_unstuff
 from .transport import SENT, Result
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -43,7 +44,10 @@ class FileTransport:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         return None
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Result:
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False) -> Result:
+        if stuffed:
+            data = dot_unstuff(data)
         self._count += 1
         path = self.directory / f"{self._count:06d}-{safe_name(recipient)}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
@@ -80,7 +84,10 @@ class MemoryTransport:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self.open = False
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Result:
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False) -> Result:
+        if stuffed:
+            data = dot_unstuff(data)
         result = self.outcome(sender, recipient, data) if self.outcome else SENT
         if result.sent:
             self.messages.append(Sent(sender, recipient, data))

@@ -267,7 +267,8 @@ class SmtpTransport:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Result:
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False) -> Result:
         mail_from = _path(sender)
         if mail_from is None:
             raise SendError(f"the sender address {sender!r} cannot go in an SMTP envelope")
@@ -275,7 +276,7 @@ class SmtpTransport:
         if rcpt_to is None or not rcpt_to:
             return Result(Status.PERMANENT, 0,
                           f"the address {recipient!r} cannot go in an SMTP envelope")
-        payload = dot_stuff(data)
+        payload = data if stuffed else dot_stuff(data)
         async with self._lock:
             if not self._usable():
                 self._abort()

@@ -54,7 +54,10 @@ class Transport(Protocol):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None: ...
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Result:
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False) -> Result:
         """Send `data` (a complete RFC 5322 message, CRLF line ends) from the envelope
-        sender `sender` to the one envelope recipient `recipient`."""
+        sender `sender` to the one envelope recipient `recipient`. With `stuffed`, `data` is
+        already dot-stuffed for SMTP's DATA (`smtp.dot_stuff`), as the dispatcher makes it
+        once per template rather than once per message."""
         ...
