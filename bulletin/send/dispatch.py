@@ -83,6 +83,8 @@ class Dispatcher:
         self._outcomes: list[Outcome] = []
         self._outstanding = 0
         self._room = asyncio.Event()
+        self._due = asyncio.Event()
+        self._finished = False
         self._db = asyncio.Lock()
         self._consecutive = 0
         self._last_flush = self._started = time.monotonic()
@@ -97,13 +99,17 @@ class Dispatcher:
     async def run(self) -> Report:
         started = self._started = time.monotonic()
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.connections)]
+        writer = asyncio.create_task(self._writer())
         try:
-            await self._claim_loop(workers)
+            await self._claim_loop([*workers, writer])
         finally:
             await self._release_unstarted()
             for _ in workers:
                 self._queue.put_nowait(None)
             results = await asyncio.gather(*workers, return_exceptions=True)
+            self._finished = True
+            self._due.set()
+            results.append((await asyncio.gather(writer, return_exceptions=True))[0])
             await self._flush(force=True)
             self.report.seconds = time.monotonic() - started
             self.progress(self.report)
@@ -122,7 +128,7 @@ class Dispatcher:
         batch = max(1, self.settings.in_flight // 4)
         while not self.stop.is_set():
             if any(w.done() for w in workers):
-                return  # a worker failed for good (the transport's settings): stop
+                return  # a worker or the writer failed for good: stop
             room = self.settings.in_flight - self._outstanding
             if room < min(batch, self.settings.in_flight):
                 await self._idle()
@@ -170,16 +176,17 @@ class Dispatcher:
                 template = self.templates.get(claim.language or "") or \
                     self.templates[self.default_language]
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
-                _, data = template.message(recipient, _date())
+                _, data = template.message(recipient, _date(), stuffed=True)
                 try:
-                    result = await transport.send(self.envelope_from, claim.email, data)
+                    result = await transport.send(self.envelope_from, claim.email, data,
+                                                  stuffed=True)
                 except SendError as exc:  # the settings are wrong: this one was not sent
                     self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
                     self.halt(str(exc))
                     raise
-                await self._handle(claim, result)
+                self._handle(claim, result)
 
-    async def _handle(self, claim: Claim, result: Result) -> None:
+    def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
         reply = f"{result.code} {result.reply}".strip() if result.code else result.reply
         if result.status is Status.SENT:
@@ -204,7 +211,16 @@ class Dispatcher:
             if self._consecutive >= self.settings.max_consecutive_failures:
                 self.halt(f"stopped after {self._consecutive} failures in a row; the last: "
                           f"{reply}")
-        await self._flush()
+        if len(self._outcomes) >= self.settings.in_flight // 2:
+            self._due.set()
+
+    async def _writer(self) -> None:
+        """Writes outcomes to the ledger as they come back (every `in_flight` / 2 of them, or
+        every `flush_every` seconds), so that no worker waits for the database."""
+        while not self._finished:
+            await self._wait(self._due, self.settings.flush_every)
+            self._due.clear()
+            await self._flush()
 
     async def _flush(self, force: bool = False) -> None:
         due = (len(self._outcomes) >= self.settings.in_flight // 2
