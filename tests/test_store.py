@@ -3,6 +3,9 @@ the send ledger, and migrations."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from bulletin.store import (
 )
 from bulletin.store import engine as engines
 from bulletin.store.models import Base
+from tests.conftest import ROOT
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -244,6 +248,41 @@ def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
     with pytest.raises(StoreError, match=r"revision 9999, which this version of bulletin does "
                                          r"not know .* upgrade bulletin"):
         Store.open(database_url)
+
+
+def test_head_is_the_newest_migration() -> None:
+    """migrate.HEAD lets Store.open skip Alembic; a new migration must move it too."""
+    assert migrate.head() == migrate.HEAD
+
+
+def test_current_reads_the_revision_as_alembic_does(database_url: str) -> None:
+    engine = engines.create(database_url)
+
+    def alembic_says() -> str | None:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        assert migrate.current(engine) is None and alembic_says() is None
+        migrate.upgrade(engine, "0002")
+        assert migrate.current(engine) == alembic_says() == "0002"
+        migrate.upgrade(engine)
+        assert migrate.current(engine) == alembic_says() == migrate.HEAD
+    finally:
+        engine.dispose()
+
+
+def test_opening_an_up_to_date_store_does_not_import_alembic(database_url: str) -> None:
+    Store.open(database_url).close()  # made and upgraded here
+    probe = ("import sys\n"
+             "from bulletin.store import Store\n"
+             f"Store.open({database_url!r}).close()\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('alembic', 'mako', 'pygments')))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:

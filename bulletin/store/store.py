@@ -147,7 +147,7 @@ class Store:
         store = cls(engine, url)
         try:
             revision = migrate.current(engine)
-            if revision != migrate.head():
+            if revision != migrate.HEAD:  # only now is Alembic imported
                 if upgrade:
                     migrate.upgrade(engine)
                 else:
