@@ -89,6 +89,7 @@ def send_command(
         list_name = list_name or newsletter.mailing_list
         key = links.secret_key() if not dry_run else links.secret_key(required=False)
         transport = None if dry_run else campaign.transport_factory(workspace)
+        templates = campaign.templates(editions, key)  # a bad DKIM key stops us here
         with campaign.open_store(workspace) as store:
             plan = campaign.plan(store, editions, list_name)
             _show(plan, resend_uncertain)
@@ -108,7 +109,7 @@ def send_command(
                 store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
             assert transport is not None
             dispatcher = Dispatcher(
-                store, plan.issue, campaign.templates(editions, key),
+                store, plan.issue, templates,
                 editions[0].rendered.language, campaign.envelope_from(workspace, newsletter),
                 transport, campaign.dispatch_settings(workspace, connections, rate, per_hour))
             report = _run_with_progress(dispatcher, plan.to_send + (
@@ -116,6 +117,35 @@ def send_command(
             _final(report, store.ledger_counts(plan.issue))
     if report.stopped:
         raise typer.Exit(130 if report.stopped == "interrupted" else 1)
+
+
+@app.command("dkim-record")
+def dkim_record_command(
+        newsletters: Annotated[list[str] | None, typer.Argument(
+            help="Newsletters (default: every one with a [newsletters.NAME.dkim] table)")]
+        = None,
+        config: ConfigOpt = None) -> None:
+    """Print the DNS TXT record that publishes each newsletter's DKIM public key."""
+    from .settings import find_config, load_workspace
+
+    with reported():
+        workspace = load_workspace(config or find_config())
+        slugs = newsletters or [slug for slug, newsletter in
+                                workspace.settings.newsletters.items() if newsletter.dkim]
+        if not slugs:
+            raise SendError(f"{workspace.config_path}: no newsletter has a "
+                            "[newsletters.NAME.dkim] table (see README: Sending)")
+        records = []
+        for slug in slugs:
+            signer = campaign.dkim_signer(workspace, slug)
+            if signer is None:
+                raise SendError(f"{workspace.config_path}: newsletters.{slug} has no dkim "
+                                "table; add selector and key_file")
+            records.append((slug, signer))
+    for slug, signer in records:
+        out.print(f"# {escape(slug)}: {signer.algorithm}", highlight=False)
+        out.print(f"{signer.selector}._domainkey.{signer.domain}. IN TXT "
+                  f'"{signer.public_record()}"', highlight=False, soft_wrap=True)
 
 
 def _show(plan: campaign.Plan, resend_uncertain: bool) -> None:

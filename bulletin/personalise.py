@@ -20,6 +20,7 @@ from email.utils import format_datetime
 
 from . import links
 from . import placeholders as ph
+from .dkim import DkimSigner, SigningPlan, header_fields, relaxed_header
 from .message import (
     BODY_POLICY,
     Recipient,
@@ -113,10 +114,14 @@ class MessageTemplate:
     stuffed: tuple[bytes, Segments, bytes, Segments, bytes]
     """head, text, middle, html and tail dot-stuffed for SMTP's DATA, each on its own: every
     part starts at the start of a line and ends with a line break."""
+    dkim: SigningPlan | None = None
+    body_start: bytes = b""
+    """The part of `head` after the header section: where the body, which DKIM hashes,
+    begins."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
-              subject_prefix: str = "") -> MessageTemplate:
+              subject_prefix: str = "", dkim: DkimSigner | None = None) -> MessageTemplate:
         skeleton = EmailMessage(policy=BODY_POLICY)
         for name, value in fixed_headers(rendered, newsletter, base_url, subject_prefix):
             skeleton[name] = value
@@ -129,8 +134,11 @@ class MessageTemplate:
         text, html_ = _segments(rendered.text), _segments(rendered.html)
         stuffed = (_stuff(head), _stuff_all(text), _stuff(middle), _stuff_all(html_),
                    _stuff(tail))
+        section, body_start = head.split(b"\r\n\r\n", 1)
+        plan = dkim.prepare(header_fields(section + b"\r\n")) if dkim else None
         return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
-                   sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed)
+                   sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed, plan,
+                   body_start)
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
@@ -146,6 +154,10 @@ class MessageTemplate:
             plain[name] = qp_fold(value)
             needs_escape = _HTML_SPECIAL.search(value)
             escaped[name] = qp_fold(html.escape(value)) if needs_escape else plain[name]
+        # Header lines start with a name, never a dot: nothing to stuff there.
+        parts = ["".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")]
+        if self.dkim is not None:  # signed as it will be read: before dot-stuffing
+            parts.insert(0, self._signature(headers, plain, escaped))
         if stuffed:
             plain = {name: _stuff(folded) for name, folded in plain.items()}
             escaped = {name: _stuff(folded) for name, folded in escaped.items()}
@@ -153,14 +165,25 @@ class MessageTemplate:
         else:
             head, text, middle, html_, tail = self.head, self.text, self.middle, self.html, \
                 self.tail
-        # Header lines start with a name, never a dot: nothing to stuff there.
-        parts = ["".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii"),
-                 head]
+        parts.append(head)
         parts += [plain[p] if isinstance(p, str) else p for p in text]
         parts.append(middle)
         parts += [escaped[p] if isinstance(p, str) else p for p in html_]
         parts.append(tail)
         return message_id, b"".join(parts)
+
+    def _signature(self, headers: list[tuple[str, str]], plain: dict[str, bytes],
+                   escaped: dict[str, bytes]) -> bytes:
+        """The DKIM-Signature field, over the message as it is before dot-stuffing."""
+        assert self.dkim is not None
+        varying = {name.lower().encode("ascii"): relaxed_header(name, value)
+                   for name, value in headers}
+        body = [self.body_start]
+        body += [plain[p] if isinstance(p, str) else p for p in self.text]
+        body.append(self.middle)
+        body += [escaped[p] if isinstance(p, str) else p for p in self.html]
+        body.append(self.tail)
+        return self.dkim.signature(varying, body)
 
 
 def _stuff(part: bytes) -> bytes:

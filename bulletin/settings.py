@@ -76,6 +76,16 @@ class Footer(Strict):
     help: Url | None = None
 
 
+class Dkim(Strict):
+    """DKIM signing: the private key's file (PEM, RSA 2048 bits or Ed25519; relative to
+    bulletin.toml's folder), the selector its public key is published under, and the domain
+    (default: the from address's)."""
+
+    selector: str = Field(min_length=1, max_length=63)
+    key_file: Path
+    domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
 class Newsletter(Strict):
     name: Prose
     organisation: Prose
@@ -96,6 +106,7 @@ class Newsletter(Strict):
     footer: Footer = Footer()
     unsubscribe_mailto: Address | None = None
     feedback_id: str | None = None
+    dkim: Dkim | None = None
 
 
 class Smtp(Strict):
@@ -109,6 +120,9 @@ class Smtp(Strict):
     """Send without TLS to a host that is not this machine (a relay on a trusted network)."""
     timeout: float = Field(default=60.0, gt=0)
     connections: int = Field(default=4, ge=1, le=200)
+    window: int | None = Field(default=None, ge=1, le=100_000)
+    """Messages claimed and not yet recorded, at most: the most a crash can leave uncertain
+    (default: 16 a connection)."""
     rate_per_second: float | None = Field(default=None, gt=0)
     rate_per_hour: int | None = Field(default=None, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=50)

@@ -11,9 +11,10 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from .. import links
+from ..dkim import DkimSigner
 from ..errors import SendError
 from ..fields import in_language
-from ..message import Recipient
+from ..message import Recipient, sender_domain
 from ..personalise import MessageTemplate
 from ..settings import Newsletter, Workspace
 from ..store.engine import resolve_url
@@ -40,13 +41,32 @@ def open_store(workspace: Workspace) -> Store:
 def templates(editions: list[Prepared], key: bytes,
               subject_prefix: str = "") -> dict[str, MessageTemplate]:
     """One byte template per edition, under the language a subscriber must have to get it
-    (a bilingual edition serves everyone, under its first language)."""
+    (a bilingual edition serves everyone, under its first language); DKIM-signed when the
+    newsletter says so."""
     out = {}
+    first = editions[0] if editions else None
+    dkim = dkim_signer(first.workspace, first.loaded.issue.newsletter) if first else None
     for prepared in editions:
         out[prepared.rendered.language] = MessageTemplate.build(
             prepared.rendered, prepared.loaded.newsletter,
-            prepared.workspace.settings.base_url, key, subject_prefix)
+            prepared.workspace.settings.base_url, key, subject_prefix, dkim)
     return out
+
+
+def dkim_signer(workspace: Workspace, slug: str) -> DkimSigner | None:
+    """Newsletter `slug`'s DKIM signer, its key read from the file bulletin.toml names."""
+    newsletter = workspace.newsletter(slug)
+    settings = newsletter.dkim
+    if settings is None:
+        return None
+    from ..dkim import load
+
+    key_file = settings.key_file.expanduser()
+    if not key_file.is_absolute():
+        key_file = workspace.root / key_file
+    domain = settings.domain or sender_domain(newsletter)
+    where = f"{workspace.config_path}: newsletters.{slug}.dkim"
+    return load(key_file, domain, settings.selector, where)
 
 
 def envelope_from(workspace: Workspace, newsletter: Newsletter) -> str:
@@ -87,7 +107,7 @@ def dispatch_settings(workspace: Workspace, connections: int | None = None,
         return DispatchSettings(connections=connections or 4, per_second=per_second,
                                 per_hour=per_hour)
     return DispatchSettings(
-        connections=connections or smtp.connections,
+        connections=connections or smtp.connections, window=smtp.window or 0,
         per_second=per_second or smtp.rate_per_second,
         per_hour=per_hour or smtp.rate_per_hour,
         max_attempts=smtp.max_attempts, retry_delays=smtp.retry_delays,
