@@ -13,6 +13,7 @@ dkimpy (the reference verifier) checks these signatures in the tests."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import time
@@ -142,18 +143,24 @@ class SigningPlan:
         if not last.endswith(b"\r\n"):  # simple body canonicalization: end with a CRLF
             digest.update(b"\r\n")
         present = {**self.fixed, **varying}
-        names = [name for name in (n.encode() for n in SIGNED) if name in present]
-        listed = names + [n.encode() for n in OVERSIGNED]
+        names, listed = _signed_names(frozenset(present))
         signer = self.signer
         value = (f"v=1; a={signer.algorithm}; c=relaxed/simple; d={signer.domain}; "
                  f"s={signer.selector}; t={timestamp or int(time.time())};\r\n\t"
-                 f"h={':'.join(n.decode() for n in listed)};\r\n\t"
+                 f"h={listed};\r\n\t"
                  f"bh={base64.b64encode(digest.digest()).decode()};\r\n\tb=").encode("ascii")
         signed = b"".join(present[name] for name in names) + \
             relaxed_header(b"DKIM-Signature", value)[:-2]
         b64 = base64.b64encode(signer._sign(signed))
         folded = b"\r\n\t".join(b64[i:i + 72] for i in range(0, len(b64), 72))
         return b"DKIM-Signature: " + value + folded + b"\r\n"
+
+
+@functools.lru_cache(maxsize=16)
+def _signed_names(present: frozenset[bytes]) -> tuple[tuple[bytes, ...], str]:
+    """The names to sign, in order, and the h= tag's value (with the over-signed ones)."""
+    names = tuple(name for name in (n.encode() for n in SIGNED) if name in present)
+    return names, ":".join([*(n.decode() for n in names), *OVERSIGNED])
 
 
 def load(key_file: Path, domain: str, selector: str, where: str) -> DkimSigner:

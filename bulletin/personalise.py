@@ -159,8 +159,10 @@ class MessageTemplate:
         if self.dkim is not None:  # signed as it will be read: before dot-stuffing
             parts.insert(0, self._signature(headers, plain, escaped))
         if stuffed:
-            plain = {name: _stuff(folded) for name, folded in plain.items()}
-            escaped = {name: _stuff(folded) for name, folded in escaped.items()}
+            stuffed_plain = {name: _stuff(folded) for name, folded in plain.items()}
+            escaped = {name: stuffed_plain[name] if folded is plain[name] else _stuff(folded)
+                       for name, folded in escaped.items()}
+            plain = stuffed_plain
             head, text, middle, html_, tail = self.stuffed
         else:
             head, text, middle, html_, tail = self.head, self.text, self.middle, self.html, \
@@ -188,10 +190,9 @@ class MessageTemplate:
 
 def _stuff(part: bytes) -> bytes:
     """One part of a message dot-stuffed (RFC 5321 4.5.2); the part starts a line."""
-    if b"." not in part:
-        return part
-    part = part.replace(b"\r\n.", b"\r\n..")
-    return b"." + part if part.startswith(b".") else part
+    if b"\n." in part:
+        part = part.replace(b"\r\n.", b"\r\n..")
+    return b"." + part if part[:1] == b"." else part
 
 
 def _stuff_all(segments: Segments) -> Segments:
