@@ -1,5 +1,9 @@
 """The command line: parse arguments, call the library, print. Only here do errors become
-messages and exit codes."""
+messages and exit codes.
+
+Each command imports what it needs when it runs, so that starting one command does not load
+every other's libraries (rendering, the store, the web service): `bulletin send` renders in a
+child process and must not hold the rendering stack itself (see bulletin.send.outgoing)."""
 
 from __future__ import annotations
 
@@ -13,10 +17,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .checks import errors
 from .cli_subscribers import db_app, subscribers_app
 from .errors import BulletinError, IssueError
-from .workflow import prepare, prepare_editions, run_checks, sample, write_outputs
 
 
 class Delivery(StrEnum):
@@ -61,6 +63,8 @@ def render_command(issue: IssueArg,
                    delivery: DeliveryOpt = None) -> None:
     """Render ISSUE to DIR/<name>.html, .txt and .eml (as a sample subscriber gets it); one
     set per language, DIR/<name>.<lang>.*, when each subscriber gets their own language."""
+    from .workflow import prepare_editions, write_outputs
+
     with reported():
         editions = prepare_editions(issue, config, lang, _value(delivery))
         for prepared in editions:
@@ -76,6 +80,9 @@ def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = Non
                   delivery: DeliveryOpt = None) -> None:
     """Pre-send checks of every email the issue is sent as. Errors exit 1; warnings alone
     exit 0."""
+    from .checks import errors
+    from .workflow import prepare_editions, run_checks
+
     with reported():
         findings = []
         for prepared in prepare_editions(issue, config, lang, _value(delivery)):
@@ -126,6 +133,7 @@ def screenshot_command(
         delivery: DeliveryOpt = None) -> None:
     """Full-page PNGs of ISSUE at each --width (default 600 and 375), taken with Chromium."""
     from .screenshot import screenshots
+    from .workflow import prepare, sample
 
     with reported():
         prepared = prepare(issue, config, lang, _value(delivery))

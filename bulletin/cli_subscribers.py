@@ -1,6 +1,7 @@
 """`bulletin subscribers ...` and `bulletin db ...`: the subscriber store from the command line.
 
-Thin, like cli.py: find the workspace and its database, call the store, print.
+Thin, like cli.py: find the workspace and its database, call the store, print. The store
+(SQLAlchemy) is imported when a command runs, not when the CLI starts.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from . import cli
-from .csvimport import clean_language, clean_name
 from .errors import BulletinError, SettingsError
-from .settings import Workspace, find_config, load_workspace
-from .store import ImportReport, Note, Store
-from .store.engine import ENVIRONMENT, resolve_url, shown
-from .store.store import upgrade
+
+if TYPE_CHECKING:
+    from .settings import Workspace
+    from .store import ImportReport, Note, Store
+
+ENVIRONMENT = "BULLETIN_DATABASE_URL"  # bulletin.store.engine.ENVIRONMENT, without its import
 
 subscribers_app = typer.Typer(name="subscribers", no_args_is_help=True,
                               help="Subscribers and lists: import, export, add, remove, count.")
@@ -52,6 +54,8 @@ def _actor() -> str:
 def _workspace(config: Path | None) -> Workspace | None:
     """The workspace, or None when the database is named in the environment and there is no
     bulletin.toml to be found."""
+    from .settings import find_config, load_workspace
+
     if config is not None:
         return load_workspace(config)
     try:
@@ -73,6 +77,9 @@ def _title(workspace: Workspace, slug: str) -> str:
 @contextmanager
 def _store(config: Path | None) -> Iterator[Store]:
     """The workspace's store, with a list for every newsletter in bulletin.toml."""
+    from .store import Store
+    from .store.engine import resolve_url
+
     workspace = _workspace(config)
     url = resolve_url(workspace.root if workspace else None,
                       workspace.settings.database_url if workspace else None)
@@ -204,6 +211,8 @@ def add_command(
                                   "again")] = False,
         config: ConfigOpt = None) -> None:
     """Subscribe one person to a list."""
+    from .csvimport import clean_language, clean_name
+
     with cli.reported():
         try:
             clean = clean_name(name or "")
@@ -294,6 +303,9 @@ def lists_command(
 @db_app.command("upgrade")
 def upgrade_command(config: ConfigOpt = None) -> None:
     """Create the database's tables, or bring them up to date (keeping the data)."""
+    from .store.engine import resolve_url, shown
+    from .store.store import upgrade
+
     with cli.reported():
         workspace = _workspace(config)
         url = resolve_url(workspace.root if workspace else None,

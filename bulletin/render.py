@@ -1,23 +1,25 @@
 """Render: MJML to HTML (mjml-python), CSS inlined (premailer), beside the plain text.
 
-Runs once per issue and language; per-recipient work is `Rendered.personalise`."""
+Runs once per issue and language; per-recipient work is `Rendered.personalise`.
+
+Importing this module is cheap: the rendering stack (Jinja, mjml, premailer with lxml, cssutils
+and requests, Babel, markdown-it) is imported when something is first rendered, so that a
+process that only holds `Rendered` results (the sender) never loads it."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
-from typing import ClassVar
-
-import mjml
-import premailer
-from lxml import etree
+from functools import cache
+from typing import TYPE_CHECKING, ClassVar
 
 from . import placeholders as ph
-from .compose import CSS_TEMPLATE, MJML_TEMPLATE, compose
 from .errors import RenderError
-from .issue import IssueFile
-from .settings import Workspace
+
+if TYPE_CHECKING:
+    from .issue import IssueFile
+    from .settings import Workspace
 
 _DOCTYPE = re.compile(r"^\s*(<!doctype[^>]*>)", re.IGNORECASE)
 _STYLE_TAG = re.compile(r"<style(?=[\s>])", re.IGNORECASE)
@@ -48,6 +50,10 @@ class Rendered:
 
 def compile_mjml(source: str) -> str:
     """MJML to HTML. Fonts are passed explicitly (none) so nothing links Google Fonts."""
+    import mjml
+
+    from .compose import MJML_TEMPLATE
+
     try:
         return mjml.mjml2html(source, fonts={}, disable_comments=True)
     except ValueError as exc:
@@ -65,26 +71,36 @@ def _with_line(message: str, source: str) -> str:
     return f"{message} (line {line} of the generated MJML)"
 
 
-class _Inliner(premailer.Premailer):
+@cache
+def _inliner() -> type:
     """premailer, remembering the rules it parsed from a CSS text: the theme's CSS is the same
     for every issue, and turning it into rules was most of premailer's time."""
+    import premailer
 
-    _rules: ClassVar[dict[tuple[str, int, bool], tuple[list, list]]] = {}
+    class Inliner(premailer.Premailer):
+        _rules: ClassVar[dict[tuple[str, int, bool], tuple[list, list]]] = {}
 
-    def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list, list]:
-        key = (css_body, ruleset_index, self.strip_important)
-        cached = self._rules.get(key)
-        if cached is None:
-            if len(self._rules) > 64:
-                self._rules.clear()
-            cached = self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
-        return cached
+        def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list, list]:
+            key = (css_body, ruleset_index, self.strip_important)
+            cached = self._rules.get(key)
+            if cached is None:
+                if len(self._rules) > 64:
+                    self._rules.clear()
+                cached = self._rules[key] = super()._parse_style_rules(css_body,
+                                                                        ruleset_index)
+            return cached
+
+    return Inliner
 
 
 def inline_css(html: str, css: str) -> str:
     """Inline `css` into style attributes without damaging MJML's output: the doctype, its
     style tags (media queries with !important) and Outlook conditional comments are kept,
     image widths and links are left alone, and nothing is fetched."""
+    from lxml import etree
+
+    from .compose import CSS_TEMPLATE
+
     if _IMPORT.search(css):
         # cssutils would fetch it, whatever premailer's allow_network says.
         raise RenderError(f"{CSS_TEMPLATE}: @import is not allowed; nothing is fetched at "
@@ -92,7 +108,7 @@ def inline_css(html: str, css: str) -> str:
     doctype = _DOCTYPE.match(html)
     # MJML's own style blocks (resets, media queries) stay as they are, not inlined.
     marked = _STYLE_TAG.sub(_IGNORED_STYLE, html)
-    inliner = _Inliner(
+    inliner = _inliner()(
         css_text=[css] if css.strip() else None,
         keep_style_tags=True,
         strip_important=False,
@@ -136,6 +152,8 @@ def render(loaded: IssueFile, workspace: Workspace, language: str | None = None)
 
 def render_edition(loaded: IssueFile, workspace: Workspace,
                    languages: tuple[str, ...]) -> Rendered:
+    from .compose import compose
+
     newsletter = loaded.newsletter
     mode = newsletter.delivery if len(languages) > 1 else "single"
     composed = compose(loaded, workspace.theme_dir(newsletter.theme),

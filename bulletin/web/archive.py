@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import links
 from .. import placeholders as ph
 from ..i18n import gettext_for
 from ..settings import BUNDLED_TEMPLATES
-from ..store.store import Store
-from ..workflow import Prepared
+
+if TYPE_CHECKING:
+    from ..store.store import Store
+    from ..workflow import Prepared
 
 CATALOGUES = BUNDLED_TEMPLATES / "web" / "locale"
 _LANG = re.compile(r"""\slang=["']([A-Za-z-]+)["']""")
