@@ -24,6 +24,7 @@ from bulletin.store import (
     migrate,
 )
 from bulletin.store import engine as engines
+from bulletin.store.ledger import Audience
 from bulletin.store.models import Base
 from tests.conftest import ROOT
 
@@ -182,6 +183,31 @@ def test_the_ledger_lifecycle(store: Store, news: str) -> None:
 
     store.subscribe("late@example.org", news, source="page")
     assert store.ledger_create("news-1", news) == 1
+
+
+def test_the_ledger_by_language(store: Store, news: str) -> None:
+    """One language's edition alone: Welsh to those who chose Welsh; the first language's
+    edition to the rest (no language, or one the newsletter is not written in)."""
+    for address, language in [("en@x.org", "en"), ("cy@x.org", "cy"), ("none@x.org", None),
+                              ("fr@x.org", "fr"), ("cy2@x.org", "cy")]:
+        store.subscribe(address, news, source="cli", language=language)
+    welsh = Audience("cy")
+    english = Audience("en", others=("cy",), default=True)
+    assert store.ledger_unqueued("issue", news, welsh) == 2
+    assert store.ledger_create("issue", news, welsh) == 2
+    assert store.ledger_create("issue", news, welsh) == 0
+    assert store.ledger_counts("issue", english)["pending"] == 0
+    assert store.ledger_unqueued("issue", news, english) == 3
+    assert store.ledger_create("issue", news) == 3  # the rest, all languages
+    assert [c.email for c in store.ledger_claim("issue", 10, audience=welsh)] == \
+        ["cy@x.org", "cy2@x.org"]
+    assert store.ledger_claim("issue", 10, audience=welsh) == []
+    assert store.ledger_counts("issue", welsh) == {"pending": 0, "sending": 2, "sent": 0,
+                                                   "failed": 0, "skipped": 0}
+    assert sorted(c.email for c in store.ledger_claim("issue", 10, audience=english)) == \
+        ["en@x.org", "fr@x.org", "none@x.org"]
+    everyone = Audience("en", default=True)  # a newsletter in one language
+    assert sum(store.ledger_counts("issue", everyone).values()) == 5
 
 
 def test_concurrent_claims_never_hand_out_a_row_twice(database_url: str) -> None:

@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from ..errors import SendError
 from ..message import Recipient
 from ..personalise import MessageTemplate
-from ..store.ledger import Claim, Outcome
+from ..store.ledger import Audience, Claim, Outcome
 from ..store.store import Store
 from .ratelimit import RateLimit
 from .transport import Result, Status, Transport
@@ -67,7 +67,7 @@ class Dispatcher:
     def __init__(self, store: Store, issue: str, templates: dict[str, MessageTemplate],
                  default_language: str, envelope_from: str,
                  transport: Callable[[], Transport], settings: DispatchSettings,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, audience: Audience | None = None) -> None:
         self.store = store
         self.issue = issue
         self.templates = templates
@@ -76,6 +76,8 @@ class Dispatcher:
         self.transport = transport
         self.settings = settings
         self.progress = progress or (lambda report: None)
+        self.audience = audience
+        """Only these subscribers' messages (one language's edition), if given."""
         self.report = Report()
         self.stop = asyncio.Event()
         self._limit = RateLimit(settings.per_second, settings.per_hour)
@@ -133,7 +135,8 @@ class Dispatcher:
             if room < min(batch, self.settings.in_flight):
                 await self._idle()
                 continue
-            claims = await self._db_call(self.store.ledger_claim, self.issue, room, after)
+            claims = await self._db_call(self.store.ledger_claim, self.issue, room, after,
+                                         self.audience)
             assert isinstance(claims, list)
             if claims:
                 after = claims[-1].id
@@ -145,7 +148,7 @@ class Dispatcher:
                 await self._idle()
                 continue
             await self._flush(force=True)
-            counts = await self._db_call(self.store.ledger_counts, self.issue)
+            counts = await self._db_call(self.store.ledger_counts, self.issue, self.audience)
             assert isinstance(counts, dict)
             if not counts.get("pending"):
                 return

@@ -27,7 +27,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
+    true,
     update,
 )
 
@@ -61,6 +63,29 @@ class Claim:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """The subscribers one language's edition goes to, when each subscriber gets their own
+    language: those whose language is `language`; for the newsletter's first language
+    (`default`), also those with no language or one the newsletter is not written in."""
+
+    language: str
+    others: tuple[str, ...] = ()
+    """The newsletter's other languages (for the default edition: whom it is not for)."""
+    default: bool = False
+
+    def condition(self) -> ColumnElement[bool]:
+        column = _subscribers.c.language
+        if self.default:
+            return or_(column.is_(None), column.not_in(self.others)) if self.others \
+                else true()
+        return column == self.language
+
+
+def _audience(audience: Audience | None) -> ColumnElement[bool]:
+    return true() if audience is None else audience.condition()
+
+
 def _sendable() -> ColumnElement[bool]:
     """SQL: the ledger row's subscriber is still active, on the list, and not suppressed."""
     return and_(
@@ -71,8 +96,10 @@ def _sendable() -> ColumnElement[bool]:
         ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key))
 
 
-def _unqueued(issue: str, list_id: int) -> Select[tuple[int]]:
-    """SQL: ids of the list's active, unsuppressed members with no row for `issue` yet."""
+def _unqueued(issue: str, list_id: int,
+              audience: Audience | None = None) -> Select[tuple[int]]:
+    """SQL: ids of the list's active, unsuppressed members with no row for `issue` yet (of
+    `audience` only, if given)."""
     return (select(_subscribers.c.id)
             .select_from(_memberships.join(_subscribers,
                                            _subscribers.c.id == _memberships.c.subscriber_id))
@@ -80,13 +107,16 @@ def _unqueued(issue: str, list_id: int) -> Select[tuple[int]]:
                    _subscribers.c.status == "active",
                    ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key),
                    ~exists().where(_ledger.c.issue == issue,
-                                   _ledger.c.subscriber_id == _subscribers.c.id)))
+                                   _ledger.c.subscriber_id == _subscribers.c.id),
+                   _audience(audience)))
 
 
-def create(connection: Connection, issue: str, list_id: int, at: datetime) -> int:
-    """Queue `issue` for every active, unsuppressed member of the list who has no row for it
-    yet; return how many rows were added (running it again adds only new members)."""
-    members = _unqueued(issue, list_id).subquery()
+def create(connection: Connection, issue: str, list_id: int, at: datetime,
+           audience: Audience | None = None) -> int:
+    """Queue `issue` for every active, unsuppressed member of the list (of `audience`, if
+    given) who has no row for it yet; return how many rows were added (running it again adds
+    only new members)."""
+    members = _unqueued(issue, list_id, audience).subquery()
     rows = (select(literal(issue), members.c.id, literal(list_id), literal("pending"),
                    literal(0), literal(at, _ledger.c.created_at.type),
                    literal(at, _ledger.c.updated_at.type))
@@ -97,18 +127,19 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime) -> in
     return result.rowcount
 
 
-def unqueued(connection: Connection, issue: str, list_id: int) -> int:
+def unqueued(connection: Connection, issue: str, list_id: int,
+             audience: Audience | None = None) -> int:
     """How many rows `create` would add now."""
     return connection.scalar(select(func.count()).select_from(
-        _unqueued(issue, list_id).subquery())) or 0
+        _unqueued(issue, list_id, audience).subquery())) or 0
 
 
 def claim(connection: Connection, issue: str, limit: int, at: datetime,
-          after: int = 0) -> list[Claim]:
-    """Move up to `limit` pending rows with ids above `after` to sending (attempts + 1) and
-    return them, in id order; rows whose subscriber has since left or been suppressed become
-    skipped instead. (`after` lets a sender make one pass through the queue before it comes
-    back to the messages that failed for now.)"""
+          after: int = 0, audience: Audience | None = None) -> list[Claim]:
+    """Move up to `limit` pending rows with ids above `after` (of `audience`'s subscribers,
+    if given) to sending (attempts + 1) and return them, in id order; rows whose subscriber
+    has since left or been suppressed become skipped instead. (`after` lets a sender make one
+    pass through the queue before it comes back to the messages that failed for now.)"""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     while True:
@@ -118,7 +149,7 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
                    _sendable().label("sendable"))
             .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
             .where(_ledger.c.issue == issue, _ledger.c.state == "pending",
-                   _ledger.c.id > after)
+                   _ledger.c.id > after, _audience(audience))
             .order_by(_ledger.c.id).limit(limit)
             .with_for_update(of=_ledger, skip_locked=True)).all()
         if not rows:
@@ -187,10 +218,14 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) ->
     return result.rowcount
 
 
-def counts(connection: Connection, issue: str) -> dict[str, int]:
-    found = dict(connection.execute(
-        select(_ledger.c.state, func.count()).where(_ledger.c.issue == issue)
-        .group_by(_ledger.c.state)).all())
+def counts(connection: Connection, issue: str,
+           audience: Audience | None = None) -> dict[str, int]:
+    query = select(_ledger.c.state, func.count()).where(_ledger.c.issue == issue)
+    if audience is not None:
+        query = query.join_from(_ledger, _subscribers,
+                                _subscribers.c.id == _ledger.c.subscriber_id) \
+            .where(audience.condition())
+    found = dict(connection.execute(query.group_by(_ledger.c.state)).all())
     return {state: found.get(state, 0) for state in DELIVERY_STATES}
 
 

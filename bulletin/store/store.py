@@ -527,23 +527,27 @@ class Store:
 
     # -- the send ledger ----------------------------------------------------------------------
 
-    def ledger_create(self, issue: str, list_name: str) -> int:
-        """Queue `issue` for every active member of the list (idempotent: members already
-        queued are left alone). Returns how many rows were added."""
+    def ledger_create(self, issue: str, list_name: str,
+                      audience: ledger.Audience | None = None) -> int:
+        """Queue `issue` for every active member of the list, or of its `audience` (idempotent:
+        members already queued are left alone). Returns how many rows were added."""
         with self._session() as session:
             list_id = self._list_id(session, list_name)
-            return ledger.create(session.connection(), issue, list_id, now())
+            return ledger.create(session.connection(), issue, list_id, now(), audience)
 
-    def ledger_unqueued(self, issue: str, list_name: str) -> int:
-        """Active members of the list not yet queued for `issue`."""
+    def ledger_unqueued(self, issue: str, list_name: str,
+                        audience: ledger.Audience | None = None) -> int:
+        """Active members of the list (of `audience`) not yet queued for `issue`."""
         with Session(self.engine) as session:
-            return ledger.unqueued(session.connection(), issue, self._list_id(session, list_name))
+            return ledger.unqueued(session.connection(), issue,
+                                   self._list_id(session, list_name), audience)
 
-    def ledger_claim(self, issue: str, limit: int, after: int = 0) -> list[Claim]:
-        """Up to `limit` pending messages (ids above `after`), now marked sending, for this
-        process to send."""
+    def ledger_claim(self, issue: str, limit: int, after: int = 0,
+                     audience: ledger.Audience | None = None) -> list[Claim]:
+        """Up to `limit` pending messages (ids above `after`; for `audience` only, if given),
+        now marked sending, for this process to send."""
         with self._writer.connect() as connection, connection.begin():
-            return ledger.claim(connection, issue, limit, now(), after)
+            return ledger.claim(connection, issue, limit, now(), after, audience)
 
     def ledger_record(self, outcomes: Sequence[ledger.Outcome]) -> int:
         """Record the outcomes of many claimed messages in one transaction."""
@@ -576,9 +580,11 @@ class Store:
         with self._writer.connect() as connection, connection.begin():
             ledger.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
 
-    def ledger_counts(self, issue: str) -> dict[str, int]:
+    def ledger_counts(self, issue: str,
+                      audience: ledger.Audience | None = None) -> dict[str, int]:
+        """Messages of `issue` (to `audience`, if given) by state."""
         with self.engine.connect() as connection:
-            return ledger.counts(connection, issue)
+            return ledger.counts(connection, issue, audience)
 
     def ledger_uncertain(self, issue: str) -> list[Claim]:
         """Messages left `sending` (a sender stopped mid-send): they may have gone."""
