@@ -118,6 +118,10 @@ class MessageTemplate:
     body_start: bytes = b""
     """The part of `head` after the header section: where the body, which DKIM hashes,
     begins."""
+    layout: tuple[list[bytes], list[bytes], tuple[tuple[int, str, bool], ...]] = \
+        ([], [], ())
+    """The message as a list of parts, plain and dot-stuffed, with a hole first for the
+    recipient's headers and holes (index, value name, in the HTML part) for their values."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -138,7 +142,7 @@ class MessageTemplate:
         plan = dkim.prepare(header_fields(section + b"\r\n")) if dkim else None
         return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
                    sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed, plan,
-                   body_start)
+                   body_start, _layout((head, text, middle, html_, tail), stuffed))
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
@@ -149,43 +153,31 @@ class MessageTemplate:
         message_id = f"<{os.urandom(12).hex()}@{self.domain}>"
         date = date or format_datetime(dt.datetime.now(dt.UTC))
         headers = recipient_headers(recipient, values, self.mailto, date, message_id)
-        plain, escaped = {}, {}
+        plain, escaped = {}, {}  # each value quoted-printable, as text and as HTML
         for name, value in values.items():
-            plain[name] = qp_fold(value)
-            needs_escape = _HTML_SPECIAL.search(value)
-            escaped[name] = qp_fold(html.escape(value)) if needs_escape else plain[name]
+            folded = plain[name] = qp_fold(value)
+            escaped[name] = qp_fold(html.escape(value)) if _HTML_SPECIAL.search(value) \
+                else folded
+        plain_parts, stuffed_parts, holes = self.layout
         # Header lines start with a name, never a dot: nothing to stuff there.
-        parts = ["".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")]
-        if self.dkim is not None:  # signed as it will be read: before dot-stuffing
-            parts.insert(0, self._signature(headers, plain, escaped))
+        head = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("ascii")
+        if self.dkim is not None or not stuffed:
+            parts = plain_parts.copy()
+            for index, name, in_html in holes:
+                parts[index] = escaped[name] if in_html else plain[name]
+            if self.dkim is not None:  # signed as it will be read: before dot-stuffing
+                canonical = {name.lower().encode("ascii"): relaxed_header(name, value)
+                             for name, value in headers}
+                head = self.dkim.signature(canonical, [self.body_start, *parts[2:]]) + head
         if stuffed:
             stuffed_plain = {name: _stuff(folded) for name, folded in plain.items()}
-            escaped = {name: stuffed_plain[name] if folded is plain[name] else _stuff(folded)
-                       for name, folded in escaped.items()}
-            plain = stuffed_plain
-            head, text, middle, html_, tail = self.stuffed
-        else:
-            head, text, middle, html_, tail = self.head, self.text, self.middle, self.html, \
-                self.tail
-        parts.append(head)
-        parts += [plain[p] if isinstance(p, str) else p for p in text]
-        parts.append(middle)
-        parts += [escaped[p] if isinstance(p, str) else p for p in html_]
-        parts.append(tail)
+            stuffed_html = {name: stuffed_plain[name] if folded is plain[name]
+                            else _stuff(folded) for name, folded in escaped.items()}
+            parts = stuffed_parts.copy()
+            for index, name, in_html in holes:
+                parts[index] = stuffed_html[name] if in_html else stuffed_plain[name]
+        parts[0] = head
         return message_id, b"".join(parts)
-
-    def _signature(self, headers: list[tuple[str, str]], plain: dict[str, bytes],
-                   escaped: dict[str, bytes]) -> bytes:
-        """The DKIM-Signature field, over the message as it is before dot-stuffing."""
-        assert self.dkim is not None
-        varying = {name.lower().encode("ascii"): relaxed_header(name, value)
-                   for name, value in headers}
-        body = [self.body_start]
-        body += [plain[p] if isinstance(p, str) else p for p in self.text]
-        body.append(self.middle)
-        body += [escaped[p] if isinstance(p, str) else p for p in self.html]
-        body.append(self.tail)
-        return self.dkim.signature(varying, body)
 
 
 def _stuff(part: bytes) -> bytes:
@@ -193,6 +185,27 @@ def _stuff(part: bytes) -> bytes:
     if b"\n." in part:
         part = part.replace(b"\r\n.", b"\r\n..")
     return b"." + part if part[:1] == b"." else part
+
+
+def _layout(plain: tuple[bytes, Segments, bytes, Segments, bytes],
+            stuffed: tuple[bytes, Segments, bytes, Segments, bytes]
+            ) -> tuple[list[bytes], list[bytes], tuple[tuple[int, str, bool], ...]]:
+    lists: list[list[bytes]] = []
+    holes: list[tuple[int, str, bool]] = []
+    for head, text, middle, html_, tail in (plain, stuffed):
+        parts, holes = [b"", head], []
+        for segments, in_html in ((text, False), (html_, True)):
+            for segment in segments:
+                if isinstance(segment, str):
+                    holes.append((len(parts), segment, in_html))
+                    parts.append(b"")
+                else:
+                    parts.append(segment)
+            if not in_html:
+                parts.append(middle)
+        parts.append(tail)
+        lists.append(parts)
+    return lists[0], lists[1], tuple(holes)
 
 
 def _stuff_all(segments: Segments) -> Segments:
