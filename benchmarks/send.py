@@ -8,7 +8,7 @@ Rows of the one table it prints (all traffic on 127.0.0.1):
 
  1  `bulletin` dispatcher: 20,000 subscribers imported by Store.import_csv into a fresh SQLite
     store, then sent the example issue into smtp-sink (a fresh one per run), driven in a child
-    process exactly as `bulletin send` drives it (prepare_editions, campaign.plan,
+    process exactly as `bulletin send` drives it (render_apart, campaign.plan,
     ledger_create, Dispatcher.run; no progress bar), at --connections 4 and 8. msg/s counts
     ledger_create and the whole Dispatcher.run (claims and outcome writes included); setup
     (imports, render, plan) is reported apart. Then once through the real CLI,
@@ -394,26 +394,27 @@ def child_dispatch(issue: Path, connections: int) -> None:
     """Runs in the child: what cli_send.send_command does, without the prompt and the progress
     bar; prints one JSON line."""
     started = time.perf_counter()
+    from bulletin.send.outgoing import render_apart
+
+    outgoing = render_apart(issue)
     from bulletin import asyncrun, links
     from bulletin.send import campaign
     from bulletin.send.dispatch import Dispatcher
-    from bulletin.workflow import prepare_editions
 
-    editions = prepare_editions(issue)
-    workspace, newsletter = editions[0].workspace, editions[0].loaded.newsletter
+    workspace, newsletter = outgoing.workspace, outgoing.newsletter
     list_name = newsletter.mailing_list
     key = links.secret_key()
     transport = campaign.transport_factory(workspace)
     with campaign.open_store(workspace) as store:
-        plan = campaign.plan(store, editions, list_name)
+        plan = campaign.plan(store, outgoing, list_name)
         setup = time.perf_counter() - started
         rss_before = vm_hwm_kib()
         begun = time.perf_counter()
         store.ledger_create(plan.issue, list_name)
         queued = time.perf_counter() - begun
         dispatcher = Dispatcher(
-            store, plan.issue, campaign.templates(editions, key),
-            editions[0].rendered.language, campaign.envelope_from(workspace, newsletter),
+            store, plan.issue, campaign.templates(outgoing, key),
+            outgoing.first.language, campaign.envelope_from(workspace, newsletter),
             transport, campaign.dispatch_settings(workspace, connections))
         report = asyncrun.run(dispatcher.run)
         seconds = time.perf_counter() - begun
@@ -539,10 +540,11 @@ class Templates:
 def load_templates(count: int) -> Templates:
     from bulletin.message import Recipient
     from bulletin.send import campaign
+    from bulletin.send.outgoing import Outgoing
     from bulletin.workflow import prepare_editions
 
     editions = prepare_editions(ISSUE)
-    templates = campaign.templates(editions, KEY.encode())
+    templates = campaign.templates(Outgoing.of(editions), KEY.encode())
     first = editions[0]
     chance = random.Random(7)
     recipients = [Recipient(str(100_000 + n), f"{chance.choice(people.FIRST)}.{n}@example.org",

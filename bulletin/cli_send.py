@@ -1,31 +1,24 @@
 """`bulletin send-test`, `bulletin send` and `bulletin status`: thin, like the rest of the
-CLI; the work is in bulletin.send."""
+CLI; the work is in bulletin.send.
+
+`bulletin send` renders the issue in a child process (bulletin.send.outgoing) before it
+imports anything it needs for sending, so that the process that sends, for as long as the
+list is long, never holds the rendering stack, and holds only the CLI while the child runs."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
-from . import asyncrun, links
 from .cli import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, _value, app, err, out, reported
 from .errors import SendError
-from .send import campaign
-from .send.dispatch import Dispatcher, Report
-from .web.archive import publish
-from .workflow import prepare_editions
+
+if TYPE_CHECKING:
+    from .send.campaign import Plan
+    from .send.dispatch import Dispatcher, Report
 
 ToOpt = Annotated[list[str], typer.Option("--to", help="An address to send the test to; "
                                                     "repeat for several")]
@@ -41,23 +34,26 @@ def send_test_command(issue: IssueArg, to: ToOpt,
     issue is sent in. Not recorded as sends to the list."""
     from email_validator import EmailNotValidError, validate_email
 
+    from . import asyncrun
+    from .send import campaign
+    from .send.outgoing import render_here
+
     with reported():
         for address in to:
             try:
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as exc:
                 raise SendError(f"--to {address}: {exc}") from None
-        editions = prepare_editions(issue, config, lang, _value(delivery))
-        workspace, newsletter = editions[0].workspace, editions[0].loaded.newsletter
+        outgoing = render_here(issue, config, lang, _value(delivery))
+        workspace, newsletter = outgoing.workspace, outgoing.newsletter
         transport = campaign.transport_factory(workspace, out_dir)
         envelope = campaign.envelope_from(workspace, newsletter)
-        results = asyncrun.run(lambda: campaign.send_tests(editions, to, transport, envelope))
+        results = asyncrun.run(lambda: campaign.send_tests(outgoing, to, transport, envelope))
         failed = [r for r in results if not r[2].sent]
         with campaign.open_store(workspace) as store:
             for address, _language, result, message_id in results:
                 if result.sent and out_dir is None:
-                    store.record_test_send(campaign.issue_key(editions[0]), address,
-                                           message_id, result.reply)
+                    store.record_test_send(outgoing.key, address, message_id, result.reply)
     for address, language, result, _ in results:
         mark = "[green]sent[/]" if result.sent else f"[red]{result.status.value}[/]"
         out.print(f"{mark} [TEST] ({language}) to {escape(address)}: "
@@ -83,15 +79,22 @@ def send_command(
         config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
     """Send ISSUE to a mailing list. Safe to run again: it resumes, and nobody recorded as
     sent is sent to again."""
+    from .send.outgoing import render_apart
+
     with reported():
-        editions = prepare_editions(issue, config, None, _value(delivery))
-        workspace, newsletter = editions[0].workspace, editions[0].loaded.newsletter
+        outgoing = render_apart(issue, config, None, _value(delivery))
+        # Only now what sending needs, so that it was not held while the child rendered.
+        from . import links
+        from .send import campaign
+        from .send.dispatch import Dispatcher
+
+        workspace, newsletter = outgoing.workspace, outgoing.newsletter
         list_name = list_name or newsletter.mailing_list
         key = links.secret_key() if not dry_run else links.secret_key(required=False)
         transport = None if dry_run else campaign.transport_factory(workspace)
-        templates = campaign.templates(editions, key)  # a bad DKIM key stops us here
+        templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
         with campaign.open_store(workspace) as store:
-            plan = campaign.plan(store, editions, list_name)
+            plan = campaign.plan(store, outgoing, list_name)
             _show(plan, resend_uncertain)
             if dry_run:
                 out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")
@@ -104,13 +107,13 @@ def send_command(
                 err.print("Not sent.")
                 raise typer.Exit(1)
             store.ledger_create(plan.issue, list_name)
-            publish(editions, store)  # the public archive: view in browser
+            outgoing.publish(store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
                 store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
             assert transport is not None
             dispatcher = Dispatcher(
                 store, plan.issue, templates,
-                editions[0].rendered.language, campaign.envelope_from(workspace, newsletter),
+                outgoing.first.language, campaign.envelope_from(workspace, newsletter),
                 transport, campaign.dispatch_settings(workspace, connections, rate, per_hour))
             report = _run_with_progress(dispatcher, plan.to_send + (
                 len(plan.uncertain) if resend_uncertain else 0))
@@ -126,6 +129,7 @@ def dkim_record_command(
         = None,
         config: ConfigOpt = None) -> None:
     """Print the DNS TXT record that publishes each newsletter's DKIM public key."""
+    from .send import campaign
     from .settings import find_config, load_workspace
 
     with reported():
@@ -148,7 +152,7 @@ def dkim_record_command(
                   f'"{signer.public_record()}"', highlight=False, soft_wrap=True)
 
 
-def _show(plan: campaign.Plan, resend_uncertain: bool) -> None:
+def _show(plan: Plan, resend_uncertain: bool) -> None:
     counts = plan.counts
     out.print(f"[bold]Newsletter:[/] {escape(plan.newsletter)}  ({escape(plan.issue)})")
     out.print(f"[bold]Subject:[/]    {escape(plan.subject)}")
@@ -178,6 +182,20 @@ def _show(plan: campaign.Plan, resend_uncertain: bool) -> None:
 
 
 def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
+    import asyncio
+    import signal
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from . import asyncrun
+
     columns = (TextColumn("[bold]Sending[/]"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), TextColumn("{task.fields[rate]:>8} msg/s"),
                TimeRemainingColumn(), TextColumn("{task.fields[problems]}"))
@@ -225,6 +243,9 @@ def _final(report: Report, counts: dict[str, int]) -> None:
 @app.command("status")
 def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
     """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
+    from .send import campaign
+    from .workflow import prepare_editions
+
     with reported():
         editions = prepare_editions(issue, config)
         with campaign.open_store(editions[0].workspace) as store:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import IssueError
+
+if TYPE_CHECKING:
+    import yaml
 
 Loc = tuple[str | int, ...]
 
@@ -62,6 +63,8 @@ def load_yaml(path: Path) -> Located:
 
 
 def parse_yaml(text: str, path: Path) -> Located:
+    import yaml  # here, not above: settings use dotted(), and the sender needs no YAML
+
     loader = yaml.SafeLoader(text)
     lines: dict[Loc, int] = {(): 1}
     literal_starts: dict[Loc, int] = {}

@@ -44,7 +44,14 @@ def test_rendering_still_imports_what_it_needs_when_it_runs() -> None:
 
 
 def test_the_cli_names_the_database_variable_the_store_reads() -> None:
+    import bulletin.cli  # noqa: F401  (cli_subscribers needs it imported first)
     from bulletin import cli_subscribers
     from bulletin.store import engine
 
     assert cli_subscribers.ENVIRONMENT == engine.ENVIRONMENT
+
+
+def test_starting_the_cli_loads_no_command_s_libraries() -> None:
+    """What `bulletin send` holds while its render child runs: the CLI and no more."""
+    assert imported_by("import bulletin.cli, bulletin.send.outgoing") & {
+        *RENDERING, *STORE, *WEB, "pydantic", "yaml", "asyncio", "ssl"} == set()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import links
 from ..dkim import DkimSigner
@@ -20,11 +21,14 @@ from ..settings import Newsletter, Workspace
 from ..store.engine import resolve_url
 from ..store.ledger import Claim
 from ..store.store import Store
-from ..workflow import Prepared
 from .dispatch import DispatchSettings
 from .files import FileTransport
+from .outgoing import Outgoing
 from .smtp import SmtpSettings, SmtpTransport
 from .transport import Result, Transport
+
+if TYPE_CHECKING:
+    from ..workflow import Prepared
 
 PASSWORD_VARIABLE = "BULLETIN_SMTP_PASSWORD"
 
@@ -38,19 +42,17 @@ def open_store(workspace: Workspace) -> Store:
     return Store.open(resolve_url(workspace.root, workspace.settings.database_url))
 
 
-def templates(editions: list[Prepared], key: bytes,
+def templates(outgoing: Outgoing, key: bytes,
               subject_prefix: str = "") -> dict[str, MessageTemplate]:
     """One byte template per edition, under the language a subscriber must have to get it
     (a bilingual edition serves everyone, under its first language); DKIM-signed when the
     newsletter says so."""
-    out = {}
-    first = editions[0] if editions else None
-    dkim = dkim_signer(first.workspace, first.loaded.issue.newsletter) if first else None
-    for prepared in editions:
-        out[prepared.rendered.language] = MessageTemplate.build(
-            prepared.rendered, prepared.loaded.newsletter,
-            prepared.workspace.settings.base_url, key, subject_prefix, dkim)
-    return out
+    workspace = outgoing.workspace
+    dkim = dkim_signer(workspace, outgoing.first.newsletter)
+    return {edition.rendered.language: MessageTemplate.build(
+                edition.rendered, outgoing.newsletter, workspace.settings.base_url, key,
+                subject_prefix, dkim)
+            for edition in outgoing.editions}
 
 
 def dkim_signer(workspace: Workspace, slug: str) -> DkimSigner | None:
@@ -136,27 +138,26 @@ class Plan:
         return self.counts.get("pending", 0) + self.new
 
 
-def plan(store: Store, editions: list[Prepared], list_name: str) -> Plan:
-    first = editions[0]
-    newsletter = first.loaded.newsletter
-    key = issue_key(first)
+def plan(store: Store, outgoing: Outgoing, list_name: str) -> Plan:
+    newsletter, key = outgoing.newsletter, outgoing.key
+    rendered = [edition.rendered for edition in outgoing.editions]
     members = store.count_active(list_name)
     counts = store.ledger_counts(key)
     return Plan(
-        issue=key, newsletter=in_language(newsletter.name, first.rendered.language),
-        subject=" | ".join(p.rendered.subject for p in editions), sender=newsletter.sender,
+        issue=key, newsletter=in_language(newsletter.name, outgoing.first.language),
+        subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,
         list_name=list_name, members=members, counts=counts,
         new=store.ledger_unqueued(key, list_name), uncertain=store.ledger_uncertain(key),
-        tests=store.test_sends(key), languages=[p.rendered.language for p in editions])
+        tests=store.test_sends(key), languages=[r.language for r in rendered])
 
 
-async def send_tests(editions: list[Prepared], addresses: list[str],
+async def send_tests(outgoing: Outgoing, addresses: list[str],
                      transport: Callable[[], Transport], envelope: str,
                      ) -> list[tuple[str, str, Result, str]]:
     """Every edition to every address, subject prefixed [TEST]; (address, language, result,
     Message-ID) for each. The links carry a token for no subscriber."""
     key = links.secret_key(required=False)
-    built = templates(editions, key, subject_prefix="[TEST] ")
+    built = templates(outgoing, key, subject_prefix="[TEST] ")
     results = []
     async with transport() as sender:
         for address in addresses:

@@ -69,12 +69,6 @@ def public_copy(prepared: Prepared, catalogues: Path = CATALOGUES) -> tuple[str,
 def publish(editions: list[Prepared], store: Store) -> int:
     """Put every edition of an issue in the archive, under each language it is in (a
     bilingual edition serves both); replaces an earlier copy. Returns how many copies."""
-    stored = 0
-    for prepared in editions:
-        html, text = public_copy(prepared)
-        rendered = prepared.rendered
-        for language in rendered.languages:
-            store.archive_put(rendered.newsletter, prepared.loaded.slug, language,
-                              rendered.subject, html, text)
-            stored += 1
-    return stored
+    from ..send.outgoing import Outgoing
+
+    return Outgoing.of(editions).publish(store)
