@@ -25,6 +25,7 @@ from bulletin.send.files import FileTransport, MemoryTransport, Sent, safe_name
 from bulletin.send.smtp import (
     Reply,
     SmtpSettings,
+    SmtpStats,
     SmtpTransport,
     check_tls_policy,
     dot_stuff,
@@ -285,6 +286,66 @@ def test_smtp_sink_pipelined(bulletin_message: bytes) -> None:
     assert smtp.stats.round_trips == 1 + 2 * 6
     assert sorted((f["X-Mail-Args"], f["X-Rcpt-Args"], data) for f, data in dumped) == \
         sorted((f"<{SENDER}>", f"<{r}>", data) for r, data in messages)
+
+
+def test_the_next_message_goes_out_with_the_end_of_data(bulletin_message: bytes) -> None:
+    """Two or more sends at once on one connection: each message's MAIL, RCPT and DATA go
+    out with the previous message's end of data, and every message arrives whole."""
+    messages = [(f"r{i}@example.org", [bulletin_message, DOTTY, SIMPLE + b"%d" % i][i % 3])
+                for i in range(24)]
+
+    async def scenario(port: int) -> tuple[list[Result], SmtpTransport]:
+        async with SmtpTransport(plain(port)) as smtp:
+            assert smtp.depth == 2
+            results = await asyncio.gather(*(smtp.send(SENDER, r, data)
+                                             for r, data in messages))
+            return results, smtp
+    with SmtpSink(dump=True) as sink:
+        results, smtp = run(scenario(sink.port))
+        dumped = list(sink.messages())
+    assert [r.status for r in results] == [SENT] * 24
+    assert smtp.stats.joined == 23 and smtp.stats.connections == 1
+    assert sorted((f["X-Rcpt-Args"], data) for f, data in dumped) == \
+        sorted((f"<{r}>", data if data.endswith(b"\r\n") else data + b"\r\n")
+               for r, data in messages)
+
+
+def concurrently(port: int, recipients: list[str]) -> tuple[list[Result], SmtpStats]:
+    async def scenario() -> tuple[list[Result], SmtpStats]:
+        async with SmtpTransport(plain(port, timeout=2.0)) as smtp:
+            results = await asyncio.gather(*(smtp.send(SENDER, r, SIMPLE + r.encode())
+                                             for r in recipients))
+            return results, smtp.stats
+    return run(scenario())
+
+
+def test_refusals_in_a_pipelined_run_stay_with_their_message() -> None:
+    recipients = ["a@x.org", "reject@x.org", "b@x.org", "tempfail@x.org", "c@x.org",
+                  "laxdata@x.org", "nodata@x.org", "d@x.org"]
+    with SmtpServer(pipelining=True) as server:
+        results, stats = concurrently(server.port, recipients)
+    assert [r.status for r in results] == [SENT, PERMANENT, SENT, TEMPORARY, SENT, PERMANENT,
+                                           PERMANENT, SENT]
+    assert [m.rcpt_tos for m in server.received] == [["a@x.org"], ["b@x.org"], ["c@x.org"],
+                                                     ["d@x.org"]]
+    assert all(m.content.endswith(m.rcpt_tos[0].encode() + b"\r\n") for m in server.received)
+    assert stats.joined >= 1 and stats.connections == 1
+
+
+def test_a_lost_reply_in_a_pipelined_run() -> None:
+    """The server takes a message's data and vanishes: that message is uncertain; the one
+    whose commands went out after it was not taken (its data never went), so it is tried
+    again; nothing else is uncertain."""
+    with SmtpServer(pipelining=True) as server:
+        results, stats = concurrently(server.port, ["a@x.org", "vanish@x.org", "b@x.org",
+                                                    "c@x.org"])
+    statuses = [r.status for r in results]
+    assert statuses[0] is SENT and statuses[1] is UNCERTAIN and statuses[3] is SENT
+    assert statuses[2] in (TEMPORARY, SENT)
+    delivered = [m.rcpt_tos[0] for m in server.received]  # (vanish records nothing)
+    assert delivered == ["a@x.org"] + (["b@x.org"] if statuses[2] is SENT else []) + \
+        ["c@x.org"]
+    assert stats.connections == 2
 
 
 def test_concurrent_sends_take_turns_on_one_connection() -> None:

@@ -173,21 +173,34 @@ class Dispatcher:
             await asyncio.wait_for(event.wait(), timeout)
 
     async def _worker(self) -> None:
+        """One connection: as many senders on it as it keeps busy (two with PIPELINING: one
+        waits for its message's last reply while the next one writes)."""
         async with self.transport() as transport:
-            while (claim := await self._queue.get()) is not None:
-                await self._limit.wait()
-                template = self.templates.get(claim.language or "") or \
-                    self.templates[self.default_language]
-                recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
-                _, data = template.message(recipient, _date(), stuffed=True)
-                try:
-                    result = await transport.send(self.envelope_from, claim.email, data,
-                                                  stuffed=True)
-                except SendError as exc:  # the settings are wrong: this one was not sent
-                    self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
-                    self.halt(str(exc))
-                    raise
-                self._handle(claim, result)
+            depth = max(1, getattr(transport, "depth", 1))
+            # Not a TaskGroup: when one sender fails, the other finishes its message and
+            # records it, rather than being cancelled half-way (which would leave it uncertain).
+            results = await asyncio.gather(*(self._sender(transport) for _ in range(depth)),
+                                           return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _sender(self, transport: Transport) -> None:
+        while (claim := await self._queue.get()) is not None:
+            await self._limit.wait()
+            template = self.templates.get(claim.language or "") or \
+                self.templates[self.default_language]
+            recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
+            _, data = template.message(recipient, _date(), stuffed=True)
+            try:
+                result = await transport.send(self.envelope_from, claim.email, data,
+                                              stuffed=True)
+            except SendError as exc:  # the settings are wrong: this one was not sent
+                self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
+                self.halt(str(exc))
+                raise
+            self._handle(claim, result)
+        self._queue.put_nowait(None)  # for the other senders on this connection
 
     def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
