@@ -7,6 +7,7 @@ No email address ever appears in a URL."""
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -33,8 +34,12 @@ def secret_key(required: bool = True) -> bytes:
     return secrets.token_bytes(32)
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=") \
+        .decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
@@ -55,6 +60,23 @@ class Signer:
 
     def __init__(self, key: bytes) -> None:
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # Both purposes of a send are 12 bytes with their separator: whole base64 groups, so
+        # a payload's encoding is the purpose's, then the rest's.
+        self._heads = {purpose: (f"{purpose}\x1f".encode(), _b64(f"{purpose}\x1f".encode()))
+                       for purpose in PURPOSES if len(purpose) + 1 == 12}
+
+    def sign_both(self, subject: str) -> tuple[str, str]:
+        """(unsubscribe token, preferences token) for `subject`, never expiring: what each
+        message of a send carries; the same tokens as `sign` makes, made faster."""
+        rest = f"{subject}\x1f".encode()
+        rest_b64 = _b64(rest)
+        tokens = []
+        for purpose in ("unsubscribe", "preferences"):
+            head, head_b64 = self._heads[purpose]
+            mac = self._keyed.copy()
+            mac.update(head + rest)
+            tokens.append(f"{head_b64}{rest_b64}.{_b64(mac.digest()[:_MAC_BYTES])}")
+        return tokens[0], tokens[1]
 
     def sign(self, purpose: str, subject: str, expires: int | None = None) -> str:
         """A URL-safe token for `subject` (a subscriber id) and `purpose`."""

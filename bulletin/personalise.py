@@ -26,7 +26,6 @@ from .message import (
     Recipient,
     fixed_headers,
     recipient_headers,
-    recipient_values,
     sender_domain,
     to_bytes,
     unsubscribe_mailto,
@@ -56,22 +55,28 @@ def _escape_byte(match: re.Match[bytes]) -> bytes:
 def qp_fold(value: str) -> bytes:
     """`value` quoted-printable encoded (every byte but printable ASCII escaped, so spaces and
     line breaks too) in lines of at most 76 characters, each ending in a soft line break, so
-    that it can stand between two other soft breaks."""
+    that it can stand between two other soft breaks. No line starts with a dot (one there is
+    written =2E), so the value needs no dot-stuffing for SMTP's DATA."""
     encoded = value.encode("utf-8")
     width = _QP_LINE - 1
     if not encoded.translate(None, _QP_SAFE):  # the usual case: a URL or an address
-        if len(encoded) <= width:
-            return encoded + _SOFT_BREAK
-        return _SOFT_BREAK.join([encoded[i:i + width]
-                                 for i in range(0, len(encoded), width)]) + _SOFT_BREAK
-    encoded = _QP_UNSAFE.sub(_escape_byte, encoded)
+        if b"." not in encoded[::width]:  # and no line would start with a dot
+            if len(encoded) <= width:
+                return encoded + _SOFT_BREAK
+            return _SOFT_BREAK.join([encoded[i:i + width]
+                                     for i in range(0, len(encoded), width)]) + _SOFT_BREAK
+    else:
+        encoded = _QP_UNSAFE.sub(_escape_byte, encoded)
     lines, start = [], 0
     while start < len(encoded):
-        end = min(start + width, len(encoded))
+        first = b""
+        if encoded[start] == 0x2E:  # a dot to start the line: escaped, as SMTP would stuff it
+            first, start = b"=2E", start + 1
+        end = min(start + width - len(first), len(encoded))
         escape = encoded.rfind(b"=", max(start, end - 2), end)
         if escape != -1 and end < len(encoded) and end - escape < 3:
             end = escape  # never split an =XX escape
-        lines.append(encoded[start:end] + _SOFT_BREAK)
+        lines.append(first + encoded[start:end] + _SOFT_BREAK)
         start = end
     return b"".join(lines)
 
@@ -122,6 +127,8 @@ class MessageTemplate:
         ([], [], ())
     """The message as a list of parts, plain and dot-stuffed, with a hole first for the
     recipient's headers and holes (index, value name, in the HTML part) for their values."""
+    link_prefixes: tuple[str, str] = ("", "")
+    """The unsubscribe and preferences URLs up to their token."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -142,14 +149,19 @@ class MessageTemplate:
         plan = dkim.prepare(header_fields(section + b"\r\n")) if dkim else None
         return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
                    sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed, plan,
-                   body_start, _layout((head, text, middle, html_, tail), stuffed))
+                   body_start, _layout((head, text, middle, html_, tail), stuffed),
+                   (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, "")))
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
         """(Message-ID, the whole message) for one recipient; with `stuffed`, dot-stuffed
         ready for SMTP's DATA (the same bytes as `smtp.dot_stuff` of the plain message, made
         without scanning the whole message again)."""
-        values = recipient_values(recipient, self.base_url, self.signer)
+        # What message.recipient_values makes, made faster: both tokens in one go.
+        unsubscribe, preferences = self.signer.sign_both(recipient.id)
+        values = {"unsubscribe_url": self.link_prefixes[0] + unsubscribe,
+                  "preferences_url": self.link_prefixes[1] + preferences,
+                  "email": recipient.email}
         message_id = f"<{os.urandom(12).hex()}@{self.domain}>"
         date = date or format_datetime(dt.datetime.now(dt.UTC))
         headers = recipient_headers(recipient, values, self.mailto, date, message_id)
@@ -169,13 +181,10 @@ class MessageTemplate:
                 canonical = {name.lower().encode("ascii"): relaxed_header(name, value)
                              for name, value in headers}
                 head = self.dkim.signature(canonical, [self.body_start, *parts[2:]]) + head
-        if stuffed:
-            stuffed_plain = {name: _stuff(folded) for name, folded in plain.items()}
-            stuffed_html = {name: stuffed_plain[name] if folded is plain[name]
-                            else _stuff(folded) for name, folded in escaped.items()}
+        if stuffed:  # the values have no line that starts with a dot (qp_fold)
             parts = stuffed_parts.copy()
             for index, name, in_html in holes:
-                parts[index] = stuffed_html[name] if in_html else stuffed_plain[name]
+                parts[index] = escaped[name] if in_html else plain[name]
         parts[0] = head
         return message_id, b"".join(parts)
 

@@ -79,3 +79,10 @@ def test_secret_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(TokenError, match="BULLETIN_SECRET_KEY"):
         links.secret_key()
     assert len(links.secret_key(required=False)) == 32
+
+
+@given(st.text())
+def test_both_tokens_of_a_message_are_the_ones_sign_makes(subject: str) -> None:
+    signer = links.Signer(KEY)
+    assert signer.sign_both(subject) == (signer.sign("unsubscribe", subject),
+                                         signer.sign("preferences", subject))
