@@ -140,8 +140,10 @@ def test_a_child_that_fails_is_one_error_naming_the_issue(
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        with open(task / "children") as children:
-            found += [int(child) for child in children.read().split()]
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # a thread that has just ended
+            continue
     return found
 
 
