@@ -76,13 +76,16 @@ def send_command(
         connections: Annotated[int | None, typer.Option(min=1, max=200)] = None,
         rate: Annotated[float | None, typer.Option(help="Messages per second, at most")] = None,
         per_hour: Annotated[int | None, typer.Option(help="Messages per hour, at most")] = None,
+        lang: Annotated[str | None, typer.Option(
+            "--lang", help="Only this language's edition, to the subscribers who get it "
+            "(delivery \"each\"); the others later, by another run")] = None,
         config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
     """Send ISSUE to a mailing list. Safe to run again: it resumes, and nobody recorded as
     sent is sent to again."""
     from .send.outgoing import render_apart
 
     with reported():
-        outgoing = render_apart(issue, config, None, _value(delivery))
+        outgoing = render_apart(issue, config, lang, _value(delivery))
         # Only now what sending needs, so that it was not held while the child rendered.
         from . import links
         from .send import campaign
@@ -93,8 +96,9 @@ def send_command(
         key = links.secret_key() if not dry_run else links.secret_key(required=False)
         transport = None if dry_run else campaign.transport_factory(workspace)
         templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
+        audience = campaign.audience(outgoing, lang)
         with campaign.open_store(workspace) as store:
-            plan = campaign.plan(store, outgoing, list_name)
+            plan = campaign.plan(store, outgoing, list_name, audience)
             _show(plan, resend_uncertain)
             if dry_run:
                 out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")
@@ -106,7 +110,7 @@ def send_command(
                                              default=False, err=True):
                 err.print("Not sent.")
                 raise typer.Exit(1)
-            store.ledger_create(plan.issue, list_name)
+            store.ledger_create(plan.issue, list_name, audience)
             outgoing.publish(store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
                 store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
@@ -114,10 +118,11 @@ def send_command(
             dispatcher = Dispatcher(
                 store, plan.issue, templates,
                 outgoing.first.language, campaign.envelope_from(workspace, newsletter),
-                transport, campaign.dispatch_settings(workspace, connections, rate, per_hour))
+                transport, campaign.dispatch_settings(workspace, connections, rate, per_hour),
+                audience=audience)
             report = _run_with_progress(dispatcher, plan.to_send + (
                 len(plan.uncertain) if resend_uncertain else 0))
-            _final(report, store.ledger_counts(plan.issue))
+            _final(report, store.ledger_counts(plan.issue, audience))
     if report.stopped:
         raise typer.Exit(130 if report.stopped == "interrupted" else 1)
 
@@ -159,7 +164,11 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
     out.print(f"[bold]From:[/]       {escape(plan.sender)}")
     out.print(f"[bold]List:[/]       {escape(plan.list_name)}: {plan.members} active "
               f"member{'s' * (plan.members != 1)} after suppression")
-    if len(plan.languages) > 1:
+    if plan.audience is not None:
+        others = "no language or another" if plan.audience.default else "it"
+        out.print(f"[bold]Language:[/]   {plan.audience.language} only: the subscribers who "
+                  f"chose {others}; counts below are theirs")
+    elif len(plan.languages) > 1:
         out.print(f"[bold]Languages:[/]  {', '.join(plan.languages)} (each subscriber in "
                   "their own)")
     done = counts.get("sent", 0) + counts.get("failed", 0)

@@ -224,3 +224,63 @@ def test_mixed_languages_each_get_one_correct_message(setup: Path, server: SmtpS
         else:
             assert message["Subject"] == "Cohes3ion Newsletter Issue 4"
             assert '<html lang="en"' in html and "Cyhoeddi Cynlluniau" not in html
+
+
+def test_one_language_at_a_time(setup: Path, server: SmtpServer) -> None:
+    """`send --lang`: one edition to its own readers; the rest by a later run; nobody twice."""
+    from tests.conftest import ROOT
+
+    config = setup / "bulletin.toml"
+    config.write_text(config.read_text().replace('delivery = "bilingual"', 'delivery = "each"'))
+    (setup / "issues" / BILINGUAL).write_text((ROOT / "issues" / BILINGUAL).read_text())
+    people = {"gwen@example.org": "cy", "dai@example.org": "cy", "ann@example.org": "en",
+              "someone@example.org": None, "pierre@example.org": "fr"}
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion-bilingual", newsletter="cohes3ion-bilingual")
+        for address, language in people.items():
+            store.subscribe(address, "cohes3ion-bilingual", source="test", language=language)
+    path = str(setup / "issues" / BILINGUAL)
+
+    code, output = bulletin("send", path, "--lang", "en", "--yes")
+    assert code == 0, output
+    assert "Language:   en only" in output and "To send:    1" in output
+    assert delivered(server) == Counter(["ann@example.org"])
+    assert all(email.message_from_bytes(m.content, policy=policy.default)["Subject"]
+               == "Cohes3ion Newsletter Issue 4" for m in server.received)
+
+    code, output = bulletin("send", path, "--lang", "cy", "--yes")
+    assert code == 0, output
+    assert "To send:    4" in output
+    welsh = [m for m in server.received if m.rcpt_tos[0] != "ann@example.org"]
+    assert sorted(m.rcpt_tos[0] for m in welsh) == sorted(a for a, lang in people.items()
+                                                          if lang != "en")
+    assert all(email.message_from_bytes(m.content, policy=policy.default)["Subject"]
+               == "Cylchlythyr Cohes3ion Rhifyn 4" for m in welsh)
+
+    for extra in ([], ["--lang", "en"], ["--lang", "cy"]):
+        code, output = bulletin("send", path, "--yes", *extra)
+        assert code == 0 and "Nothing to send." in output, output
+    assert delivered(server) == Counter(list(people))
+
+
+def test_lang_needs_each_language_its_own_email(setup: Path, server: SmtpServer) -> None:
+    from tests.conftest import ROOT
+
+    (setup / "issues" / BILINGUAL).write_text((ROOT / "issues" / BILINGUAL).read_text())
+    code, output = bulletin("send", str(setup / "issues" / BILINGUAL), "--lang", "cy",
+                            "--yes")
+    assert code == 1 and output.count("\n") == 1
+    assert 'delivery = "bilingual"' in output and "--lang cy" in output
+    subscribe(setup, ["reader@example.org"])
+    code, output = bulletin("send", issue(setup), "--lang", "en", "--yes")
+    assert code == 1 and "only in en; send it without --lang" in output, output
+    assert server.received == []
+
+
+def test_the_report_groups_failures_whatever_address_they_name(setup: Path,
+                                                                server: SmtpServer) -> None:
+    subscribe(setup, [f"reject{n}@example.org" for n in range(3)] + ["ok@example.org"])
+    code, output = bulletin("send", issue(setup), "--yes")
+    assert code == 0, output
+    assert "3 x 550 5.1.1 <address>: no such user here" in output
+    assert "reject0@example.org" not in output.split("Done in", 1)[1]

@@ -19,7 +19,7 @@ from ..message import Recipient, sender_domain
 from ..personalise import MessageTemplate
 from ..settings import Newsletter, Workspace
 from ..store.engine import resolve_url
-from ..store.ledger import Claim
+from ..store.ledger import Audience, Claim
 from ..store.store import Store
 from .dispatch import DispatchSettings
 from .files import FileTransport
@@ -132,23 +132,47 @@ class Plan:
     uncertain: list[Claim]
     tests: list[tuple[str, datetime]]
     languages: list[str]
+    audience: Audience | None = None
+    """One language's edition alone (`send --lang`): the counts are its subscribers'."""
 
     @property
     def to_send(self) -> int:
         return self.counts.get("pending", 0) + self.new
 
 
-def plan(store: Store, outgoing: Outgoing, list_name: str) -> Plan:
+def audience(outgoing: Outgoing, language: str | None) -> Audience | None:
+    """Whom `send --lang LANGUAGE` sends to: the subscribers who get that language's edition
+    (for the first language, also those with no language or another one)."""
+    if language is None:
+        return None
+    newsletter = outgoing.newsletter
+    if len(newsletter.languages) < 2:
+        raise SendError(f"--lang {language}: this newsletter is only in "
+                        f"{newsletter.languages[0]}; send it without --lang")
+    if newsletter.delivery != "each":
+        raise SendError(f"--lang {language}: this newsletter sends every language in one "
+                        f"email (delivery = \"{newsletter.delivery}\"); --lang sends one "
+                        "language's edition to its own readers, with delivery \"each\"")
+    return Audience(language, tuple(other for other in newsletter.languages
+                                    if other != language),
+                    default=language == newsletter.languages[0])
+
+
+def plan(store: Store, outgoing: Outgoing, list_name: str,
+         audience: Audience | None = None) -> Plan:
     newsletter, key = outgoing.newsletter, outgoing.key
     rendered = [edition.rendered for edition in outgoing.editions]
     members = store.count_active(list_name)
-    counts = store.ledger_counts(key)
+    counts = store.ledger_counts(key, audience)
+    uncertain = [claim for claim in store.ledger_uncertain(key)
+                 if audience is None or audience.includes(claim.language)]
     return Plan(
         issue=key, newsletter=in_language(newsletter.name, outgoing.first.language),
         subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,
         list_name=list_name, members=members, counts=counts,
-        new=store.ledger_unqueued(key, list_name), uncertain=store.ledger_uncertain(key),
-        tests=store.test_sends(key), languages=[r.language for r in rendered])
+        new=store.ledger_unqueued(key, list_name, audience), uncertain=uncertain,
+        tests=store.test_sends(key), languages=[r.language for r in rendered],
+        audience=audience)
 
 
 async def send_tests(outgoing: Outgoing, addresses: list[str],

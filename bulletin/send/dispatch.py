@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class Report:
     stopped: str | None = None
     seconds: float = 0.0
     last_failures: dict[str, int] = field(default_factory=dict)
+    """Failures by reply, addresses taken out (so that a reply naming each recipient does not
+    make a key each), at most `FAILURE_KINDS` kinds; the rest under one key."""
 
     @property
     def handled(self) -> int:
@@ -211,7 +214,10 @@ class Dispatcher:
             self._outcomes.append(Outcome(claim.id, "sent", reply))
         else:
             self._consecutive += 1
-            report.last_failures[reply] = report.last_failures.get(reply, 0) + 1
+            kind = _ADDRESS.sub("<address>", reply)
+            if kind not in report.last_failures and len(report.last_failures) >= FAILURE_KINDS:
+                kind = "(other replies)"
+            report.last_failures[kind] = report.last_failures.get(kind, 0) + 1
             if result.status is Status.UNCERTAIN:
                 report.uncertain += 1  # left `sending`: it may have gone
                 self._outstanding -= 1
@@ -262,6 +268,9 @@ class Dispatcher:
             await self._db_call(self.store.ledger_requeue, self.issue, ids)
             self._outstanding -= len(ids)
 
+
+FAILURE_KINDS = 50
+_ADDRESS = re.compile(r"<?[^\s<>@\"']+@[^\s<>\"']+>?")
 
 _dates: dict[int, str] = {}
 

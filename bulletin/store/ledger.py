@@ -74,6 +74,12 @@ class Audience:
     """The newsletter's other languages (for the default edition: whom it is not for)."""
     default: bool = False
 
+    def includes(self, language: str | None) -> bool:
+        """Whether a subscriber of this language is in the audience (as `condition` says)."""
+        if self.default:
+            return language is None or language not in self.others
+        return language == self.language
+
     def condition(self) -> ColumnElement[bool]:
         column = _subscribers.c.language
         if self.default:
