@@ -35,6 +35,8 @@ def secret_key(required: bool = True) -> bytes:
 
 
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 def _b64(data: bytes) -> str:
@@ -60,6 +62,13 @@ class Signer:
 
     def __init__(self, key: bytes) -> None:
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # HMAC (RFC 2104) from its two keyed hashes, as the hmac module builds it, for
+        # sign_both: a send signs two tokens a message, and the hmac module's own objects
+        # cost 0.4 µs more a token. Tests hold the tokens to the hmac module's.
+        block = hashlib.sha256().block_size
+        padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self._inner = hashlib.sha256(padded.translate(_IPAD))
+        self._outer = hashlib.sha256(padded.translate(_OPAD))
         # Both purposes of a send are 12 bytes with their separator: whole base64 groups, so
         # a payload's encoding is the purpose's, then the rest's.
         self._heads = {purpose: (f"{purpose}\x1f".encode(), _b64(f"{purpose}\x1f".encode()))
@@ -73,9 +82,11 @@ class Signer:
         tokens = []
         for purpose in ("unsubscribe", "preferences"):
             head, head_b64 = self._heads[purpose]
-            mac = self._keyed.copy()
-            mac.update(head + rest)
-            tokens.append(f"{head_b64}{rest_b64}.{_b64(mac.digest()[:_MAC_BYTES])}")
+            inner = self._inner.copy()
+            inner.update(head + rest)
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            tokens.append(f"{head_b64}{rest_b64}.{_b64(outer.digest()[:_MAC_BYTES])}")
         return tokens[0], tokens[1]
 
     def sign(self, purpose: str, subject: str, expires: int | None = None) -> str:

@@ -81,6 +81,23 @@ def qp_fold(value: str) -> bytes:
     return b"".join(lines)
 
 
+def _plain(text: str) -> bool:
+    """Printable ASCII that quoted-printable and HTML both leave as it is."""
+    encoded = text.encode("utf-8")
+    return not encoded.translate(None, _QP_SAFE) and not _HTML_SPECIAL.search(text)
+
+
+def _fold_plain(encoded: bytes) -> bytes:
+    """qp_fold for bytes known to be printable ASCII without "=": the same bytes, faster."""
+    width = _QP_LINE - 1
+    if b"." in encoded[::width]:
+        return qp_fold(encoded.decode("ascii"))
+    if len(encoded) <= width:
+        return encoded + _SOFT_BREAK
+    return _SOFT_BREAK.join([encoded[i:i + width]
+                             for i in range(0, len(encoded), width)]) + _SOFT_BREAK
+
+
 def _segments(text: str) -> Segments:
     """The body QP-encoded and cut at each placeholder: bytes for the literal runs (each
     ending in a line break, soft or hard), placeholder names between them."""
@@ -129,6 +146,9 @@ class MessageTemplate:
     recipient's headers and holes (index, value name, in the HTML part) for their values."""
     link_prefixes: tuple[str, str] = ("", "")
     """The unsubscribe and preferences URLs up to their token."""
+    plain_links: frozenset[str] = frozenset()
+    """The links whose prefix is printable ASCII with nothing to escape in HTML: with a token
+    (base64url and a dot) they are too, so they are folded without looking."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -146,11 +166,14 @@ class MessageTemplate:
         stuffed = (_stuff(head), _stuff_all(text), _stuff(middle), _stuff_all(html_),
                    _stuff(tail))
         section, body_start = head.split(b"\r\n\r\n", 1)
+        prefixes = (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, ""))
         plan = dkim.prepare(header_fields(section + b"\r\n")) if dkim else None
         return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
                    sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed, plan,
                    body_start, _layout((head, text, middle, html_, tail), stuffed),
-                   (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, "")))
+                   prefixes, frozenset(name for name, prefix in zip(
+                       ("unsubscribe_url", "preferences_url"), prefixes, strict=True)
+                       if _plain(prefix)))
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
@@ -167,6 +190,9 @@ class MessageTemplate:
         headers = recipient_headers(recipient, values, self.mailto, date, message_id)
         plain, escaped = {}, {}  # each value quoted-printable, as text and as HTML
         for name, value in values.items():
+            if name in self.plain_links:  # a token adds nothing to escape: fold it straight
+                folded = plain[name] = escaped[name] = _fold_plain(value.encode("ascii"))
+                continue
             folded = plain[name] = qp_fold(value)
             escaped[name] = qp_fold(html.escape(value)) if _HTML_SPECIAL.search(value) \
                 else folded

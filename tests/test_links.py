@@ -81,8 +81,11 @@ def test_secret_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert len(links.secret_key(required=False)) == 32
 
 
-@given(st.text())
-def test_both_tokens_of_a_message_are_the_ones_sign_makes(subject: str) -> None:
-    signer = links.Signer(KEY)
+@given(subjects, st.binary(min_size=16, max_size=200))
+def test_both_tokens_of_a_message_are_the_ones_sign_makes(subject: str, key: bytes) -> None:
+    signer = links.Signer(key)
+    unsubscribe, preferences = signer.sign_both(subject)
+    assert links.verify(unsubscribe, "unsubscribe", key, 0) == subject
+    assert links.verify(preferences, "preferences", key, 0) == subject
     assert signer.sign_both(subject) == (signer.sign("unsubscribe", subject),
                                          signer.sign("preferences", subject))
