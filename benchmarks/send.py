@@ -1105,6 +1105,7 @@ def memory_rows(rows: list[tuple[str, str, str, str, str, str]], options: Option
     done = [(size, baseline, sent) for size, baseline, sent in memory if not sent.error]
     senders = {size: sent.memory.command_kib for size, _, sent in done}
     wholes = {size: sent.memory.whole_kib for size, _, sent in done}
+    pss = {size: sent.memory.together_pss_kib for size, _, sent in done}
     for index, (size, baseline, sent) in enumerate(memory):
         what = f"peak memory of `bulletin send` (CLI, 8 connections) → smtp-sink, {size:,} " \
                "recipients"
@@ -1145,8 +1146,9 @@ def memory_rows(rows: list[tuple[str, str, str, str, str, str]], options: Option
                          f"sender {mib(senders[big])} at {big:,} vs target < {target}; "
                          f"{'flat' if flat else 'NOT flat'}")
             ok += "\n" + verdict(wholes[big] < TARGET_KIB,
-                                 f"whole command (sender and render child together) "
-                                 f"{mib(wholes[big])} vs target < {target}")
+                                 f"whole command (sender and render child together, their "
+                                 f"RSS added up) {mib(wholes[big])} vs target < {target}; "
+                                 f"counting shared pages once (PSS): {mib(pss[big])}")
             if options.quick:
                 ok += "\n[yellow]--quick: the 1,000,000 run was skipped[/]"
         rows.append(("6" if index == 0 else "", what, rate(sent.rate), esc(lines(details)),
