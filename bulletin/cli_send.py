@@ -253,12 +253,12 @@ def _final(report: Report, counts: dict[str, int]) -> None:
 def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
     """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
     from .send import campaign
-    from .workflow import prepare_editions
+    from .workflow import load
 
     with reported():
-        editions = prepare_editions(issue, config)
-        with campaign.open_store(editions[0].workspace) as store:
-            key = campaign.issue_key(editions[0])
+        workspace, loaded = load(issue, config)  # its name in the ledger; no need to render
+        with campaign.open_store(workspace) as store:
+            key = campaign.issue_key(loaded)
             counts = store.ledger_counts(key)
             failures = store.ledger_failures(key)
             uncertain = store.ledger_uncertain(key)

@@ -28,14 +28,14 @@ from .smtp import SmtpSettings, SmtpTransport
 from .transport import Result, Transport
 
 if TYPE_CHECKING:
-    from ..workflow import Prepared
+    from ..issue import IssueFile
 
 PASSWORD_VARIABLE = "BULLETIN_SMTP_PASSWORD"
 
 
-def issue_key(prepared: Prepared) -> str:
-    """How the ledger names an issue: newsletter/file stem."""
-    return f"{prepared.loaded.issue.newsletter}/{prepared.loaded.slug}"
+def issue_key(loaded: IssueFile) -> str:
+    """How the ledger names an issue: newsletter/file stem (as Outgoing.key does)."""
+    return f"{loaded.issue.newsletter}/{loaded.slug}"
 
 
 def open_store(workspace: Workspace) -> Store:
