@@ -312,17 +312,15 @@ class SmtpTransport:
             rcpt = b"RCPT TO:<%s>\r\n" % rcpt_to
             previous, mine = self._turn()
             try:
-                if not self.pipelining:  # one message at a time, start to finish
-                    await self._after(previous)
-                    result = await self._transaction(mail, rcpt, payload)
-                else:
-                    result = await self._start(mail, rcpt, payload, previous)
+                result = await self._start(mail, rcpt, payload, previous)
             except BaseException:
                 self._done(mine)
                 raise
             if result is not None:
                 self._done(mine)
                 return result
+            if not self.pipelining:  # one message at a time, start to finish
+                return await self._finish(mine)
         # The end of data is written: the next message may write its commands now.
         return await self._finish(mine)
 
@@ -369,24 +367,36 @@ class SmtpTransport:
         """Wait until every message in flight has read its last reply."""
         await self._after(self._tail)
 
-    # One message, pipelined ----------------------------------------------------------------
+    # One message ----------------------------------------------------------------------------
 
     async def _start(self, mail: bytes, rcpt: bytes, payload: bytes,
                      previous: asyncio.Future[None] | None) -> Result | None:
-        """MAIL, RCPT and DATA in one write; once the messages before have read their
-        replies, read these three; then the data and its end. None when the end of data is
-        written (its reply is read by `_finish`), else the result."""
+        """MAIL, RCPT and DATA (with PIPELINING in one write, after the previous message's
+        end of data, and read once the messages before have read their replies; else one at
+        a time), then the data. None when the data is written (its end and the reply are for
+        `_finish`), else the result."""
         self.stats.transactions += 1
-        self.stats.pipelined += 1
-        self.stats.round_trips += 1
-        end, self._end_pending = (_END_OF_DATA if self._end_pending else b""), False
-        self.stats.joined += bool(end)
         try:
-            try:
-                await self._write(end + mail + rcpt + b"DATA\r\n")
-            finally:
+            if self.pipelining:
+                self.stats.pipelined += 1
+                self.stats.round_trips += 1
+                end, self._end_pending = (_END_OF_DATA if self._end_pending else b""), False
+                self.stats.joined += bool(end)
+                try:
+                    await self._write(end + mail + rcpt + b"DATA\r\n")
+                finally:
+                    await self._after(previous)
+                mail_reply, rcpt_reply, data_reply = [await self._read() for _ in range(3)]
+            else:
                 await self._after(previous)
-            mail_reply, rcpt_reply, data_reply = [await self._read() for _ in range(3)]
+                mail_reply = await self._command(mail)
+                if mail_reply.code // 100 != 2:
+                    return _result(self._expect(mail_reply, 2))
+                rcpt_reply = await self._command(rcpt)
+                if rcpt_reply.code // 100 != 2:
+                    await self._reset()
+                    return _result(self._expect(rcpt_reply, 2))
+                data_reply = await self._command(b"DATA\r\n")
             for reply in (mail_reply, rcpt_reply):
                 if self._expect(reply, 2).code // 100 != 2:
                     if data_reply.code == 354:  # RFC 2920 3.1: end the DATA it took anyway
@@ -438,59 +448,6 @@ class SmtpTransport:
             raise
         finally:
             self._done(mine)
-
-    # One message ----------------------------------------------------------------------------
-
-    async def _transaction(self, mail: bytes, rcpt: bytes, payload: bytes) -> Result:
-        self.stats.transactions += 1
-        end_written = False
-        try:
-            if self.pipelining:
-                self.stats.pipelined += 1
-                self.stats.round_trips += 1
-                await self._write(mail + rcpt + b"DATA\r\n")
-                mail_reply, rcpt_reply, data_reply = [await self._read() for _ in range(3)]
-            else:
-                mail_reply = await self._command(mail)
-                if mail_reply.code // 100 != 2:
-                    return _result(self._expect(mail_reply, 2))
-                rcpt_reply = await self._command(rcpt)
-                if rcpt_reply.code // 100 != 2:
-                    await self._reset()
-                    return _result(self._expect(rcpt_reply, 2))
-                data_reply = await self._command(b"DATA\r\n")
-            for reply in (mail_reply, rcpt_reply):
-                if self._expect(reply, 2).code // 100 != 2:
-                    if data_reply.code == 354:  # RFC 2920 3.1: end the DATA it took anyway
-                        await self._write(_END_OF_DATA)
-                        await self._read()
-                    await self._reset()
-                    return _result(reply)
-            if self._expect(data_reply, 3).code != 354:
-                await self._reset()
-                return _result(data_reply)
-            await self._write(payload)
-            if not self._alive():
-                raise _Lost("the server closed the connection during the data")
-            end_written = True
-            self.stats.round_trips += 1
-            await self._write(_END_OF_DATA)
-            reply = self._expect(await self._read(), 2)
-            return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
-                else _result(reply)
-        except _Unavailable as error:
-            self._abort()
-            return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
-        except _Lost as error:
-            self._abort()
-            if end_written:
-                return Result(Status.UNCERTAIN, 0, f"{error} (after the end of data was sent: "
-                              "the server may have taken the message)")
-            return Result(Status.TEMPORARY, 0, f"{error} (before the end of data: the message "
-                          "was not taken)")
-        except BaseException:  # cancelled mid-conversation: the state is unknown
-            self._abort()
-            raise
 
     def _expect(self, reply: Reply, kind: int) -> Reply:
         """`reply` if it is a success of the `kind` expected (2xx or 3xx) or a failure (4xx,
