@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .cli_subscribers import db_app, subscribers_app
 from .errors import BulletinError, IssueError
 
 
@@ -29,8 +28,6 @@ class Delivery(StrEnum):
 
 app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-app.add_typer(subscribers_app)
-app.add_typer(db_app)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -151,5 +148,7 @@ def main() -> None:
 
 
 from . import cli_send  # noqa: E402,F401  (registers send, send-test, status)
+
+from . import cli_subscribers  # noqa: E402,F401  # isort: skip  (registers subscribers, db)
 
 from . import cli_serve  # noqa: E402,F401  # isort: skip  (registers serve)

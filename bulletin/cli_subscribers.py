@@ -30,6 +30,8 @@ ENVIRONMENT = "BULLETIN_DATABASE_URL"  # bulletin.store.engine.ENVIRONMENT, with
 subscribers_app = typer.Typer(name="subscribers", no_args_is_help=True,
                               help="Subscribers and lists: import, export, add, remove, count.")
 db_app = typer.Typer(name="db", no_args_is_help=True, help="The subscriber database.")
+cli.app.add_typer(subscribers_app)
+cli.app.add_typer(db_app)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help=f"bulletin.toml to use (default: BULLETIN_CONFIG, else the nearest one "
