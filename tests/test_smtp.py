@@ -648,3 +648,17 @@ def test_memory_transport() -> None:
     assert plain_memory.messages == [Sent(SENDER, "a@x.org", SIMPLE),
                                      Sent(SENDER, "bad@x.org", SIMPLE)]
     assert scripted.messages == [(SENDER, "a@x.org", SIMPLE)] and not scripted.open
+
+
+def test_a_server_that_stops_answering_mid_pipeline() -> None:
+    """The data of one message taken and never answered: it is uncertain after the timeout;
+    the message whose commands went out behind it was not taken; later ones go through on a
+    new connection."""
+    with SmtpServer(pipelining=True) as server:
+        results, stats = concurrently(server.port, ["a@x.org", "hangdata@x.org", "b@x.org",
+                                                    "c@x.org"])
+    statuses = [r.status for r in results]
+    assert statuses[:2] == [SENT, UNCERTAIN] and statuses[3] is SENT
+    assert statuses[2] in (TEMPORARY, SENT)
+    assert "no reply within" in results[1].reply
+    assert stats.connections == 2
