@@ -14,6 +14,8 @@ Rows of the one table it prints (all traffic on 127.0.0.1):
     (imports, render, plan) is reported apart. Then once through the real CLI,
     `python -m bulletin send ISSUE --yes` in a subprocess: the dispatcher's own "Done in" time
     and the wall time of the whole command.
+ 1  (DKIM) The same dispatcher run with every message DKIM-signed: an RSA-2048 key, then an
+    Ed25519 one.
  2  smtplib, one connection per message (connect, EHLO, sendmail, QUIT), the same personalised
     bytes, --plain messages; the rate is scaled from that count.
  3  Postfix's smtp-source (C): -s 8 -m 20000 -F the same message (a new connection per
@@ -544,6 +546,29 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def dkim_run(issue: Path, prepared: Prepared, folder: Path, connections: int, kind: str,
+             timeout: float) -> Run:
+    """Row 1 with a [newsletters.cohes3ion.dkim] table and a fresh key of `kind`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    workspace = issue.parent.parent
+    key = (ed25519.Ed25519PrivateKey.generate() if kind == "ed25519"
+           else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    (workspace / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    base = workspace / "bulletin.toml.base"
+    unsigned = base.read_text()
+    base.write_text(unsigned + '\n[newsletters.cohes3ion.dkim]\nselector = "bench"\n'
+                    'key_file = "dkim.pem"\n')
+    try:
+        return dispatch_run(issue, prepared, folder, connections, None, timeout,
+                            f"{kind}, {connections} connections")
+    finally:
+        base.write_text(unsigned)
+
+
 def dispatch_run(issue: Path, prepared: Prepared, folder: Path, connections: int,
                  delay: float | None, timeout: float, label: str) -> Run:
     run = Run(label)
@@ -940,6 +965,14 @@ def measure_all(options: Options, folder: Path, issue: Path, clock: Clock,
     cli = _guard(lambda: cli_run(issue, small, folder, cli_connections, clock.allow(600),
                                  f"{cli_connections} connections"), "cli")
 
+    # 1 (DKIM): the same, every message signed
+    signed = []
+    for kind in ("rsa-2048", "ed25519"):
+        step(clock, options.quiet_wait, f"1: dispatcher, DKIM {kind}, {cli_connections} "
+             "connections")
+        signed.append(_guard(lambda k=kind: dkim_run(issue, small, folder, cli_connections,
+                                                     k, clock.allow(600)), f"DKIM {kind}"))
+
     # 2: smtplib, a connection per message
     plain = best_of(options.repeat, lambda: smtplib_run(templates, options.plain,
                                                          clock.allow(300)),
@@ -965,8 +998,8 @@ def measure_all(options: Options, folder: Path, issue: Path, clock: Clock,
     timing = personalise_timing(templates, options.fast, options.slow, clock.allow(120))
 
     memory = measure_memory(options, folder, issue, clock, small)
-    build_rows(rows, options, small, dispatch_runs, cli, plain, sources, delayed, timing,
-               memory)
+    build_rows(rows, options, small, dispatch_runs, cli, signed, plain, sources, delayed,
+               timing, memory)
 
 
 def measure_memory(options: Options, folder: Path, issue: Path, clock: Clock,
@@ -1025,7 +1058,8 @@ def _guard(measure: Callable[[], Run], label: str) -> Run:
 
 
 def build_rows(rows: list[tuple[str, str, str, str, str, str]], options: Options,
-               small: Prepared, dispatch_runs: list[Run], cli: Run, plain: Run,
+               small: Prepared, dispatch_runs: list[Run], cli: Run, signed: list[Run],
+               plain: Run,
                sources: list[Run], delayed: list[Run], timing: Personalise,
                memory: list[tuple[int, Run, Run]]) -> None:
     best = max(dispatch_runs, key=lambda r: 0.0 if r.error else r.rate)
@@ -1057,6 +1091,9 @@ def build_rows(rows: list[tuple[str, str, str, str, str, str]], options: Options
              ratio(run.rate, TARGET_RATE, "target")], ok)
     add("1 (CLI)", f"`python -m bulletin send ISSUE --yes` → smtp-sink, {cli.label} "
         "(the better count above)", cli, [ratio(cli.rate, best.rate, "in-process run")], "")
+    for index, run in enumerate(signed):
+        add("1 (DKIM)" if index == 0 else "", f"the dispatcher as in 1, every message "
+            f"DKIM-signed, {run.label}", run, [ratio(run.rate, best.rate, "unsigned best")], "")
     add("2", f"smtplib, one connection per message (connect, EHLO, sendmail, QUIT) → "
         f"smtp-sink, {options.plain:,} messages", plain,
         [f"reference on this hardware ≈ {REFERENCE_SMTPLIB:,}/s: "
