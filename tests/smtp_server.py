@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -314,6 +315,22 @@ def authenticator(username: str, password: str) -> Any:
 
     check.tried = tried  # type: ignore[attr-defined]
     return check
+
+
+SECRET_KEY = "a-test-secret-key-of-some-length"
+
+
+def ready_to_send(workspace: Path, port: int, monkeypatch: pytest.MonkeyPatch,
+                  **settings: object) -> Path:
+    """The workspace sending to the test server at `port` (`settings` as for use_server),
+    with the example issue, BULLETIN_SECRET_KEY set and its store beside bulletin.toml."""
+    from tests.conftest import EXAMPLE
+
+    use_server(workspace, port, **settings)
+    monkeypatch.setenv("BULLETIN_SECRET_KEY", SECRET_KEY)
+    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
+    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    return workspace
 
 
 def use_server(workspace: Path, port: int, **settings: object) -> None:

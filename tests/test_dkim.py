@@ -22,10 +22,9 @@ from bulletin.personalise import MessageTemplate
 from bulletin.send.smtp import dot_unstuff
 from bulletin.store.store import Store
 from bulletin.workflow import Prepared
-from tests.conftest import EXAMPLE
-from tests.smtp_server import SmtpServer, use_server
+from tests.smtp_server import SmtpServer, ready_to_send
 from tests.test_personalise import recipients
-from tests.test_send import KEY, bulletin, issue, subscribe
+from tests.test_send import bulletin, issue, subscribe
 
 SECRET = b"k" * 32
 
@@ -120,10 +119,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def signing(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    use_server(workspace, server.port, timeout=3, connections=2)
-    monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
-    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
-    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    ready_to_send(workspace, server.port, monkeypatch, timeout=3, connections=2)
     (workspace / "keys").mkdir()
     (workspace / "keys" / "news.pem").write_bytes(RSA_PEM)
     config = workspace / "bulletin.toml"

@@ -17,9 +17,7 @@ from bulletin import links
 from bulletin.cli import app
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
-from tests.smtp_server import SmtpServer, use_server
-
-KEY = "a-test-secret-key-of-some-length"
+from tests.smtp_server import SECRET_KEY, SmtpServer, ready_to_send
 
 
 @pytest.fixture
@@ -31,12 +29,8 @@ def server() -> Iterator[SmtpServer]:
 @pytest.fixture
 def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The workspace, sending to the test server; its store in the workspace."""
-    use_server(workspace, server.port, timeout=3, connections=3, retry_delays=[0.2, 0.2],
-               max_consecutive_failures=8)
-    monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
-    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
-    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
-    return workspace
+    return ready_to_send(workspace, server.port, monkeypatch, timeout=3, connections=3,
+                         retry_delays=[0.2, 0.2], max_consecutive_failures=8)
 
 
 def subscribe(workspace: Path, addresses: list[str], list_name: str = "cohes3ion") -> None:
@@ -81,7 +75,7 @@ def test_send_reaches_everyone_once_and_resumes(setup: Path, server: SmtpServer)
 def test_each_message_is_personal_and_signed(setup: Path, server: SmtpServer) -> None:
     subscribe(setup, ["ann@example.org", "bob@example.org"])
     assert bulletin("send", issue(setup), "--yes")[0] == 0
-    key = KEY.encode()
+    key = SECRET_KEY.encode()
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
         ids = {info.email: info.id for info in map(store.subscriber, ["ann@example.org",
                                                                       "bob@example.org"])}

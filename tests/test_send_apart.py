@@ -23,9 +23,8 @@ from bulletin.errors import IssueError, RenderError
 from bulletin.send import outgoing
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE, ROOT
-from tests.smtp_server import SmtpServer, use_server
+from tests.smtp_server import SmtpServer, ready_to_send
 
-KEY = "a-test-secret-key-of-some-length"
 NEVER_IN_THE_SENDER = {"jinja2", "mjml", "premailer", "lxml", "cssutils", "requests",
                        "babel", "markdown_it", "yaml", "alembic", "mako", "pygments",
                        "fastapi", "starlette", "uvicorn"}
@@ -49,10 +48,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    use_server(workspace, server.port, timeout=5, connections=2)
-    monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
-    monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)
-    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    ready_to_send(workspace, server.port, monkeypatch, timeout=5, connections=2)
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
         store.create_list("cohes3ion", newsletter="cohes3ion")
         for n in range(3):
