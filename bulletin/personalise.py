@@ -123,32 +123,27 @@ def _chunk(text: str, end: bytes) -> bytes:
 class MessageTemplate:
     """One issue in one language as bytes with holes for each recipient's values."""
 
-    newsletter: Newsletter
-    base_url: str
     signer: links.Signer
-    head: bytes  # fixed headers, the blank line, the text part's headers
-    text: Segments
-    middle: bytes  # the boundary and the HTML part's headers
-    html: Segments
-    tail: bytes  # the closing boundary
     domain: str
+    """The sender's domain, for Message-IDs."""
     mailto: str | None
-    stuffed: tuple[bytes, Segments, bytes, Segments, bytes]
-    """head, text, middle, html and tail dot-stuffed for SMTP's DATA, each on its own: every
-    part starts at the start of a line and ends with a line break."""
-    dkim: SigningPlan | None = None
-    body_start: bytes = b""
-    """The part of `head` after the header section: where the body, which DKIM hashes,
-    begins."""
-    layout: tuple[list[bytes], list[bytes], tuple[tuple[int, str, bool], ...]] = \
-        ([], [], ())
-    """The message as a list of parts, plain and dot-stuffed, with a hole first for the
-    recipient's headers and holes (index, value name, in the HTML part) for their values."""
-    link_prefixes: tuple[str, str] = ("", "")
+    parts: list[bytes]
+    """The message in pieces: a hole first for the recipient's headers; the fixed headers,
+    the blank line and the text part's headers; the bodies cut at each placeholder."""
+    stuffed_parts: list[bytes]
+    """The same dot-stuffed for SMTP's DATA, each piece on its own: every piece starts a line
+    and ends with a line break."""
+    holes: tuple[tuple[int, str, bool], ...]
+    """(index in parts, value name, in the HTML part) for each placeholder."""
+    link_prefixes: tuple[str, str]
     """The unsubscribe and preferences URLs up to their token."""
-    plain_links: frozenset[str] = frozenset()
+    plain_links: frozenset[str]
     """The links whose prefix is printable ASCII with nothing to escape in HTML: with a token
     (base64url and a dot) they are too, so they are folded without looking."""
+    body_start: bytes
+    """The part of parts[1] after the header section: where the body, which DKIM hashes,
+    begins."""
+    dkim: SigningPlan | None = None
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -162,18 +157,24 @@ class MessageTemplate:
                                  cte="quoted-printable")
         head, rest = to_bytes(skeleton).split(b"TEXT\r\n", 1)
         middle, tail = rest.split(b"HTML\r\n", 1)
-        text, html_ = _segments(rendered.text), _segments(rendered.html)
-        stuffed = (_stuff(head), _stuff_all(text), _stuff(middle), _stuff_all(html_),
-                   _stuff(tail))
+        parts, holes = [b"", head], []
+        for segments, in_html in ((_segments(rendered.text), False),
+                                  (_segments(rendered.html), True)):
+            for segment in segments:
+                if isinstance(segment, str):
+                    holes.append((len(parts), segment, in_html))
+                    parts.append(b"")
+                else:
+                    parts.append(segment)
+            parts.append(tail if in_html else middle)
         section, body_start = head.split(b"\r\n\r\n", 1)
         prefixes = (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, ""))
-        plan = dkim.prepare(header_fields(section + b"\r\n")) if dkim else None
-        return cls(newsletter, base_url, links.Signer(key), head, text, middle, html_, tail,
-                   sender_domain(newsletter), unsubscribe_mailto(newsletter), stuffed, plan,
-                   body_start, _layout((head, text, middle, html_, tail), stuffed),
-                   prefixes, frozenset(name for name, prefix in zip(
-                       ("unsubscribe_url", "preferences_url"), prefixes, strict=True)
-                       if _plain(prefix)))
+        return cls(
+            links.Signer(key), sender_domain(newsletter), unsubscribe_mailto(newsletter),
+            parts, [_stuff(part) for part in parts], tuple(holes), prefixes,
+            frozenset(name for name, prefix in zip(("unsubscribe_url", "preferences_url"),
+                                                   prefixes, strict=True) if _plain(prefix)),
+            body_start, dkim.prepare(header_fields(section + b"\r\n")) if dkim else None)
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
@@ -196,11 +197,11 @@ class MessageTemplate:
             folded = plain[name] = qp_fold(value)
             escaped[name] = qp_fold(html.escape(value)) if _HTML_SPECIAL.search(value) \
                 else folded
-        plain_parts, stuffed_parts, holes = self.layout
+        holes = self.holes
         # Header lines start with a name, never a dot: nothing to stuff there.
         head = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("ascii")
         if self.dkim is not None or not stuffed:
-            parts = plain_parts.copy()
+            parts = self.parts.copy()
             for index, name, in_html in holes:
                 parts[index] = escaped[name] if in_html else plain[name]
             if self.dkim is not None:  # signed as it will be read: before dot-stuffing
@@ -208,7 +209,7 @@ class MessageTemplate:
                              for name, value in headers}
                 head = self.dkim.signature(canonical, [self.body_start, *parts[2:]]) + head
         if stuffed:  # the values have no line that starts with a dot (qp_fold)
-            parts = stuffed_parts.copy()
+            parts = self.stuffed_parts.copy()
             for index, name, in_html in holes:
                 parts[index] = escaped[name] if in_html else plain[name]
         parts[0] = head
@@ -220,28 +221,3 @@ def _stuff(part: bytes) -> bytes:
     if b"\n." in part:
         part = part.replace(b"\r\n.", b"\r\n..")
     return b"." + part if part[:1] == b"." else part
-
-
-def _layout(plain: tuple[bytes, Segments, bytes, Segments, bytes],
-            stuffed: tuple[bytes, Segments, bytes, Segments, bytes]
-            ) -> tuple[list[bytes], list[bytes], tuple[tuple[int, str, bool], ...]]:
-    lists: list[list[bytes]] = []
-    holes: list[tuple[int, str, bool]] = []
-    for head, text, middle, html_, tail in (plain, stuffed):
-        parts, holes = [b"", head], []
-        for segments, in_html in ((text, False), (html_, True)):
-            for segment in segments:
-                if isinstance(segment, str):
-                    holes.append((len(parts), segment, in_html))
-                    parts.append(b"")
-                else:
-                    parts.append(segment)
-            if not in_html:
-                parts.append(middle)
-        parts.append(tail)
-        lists.append(parts)
-    return lists[0], lists[1], tuple(holes)
-
-
-def _stuff_all(segments: Segments) -> Segments:
-    return tuple(_stuff(p) if isinstance(p, bytes) else p for p in segments)
