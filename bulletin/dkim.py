@@ -68,9 +68,16 @@ class DkimSigner:
     selector: str
     pem: bytes = field(repr=False)
     _key: Any = field(init=False, repr=False, compare=False)
+    algorithm: str = field(init=False, compare=False)
+    """rsa-sha256, or ed25519-sha256 (RFC 8463) for an Ed25519 key."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", _load_key(self.pem))
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        key = _load_key(self.pem)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "algorithm", "ed25519-sha256" if isinstance(
+            key, ed25519.Ed25519PrivateKey) else "rsa-sha256")
 
     def __getstate__(self) -> tuple[str, str, bytes]:
         return (self.domain, self.selector, self.pem)
@@ -79,13 +86,6 @@ class DkimSigner:
         for name, value in zip(("domain", "selector", "pem"), state, strict=True):
             object.__setattr__(self, name, value)
         self.__post_init__()
-
-    @property
-    def algorithm(self) -> str:
-        from cryptography.hazmat.primitives.asymmetric import ed25519
-
-        return "ed25519-sha256" if isinstance(self._key, ed25519.Ed25519PrivateKey) \
-            else "rsa-sha256"
 
     def public_record(self) -> str:
         """The TXT record to publish at `<selector>._domainkey.<domain>`."""
@@ -106,19 +106,12 @@ class DkimSigner:
         return SigningPlan(self, {name.strip().lower(): relaxed_header(name, value)
                                   for name, value in headers})
 
-    def sign(self, data: bytes) -> bytes:
-        """The DKIM-Signature field (name, value, CRLF) for a whole message: the slow path,
-        for messages made without a template (each field parsed, the body joined)."""
-        section, _, body = data.partition(b"\r\n\r\n")
-        body = body.rstrip(b"\r\n") + b"\r\n"  # simple canonicalization: no empty lines last
-        return self.prepare(header_fields(section + b"\r\n")).signature({}, [body])
-
     def _sign(self, data: bytes) -> bytes:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ed25519, padding
-
-        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+        if self.algorithm == "ed25519-sha256":
             return self._key.sign(hashlib.sha256(data).digest())
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 

@@ -37,13 +37,10 @@ def recipient_values(recipient: Recipient, base_url: str,
                      key: bytes | links.Signer) -> dict[str, str]:
     """The placeholder values for one recipient: signed, opaque links and their address."""
     signer = key if isinstance(key, links.Signer) else links.Signer(key)
-    return {
-        "unsubscribe_url": links.unsubscribe_url(
-            base_url, signer.sign("unsubscribe", recipient.id)),
-        "preferences_url": links.preferences_url(
-            base_url, signer.sign("preferences", recipient.id)),
-        "email": recipient.email,
-    }
+    unsubscribe, preferences = signer.sign_both(recipient.id)
+    return {"unsubscribe_url": links.unsubscribe_url(base_url, unsubscribe),
+            "preferences_url": links.preferences_url(base_url, preferences),
+            "email": recipient.email}
 
 
 def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
