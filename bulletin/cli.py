@@ -26,8 +26,9 @@ class Delivery(StrEnum):
     side_by_side = "side-by-side"
 
 
-app = typer.Typer(help="Compose, check and send email bulletins.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
+                               no_args_is_help=True, add_completion=False,
+                               pretty_exceptions_enable=False)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -50,6 +51,21 @@ def reported() -> Iterator[None]:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             err.print(f"[bold red]Error:[/] {escape(line)}")
         raise typer.Exit(1) from None
+
+
+@app.command("init")
+def init_command(folder: Annotated[Path, typer.Argument(
+        help="The new workspace's folder (made if missing)")] = Path(".")) -> None:
+    """Start a workspace of your own in FOLDER: a commented bulletin.toml, a first issue
+    that shows every feature of the issue format, and a .gitignore. Never overwrites a file."""
+    from .starter import FIRST_ISSUE, create_workspace
+
+    with reported():
+        written = create_workspace(folder)
+    for path in written:
+        out.print(f"wrote {escape(str(path))}")
+    where = f"cd {escape(str(folder))} && " if folder != Path(".") else ""
+    out.print(f"Next: edit bulletin.toml, then {where}bulletin render {FIRST_ISSUE}")
 
 
 @app.command("render")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tomllib
 from email.utils import parseaddr
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,8 +19,19 @@ from .validation import describe
 from .yamlsource import dotted
 
 FILENAME = "bulletin.toml"
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-"""The themes and web pages that come with bulletin, used where a workspace has none."""
+
+
+def _bundled_templates() -> Path:
+    folder = files("bulletin.templates")
+    if not isinstance(folder, Path):  # a zip import; Jinja and Babel need real files
+        raise SettingsError(f"bulletin's templates are not files on disk ({folder}); install "
+                            f"bulletin with pip into a folder, not as a zip")
+    return folder
+
+
+BUNDLED_TEMPLATES = _bundled_templates()
+"""The themes and web pages that come with bulletin (package data, bulletin.templates), used
+where a workspace has none."""
 
 
 def _address(value: str) -> str:

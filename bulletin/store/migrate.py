@@ -9,6 +9,7 @@ the revision with one query, and a process that sends or serves never holds Alem
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,8 @@ from .errors import StoreError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCRIPTS = Path(__file__).resolve().parent / "migrations"
+SCRIPTS = Path(str(files("bulletin.store.migrations")))
+"""The migration scripts and Alembic's script.py.mako, package data like the code."""
 HEAD = "0004"
 """The newest migration's revision, so that an up-to-date database is recognised without
 reading the scripts. A test checks it against Alembic's head: update it with each migration."""
