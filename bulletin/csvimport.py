@@ -20,11 +20,14 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .errors import BulletinError
 from .store.addresses import InvalidAddress, normalise
 from .store.rows import BadRow, Row
+
+if TYPE_CHECKING:
+    import _csv  # the type of csv.reader's readers (typeshed does not re-export it from csv)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "email": ("email", "e mail", "email address", "e mail address"),
@@ -124,7 +127,7 @@ class SubscriberFile:
         finally:
             csv.field_size_limit(previous_limit)
 
-    def _next(self, reader: csv.Reader[str], start: int) -> list[str] | None:
+    def _next(self, reader: _csv.Reader, start: int) -> list[str] | None:
         try:
             return next(reader)
         except StopIteration:
@@ -142,7 +145,7 @@ class SubscriberFile:
                                f"a field holding quotes must be quoted itself, with each "
                                f"quote doubled (\"\")") from None
 
-    def _read_header(self, reader: csv.Reader[str]) -> int:
+    def _read_header(self, reader: _csv.Reader) -> int:
         """Read up to the header row; return the line after it."""
         while True:
             start = reader.line_num + 1
@@ -181,7 +184,7 @@ class SubscriberFile:
         self.width = len(header)
         return reader.line_num + 1
 
-    def _data(self, reader: csv.Reader[str], start: int) -> Iterator[Row | BadRow]:
+    def _data(self, reader: _csv.Reader, start: int) -> Iterator[Row | BadRow]:
         header_width = self.width
         email_at = self.columns["email"]
         name_at = self.columns.get("name")

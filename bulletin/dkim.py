@@ -20,9 +20,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import SettingsError
+
+if TYPE_CHECKING:  # cryptography is imported when a key is loaded, not with this module
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-id",
           "list-unsubscribe", "list-unsubscribe-post", "feedback-id", "mime-version",
@@ -67,7 +71,7 @@ class DkimSigner:
     domain: str
     selector: str
     pem: bytes = field(repr=False)
-    _key: Any = field(init=False, repr=False, compare=False)
+    _key: RSAPrivateKey | Ed25519PrivateKey = field(init=False, repr=False, compare=False)
     algorithm: str = field(init=False, compare=False)
     """rsa-sha256, or ed25519-sha256 (RFC 8463) for an Ed25519 key."""
 
@@ -107,12 +111,15 @@ class DkimSigner:
                                   for name, value in headers})
 
     def _sign(self, data: bytes) -> bytes:
-        if self.algorithm == "ed25519-sha256":
-            return self._key.sign(hashlib.sha256(data).digest())
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PrivateKey):  # algorithm ed25519-sha256
+            return key.sign(hashlib.sha256(data).digest())
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
-        return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,7 @@ def load(key_file: Path, domain: str, selector: str, where: str) -> DkimSigner:
         raise SettingsError(f"{where}.key_file: {key_file}: {exc}") from None
 
 
-def _load_key(pem: bytes) -> Any:
+def _load_key(pem: bytes) -> RSAPrivateKey | Ed25519PrivateKey:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa

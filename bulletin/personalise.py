@@ -114,8 +114,8 @@ def _segments(text: str) -> Segments:
 def _chunk(text: str, end: bytes) -> bytes:
     if not text:
         return b""
-    encoded = quoprimime.body_encode(_latin1(text), maxlinelen=_QP_LINE)
-    encoded = encoded.replace("\n", "\r\n").encode("ascii")
+    lines = quoprimime.body_encode(_latin1(text), maxlinelen=_QP_LINE)
+    encoded = lines.replace("\n", "\r\n").encode("ascii")
     return encoded if encoded.endswith(b"\r\n") else encoded + end
 
 

@@ -18,6 +18,8 @@ from . import placeholders as ph
 from .errors import RenderError
 
 if TYPE_CHECKING:
+    from premailer import Premailer
+
     from .issue import IssueFile
     from .settings import Workspace
 
@@ -71,16 +73,21 @@ def _with_line(message: str, source: str) -> str:
     return f"{message} (line {line} of the generated MJML)"
 
 
+_ParsedRules = tuple[list[tuple[tuple[int, ...], str, str]], list[object]]
+"""premailer's rules from one CSS text: (specificity, selector, declarations) to inline, and
+the rules left over (media queries, pseudo-classes)."""
+
+
 @cache
-def _inliner() -> type:
+def _inliner() -> type[Premailer]:
     """premailer, remembering the rules it parsed from a CSS text: the theme's CSS is the same
     for every issue, and turning it into rules was most of premailer's time."""
     import premailer
 
     class Inliner(premailer.Premailer):
-        _rules: ClassVar[dict[tuple[str, int, bool], tuple[list, list]]] = {}
+        _rules: ClassVar[dict[tuple[str, int, bool], _ParsedRules]] = {}
 
-        def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list, list]:
+        def _parse_style_rules(self, css_body: str, ruleset_index: int) -> _ParsedRules:
             key = (css_body, ruleset_index, self.strip_important)
             cached = self._rules.get(key)
             if cached is None:

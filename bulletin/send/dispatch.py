@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from typing import ParamSpec, TypeVar
 
 from ..errors import SendError
 from ..message import Recipient
@@ -25,6 +26,9 @@ from ..store.ledger import Audience, Claim, Outcome
 from ..store.store import Store
 from .ratelimit import RateLimit
 from .transport import Result, Status, Transport
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,11 @@ class Dispatcher:
                 raise result
         return self.report
 
-    async def _db_call(self, function: Callable[..., object], *args: object) -> object:
+    async def _db_call(self, function: Callable[_P, _T], *args: _P.args,
+                       **kwargs: _P.kwargs) -> _T:
+        """`function` (a store call) in a thread, one at a time."""
         async with self._db:
-            return await asyncio.to_thread(function, *args)
+            return await asyncio.to_thread(function, *args, **kwargs)
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
         after, passes = 0, 0
@@ -140,7 +146,6 @@ class Dispatcher:
                 continue
             claims = await self._db_call(self.store.ledger_claim, self.issue, room, after,
                                          self.audience)
-            assert isinstance(claims, list)
             if claims:
                 after = claims[-1].id
                 self._outstanding += len(claims)
@@ -152,7 +157,6 @@ class Dispatcher:
                 continue
             await self._flush(force=True)
             counts = await self._db_call(self.store.ledger_counts, self.issue, self.audience)
-            assert isinstance(counts, dict)
             if not counts.get("pending"):
                 return
             if passes >= len(self.settings.retry_delays):

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Insert,
     Integer,
@@ -49,6 +50,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 from .errors import UnknownListError
 from .models import (
@@ -61,6 +63,7 @@ from .models import (
     Suppression,
     UTCDateTime,
     now,
+    table,
 )
 from .rows import BadRow, Row
 
@@ -69,11 +72,11 @@ IMPORT_CACHE_KIB = 16 * 1024
 
 NoteKind = Literal["bad", "duplicate", "unsubscribed", "suppressed"]
 
-_subscribers = Subscriber.__table__
-_memberships = Membership.__table__
-_audit = AuditEntry.__table__
-_suppressions = Suppression.__table__
-_lists = MailingList.__table__
+_subscribers = table(Subscriber)
+_memberships = table(Membership)
+_audit = table(AuditEntry)
+_suppressions = table(Suppression)
+_lists = table(MailingList)
 
 _temporary = MetaData()
 _seen = Table("bulletin_import_seen", _temporary,
@@ -198,7 +201,7 @@ class _Import:
             raise UnknownListError(unknown_list_message(list_name, known))
         self.list_id: int = list_id
 
-        def sql(value: object, type_: Any = None) -> Any:
+        def sql(value: object, type_: TypeEngine[Any] | None = None) -> ColumnElement[Any]:
             """A constant of the import rendered into the SQL once, not bound every row."""
             if value is None:
                 return null()
@@ -292,7 +295,7 @@ class _Import:
         # one first seen in an earlier batch keeps its (earlier) line.
         self.insert_seen([(key, row.line, number) for key, row in firsts.items()])
         this_batch = _seen.c.batch == number
-        seen = dict(connection.execute(
+        seen: dict[str, int] = dict(connection.execute(
             select(_seen.c.email_key, _seen.c.line)
             .where(this_batch, _seen.c.line < rows[0].line)).all())
         existing: dict[str, _Existing] = {}
@@ -398,8 +401,8 @@ class _Import:
 
 def _upsert_seen(connection: Connection) -> Insert:
     """INSERT into the seen table; for a key already there, only mark it with the new batch."""
-    module = sqlite if connection.dialect.name == "sqlite" else postgresql
-    statement = module.insert(_seen)
+    insert_ = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    statement = insert_(_seen)
     return statement.on_conflict_do_update(index_elements=[_seen.c.email_key],
                                            set_={"batch": statement.excluded.batch})
 

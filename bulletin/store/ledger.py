@@ -40,12 +40,13 @@ from .models import (
     Membership,
     Subscriber,
     Suppression,
+    table,
 )
 
-_ledger = LedgerEntry.__table__
-_subscribers = Subscriber.__table__
-_memberships = Membership.__table__
-_suppressions = Suppression.__table__
+_ledger = table(LedgerEntry)
+_subscribers = table(Subscriber)
+_memberships = table(Membership)
+_suppressions = table(Suppression)
 
 SKIPPED_REPLY = "not sent: unsubscribed or suppressed after the issue was queued"
 
@@ -231,7 +232,7 @@ def counts(connection: Connection, issue: str,
         query = query.join_from(_ledger, _subscribers,
                                 _subscribers.c.id == _ledger.c.subscriber_id) \
             .where(audience.condition())
-    found = dict(connection.execute(query.group_by(_ledger.c.state)).all())
+    found: dict[str, int] = dict(connection.execute(query.group_by(_ledger.c.state)).all())
     return {state: found.get(state, 0) for state in DELIVERY_STATES}
 
 

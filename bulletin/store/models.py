@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -75,13 +76,24 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value  # DateTime's own result processing made it one
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table a model is mapped to, for SQLAlchemy Core statements (insert, update,
+    `.c` columns). Declarative types `__table__` as any FromClause; every model here is
+    declared with a `__tablename__`, so it is a Table."""
+    mapped = model.__table__
+    if not isinstance(mapped, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return mapped
 
 
 class Subscriber(Base):

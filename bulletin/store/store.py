@@ -49,6 +49,7 @@ from .models import (
     Suppression,
     TestSend,
     now,
+    table,
 )
 from .rows import BadRow, Row
 
@@ -447,7 +448,7 @@ class Store:
                 query = (select(state, func.count()).select_from(Membership)
                          .join(Subscriber, Subscriber.id == Membership.subscriber_id)
                          .where(Membership.list_id == list_id))
-            found = dict(session.execute(query.group_by(state)).all())
+            found: dict[str, int] = dict(session.execute(query.group_by(state)).all())
         return {key: found.get(key, 0) for key in
                 ("active", "pending", "unsubscribed", "bounced", "complained", "suppressed")}
 
@@ -621,7 +622,7 @@ class Store:
         web service gathers one-click unsubscribes arriving together). Ids that are unknown
         or already gone are passed over. Returns how many changed."""
         at = now()
-        subscribers = Subscriber.__table__
+        subscribers = table(Subscriber)
         with self._writer.connect() as connection, connection.begin():
             found = connection.execute(
                 select(subscribers.c.id, subscribers.c.email_key, subscribers.c.status)
@@ -629,7 +630,7 @@ class Store:
                 .order_by(subscribers.c.id).with_for_update()).all()
             if not found:
                 return 0
-            connection.execute(AuditEntry.__table__.insert(), [
+            connection.execute(table(AuditEntry).insert(), [
                 {"at": at, "subscriber_id": row.id, "email_key": row.email_key,
                  "list_id": None, "action": "unsubscribe", "old_status": row.status,
                  "new_status": "unsubscribed", "source": source, "actor": actor,

@@ -15,7 +15,7 @@ from typing import Any
 from ..i18n import language_name
 from ..settings import Workspace
 from ..store import Store, SubscriberInfo, SuppressedError
-from ..store.models import LEFT
+from ..store.models import LEFT, Status
 from .pages import Pages
 
 PAUSE_MONTHS = ("1", "3", "6")
@@ -172,7 +172,7 @@ class Preferences:
     def _save(self, info: SubscriberInfo, form: dict[str, list[str]]) -> str:
         view = self.view(info.id, None)
         wanted = set(form.get("list", []))
-        status = "pending" if info.status == "pending" else "active"
+        status: Status = "pending" if info.status == "pending" else "active"
         try:
             for group in view["groups"]:
                 for choice in group.lists:

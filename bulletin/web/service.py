@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -43,6 +43,7 @@ from ..send.transport import Transport
 from ..settings import Workspace
 from ..store import NotSubscribedError, Store, StoreError, SuppressedError
 from ..store.addresses import InvalidAddress, normalise
+from ..store.store import ArchiveEntry
 from . import csrf
 from .confirmations import CONFIRM_DAYS, RESEND_AFTER, Confirmations, parse_confirm_subject
 from .oneclick import OneClick
@@ -146,6 +147,12 @@ def subscriber_of(subject: str) -> int | None:
     return int(subject)
 
 
+def _first(form: dict[str, list[str]], name: str) -> str | None:
+    """The form's first value for `name`, if it has one."""
+    values = form.get(name)
+    return values[0] if values else None
+
+
 class Service:
     """The state the routes share, and what they do."""
 
@@ -176,7 +183,7 @@ class Service:
 
     def check_form(self, request: Request, page: str, form: dict[str, list[str]]) -> None:
         own = {self.origin, f"{request.url.scheme}://{request.headers.get('host', '')}".lower()}
-        field = (form.get(csrf.FIELD) or [None])[0]
+        field = _first(form, csrf.FIELD)
         if not csrf.same_origin(request.headers.get("origin"), own) or \
                 not csrf.valid(self.key, page, field, int(time.time())):
             _ = self.pages.gettext(self.language_of(request))
@@ -196,7 +203,7 @@ class Service:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             if media == "multipart/form-data":
-                async def replay() -> AsyncIterator[bytes]:
+                async def replay() -> AsyncGenerator[bytes, None]:
                     yield bytes(body)
 
                 parsed = await MultiPartParser(Headers(scope=request.scope), replay(),
@@ -557,7 +564,7 @@ def _subscribe(app: FastAPI, service: Service) -> None:
         language = newsletter_or_404(newsletter, lang)
         form = await service.form(request)
         service.check_form(request, f"subscribe:{newsletter}", form)
-        language = pages.language(newsletter, (form.get("language") or [None])[0], lang)
+        language = pages.language(newsletter, _first(form, "language"), lang)
         raw = (form.get("email") or [""])[0]
         name = clean_name((form.get("name") or [""])[0])
         _ = pages.gettext(language)
@@ -676,16 +683,17 @@ def _archive(app: FastAPI, service: Service) -> None:
     @app.get("/archive/{newsletter}", response_class=HTMLResponse,
              summary="Past issues of a newsletter")
     async def archive_index(newsletter: str, lang: str | None = LangQuery) -> Response:
-        if pages.newsletter(newsletter) is None:
+        found = pages.newsletter(newsletter)
+        if found is None:
             raise not_found(lang)
         language = pages.language(newsletter, lang)
         entries = await run_in_threadpool(service.store.archive_index, newsletter)
-        by_issue: dict[str, Any] = {}
+        by_issue: dict[str, ArchiveEntry] = {}
         for entry in entries:
             best = by_issue.get(entry.issue)
             if best is None or (entry.language == language and best.language != language):
                 by_issue[entry.issue] = entry
-        multilingual = len(pages.newsletter(newsletter).languages) > 1  # type: ignore[union-attr]
+        multilingual = len(found.languages) > 1
         issues = [{"subject": e.subject, "published_at": e.published_at, "lang": e.language,
                    "url": f"{quote(newsletter)}/{quote(e.issue)}"
                           + (f"?lang={e.language}" if multilingual else "")}
