@@ -133,7 +133,9 @@ def dkim_record_command(
             help="Newsletters (default: every one with a [newsletters.NAME.dkim] table)")]
         = None,
         config: ConfigOpt = None) -> None:
-    """Print the DNS TXT record that publishes each newsletter's DKIM public key."""
+    """Print the DNS TXT record that publishes each newsletter's DKIM public key, split into
+    strings of at most 255 characters as zone files need."""
+    from .dkim import txt_strings
     from .send import campaign
     from .settings import find_config, load_workspace
 
@@ -154,7 +156,8 @@ def dkim_record_command(
     for slug, signer in records:
         out.print(f"# {escape(slug)}: {signer.algorithm}", highlight=False)
         out.print(f"{signer.selector}._domainkey.{signer.domain}. IN TXT "
-                  f'"{signer.public_record()}"', highlight=False, soft_wrap=True)
+                  f"{txt_strings(signer.public_record())}", highlight=False, soft_wrap=True,
+                  markup=False)
 
 
 def _show(plan: Plan, resend_uncertain: bool) -> None:

@@ -163,6 +163,19 @@ def _signed_names(present: frozenset[bytes]) -> tuple[tuple[bytes, ...], str]:
     return names, ":".join([*(n.decode() for n in names), *OVERSIGNED])
 
 
+TXT_STRING = 255
+"""The most characters one DNS character-string holds (RFC 1035 3.3): a longer TXT value
+(an RSA-2048 key's record is about 410) is published as several, which DKIM joins."""
+
+
+def txt_strings(value: str) -> str:
+    """`value` as a zone file writes TXT data: quoted strings of at most 255 characters each,
+    separated by spaces (`"v=DKIM1; k=rsa; p=MIIB..." "...AQAB"`)."""
+    pieces = [value[i:i + TXT_STRING] for i in range(0, len(value), TXT_STRING)] or [""]
+    return " ".join('"' + piece.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    for piece in pieces)
+
+
 def load(key_file: Path, domain: str, selector: str, where: str) -> DkimSigner:
     """The signer for `key_file` (PEM, unencrypted, RSA of 1024 bits or more, or Ed25519);
     `where` names the setting in messages."""

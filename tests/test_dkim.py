@@ -182,8 +182,10 @@ def test_dkim_record_prints_the_published_key(signing: Path) -> None:
     code, output = bulletin("dkim-record", "--config", str(signing / "bulletin.toml"))
     assert code == 0, output
     signer = DkimSigner("example.gov.wales", "news2026", RSA_PEM)
-    assert (f'news2026._domainkey.example.gov.wales. IN TXT "{signer.public_record()}"'
-            in output.replace("\n", "").replace("# cohes3ion: rsa-sha256", ""))
+    owner, _, data = next(line for line in output.splitlines() if " IN TXT " in line
+                          ).partition(" IN TXT ")  # (the strings: tests/test_dkim_record.py)
+    assert owner == "news2026._domainkey.example.gov.wales."
+    assert data.replace('" "', "").strip('"') == signer.public_record()
     code, output = bulletin("dkim-record", "cohes3ion-bilingual", "--config",
                             str(signing / "bulletin.toml"))
     assert code == 1 and "newsletters.cohes3ion-bilingual has no dkim table" in output
