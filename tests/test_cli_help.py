@@ -1,0 +1,61 @@
+"""`--help` as a person reads it: prose wrapped by the terminal, not by the source file, and
+options described the way typer and click describe them (FILE, TEXT, a flag with no type)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = [[], ["send"], ["subscribers", "import"], ["render"], ["serve"], ["init"],
+            ["subscribers"], ["send-test"], ["check"]]
+
+
+def _help(args: list[str], width: int) -> str:
+    env = {**os.environ, "COLUMNS": str(width), "TERMINAL_WIDTH": str(width), "NO_COLOR": "1"}
+    result = subprocess.run([sys.executable, "-m", "bulletin", *args, "--help"],
+                            capture_output=True, text=True, env=env, check=True)
+    return result.stdout
+
+
+def _rows(text: str) -> str:
+    """The help's words with the panels' borders taken off, one screen row a line."""
+    return "\n".join(" ".join(re.sub(r"[│╭╮╰╯─]", " ", line).split())
+                     for line in text.splitlines())
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_no_python_type_names_in_help(args: list[str]) -> None:
+    text = _help(args, 120)
+    assert not re.search(r"<(bool|str|int|float|path)>|\{[a-z_]+\}", text), text
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_help_is_wrapped_by_the_terminal_not_the_source(args: list[str]) -> None:
+    """On a wide terminal, every sentence of a command's help is on one row."""
+    from typer.main import get_command
+
+    from bulletin.cli import app
+
+    command = get_command(app)
+    for name in args:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    wide = _rows(_help(args, 400))
+    for paragraph in inspect.cleandoc(command.help or "").split("\n\n"):
+        one_line = " ".join(paragraph.split())
+        assert one_line in wide, f"{one_line!r} is broken across lines:\n{wide}"
+
+
+def test_flags_show_no_type_and_values_show_a_metavar() -> None:
+    text = _rows(_help(["send"], 200))
+    assert re.search(r"^--yes Do not ask", text, re.MULTILINE), text
+    assert re.search(r"^--help Show this message", text, re.MULTILINE), text
+    assert re.search(r"^--list TEXT The list", text, re.MULTILINE), text
+    assert re.search(r"^--delivery \[each\|bilingual\|side-by-side\] ", text, re.MULTILINE)
+    assert re.search(r"^\* ISSUE PATH The issue file", text, re.MULTILINE), text
+    subscribers = _rows(_help(["subscribers", "import"], 200))
+    assert re.search(r"^\* --list TEXT The list", subscribers, re.MULTILINE), subscribers
