@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import links
 from ..errors import TokenError
@@ -318,6 +319,7 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
     app = FastAPI(title="bulletin subscriber service", version="1", docs_url=None,
                   redoc_url=None, lifespan=service.lifespan)
     app.state.service = service
+    app.add_middleware(HeadAsGet)
     _errors(app, service)
     _health(app, service)
     _unsubscribe(app, service)
@@ -325,6 +327,29 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
     _subscribe(app, service)
     _archive(app, service)
     return app
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110 9.3.2), on every route that has a GET: the
+    same status and headers, Content-Length included. FastAPI routes answer only the methods
+    they name, so without this a link checker's HEAD got 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # the last (empty) one follows
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -415,7 +440,6 @@ def _failure(service: Service, request: Request) -> tuple[str, str]:
 # -- health ------------------------------------------------------------------------------------
 
 def _health(app: FastAPI, service: Service) -> None:
-    @app.head("/health", include_in_schema=False)
     @app.get("/health", summary="Whether the service and its database answer",
              responses={503: {"description": "The database does not answer"}})
     async def health() -> JSONResponse:

@@ -1,0 +1,53 @@
+"""HEAD on every page the service shows: the same status and headers as GET, and no body
+(RFC 9110 9.3.2). Link checkers and some mail scanners ask HEAD before, or instead of, GET."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bulletin.web.archive import publish
+from bulletin.web.confirmations import confirm_subject
+from bulletin.workflow import prepare_editions
+from tests.conftest import ROOT
+from tests.web_helpers import Web
+
+pytest_plugins = ["tests.web_fixtures"]
+
+VARYING = {"date", "content-length", "x-csrf"}
+
+
+def paths(web: Web) -> list[str]:
+    ann = web.add("ann@example.org")
+    pending = web.add("pat@example.org", status="pending")
+    issue = web.root / "issues" / "cohes3ion-04.yaml"
+    shutil.copy(ROOT / "issues" / "cohes3ion-04.yaml", issue)
+    publish(prepare_editions(issue), web.store)
+    return ["/", "/health", web.unsubscribe_url(ann), web.preferences_url(ann),
+            "/subscribe/cohes3ion", "/subscribe/cohes3ion?lang=en",
+            f"/confirm/{web.token('confirm', confirm_subject(pending, 'cohes3ion', 'en'))}",
+            "/archive/cohes3ion", "/archive/cohes3ion/cohes3ion-04",
+            # and the answers that are not 200 alike
+            "/archive/cohes3ion/nope", "/unsubscribe/forged.token", "/no-such-page"]
+
+
+def test_head_answers_like_get_without_a_body(web: Web) -> None:
+    for path in paths(web):
+        got = web.http.get(path)
+        head = web.http.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        # Pages carry a fresh CSRF field, so their length may differ by a byte or two; every
+        # other header is the same.
+        same = {k: v for k, v in got.headers.items() if k not in VARYING}
+        assert {k: v for k, v in head.headers.items() if k not in VARYING} == same, path
+        assert int(head.headers["content-length"]) == pytest.approx(len(got.content), abs=8)
+
+
+def test_head_is_not_a_post(web: Web) -> None:
+    """HEAD of a page that changes something on POST changes nothing."""
+    ann = web.add("ann@example.org")
+    assert web.http.head(web.unsubscribe_url(ann)).status_code == 200
+    assert web.store.subscriber(ann).status == "active"
+    assert web.http.head("/api/subscribe/cohes3ion").status_code == 405
