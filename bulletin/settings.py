@@ -4,19 +4,22 @@ Secrets never live here: they come only from the environment."""
 
 from __future__ import annotations
 
+import difflib
 import os
-import tomllib
 from email.utils import parseaddr
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .fields import Colour, Prose, Strict, Url, prose_fields
 from .validation import describe
-from .yamlsource import dotted
+from .yamlsource import Loc, dotted
+
+if TYPE_CHECKING:
+    from tomlkit.items import Item
 
 FILENAME = "bulletin.toml"
 
@@ -207,25 +210,103 @@ def find_config(start: Path | None = None) -> Path:
                         f"create one (see README) or set BULLETIN_CONFIG")
 
 
+def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
+    """The data of a TOML text, and the 1-based line of every key and table header in it
+    (tomlkit's parser, told to note where each key and table starts)."""
+    import tomlkit
+    from tomlkit.container import Container
+    from tomlkit.exceptions import ParseError
+    from tomlkit.items import AoT, Table
+    from tomlkit.parser import Parser
+
+    starts: dict[int, int] = {}
+    kept: list[object] = []  # so no id() is reused while `starts` is read
+
+    class Noting(Parser):
+        def _line(self) -> int:
+            return int(self._src.count("\n", 0, self._idx)) + 1
+
+        def _parse_key_value(self, parse_comment: bool = False) -> Any:
+            line = self._line()
+            key, value = super()._parse_key_value(parse_comment)
+            starts[id(value)] = line
+            kept.append(value)
+            return key, value
+
+        def _parse_table(self, parent_name: Any = None, parent: Any = None) -> Any:
+            line = self._line()
+            key, table = super()._parse_table(parent_name, parent)
+            if isinstance(table, Table):
+                starts.setdefault(id(table), line)
+                kept.append(table)
+            return key, table
+
+    try:
+        document = Noting(text).parse()
+    except ParseError as exc:
+        problem = str(exc).rpartition(" at line ")[0] or str(exc)
+        raise SettingsError(f"{path}:{exc.line}: invalid TOML: {problem} (column {exc.col})"
+                            ) from None
+    lines: dict[Loc, int] = {(): 1}
+
+    def walk(item: Item | Container, loc: Loc) -> None:
+        line = starts.get(id(item))
+        if line is not None and loc not in lines:
+            lines[loc] = line
+        if isinstance(item, AoT):
+            for index, table in enumerate(item.body):
+                walk(table, (*loc, index))
+            return
+        body = item.body if isinstance(item, Container) else \
+            item.value.body if isinstance(item, Table) else \
+            getattr(getattr(item, "value", None), "body", None)
+        for key, value in body or ():
+            if key is not None:
+                walk(value, (*loc, key.key))
+
+    walk(document, ())
+    return tomlkit.TOMLDocument.unwrap(document), lines
+
+
 def load_workspace(config: Path) -> Workspace:
     try:
-        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+        text = config.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"{config}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{config}: invalid TOML: {exc}") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise SettingsError(f"{config}: cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{config}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            "save the file as UTF-8") from None
+    except OSError as exc:
+        raise SettingsError(f"{config}: cannot read: {exc.strerror or exc}") from None
+    raw, lines = toml_with_lines(text, config)
+
+    def where(loc: Loc) -> str:
+        for end in range(len(loc), -1, -1):
+            line = lines.get(tuple(loc[:end]))
+            if line is not None:
+                return f"{config}:{line}"
+        return f"{config}:1"
+
+    unknown = [key for key in raw if key not in Settings.model_fields]
+    for key in unknown:
+        if isinstance(raw[key], dict):
+            # One mistake, not the table's unknown key and then every key it should have.
+            close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+            hint = f"; did you mean [{close[0]}...]?" if close else ""
+            tables = ", ".join(k for k in Settings.model_fields if k != "base_url")
+            raise SettingsError(f"{where((key,))}: unknown table '{key}'{hint} (expected "
+                                f"keys: base_url and the tables {tables})")
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        messages = describe(exc, Settings, lambda loc: str(config))
+        messages = describe(exc, Settings, where)
         raise SettingsError("\n".join(messages)) from None
     for slug, newsletter in settings.newsletters.items():
         for loc, value in prose_fields(newsletter):
             missing = [lang for lang in newsletter.languages if lang not in value]
             if missing:
                 field = dotted(("newsletters", slug, *loc))
-                raise SettingsError(f"{config}: {field}: no '{missing[0]}' text; newsletter "
-                                    f"'{slug}' has languages {', '.join(newsletter.languages)}")
+                raise SettingsError(f"{where(('newsletters', slug, *loc))}: {field}: no "
+                                    f"'{missing[0]}' text; newsletter '{slug}' has languages "
+                                    f"{', '.join(newsletter.languages)}")
     return Workspace(config.parent.resolve(), settings)

@@ -1,0 +1,112 @@
+"""bulletin.toml mistakes name the file and the line, and a misspelt table is one mistake."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulletin.errors import SettingsError
+from bulletin.settings import load_workspace, toml_with_lines
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def _fails(config: Path) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_workspace(config)
+    return str(caught.value)
+
+
+def test_a_wrong_value_names_its_line(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace('banner = "#323232"', 'banner = "dark"', 1)
+    config.write_text(text)
+    message = _fails(config)
+    line = _line_of(text, 'banner = "dark"')
+    assert message.startswith(f"{config}:{line}: "
+                              "newsletters.cohes3ion.brand.colours.banner: expected a colour")
+
+
+def test_an_unknown_key_names_its_line(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace('list = "cohes3ion"\n', 'lsit = "cohes3ion"\n', 1)
+    config.write_text(text)
+    message = _fails(config)
+    line = _line_of(text, "lsit =")
+    assert f"{config}:{line}: newsletters.cohes3ion.lsit: unknown key 'lsit'" in message
+    # the missing `list` is reported at the newsletter's table header
+    assert f"{config}:{_line_of(text, '[newsletters.cohes3ion]')}: " \
+           "newsletters.cohes3ion.list: missing" in message
+
+
+def test_a_misspelt_table_is_one_mistake(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace("[newsletters.cohes3ion]\n", "[newsleters.cohes3ion]\n", 1)
+    text = text.replace("[newsletters.cohes3ion.", "[newsleters.cohes3ion.")
+    text = text.replace("[[newsletters.cohes3ion.", "[[newsleters.cohes3ion.")
+    config.write_text(text)
+    lines = _fails(config).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{config}:{_line_of(text, '[newsleters.cohes3ion]')}: ")
+    assert "unknown table 'newsleters'" in lines[0] and "newsletters" in lines[0]
+
+
+def test_a_syntax_error_names_its_line(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace('list = "cohes3ion"', 'list = "cohes3ion', 1)
+    config.write_text(text)
+    message = _fails(config)
+    assert message.startswith(f"{config}:{_line_of(text, 'list = ')}: invalid TOML")
+    assert "\n" not in message
+
+
+keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+scalars = st.one_of(st.integers(), st.text(alphabet="abc xyz.,é", max_size=20), st.booleans())
+tables = st.recursive(st.dictionaries(keys, scalars, min_size=1, max_size=4),
+                      lambda children: st.dictionaries(keys, children, min_size=1, max_size=3),
+                      max_leaves=10)
+
+
+def _dump(data: dict, prefix: tuple[str, ...] = ()) -> str:
+    simple = [f"{k} = {_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    out = ""
+    if simple:
+        out += (f"[{'.'.join(prefix)}]\n" if prefix else "") + "\n".join(simple) + "\n\n"
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out += _dump(v, (*prefix, k))
+    return out
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value + '"'
+    return str(value)
+
+
+@given(tables)
+def test_each_key_line_is_where_the_key_stands(data: dict) -> None:
+    text = _dump(data)
+    plain, lines = toml_with_lines(text, Path("x.toml"))
+    assert plain == tomllib.loads(text)
+    rows = text.split("\n")
+    for loc, line in lines.items():
+        if not loc:
+            continue
+        row = rows[line - 1]
+        value = plain
+        for part in loc:
+            value = value[part]
+        if isinstance(value, dict):
+            # its header, or (a table only named as part of others) the first that names it
+            assert row.startswith("[" + ".".join(map(str, loc))), (loc, row)
+        else:
+            assert row.startswith(f"{loc[-1]} = "), (loc, row)
