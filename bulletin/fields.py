@@ -19,14 +19,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def language_code_error(name: str) -> str:
+    """Why `name` is not a language code, and the code to write instead where `name` is a
+    language's name in English (`welsh` -> cy)."""
+    from babel import Locale
+
+    wanted = name.strip().casefold()
+    english = {str(code): str(title) for code, title in Locale("en").languages.items()}
+    for code, title in english.items():
+        if "_" not in code and title.casefold() == wanted:
+            return f"'{name}' is a language name, not a code; write {code} for {title}"
+    return f"'{name}' is not a language code; use codes such as en or cy"
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ValueError(language_code_error(value))
+    return value
+
+
+Language = Annotated[str, AfterValidator(_language)]
+"""A language code such as en, cy or pt-BR."""
+
+
 def _prose(value: Any) -> str | dict[str, str]:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and value:
         for language, text in value.items():
             if not _LANGUAGE.match(str(language)):
-                raise ValueError(f"'{language}' is not a language code; use codes such as "
-                                 "en or cy as the keys of translated text")
+                raise ValueError(language_code_error(str(language)) + " as the keys of "
+                                 "translated text")
             if not isinstance(text, str):
                 raise ValueError(f"the '{language}' text should be text, got "
                                  f"{type(text).__name__}; put it in quotes")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from .errors import SettingsError
-from .fields import Colour, Prose, Strict, Url, prose_fields
+from .fields import Colour, Language, Prose, Strict, Url, prose_fields
 from .validation import describe
 from .yamlsource import Loc, dotted
 
@@ -107,7 +107,7 @@ class Newsletter(Strict):
     sender: Address = Field(alias="from")
     reply_to: Address | None = None
     mailing_list: str = Field(alias="list", pattern=r"^[a-z0-9][a-z0-9-]*$")
-    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
+    languages: list[Annotated[Language, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
         default=["en"], min_length=1)
     postal_address: Prose
     # A multilingual newsletter: each subscriber gets their language ("each"), or everyone

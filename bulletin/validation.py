@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -36,6 +38,11 @@ def describe(exc: ValidationError, model: type[BaseModel],
             text = f"expected a mapping{keys}, got {_kind_of(error.get('input'))}"
         elif kind == "list_type":
             text = f"expected a list, got {_kind_of(error.get('input'))}"
+        elif error.get("input", ...) is None:
+            text = f"is empty; write the text after '{loc[-1]}:'" if loc else "is empty"
+        elif kind.startswith("date") and isinstance(error.get("input"), str):
+            text = f"{_short(error['input'])} is not a date written YYYY-MM-DD" + \
+                _date_hint(error["input"])
         elif kind in ("value_error", "assertion_error"):
             text = str(error["msg"]).removeprefix("Value error, ")
         else:
@@ -44,6 +51,20 @@ def describe(exc: ValidationError, model: type[BaseModel],
         messages.append((where(loc), f"{field}: {text}"))
     messages.sort(key=lambda m: _line_number(m[0]))
     return [f"{place}: {text}" for place, text in messages]
+
+
+def _date_hint(value: str) -> str:
+    """`; write 2022-01-31` for 31/01/2022 or 31.1.2022 (day first, as written in Wales)."""
+    match = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", value) or \
+        re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*", value)
+    if match is None:
+        return ", such as 2022-01-31"
+    a, b, c = match.groups()
+    year, month, day = (a, b, c) if len(a) == 4 else (c, b, a)
+    try:
+        return f"; write {dt.date(int(year), int(month), int(day)).isoformat()}"
+    except ValueError:
+        return ", such as 2022-01-31"
 
 
 def _line_number(place: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +103,8 @@ def parse_yaml(text: str, path: Path) -> Located:
                 return loader.construct_object(node, deep=True)
             except ValueError as exc:  # a date such as 2022-13-45
                 raise IssueError(f"{path}:{node.start_mark.line + 1}: {dotted(loc)}: "
-                                 f"{node.value!r} is not valid: {exc}") from None
+                                 f"{node.value!r} is not a date ({exc}); write dates "
+                                 "YYYY-MM-DD, such as 2022-01-31") from None
 
         data = build(node, ())
     except yaml.MarkedYAMLError as exc:
@@ -114,18 +116,47 @@ def parse_yaml(text: str, path: Path) -> Located:
     return Located(path, data, lines, literal_starts)
 
 
+_SIMPLE_KEY = re.compile(r"^\s*(?:-\s+)?[\w.-]+$")
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError, path: Path, text: str) -> str:
-    """Where the mistake is: an unclosed quote at the line it opens, else the problem's line
-    (never past the end of the file)."""
+    """The mistake in plain words with its fix, at the line it is on: a tab, a colon inside
+    unquoted text, a key out of line, an unclosed quote; else the parser's words (never past
+    the end of the file)."""
     problem = exc.problem or "malformed YAML"
     mark = exc.problem_mark or exc.context_mark
-    if exc.context_mark and "quoted scalar" in (exc.context or ""):
-        mark, problem = exc.context_mark, f"unclosed quote ({problem}); close the quote"
     if mark is None:
         return f"{path}: invalid YAML: {problem}"
+    rows = text.split("\n")
     last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
-    return (f"{path}:{min(mark.line + 1, last)}: invalid YAML: {problem} "
-            f"(column {mark.column + 1})")
+    line = min(mark.line + 1, last)
+    row = rows[mark.line] if mark.line < len(rows) else ""
+    if exc.context_mark and "quoted scalar" in (exc.context or ""):
+        return (f"{path}:{exc.context_mark.line + 1}: invalid YAML: unclosed quote "
+                f"({problem}); close the quote")
+    if "'\\t'" in problem or "\t" in problem:
+        column = row.find("\t") + 1 or mark.column + 1
+        return (f"{path}:{line}: a tab character (column {column}); YAML indents with spaces "
+                "only: replace the tab with spaces")
+    if problem == "mapping values are not allowed here":
+        before = row[:mark.column]
+        key, sep, value = row.partition(": ")
+        if sep and not _SIMPLE_KEY.match(before) and _SIMPLE_KEY.match(key):
+            name = key.strip().removeprefix("- ").strip()
+            quoted = value.strip().replace("\\", "\\\\").replace('"', '\\"')
+            return (f"{path}:{line}: {name}: a colon followed by a space inside the text; put "
+                    f'the text in quotes: {name}: "{quoted}"')
+        if _SIMPLE_KEY.match(before):
+            return _indentation(path, line)
+    if "expected <block end>" in (problem or "") or "expected <block end>" in str(exc):
+        return _indentation(path, line)
+    return f"{path}:{line}: invalid YAML: {problem} (column {mark.column + 1})"
+
+
+def _indentation(path: Path, line: int) -> str:
+    return (f"{path}:{line}: the indentation is wrong: line {line} does not line up with the "
+            "keys above it; the keys of one mapping start in the same column (indent with "
+            "spaces, 2 more for each level)")
 
 
 def dotted(loc: Loc) -> str:

@@ -1,0 +1,74 @@
+"""The mistakes people make writing YAML by hand, each told in plain words with the fix,
+instead of the parser's own words ("mapping values are not allowed here")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bulletin.errors import IssueError, SettingsError
+from bulletin.issue import load_issue
+from bulletin.settings import load_workspace
+
+GOOD = """\
+newsletter: cohes3ion
+date: 2022-01-31
+subject: Issue 5
+sections:
+  - heading: Hello
+    body: Some text.
+"""
+
+CASES = [
+    # a key indented more than the one above it
+    (("    body:", "     body:"), 6,
+     r"the indentation is wrong: line 6 does not line up with the keys above it; the keys "
+     r"of one mapping start in the same column \(indent with spaces, 2 more for each level\)"),
+    (("subject: Issue 5", "  subject: Issue 5"), 3, r"the indentation is wrong"),
+    (("    body:", "   body:"), 6, r"the indentation is wrong"),
+    ((GOOD, GOOD + "  preheader: x\n"), 7, r"the indentation is wrong"),
+    (("    body:", "\tbody:"), 6,
+     r"a tab character \(column 1\); YAML indents with spaces only: replace the tab with "
+     r"spaces"),
+    (("subject: Issue 5", "subject: Update: new plans"), 3,
+     r"subject: a colon followed by a space inside the text; put the text in quotes: "
+     r"subject: \"Update: new plans\""),
+    (("body: Some text.", "body: Note: it's here"), 6,
+     r"body: a colon followed by a space inside the text; put the text in quotes: "
+     r"body: \"Note: it's here\""),
+    (("2022-01-31", "31/01/2022"), 2,
+     r"date: '31/01/2022' is not a date written YYYY-MM-DD; write 2022-01-31"),
+    (("2022-01-31", "2022-1-31"), 2, r"date: '2022-1-31' is not a date written YYYY-MM-DD"),
+    (("2022-01-31", "2022-13-45"), 2, r"date: '2022-13-45' is not a date .*YYYY-MM-DD"),
+    (("subject: Issue 5", "subject:"), 3,
+     r"subject: is empty; write the text after 'subject:'"),
+    (("subject: Issue 5", "subject: {welsh: Rhifyn 5, english: Issue 5}"), 3,
+     r"subject: 'welsh' is a language name, not a code; write cy for Welsh"),
+]
+
+
+@pytest.mark.parametrize(("change", "line", "message"), CASES)
+def test_yaml_mistakes_in_plain_words(workspace: Path, write_issue: Callable[..., Path],
+                                      change: tuple[str, str], line: int,
+                                      message: str) -> None:
+    old, new = change
+    assert old in GOOD
+    path = write_issue(GOOD.replace(old, new))
+    with pytest.raises(IssueError) as caught:
+        load_issue(path, load_workspace(workspace / "bulletin.toml"))
+    text = str(caught.value)
+    assert "\n" not in text, text
+    assert re.match(rf"{re.escape(str(path))}:{line}: {message}", text), text
+    assert "mapping values" not in text and "block end" not in text
+
+
+def test_a_language_name_in_bulletin_toml(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace('languages = ["en"]', 'languages = ["english"]', 1)
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=r"'english' is a language name, not a code; "
+                                            r"write en for English"):
+        load_workspace(config)
