@@ -93,7 +93,7 @@ def send_command(
 
         workspace, newsletter = outgoing.workspace, outgoing.newsletter
         list_name = list_name or newsletter.mailing_list
-        key = links.secret_key() if not dry_run else links.secret_key(required=False)
+        key = links.secret_key()  # a dry run refuses what the send would refuse
         transport = None if dry_run else campaign.transport_factory(workspace)
         templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
         audience = campaign.audience(outgoing, lang)
@@ -180,6 +180,9 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
                   f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} waiting, "
                   f"{counts.get('skipped', 0)} skipped (this run resumes)")
     out.print(f"[bold]To send:[/]    {plan.to_send}")
+    if plan.elsewhere:
+        out.print(f"[yellow]Also:[/]       {plan.elsewhere} of the above still waiting from a "
+                  "send of this issue to another list; they go too")
     if plan.uncertain:
         verb = "will be sent again" if resend_uncertain else \
             "will NOT be sent again (--resend-uncertain to send them)"

@@ -126,7 +126,8 @@ class Plan:
     members: int
     """Active members of the list, after suppression."""
     counts: dict[str, int]
-    """The ledger's counts for this issue so far (all zero before the first send)."""
+    """The ledger's counts for this issue so far, of the messages queued from this list (all
+    zero before the first send)."""
     new: int
     """Members with no ledger row yet: queued when the send starts."""
     uncertain: list[Claim]
@@ -134,10 +135,13 @@ class Plan:
     languages: list[str]
     audience: Audience | None = None
     """One language's edition alone (`send --lang`): the counts are its subscribers'."""
+    elsewhere: int = 0
+    """Messages of this issue still waiting from a send to another list: the dispatcher
+    sends every waiting message of the issue, so they go too."""
 
     @property
     def to_send(self) -> int:
-        return self.counts.get("pending", 0) + self.new
+        return self.counts.get("pending", 0) + self.new + self.elsewhere
 
 
 def audience(outgoing: Outgoing, language: str | None) -> Audience | None:
@@ -162,8 +166,9 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
          audience: Audience | None = None) -> Plan:
     newsletter, key = outgoing.newsletter, outgoing.key
     rendered = [edition.rendered for edition in outgoing.editions]
-    members = store.count_active(list_name)
-    counts = store.ledger_counts(key, audience)
+    members = store.count_active(list_name)  # as `bulletin subscribers count` counts them
+    counts = store.ledger_counts(key, audience, list_name)
+    waiting = store.ledger_counts(key, audience).get("pending", 0)
     uncertain = [claim for claim in store.ledger_uncertain(key)
                  if audience is None or audience.includes(claim.language)]
     return Plan(
@@ -172,7 +177,7 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
         list_name=list_name, members=members, counts=counts,
         new=store.ledger_unqueued(key, list_name, audience), uncertain=uncertain,
         tests=store.test_sends(key), languages=[r.language for r in rendered],
-        audience=audience)
+        audience=audience, elsewhere=waiting - counts.get("pending", 0))
 
 
 async def send_tests(outgoing: Outgoing, addresses: list[str],
@@ -180,7 +185,7 @@ async def send_tests(outgoing: Outgoing, addresses: list[str],
                      ) -> list[tuple[str, str, Result, str]]:
     """Every edition to every address, subject prefixed [TEST]; (address, language, result,
     Message-ID) for each. The links carry a token for no subscriber."""
-    key = links.secret_key(required=False)
+    key = links.secret_key()  # the rule `send` keeps: no key, or a short one, is refused
     built = templates(outgoing, key, subject_prefix="[TEST] ")
     results = []
     async with transport() as sender:

@@ -225,9 +225,12 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) ->
     return result.rowcount
 
 
-def counts(connection: Connection, issue: str,
-           audience: Audience | None = None) -> dict[str, int]:
+def counts(connection: Connection, issue: str, audience: Audience | None = None,
+           list_id: int | None = None) -> dict[str, int]:
+    """The issue's rows by state (of `audience`, and queued from list `list_id`, if given)."""
     query = select(_ledger.c.state, func.count()).where(_ledger.c.issue == issue)
+    if list_id is not None:
+        query = query.where(_ledger.c.list_id == list_id)
     if audience is not None:
         query = query.join_from(_ledger, _subscribers,
                                 _subscribers.c.id == _ledger.c.subscriber_id) \

@@ -581,11 +581,13 @@ class Store:
         with self._writer.connect() as connection, connection.begin():
             ledger.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
 
-    def ledger_counts(self, issue: str,
-                      audience: ledger.Audience | None = None) -> dict[str, int]:
-        """Messages of `issue` (to `audience`, if given) by state."""
-        with self.engine.connect() as connection:
-            return ledger.counts(connection, issue, audience)
+    def ledger_counts(self, issue: str, audience: ledger.Audience | None = None,
+                      list_name: str | None = None) -> dict[str, int]:
+        """Messages of `issue` (to `audience`, and queued from `list_name`, if given) by
+        state."""
+        with Session(self.engine) as session:
+            list_id = None if list_name is None else self._list_id(session, list_name)
+            return ledger.counts(session.connection(), issue, audience, list_id)
 
     def ledger_uncertain(self, issue: str) -> list[Claim]:
         """Messages left `sending` (a sender stopped mid-send): they may have gone."""
