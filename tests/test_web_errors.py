@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from bulletin.store import StoreError
+from tests.waiting import wait_for
 from tests.web_helpers import Web
 
 pytest_plugins = ["tests.web_fixtures"]
@@ -40,16 +41,32 @@ def test_the_database_unavailable_is_a_503_to_retry(web: Web,
     def unavailable(*args: object, **kwargs: object) -> None:
         raise StoreError("cannot use the database: it is locked")
 
-    monkeypatch.setattr(web.store, "unsubscribe_many", unavailable)
+    monkeypatch.setattr(web.store, "subscriber", unavailable)
     monkeypatch.setattr(web.store, "ping", unavailable)
-    response = web.http.post(web.unsubscribe_url(ann), data=ONE_CLICK)
+    response = web.http.get(web.preferences_url(ann))
     assert response.status_code == 503 and response.headers["retry-after"] == "60"
     assert "locked" not in response.text
     health = web.http.get("/health")
     assert health.status_code == 503 and health.json() == {"status": "unavailable"}
     monkeypatch.undo()
-    assert web.http.post(web.unsubscribe_url(ann), data=ONE_CLICK).status_code == 200
+    assert web.http.get(web.preferences_url(ann)).status_code == 200
     assert web.http.head("/health").status_code == 200
+
+
+def test_a_one_click_while_the_database_fails_is_kept_and_applied_later(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mailbox providers rarely retry: a one-click is journaled and answered 200, not 503."""
+    ann = web.add("ann@example.org")
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise StoreError("cannot use the database: it is locked")
+
+    monkeypatch.setattr(web.store, "unsubscribe_many", unavailable)
+    assert web.http.post(web.unsubscribe_url(ann), data=ONE_CLICK).status_code == 200
+    assert web.store.subscriber(ann).status == "active"
+    monkeypatch.undo()
+    wait_for(lambda: web.store.subscriber(ann).status == "unsubscribed",
+             "the journaled one-click to be applied")
 
 
 def test_unknown_pages_and_methods(web: Web) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TextIO
 
-from sqlalchemy import ColumnElement, Engine, case, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, case, exists, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -619,28 +619,37 @@ class Store:
             return {name: status for name, status in rows}
 
     def unsubscribe_many(self, ids: Sequence[int], *, source: str,
-                         actor: str | None = None) -> int:
+                         actor: str | None = None, wait: float | None = None) -> int:
         """Unsubscribe each of these subscribers from everything, in one transaction (the
         web service gathers one-click unsubscribes arriving together). Ids that are unknown
-        or already gone are passed over. Returns how many changed."""
+        or already gone are passed over. Returns how many changed. `wait`: seconds to wait
+        for the write lock (default: the store's busy timeout); a database that is busy for
+        longer, or fails, is a StoreError."""
         at = now()
         subscribers = table(Subscriber)
-        with self._writer.connect() as connection, connection.begin():
-            found = connection.execute(
-                select(subscribers.c.id, subscribers.c.email_key, subscribers.c.status)
-                .where(subscribers.c.id.in_(set(ids)), subscribers.c.status.not_in(LEFT))
-                .order_by(subscribers.c.id).with_for_update()).all()
-            if not found:
-                return 0
-            connection.execute(table(AuditEntry).insert(), [
-                {"at": at, "subscriber_id": row.id, "email_key": row.email_key,
-                 "list_id": None, "action": "unsubscribe", "old_status": row.status,
-                 "new_status": "unsubscribed", "source": source, "actor": actor,
-                 "detail": None} for row in found])
-            connection.execute(subscribers.update()
-                               .where(subscribers.c.id.in_([row.id for row in found]))
-                               .values(status="unsubscribed", updated_at=at))
-            return len(found)
+        try:
+            with self._writer.connect() as connection, _lock_wait(connection, wait), \
+                    connection.begin():
+                if wait is not None and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+                found = connection.execute(
+                    select(subscribers.c.id, subscribers.c.email_key, subscribers.c.status)
+                    .where(subscribers.c.id.in_(set(ids)), subscribers.c.status.not_in(LEFT))
+                    .order_by(subscribers.c.id).with_for_update()).all()
+                if not found:
+                    return 0
+                connection.execute(table(AuditEntry).insert(), [
+                    {"at": at, "subscriber_id": row.id, "email_key": row.email_key,
+                     "list_id": None, "action": "unsubscribe", "old_status": row.status,
+                     "new_status": "unsubscribed", "source": source, "actor": actor,
+                     "detail": None} for row in found])
+                connection.execute(subscribers.update()
+                                   .where(subscribers.c.id.in_([row.id for row in found]))
+                                   .values(status="unsubscribed", updated_at=at))
+                return len(found)
+        except OperationalError as exc:  # busy past the wait, or the database failed
+            raise StoreError(f"could not unsubscribe {len(ids)} subscriber(s): "
+                             f"{_first_line(exc)}") from None
 
     def list_owners(self) -> dict[str, tuple[str | None, str | None]]:
         """Every list: name -> (the newsletter it belongs to, its title), cheaply (lists()
@@ -811,6 +820,22 @@ def _audit(session: Session, subscriber: Subscriber, action: str, old: str | Non
                            email_key=subscriber.email_key, list_id=list_id, action=action,
                            old_status=old, new_status=new, source=source, actor=actor,
                            detail=detail))
+
+
+@contextmanager
+def _lock_wait(connection: Connection, wait: float | None) -> Iterator[None]:
+    """SQLite: wait at most `wait` seconds for the write lock on this connection, then put
+    the store's busy timeout back (PostgreSQL: SET LOCAL lock_timeout in the transaction)."""
+    if wait is None or connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {engines.BUSY_TIMEOUT_S * 1000}")
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,35 +1,172 @@
-"""One-click unsubscribes, committed together.
+"""One-click unsubscribes: written to a journal first, then committed together.
 
-After a send, mailbox providers post one-click unsubscribes in bursts. Each needs a write,
-and SQLite takes one writer at a time: done one by one from a pool of threads, the writers
-queue on the database's lock (and sleep in its busy handler). Instead, requests that arrive
-while a write is under way wait for the next one, which unsubscribes all of them in a single
-transaction (group commit). Every request is answered only after the transaction that
-unsubscribed it has committed, so a 200 always means done."""
+After a send, mailbox providers post one-click unsubscribes in bursts, and they rarely retry:
+an unsubscribe that fails is lost. Each needs a write, and SQLite takes one writer at a time,
+so a long import (or anything else holding the write lock) could keep one waiting past the
+database's busy timeout. So:
+
+1. Requests that arrive while a write is under way wait for the next one, which takes all of
+   them together (group commit).
+2. The batch is appended to a journal file beside the database and fsync'd. That needs no
+   database lock; from here on the unsubscribes cannot be lost.
+3. Then the batch (with anything still owed) is unsubscribed in one transaction, waiting at
+   most WAIT seconds for the write lock. If the database is busy or down, a background task
+   takes over: it waits for the lock (SQLite's busy handler wakes when it is free) and applies
+   everything owed, as many times as it takes; meanwhile new requests are only journaled.
+4. When nothing is owed any more the journal is emptied. A service that stops or dies with
+   unsubscribes still owed applies them when it starts again, from the journal.
+
+**Guarantee:** a 200 means the unsubscribe is on disk and will be applied; when the database
+took it within WAIT seconds (always, unless something holds the lock), it has also been
+committed before the answer. Only when the journal itself cannot be written (a full or
+read-only disk) does a request fall back to the database alone, waiting as long as the store
+waits, and then a failure is a StoreError (the service answers 503, worth a retry).
+
+Each service process owns one journal file (an exclusive lock on it for its life); a second
+process on the same database takes the next file (`…-oneclick.1`, …), and a restarted one
+takes up, and applies, whatever a process that died left in the file it gets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-from ..store import Store
+from ..store import Store, StoreError
 
 BATCH = 500
+WAIT = 2.0
+"""Seconds a request waits for the database's write lock before it is answered from the
+journal alone."""
+RETRY_PAUSE = 1.0
+"""Seconds between attempts of the background task when the database fails outright (a busy
+database is waited for by the store itself, and wakes it as soon as it is free)."""
+SLOTS = 16
+
+log = logging.getLogger("bulletin.web")
+
+Entry = tuple[int, str]
+"""(subscriber id, audit source)."""
+
+
+class Journal:
+    """An append-only file of unsubscribes not yet known to be committed: one line each,
+    `ID SOURCE`. A line cut short by a crash (never acknowledged) is dropped on opening."""
+
+    def __init__(self, base: Path) -> None:
+        self.path, self._fd = _take_slot(base)
+
+    def read(self) -> list[Entry]:
+        """The complete entries in the file; a torn last line is cut off."""
+        with open(self.path, "rb") as stream:
+            data = stream.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            os.ftruncate(self._fd, end)
+        entries: list[Entry] = []
+        for line in data[:end].splitlines():
+            subscriber, _, source = line.decode("ascii", "replace").partition(" ")
+            if subscriber.isdigit() and source:
+                entries.append((int(subscriber), source))
+        return entries
+
+    def append(self, entries: list[Entry]) -> None:
+        """Write the entries and make them durable (fsync) before returning."""
+        data = "".join(f"{subscriber} {source}\n" for subscriber, source in entries)
+        view = memoryview(data.encode("ascii"))
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+
+    def clear(self) -> None:
+        os.ftruncate(self._fd, 0)
+
+    def close(self) -> None:
+        os.close(self._fd)  # and with it the lock
+
+
+def journal_path(store: Store, workspace_root: Path) -> Path:
+    """Beside a SQLite database (`bulletin.db-oneclick`); for PostgreSQL, in the workspace."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and \
+            not url.database.startswith("file:"):
+        return Path(f"{url.database}-oneclick")
+    return workspace_root / "bulletin-oneclick.journal"
+
+
+def _take_slot(base: Path) -> tuple[Path, int]:
+    for slot in range(SLOTS):
+        path = base if slot == 0 else base.with_name(f"{base.name}.{slot}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return path, fd
+    raise OSError(f"all {SLOTS} one-click journals beside {base} are in use")
 
 
 class OneClick:
-    def __init__(self, store: Store, source: str = "one-click") -> None:
+    def __init__(self, store: Store, journal: Path | None, source: str = "one-click") -> None:
         self.store = store
         self.source = source
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._base = journal
+        self._journal: Journal | None = None
+        self._owed: list[Entry] = []
+        """Journaled and not yet known to be committed, oldest first."""
+        self._waiting: list[tuple[Entry, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
 
-    async def unsubscribe(self, subscriber_id: int) -> None:
-        """Return once the subscriber is unsubscribed from everything (or was already, or
-        does not exist); raise what the store raised if the write failed."""
+    @property
+    def owed(self) -> int:
+        """Unsubscribes answered but not yet committed."""
+        return len(self._owed)
+
+    async def start(self) -> None:
+        """Open the journal and apply what a previous run left in it (in the background)."""
+        if self._lock is not None:
+            return
+        self._lock = asyncio.Lock()
+        if self._base is None:
+            return
+        try:
+            self._journal = await run_in_threadpool(Journal, self._base)
+            left = await run_in_threadpool(self._journal.read)
+        except OSError as exc:
+            log.error("one-click journal unavailable (%s); unsubscribes go to the database "
+                      "alone", exc.strerror or exc)
+            self._journal = None
+            return
+        if left:
+            log.info("one-click journal: %d unsubscribe(s) from an earlier run to apply",
+                     len(left))
+            self._owed.extend(left)
+            self._catch_up()
+
+    async def stop(self) -> None:
+        """Stop trying; anything still owed stays in the journal for the next start."""
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catching_up
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    async def unsubscribe(self, subscriber_id: int, source: str | None = None) -> None:
+        """Return once the unsubscribe (from everything) is journaled, and committed unless
+        the database was busy; raise StoreError only if it could be neither."""
+        await self.start()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((subscriber_id, done))
+        self._waiting.append(((subscriber_id, source or self.source), done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         await done
@@ -37,15 +174,88 @@ class OneClick:
     async def _write(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            entries = [entry for entry, _ in batch]
             try:
-                await run_in_threadpool(self.store.unsubscribe_many,
-                                        [subscriber_id for subscriber_id, _ in batch],
-                                        source=self.source)
-            except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                await self._journaled(entries)
+            except Exception as exc:  # every request is answered
+                _settle(batch, exc)
             else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                _settle(batch, None)
+
+    async def _journaled(self, entries: list[Entry]) -> None:
+        assert self._lock is not None
+        async with self._lock:
+            if self._journal is not None:
+                try:
+                    await run_in_threadpool(self._journal.append, entries)
+                except OSError as exc:
+                    log.error("one-click journal cannot be written (%s); unsubscribing "
+                              "without it", exc.strerror or exc)
+                else:
+                    self._owed.extend(entries)
+                    if self._catching_up is None:
+                        try:
+                            await self._apply(WAIT)
+                        except StoreError as exc:
+                            log.warning("one-click: database busy or unavailable (%s); "
+                                        "%d unsubscribe(s) journaled, applying when it "
+                                        "answers", exc, len(self._owed))
+                            self._catch_up()
+                    return
+        await run_in_threadpool(_commit, self.store, entries, None)
+
+    async def _apply(self, wait: float | None) -> None:
+        """Commit everything owed (the caller holds the lock); then empty the journal."""
+        owed = list(self._owed)
+        await run_in_threadpool(_commit, self.store, owed, wait)
+        del self._owed[:len(owed)]
+        if not self._owed and self._journal is not None:
+            await run_in_threadpool(self._journal.clear)
+
+    def _catch_up(self) -> None:
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.create_task(self._keep_applying())
+
+    async def _keep_applying(self) -> None:
+        assert self._lock is not None
+        try:
+            while True:
+                # Without the lock while waiting for the database (the store's busy timeout:
+                # SQLite wakes it as soon as the write lock is free), so that new requests
+                # are journaled and answered meanwhile; they are applied in the next round.
+                owed = list(self._owed)
+                try:
+                    await run_in_threadpool(_commit, self.store, owed, None)
+                except StoreError as exc:
+                    log.warning("one-click: still cannot apply %d journaled unsubscribe(s): "
+                                "%s", len(self._owed), exc)
+                    await asyncio.sleep(RETRY_PAUSE)
+                    continue
+                async with self._lock:
+                    del self._owed[:len(owed)]
+                    if not self._owed:
+                        if self._journal is not None:
+                            await run_in_threadpool(self._journal.clear)
+                        self._catching_up = None
+                        log.info("one-click: journaled unsubscribes applied")
+                        return
+        finally:
+            if self._catching_up is asyncio.current_task():
+                self._catching_up = None
+
+
+def _commit(store: Store, entries: list[Entry], wait: float | None) -> None:
+    by_source: dict[str, list[int]] = {}
+    for subscriber, source in entries:
+        by_source.setdefault(source, []).append(subscriber)
+    for source, ids in by_source.items():
+        store.unsubscribe_many(ids, source=source, wait=wait)
+
+
+def _settle(batch: list[tuple[Entry, asyncio.Future[None]]], exc: Exception | None) -> None:
+    for _, done in batch:
+        if not done.done():
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -47,7 +48,7 @@ from ..store.addresses import InvalidAddress, normalise
 from ..store.store import ArchiveEntry
 from . import csrf
 from .confirmations import CONFIRM_DAYS, RESEND_AFTER, Confirmations, parse_confirm_subject
-from .oneclick import OneClick
+from .oneclick import OneClick, journal_path
 from .pages import Pages
 from .preferences import FormError, Preferences
 
@@ -168,7 +169,7 @@ class Service:
         self.preferences = Preferences(workspace, store, self.pages)
         self.confirmations = Confirmations(workspace, store, key, self.pages, transport,
                                            resend_after)
-        self.one_click = OneClick(store)
+        self.one_click = OneClick(store, journal_path(store, workspace.root))
         base = urlsplit(workspace.settings.base_url)
         self.origin = f"{base.scheme}://{base.netloc}".lower()
 
@@ -259,12 +260,6 @@ class Service:
         slug = self.preferences.home(subscriber_id)
         return subscriber_id, slug, self.pages.language(slug, wanted, info.language)
 
-    def unsubscribe(self, subject: str, source: str) -> None:
-        """Unsubscribe from everything; nothing at all for one already gone or unknown."""
-        subscriber_id = subscriber_of(subject)
-        if subscriber_id is not None:
-            with contextlib.suppress(NotSubscribedError):
-                self.store.unsubscribe(subscriber_id, None, source=source)
 
     def ensure_lists(self) -> None:
         """Every newsletter's main list exists (as the subscribers commands make them), so
@@ -292,6 +287,7 @@ class Service:
                 await asyncio.sleep(resume_every)
 
         await run_in_threadpool(self.ensure_lists)
+        await self.one_click.start()  # and apply what an earlier run left in its journal
         task = asyncio.create_task(resume_pauses())
         # SQLite: the store opens a connection per operation, and closing the last one to a
         # WAL database checkpoints it (about 1.5 ms, every time). One idle connection held
@@ -306,6 +302,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await self.confirmations.drain()
+            await self.one_click.stop()
             if keeper is not None:
                 keeper.close()
 
@@ -391,7 +388,8 @@ def _errors(app: FastAPI, service: Service) -> None:
             "email, or use the link in a newer email from us."))
 
     @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> Response:
+    @app.exception_handler(OperationalError)
+    async def store_error(request: Request, exc: Exception) -> Response:
         # The database is down or busy: worth trying again (a mailbox provider will).
         log.error("store error answering %s: %s", _where(request), exc)
         if _wants_json(request):
@@ -478,7 +476,9 @@ def _unsubscribe(app: FastAPI, service: Service) -> None:
             return Response("Unsubscribed.\n", media_type="text/plain",
                             headers={"Cache-Control": "no-store"})
         service.check_form(request, token, form)
-        await run_in_threadpool(service.unsubscribe, subject, "page")
+        subscriber_id = subscriber_of(subject)
+        if subscriber_id is not None:  # journaled like a one-click: never lost
+            await service.one_click.unsubscribe(subscriber_id, "page")
         _id, slug, language = await run_in_threadpool(service.locate, subject, lang)
         _ = service.pages.gettext(language)
         organisation = service.pages.context(slug, language)["organisation"]
