@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import lxml.html
 
@@ -13,6 +14,17 @@ from . import placeholders as ph
 from .issue import IssueFile
 from .render import Rendered
 from .yamlsource import Loc
+
+SCHEMES = ("http", "https", "mailto", "tel")
+_ADDRESS = re.compile(r"^[^@\s/:]+@[^@\s/]+\.[^@\s/]+$")
+_HOST = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?:[/?#:]|$)")
+# A Markdown link markdown-it could not read (a space in the URL, say): its brackets reach
+# the reader as they were typed.
+_UNREAD_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\n]*)\)")
+_HTML_TAG = re.compile(
+    r"</?(?:a|b|i|u|s|em|strong|br|p|span|div|font|center|small|big|sup|sub|h[1-6]|ul|ol|"
+    r"li|table|tr|td|th|hr|img|blockquote|del|ins|mark|style|script|iframe)\b[^<>]*/?>",
+    re.IGNORECASE)
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX = 78
@@ -37,7 +49,7 @@ def check(loaded: IssueFile, rendered: Rendered, html: str, text: str) -> list[F
     on what is sent."""
     return [*_size(loaded, html), *_structure(loaded, rendered),
             *_links_and_images(loaded, html), *_headers(loaded, rendered),
-            *_leftovers(loaded, html, text)]
+            *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text)]
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
@@ -46,7 +58,7 @@ def errors(findings: list[Finding]) -> list[Finding]:
 
 def _size(loaded: IssueFile, html: str) -> Iterator[Finding]:
     size = len(html.encode())
-    where = str(loaded.path)
+    where = loaded.where(())
     if size > GMAIL_CLIP_BYTES:
         yield Finding("error", "size", where,
                       f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over 102 KB "
@@ -56,21 +68,38 @@ def _size(loaded: IssueFile, html: str) -> Iterator[Finding]:
                       f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping")
 
 
+def _template(loaded: IssueFile, name: str, needle: str) -> str:
+    """`template:LINE` of the theme's first line holding `needle` (else its line 1)."""
+    if loaded.workspace is None:
+        return f"theme '{loaded.newsletter.theme}': {name}:1"
+    from .errors import SettingsError
+
+    try:
+        path = loaded.workspace.theme_dir(loaded.newsletter.theme) / name
+        text = path.read_text(encoding="utf-8")
+    except (SettingsError, OSError):
+        return f"theme '{loaded.newsletter.theme}': {name}:1"
+    at = text.find(needle)
+    return f"{path}:{text[:at].count(chr(10)) + 1 if at >= 0 else 1}"
+
+
 def _structure(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
+    from .compose import MJML_TEMPLATE, TEXT_TEMPLATE
+
     doc = lxml.html.document_fromstring(rendered.html)
-    theme = f"theme '{loaded.newsletter.theme}'"
     if (doc.get("lang") or "").strip() in ("", "und"):
-        yield Finding("error", "lang", theme, "the <html> element has no lang attribute; "
+        yield Finding("error", "lang", _template(loaded, MJML_TEMPLATE, "<mjml"),
+                      "the <html> element has no lang attribute (<mjml lang=\"...\">); "
                       "screen readers cannot choose a voice")
     hrefs = {a.get("href") for a in doc.iter("a")}
     for placeholder, name in ((ph.UNSUBSCRIBE_URL, "unsubscribe"),
                               (ph.PREFERENCES_URL, "manage-preferences")):
         if placeholder not in hrefs:
-            yield Finding("error", f"no-{name}", theme,
+            yield Finding("error", f"no-{name}", _template(loaded, MJML_TEMPLATE, "<mj-body"),
                           f"the HTML has no {name} link (href=\"{placeholder}\"); every "
                           "bulk email must offer one")
         if placeholder not in rendered.text:
-            yield Finding("error", f"no-{name}", theme,
+            yield Finding("error", f"no-{name}", _template(loaded, TEXT_TEMPLATE, "{"),
                           f"the plain-text part has no {name} link ({placeholder})")
 
 
@@ -88,11 +117,13 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
     for a in doc.iter("a"):
         href = (a.get("href") or "").strip()
         label = " ".join(a.text_content().split())
-        where = _locate(loaded, href)
         if href in ("", "#"):
+            where = _locate(loaded, f"[{a.text_content()}]({href})", f"[{label}]", label,
+                            f'"{href}"' if href else "")
             yield Finding("error", "empty-link", where,
                           f"link '{label}' goes nowhere (href=\"{href}\"); give it a URL")
             continue
+        where = _locate(loaded, href)
         if not label and not any(img.get("alt") for img in a.iter("img")):
             yield Finding("error", "link-text", where,
                           f"link to {href} has no text; screen readers will read the URL")
@@ -100,8 +131,65 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
             yield Finding("warning", "vague-link", where,
                           f"link text '{label}' says nothing out of context ({href}); "
                           "describe where it goes")
-        if href.startswith("http://"):
+        scheme_fix = _scheme_fix(href)
+        if scheme_fix:
+            yield Finding("error", "link-scheme", where,
+                          f"link '{label}' to '{href}' has no scheme; {scheme_fix}")
+        elif href.startswith("http://"):
             yield Finding("warning", "insecure-link", where, f"link {href} is not https")
+    yield from _shown_as_typed(loaded, doc)
+
+
+def _scheme_fix(href: str) -> str | None:
+    """What to write instead of a link that no mail client can follow, or None if it can."""
+    if ph.PATTERN.match(href):
+        return None  # a recipient's value; an unknown one is reported as a placeholder
+    if href.startswith("#"):
+        return None  # a jump within the email
+    scheme = urlsplit(href).scheme.lower() if ":" in href else ""
+    if scheme in SCHEMES:
+        return None
+    if _ADDRESS.match(href):
+        return f"write mailto:{href}"
+    if _HOST.match(href):
+        return f"write https://{href}"
+    if scheme:
+        return None if scheme in ("sms", "webcal") else \
+            f"use a link starting https:// or mailto: (not {scheme}:)"
+    return "write the whole address, starting https://"
+
+
+def _shown_as_typed(loaded: IssueFile, doc: Any) -> Iterator[Finding]:
+    """Text the reader sees as it was typed because it was not understood: a Markdown link
+    with a space in its URL, raw HTML (shown as text, never passed into the email)."""
+    seen: set[str] = set()
+    for element in doc.iter():
+        if not isinstance(element.tag, str) or element.tag in ("style", "script"):
+            continue
+        in_code = any(e.tag in ("code", "pre") for e in (element, *element.iterancestors()))
+        for text in (element.text, element.tail):
+            if not text:
+                continue
+            for match in _UNREAD_LINK.finditer(text):
+                typed = match.group(0)
+                if typed in seen or in_code:
+                    continue
+                seen.add(typed)
+                url = match.group(2)
+                why = ("a URL cannot hold a space: write it as %20" if " " in url.strip()
+                       else "check the brackets and the URL")
+                yield Finding("error", "link-syntax",
+                              _locate(loaded, typed, f"[{match.group(1)}](", url),
+                              f"'{typed}' is not a link: the reader sees the brackets; {why}")
+            for match in _HTML_TAG.finditer(text if not in_code else ""):
+                tag = match.group(0)
+                if tag in seen:
+                    continue
+                seen.add(tag)
+                yield Finding("warning", "raw-html", _locate(loaded, tag),
+                              f"'{tag}' is shown as text, not as formatting: HTML is not "
+                              "passed into the email; use Markdown instead (**bold**, "
+                              "*italic*, [text](https://...))")
 
 
 def _headers(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
@@ -117,25 +205,52 @@ def _headers(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
                       "add preheader:")
 
 
+def _subject_line_break(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
+    """A header is one line: a line break in the subject would end it (or start another)."""
+    if re.search(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", rendered.subject):
+        yield Finding("error", "subject-line-break", loaded.where(("subject",)),
+                      "the subject has a line break in it; write it on one line (for a "
+                      "long one, `subject: >-` folds the lines into one)")
+
+
 def _leftovers(loaded: IssueFile, html: str, text: str) -> Iterator[Finding]:
     for part, content in (("HTML", html), ("plain-text", text)):
         for name in ph.unknown(content):
             yield Finding("error", "placeholder", _locate(loaded, name),
                           f"the {part} part has the unknown placeholder {name}; known ones are "
                           + ", ".join(f"%%{n}%%" for n in ph.NAMES))
-        if re.search(r"\{\{|\{%", content):
-            yield Finding("error", "template-syntax", str(loaded.path),
-                          f"the {part} part has template syntax ({{{{ or {{%) left in it")
+        found = re.search(r"\{\{|\{%", content)
+        if found:
+            whole = re.compile(r"\{\{[^<>\n]{0,60}?\}\}|\{%[^<>\n]{0,60}?%\}")
+            shown = whole.search(content, found.start())
+            excerpt = shown.group(0) if shown and shown.start() == found.start() \
+                else found.group(0)
+            yield Finding("error", "template-syntax", _locate(loaded, excerpt, "{{", "{%"),
+                          f"the {part} part has template syntax ({{{{ or {{%) left in it: "
+                          f"'{excerpt}'")
 
 
-def _locate(loaded: IssueFile, needle: str) -> str:
-    """file:line of the first issue value containing `needle`, else the file itself."""
-    if needle:
+def _locate(loaded: IssueFile, *needles: str) -> str:
+    """file:line of the first issue value holding one of `needles` (tried in order), else
+    of the bulletin.toml setting holding it, else the issue's first line."""
+    for needle in needles:
+        if not needle:
+            continue
         for loc, value in _strings(loaded.source.data, ()):
             if needle in value:
                 line = loaded.source.line_within(loc, value.index(needle))
                 return f"{loaded.path}:{line}"
-    return str(loaded.path)
+    workspace = loaded.workspace
+    if workspace is not None:
+        slug = loaded.issue.newsletter
+        settings = loaded.newsletter.model_dump(by_alias=True, exclude_defaults=True)
+        for needle in needles:
+            if not needle:
+                continue
+            for loc, value in _strings(settings, ("newsletters", slug)):
+                if needle in value:
+                    return workspace.where(loc)
+    return f"{loaded.path}:1"
 
 
 def _strings(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +60,8 @@ class IssueFile:
     source: Located
     issue: Issue
     newsletter: Newsletter
+    workspace: Workspace | None = field(default=None, compare=False, repr=False)
+    """Where the newsletter's settings came from, so findings about them name bulletin.toml."""
 
     @property
     def path(self) -> Path:
@@ -91,7 +93,7 @@ def load_issue(path: Path, workspace: Workspace) -> IssueFile:
         newsletter = workspace.newsletter(issue.newsletter)
     except SettingsError as exc:
         raise IssueError(f"{path}:{source.line_of(('newsletter',))}: newsletter: {exc}") from None
-    loaded = IssueFile(source, issue, newsletter)
+    loaded = IssueFile(source, issue, newsletter, workspace)
     _check_languages(loaded)
     return loaded
 

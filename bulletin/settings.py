@@ -168,13 +168,25 @@ class Settings(Strict):
 class Workspace:
     """A folder with a bulletin.toml; themes are looked up under its templates/."""
 
-    def __init__(self, root: Path, settings: Settings) -> None:
+    def __init__(self, root: Path, settings: Settings, lines: dict[Loc, int] | None = None,
+                 config_path: Path | None = None) -> None:
         self.root = root
         self.settings = settings
+        self.lines = lines or {}
+        """The line of each key and table in bulletin.toml, for findings about settings."""
+        self._config_path = config_path
 
     @property
     def config_path(self) -> Path:
-        return self.root / FILENAME
+        return self._config_path or self.root / FILENAME
+
+    def where(self, loc: Loc) -> str:
+        """`bulletin.toml:LINE` of `loc`, or of the nearest table around it in the file."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return f"{self.config_path}:{line}"
+        return f"{self.config_path}:1"
 
     def newsletter(self, slug: str) -> Newsletter:
         try:
@@ -309,4 +321,4 @@ def load_workspace(config: Path) -> Workspace:
                 raise SettingsError(f"{where(('newsletters', slug, *loc))}: {field}: no "
                                     f"'{missing[0]}' text; newsletter '{slug}' has languages "
                                     f"{', '.join(newsletter.languages)}")
-    return Workspace(config.parent.resolve(), settings)
+    return Workspace(config.parent.resolve(), settings, lines, config)

@@ -79,9 +79,9 @@ def test_theme_without_unsubscribe_link_fails(workspace: Path,
     text.write_text(text.read_text().replace(line, ""))
     exit_code, output = run_check(write_issue(HEAD + "  - heading: Hi\n"))
     assert exit_code == 1
-    assert "error no-unsubscribe theme 'default': the HTML has no unsubscribe link" in output
-    assert "error no-unsubscribe theme 'default': the plain-text part has no unsubscribe" \
-        in output
+    assert f"error no-unsubscribe {template}:" in output
+    assert ": the HTML has no unsubscribe link" in output
+    assert f"error no-unsubscribe {text}:1: the plain-text part has no unsubscribe" in output
     assert "no-manage-preferences" not in output
 
 

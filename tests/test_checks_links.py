@@ -1,0 +1,101 @@
+"""`bulletin check` on links that cannot work as written, Markdown that was not understood,
+and where each finding is: every finding names a file and a line, the issue's or
+bulletin.toml's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulletin.cli import app
+
+HEAD = """
+newsletter: cohes3ion
+date: 2022-03-01
+subject: Issue 5
+preheader: What is new this month.
+sections:
+  - heading: Hello
+    body: |
+      First paragraph.
+
+"""
+
+
+def run_check(path: Path) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output.strip().split("\n")[:-1]
+
+
+@pytest.mark.parametrize(("body", "level", "code", "message"), [
+    ("Plan your trip with the [planner](tfw.wales/journey).", "error", "link-scheme",
+     r"link 'planner' to 'tfw.wales/journey' has no scheme; write https://tfw.wales/journey"),
+    ("See [our site](www.example.org/news) today.", "error", "link-scheme",
+     r"link 'our site' to 'www.example.org/news' has no scheme; "
+     r"write https://www.example.org/news"),
+    ("Questions? [Email us](news@example.org).", "error", "link-scheme",
+     r"link 'Email us' to 'news@example.org' has no scheme; write mailto:news@example.org"),
+    ("Read [the plan](https://example.org/our plan.pdf) now.", "error", "link-syntax",
+     r"'\[the plan\]\(https://example.org/our plan.pdf\)' is not a link: the reader sees the "
+     r"brackets; a URL cannot hold a space: write it as %20"),
+    ("Please <b>call us</b> on 0300 060 4400.", "warning", "raw-html",
+     r"'<b>' is shown as text, not as formatting: HTML is not passed into the email; use "
+     r"Markdown instead \(\*\*bold\*\*, \*italic\*, \[text\]\(https://...\)\)"),
+    ("Our [new page]() is up.", "error", "empty-link", r"link 'new page' goes nowhere"),
+    ("Left over: {{ name }}.", "error", "template-syntax",
+     r"the HTML part has template syntax \({{ or {%\) left in it: '{{ name }}'"),
+])
+def test_link_mistakes_are_reported_at_their_line(
+        write_issue: Callable[..., Path], body: str, level: str, code: str,
+        message: str) -> None:
+    path = write_issue(HEAD + "      " + body + "\n")
+    exit_code, findings = run_check(path)
+    mine = [f for f in findings if f.startswith(f"{level} {code} ")]
+    assert mine, findings
+    assert re.match(rf"{level} {code} {re.escape(str(path))}:10: {message}", mine[0]), mine
+    assert exit_code == (1 if level == "error" else 0)
+
+
+def test_good_links_pass(write_issue: Callable[..., Path]) -> None:
+    path = write_issue(HEAD + "      See [the plan](https://example.org/our%20plan.pdf), "
+                              "[mail](mailto:news@example.org), [call](tel:+443000604400) and "
+                              "<https://example.org/a>. Use `<b>` for bold in HTML.\n")
+    exit_code, findings = run_check(path)
+    assert exit_code == 0, findings
+    assert findings == [], findings
+
+
+def test_every_finding_has_a_line(write_issue: Callable[..., Path]) -> None:
+    path = write_issue(HEAD + "      A [link](#) and [x](nowhere) and <i>hi</i> and "
+                              "{% if %} and [bad](https://a.example/b c).\n"
+                              "  - image: {src: 'http://example.org/a.png'}\n")
+    exit_code, findings = run_check(path)
+    assert exit_code == 1
+    assert len(findings) >= 6, findings
+    for finding in findings:
+        assert re.match(r"^(error|warning) [\w-]+ \S+:\d+: ", finding), finding
+
+
+def test_findings_about_the_logo_and_footer_name_bulletin_toml(
+        workspace: Path, write_issue: Callable[..., Path]) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text()
+    text = text.replace('src = "https://bulletins.example.gov.wales/static/',
+                        'src = "http://bulletins.example.gov.wales/static/', 1)
+    text = text.replace('privacy = "https://www.gov.wales/website-privacy-policy"',
+                        'privacy = "http://www.gov.wales/website-privacy-policy"', 1)
+    config.write_text(text)
+    rows = text.split("\n")
+    logo = next(n for n, row in enumerate(rows, 1) if row.startswith('src = "http://'))
+    privacy = next(n for n, row in enumerate(rows, 1) if row.startswith('privacy = "http://'))
+    path = write_issue(HEAD + "      Fine.\n")
+    _, findings = run_check(path)
+    image = next(f for f in findings if " insecure-image " in f)
+    assert image.startswith(f"warning insecure-image {config}:{logo}: "), image
+    footer = next(f for f in findings if " insecure-link " in f)
+    assert footer.startswith(f"warning insecure-link {config}:{privacy}: "), footer
