@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from . import links
+from .errors import BulletinError, RenderError
 from .fields import in_language
 from .render import Rendered
 from .settings import Newsletter
@@ -19,7 +22,12 @@ from .settings import Newsletter
 # RFC 2045 requires); the message is written out under SMTP_POLICY, so that long headers
 # (List-Unsubscribe with its token) are neither folded nor RFC 2047-encoded.
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+SMTPUTF8_POLICY = policy.SMTPUTF8.clone(max_line_length=998)
 BODY_POLICY = policy.SMTP.clone(max_line_length=76)
+
+
+class AddressError(BulletinError, ValueError):
+    """An address that cannot be written into a message or an SMTP envelope."""
 
 
 @dataclass(frozen=True)
@@ -56,28 +64,120 @@ def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     if newsletter.feedback_id:
         headers.append(("Feedback-ID", f"{rendered.issue}:{newsletter.feedback_id}"))
+    for header, value in headers:
+        if _LINE_BREAK.search(value):
+            where = "the issue's subject" if header == "Subject" else \
+                f"the newsletter's settings for {header}"
+            raise RenderError(f"{rendered.issue}: the {header} header would have a line break "
+                              f"in it, from {where}; a header is one line (`bulletin check` "
+                              "shows where)")
     return headers
 
 
+_LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""What ends a line, for Python's email package (str.splitlines) as for mail readers."""
+
+
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 '_-]+")
+_PRINTABLE_ASCII = re.compile(r"[ -~]+")
+_NAME_IN_ONE_LINE = 400
+"""Characters of a name written as it is (or quoted) on the To line; a longer one is written
+as encoded words, one to a folded line, so that no line comes near 998 octets."""
+_WORD_BYTES = 45
+"""UTF-8 bytes in one base64 encoded word: 60 characters of base64, so the word
+(=?utf-8?b?...?=) is 72 characters, within RFC 2047's 75."""
+
+
+@lru_cache(maxsize=4096)
+def ascii_domain(domain: str) -> str:
+    """`domain` in its ASCII form (IDNA: punycode A-labels), or AddressError."""
+    if domain.isascii():
+        return domain
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).ascii_domain
+    except EmailNotValidError as exc:
+        raise AddressError(f"the domain {domain!r} cannot be written in ASCII (IDNA): "
+                           f"{exc}") from None
+
+
+def header_address(email: str) -> str:
+    """`email` as it goes in the To header and the SMTP envelope: an internationalised domain
+    as punycode, so that the address is ASCII unless its local part is not (then only a
+    server that offers SMTPUTF8, RFC 6531, can take it). Raises AddressError."""
+    if email.isascii():
+        return email
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError(f"{email!r} is not an email address")
+    return f"{local}@{ascii_domain(domain)}"
+
+
+def display_name(name: str) -> str:
+    """`name` as the phrase before an address (RFC 5322, 2047): as it is when it is plain
+    words; else quoted when it is printable ASCII and short; else as base64 encoded words of
+    at most 72 characters, one to a line (folded with CRLF and a space), so that no line
+    comes near 998 octets and nothing in it (an "=?...?=" of its own, a line break) is read
+    as anything but the name. A long name is split after a space where it has one, the space
+    kept inside the encoded word: readers join adjacent encoded words with nothing between
+    them (RFC 2047 6.2). `name`'s white space is taken as it is: normalise it first."""
+    if len(name) <= _NAME_IN_ONE_LINE:
+        if _PLAIN_NAME.fullmatch(name):
+            return name
+        if _PRINTABLE_ASCII.fullmatch(name) and "=?" not in name:
+            return _phrase(name)
+    words, chunk, size = [], "", 0
+    for character in name:
+        width = len(character.encode("utf-8", "surrogatepass"))
+        if size + width > _WORD_BYTES and chunk:
+            cut = chunk.rfind(" ") + 1 or len(chunk)  # after the last space, if any
+            words.append(_encoded_word(chunk[:cut]))
+            chunk = chunk[cut:]
+            size = len(chunk.encode("utf-8", "surrogatepass"))
+        chunk += character
+        size += width
+    if chunk:
+        words.append(_encoded_word(chunk))
+    return "\r\n ".join(words)
+
+
+def _encoded_word(text: str) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
+
+
+def to_header(name: str, email: str) -> str:
+    """The To header's value for `email` with display name `name` (white space normalised
+    here): folded where it is long, never over 998 octets a line."""
+    address = header_address(email)
+    name = " ".join(name.split())  # no stray or exotic white space in a header
+    if not name:
+        return address
+    return f"{display_name(name)} <{address}>"
 
 
 def recipient_headers(recipient: Recipient, values: dict[str, str], mailto: str | None,
                       date: str, message_id: str) -> list[tuple[str, str]]:
-    """The headers that differ per recipient; ASCII, each well under 998 octets. `mailto` is
-    the newsletter's `unsubscribe_mailto` address, if any."""
+    """The headers that differ per recipient, each line well under 998 octets; ASCII unless
+    the address's local part is not (a message only for a server with SMTPUTF8). `mailto` is
+    the newsletter's `unsubscribe_mailto` address, if any. Raises AddressError for an address
+    that cannot be written."""
     unsubscribe = f"<{values['unsubscribe_url']}>"
     if mailto:
         # Tokens are URL-safe already: no quoting needed.
         token = values["unsubscribe_url"].rsplit("/", 1)[1]
         unsubscribe += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
-    name = " ".join(recipient.name.split())  # no stray or exotic white space in a header
+    # to_header, its common case (an ASCII address, a plain name) inlined: this runs once a
+    # message.
+    email = recipient.email if recipient.email.isascii() else header_address(recipient.email)
+    name = " ".join(recipient.name.split())
     if not name:
-        to = recipient.email
-    elif _PLAIN_NAME.fullmatch(name):  # nothing to quote or encode: skip formataddr's work
-        to = f"{name} <{recipient.email}>"
+        to = email
+    elif len(name) <= _NAME_IN_ONE_LINE and _PLAIN_NAME.fullmatch(name):
+        to = f"{name} <{email}>"
     else:
-        to = formataddr((name, recipient.email), charset="utf-8")
+        to = f"{display_name(name)} <{email}>"
     return [("To", to),
             ("Date", date), ("Message-ID", message_id), ("List-Unsubscribe", unsubscribe)]
 
@@ -106,7 +206,10 @@ def build_message(rendered: Rendered, newsletter: Newsletter, base_url: str,
     mailto = unsubscribe_mailto(newsletter)
     for name, value in (*recipient_headers(recipient, values, mailto, date, message_id),
                         *fixed_headers(rendered, newsletter, base_url, subject_prefix)):
-        msg[name] = value
+        if name == "To":  # as written, folds and all: the policy would write it again, worse
+            msg.set_raw(name, value)
+        else:
+            msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
@@ -117,5 +220,9 @@ def _phrase(text: str) -> str:
 
 
 def to_bytes(msg: EmailMessage) -> bytes:
-    return msg.as_bytes(policy=SMTP_POLICY)
+    """The message as it goes to SMTP's DATA: ASCII, or UTF-8 headers (RFC 6532) when its
+    To address has a non-ASCII local part."""
+    to = msg.get("To")
+    ascii_address = to is None or all(a.addr_spec.isascii() for a in to.addresses)
+    return msg.as_bytes(policy=SMTP_POLICY if ascii_address else SMTPUTF8_POLICY)
 

@@ -4,8 +4,10 @@ milliseconds; this costs microseconds.
 
 Placeholders in the bodies sit between quoted-printable soft line breaks, so a value of any
 length is folded to lines of at most 76 characters on its own, and decoding gives exactly
-the text of the slow path (`message.build_message`). Per-recipient headers are ASCII and
-written unfolded."""
+the text of the slow path (`message.build_message`). Per-recipient headers are written as
+`message.recipient_headers` makes them: ASCII (an internationalised domain as punycode, a
+long or unusual name as folded encoded words), or UTF-8 for an address whose local part is
+not ASCII, which only a server offering SMTPUTF8 takes."""
 
 from __future__ import annotations
 
@@ -199,7 +201,8 @@ class MessageTemplate:
                 else folded
         holes = self.holes
         # Header lines start with a name, never a dot: nothing to stuff there.
-        head = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("ascii")
+        # UTF-8 only where an address's local part is not ASCII (sent only with SMTPUTF8).
+        head = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("utf-8")
         if self.dkim is not None or not stuffed:
             parts = self.parts.copy()
             for index, name, in_html in holes:
