@@ -130,6 +130,10 @@ class OneClick:
         """Unsubscribes answered but not yet committed."""
         return len(self._owed)
 
+    def is_owed(self, subscriber_id: int) -> bool:
+        """Whether an unsubscribe of theirs is journaled and not yet committed."""
+        return any(subscriber == subscriber_id for subscriber, _ in self._owed)
+
     async def start(self) -> None:
         """Open the journal and apply what a previous run left in it (in the background)."""
         if self._lock is not None:

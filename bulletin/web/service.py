@@ -261,6 +261,26 @@ class Service:
         return subscriber_id, slug, self.pages.language(slug, wanted, info.language)
 
 
+    def is_unsubscribed(self, subscriber_id: int) -> bool:
+        """Whether they have unsubscribed from everything."""
+        return self.store.subscriber(subscriber_id).status == "unsubscribed"
+
+    def newsletters_left(self, subscriber_id: int, language: str) -> list[str]:
+        """The names of what an unsubscribed person was getting: their lists, a newsletter's
+        main list by the newsletter's name, a topic by its title."""
+        owners = self.store.list_owners()
+        names = []
+        for list_name, status in self.store.memberships(subscriber_id).items():
+            if status != "active":
+                continue
+            slug, title = owners.get(list_name, (None, None))
+            newsletter = self.workspace.settings.newsletters.get(slug or "")
+            if newsletter is not None and newsletter.mailing_list == list_name:
+                names.append(self.pages.text(newsletter.name, slug or "", language))
+            else:
+                names.append(title or list_name)
+        return names
+
     def ensure_lists(self) -> None:
         """Every newsletter's main list exists (as the subscribers commands make them), so
         that the first person to subscribe on a new workspace has a list to join."""
@@ -456,11 +476,26 @@ def _unsubscribe(app: FastAPI, service: Service) -> None:
              summary="A page with one button; showing it changes nothing")
     async def unsubscribe_page(token: str, lang: str | None = LangQuery) -> Response:
         subject = service.verify(token, "unsubscribe")
-        _id, slug, language = await run_in_threadpool(service.locate, subject, lang)
+        subscriber_id, slug, language = await run_in_threadpool(service.locate, subject, lang)
+        if subscriber_id is not None and (
+                service.one_click.is_owed(subscriber_id)
+                or await run_in_threadpool(service.is_unsubscribed, subscriber_id)):
+            return await unsubscribed(subject, lang)
         _ = service.pages.gettext(language)
         return service.page(
             "unsubscribe.html.j2", slug, language, title=_("Unsubscribe"),
             csrf=service.csrf_field(token),
+            preferences_url="../preferences/" + service.signer.sign("preferences", subject))
+
+    async def unsubscribed(subject: str, lang: str | None) -> Response:
+        """The page that says they are unsubscribed, from what, and how to come back."""
+        subscriber_id, slug, language = await run_in_threadpool(service.locate, subject, lang)
+        left_from = [] if subscriber_id is None else \
+            await run_in_threadpool(service.newsletters_left, subscriber_id, language)
+        _ = service.pages.gettext(language)
+        return service.page(
+            "unsubscribed.html.j2", slug, language, title=_("You have unsubscribed"),
+            left_from=left_from,
             preferences_url="../preferences/" + service.signer.sign("preferences", subject))
 
     @app.post("/unsubscribe/{token}", openapi_extra=FORM_BODY,
@@ -479,16 +514,7 @@ def _unsubscribe(app: FastAPI, service: Service) -> None:
         subscriber_id = subscriber_of(subject)
         if subscriber_id is not None:  # journaled like a one-click: never lost
             await service.one_click.unsubscribe(subscriber_id, "page")
-        _id, slug, language = await run_in_threadpool(service.locate, subject, lang)
-        _ = service.pages.gettext(language)
-        organisation = service.pages.context(slug, language)["organisation"]
-        return service.message(
-            slug, language, _("You have unsubscribed"),
-            _("You will get no more emails from %(organisation)s. One that is already on its "
-              "way may still arrive.") % {"organisation": organisation},
-            links=[{"text": _("Changed your mind? You can subscribe again on your "
-                              "preferences page."),
-                    "url": "../preferences/" + service.signer.sign("preferences", subject)}])
+        return await unsubscribed(subject, lang)
 
 
 # -- preferences -------------------------------------------------------------------------------
