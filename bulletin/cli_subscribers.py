@@ -116,9 +116,10 @@ def _summary(report: ImportReport, path: Path) -> str:
 
 @subscribers_app.command("import")
 def import_command(
-        file: Annotated[Path, typer.Argument(help="A CSV file with a header row: email "
-                                             "(required), name, language",
-                                             show_default=False)],
+        file: Annotated[Path, typer.Argument(
+            help="A CSV file with a header row: email (required), name (or first name and "
+                 "last name), language; Mailchimp's and Excel's headers are understood, and "
+                 "commas, semicolons or tabs between fields", show_default=False)],
         list_name: ListOpt,
         resubscribe: Annotated[bool, typer.Option(
             "--resubscribe", help="Subscribe again people who had unsubscribed, bounced or "
@@ -127,6 +128,9 @@ def import_command(
         verbose: Annotated[bool, typer.Option(
             "--verbose", help="List every duplicate and skipped row, not just the first "
                               f"{NOTES_SHOWN} of each kind")] = False,
+        encoding: Annotated[str | None, typer.Option(
+            "--encoding", help="The file's encoding when it is not UTF-8: cp1252 for a file "
+                               "Excel saved as plain 'CSV', utf-16 for 'Unicode Text'")] = None,
         config: ConfigOpt = None) -> None:
     """Import subscribers from a CSV file into a list, in one transaction: if anything stops
     it, nothing is imported. Running the same import again changes nothing."""
@@ -149,14 +153,23 @@ def import_command(
             cli.err.print(f"[dim]… {rows:,} rows read[/]")
             next_progress[0] = (rows // PROGRESS_EVERY + 1) * PROGRESS_EVERY
     with cli.reported():
+        from .csvimport import open_csv
+
+        stream = open_csv(file, encoding)
+        if stream is not None:
+            cli.out.print(f"[dim]note: reading {escape(str(file))} as {escape(str(encoding))}"
+                          f"[/]")
         try:
             with _store(config) as store:
                 report = store.import_csv(file, list_name, actor=_actor(),
                                           resubscribe=resubscribe, on_note=on_note,
-                                          on_progress=on_progress)
+                                          on_progress=on_progress, stream=stream)
         except KeyboardInterrupt:
             raise BulletinError(f"{file}: interrupted; nothing was imported (an import is "
                                 f"one transaction). Run it again to import the file") from None
+        finally:
+            if stream is not None:
+                stream.close()
     if not verbose:
         for kind, count in sorted(shown_notes.items()):
             if count > NOTES_SHOWN:

@@ -518,11 +518,15 @@ class Store:
         import_csv reads; return how many."""
         import csv
 
+        from ..csvimport import formula_safe  # here: csvimport itself imports this package
+
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(("email", "name", "language"))
         written = 0
         for member in self.iter_active_members(list_name):
-            writer.writerow((member.email, member.name or "", member.language or ""))
+            # A name such as =HYPERLINK(...) is no formula in a spreadsheet; read back as it was.
+            writer.writerow((member.email, formula_safe(member.name or ""),
+                             member.language or ""))
             written += 1
         return written
 
