@@ -274,8 +274,8 @@ def count_command(
         list_name: Annotated[str | None, typer.Option(
             "--list", help="One list (default: every list, and everyone)")] = None,
         config: ConfigOpt = None) -> None:
-    """How many subscribers are active, pending, unsubscribed, bounced, complained or
-    suppressed."""
+    """How many subscribers are active, paused, pending, unsubscribed, bounced, complained
+    or suppressed."""
     with cli.reported(), _store(config) as store:
         names = [list_name] if list_name else store.list_names()
         lines = [_counts_line(name, store.counts(name)) for name in names]

@@ -100,12 +100,12 @@ def test_add_remove_count_lists_export(run, workspace: Path) -> None:
                               "them again only if they have asked to be (--resubscribe)\n")
     counts = dict(line.split(": ", 1)
                   for line in run("subscribers", "count").stdout.splitlines())
-    assert counts["cohes3ion"] == ("1 active · 0 pending · 1 unsubscribed · 0 bounced · "
-                                   "0 complained · 0 suppressed")
-    assert counts["cohes3ion-events"] == ("0 active · 0 pending · 1 unsubscribed · "
+    assert counts["cohes3ion"] == ("1 active · 0 paused · 0 pending · 1 unsubscribed · "
+                                   "0 bounced · 0 complained · 0 suppressed")
+    assert counts["cohes3ion-events"] == ("0 active · 0 paused · 0 pending · 1 unsubscribed · "
                                           "0 bounced · 0 complained · 0 suppressed")
-    assert counts["everyone"] == ("1 active · 0 pending · 1 unsubscribed · 0 bounced · "
-                                  "0 complained · 0 suppressed")
+    assert counts["everyone"] == ("1 active · 0 paused · 0 pending · 1 unsubscribed · "
+                                  "0 bounced · 0 complained · 0 suppressed")
     lists = run("subscribers", "lists").stdout.splitlines()
     assert "cohes3ion  1 active member  (Cohes3ion Newsletter, newsletter cohes3ion)" in lists
     assert "cohes3ion-events  0 active members  (Events, newsletter cohes3ion)" in lists

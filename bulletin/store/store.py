@@ -435,22 +435,31 @@ class Store:
     def counts(self, list_name: str | None = None) -> dict[str, int]:
         """How many people are in each state, on one list or in the whole store: the five
         statuses, with suppressed addresses counted apart (as "suppressed") whatever their
-        status, and list members who unsubscribed from just that list as "unsubscribed"."""
-        state = case((_suppressed(), "suppressed"), else_=Subscriber.status)
+        status, active people who paused their emails as "paused", and list members who
+        unsubscribed from just that list as "unsubscribed"."""
+        active = Subscriber.status == "active"
         with Session(self.engine) as session:
             if list_name is None:
+                paused = exists().where(Pause.subscriber_id == Subscriber.id)
+                state = case((_suppressed(), "suppressed"), (active & paused, "paused"),
+                             else_=Subscriber.status)
                 query = select(state, func.count()).select_from(Subscriber)
             else:
                 list_id = self._list_id(session, list_name)
+                paused = exists().where(Pause.subscriber_id == Subscriber.id,
+                                        Pause.list_id == list_id)
+                left = Membership.status == "unsubscribed"
                 state = case((_suppressed(), "suppressed"),
-                             (Membership.status == "unsubscribed", "unsubscribed"),
+                             (active & left & paused, "paused"),
+                             (left, "unsubscribed"),
                              else_=Subscriber.status)
                 query = (select(state, func.count()).select_from(Membership)
                          .join(Subscriber, Subscriber.id == Membership.subscriber_id)
                          .where(Membership.list_id == list_id))
             found: dict[str, int] = dict(session.execute(query.group_by(state)).all())
         return {key: found.get(key, 0) for key in
-                ("active", "pending", "unsubscribed", "bounced", "complained", "suppressed")}
+                ("active", "paused", "pending", "unsubscribed", "bounced", "complained",
+                 "suppressed")}
 
     def count_active(self, list_name: str) -> int:
         return self.counts(list_name)["active"]
