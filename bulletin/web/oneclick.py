@@ -76,12 +76,12 @@ class Journal:
         return entries
 
     def append(self, entries: list[Entry]) -> None:
-        """Write the entries and make them durable (fsync) before returning."""
+        """Write the entries and make them durable (fdatasync) before returning."""
         data = "".join(f"{subscriber} {source}\n" for subscriber, source in entries)
         view = memoryview(data.encode("ascii"))
         while view:
             view = view[os.write(self._fd, view):]
-        os.fsync(self._fd)
+        os.fdatasync(self._fd)
 
     def clear(self) -> None:
         os.ftruncate(self._fd, 0)
@@ -189,32 +189,39 @@ class OneClick:
     async def _journaled(self, entries: list[Entry]) -> None:
         assert self._lock is not None
         async with self._lock:
-            if self._journal is not None:
+            journal = self._journal
+            if journal is not None:
+                # Nothing is owed unless the background task is catching up (it takes
+                # everything owed), so then only journal; else journal and commit these.
+                commit = self._catching_up is None
                 try:
-                    await run_in_threadpool(self._journal.append, entries)
+                    done = await run_in_threadpool(self._write_through, journal, entries,
+                                                   commit)
                 except OSError as exc:
                     log.error("one-click journal cannot be written (%s); unsubscribing "
                               "without it", exc.strerror or exc)
                 else:
-                    self._owed.extend(entries)
-                    if self._catching_up is None:
-                        try:
-                            await self._apply(WAIT)
-                        except StoreError as exc:
-                            log.warning("one-click: database busy or unavailable (%s); "
-                                        "%d unsubscribe(s) journaled, applying when it "
-                                        "answers", exc, len(self._owed))
-                            self._catch_up()
+                    if not done:
+                        self._owed.extend(entries)
+                        self._catch_up()
                     return
         await run_in_threadpool(_commit, self.store, entries, None)
 
-    async def _apply(self, wait: float | None) -> None:
-        """Commit everything owed (the caller holds the lock); then empty the journal."""
-        owed = list(self._owed)
-        await run_in_threadpool(_commit, self.store, owed, wait)
-        del self._owed[:len(owed)]
-        if not self._owed and self._journal is not None:
-            await run_in_threadpool(self._journal.clear)
+    def _write_through(self, journal: Journal, entries: list[Entry], commit: bool) -> bool:
+        """(In a worker thread: one hop for the whole.) Journal the entries; then, if
+        `commit`, commit them, waiting at most WAIT for the lock, and empty the journal.
+        True if committed."""
+        journal.append(entries)
+        if not commit:
+            return False
+        try:
+            _commit(self.store, entries, WAIT)
+        except StoreError as exc:
+            log.warning("one-click: database busy or unavailable (%s); unsubscribes "
+                        "journaled, applying them when it answers", exc)
+            return False
+        journal.clear()
+        return True
 
     def _catch_up(self) -> None:
         if self._catching_up is None or self._catching_up.done():
