@@ -115,6 +115,8 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
             yield Finding("warning", "insecure-image", where,
                           f"image {src} is not https; many clients block or warn")
     for a in doc.iter("a"):
+        if a.get("href") is None and a.get("name"):
+            continue  # a jump target (<a name>), not a link
         href = (a.get("href") or "").strip()
         label = " ".join(a.text_content().split())
         if href in ("", "#"):

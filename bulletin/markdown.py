@@ -103,8 +103,9 @@ def _inline(node: SyntaxTreeNode) -> str:
         elif kind == "link":
             text = _inline(child)
             href = str(child.attrs.get("href", ""))
-            same = text in (href, href.removeprefix("mailto:"))
-            parts.append(href if same else f"{text} <{href}>")
+            address = href.removeprefix("mailto:")
+            # A link whose text is its own address is written once, as the reader knows it.
+            parts.append(text if text in (href, address) else f"{text} <{href}>")
         elif kind == "image":
             alt = _inline(child)
             parts.append(f"[{alt}]" if alt else "")
