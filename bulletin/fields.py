@@ -48,8 +48,8 @@ def _prose(value: Any) -> str | dict[str, str]:
     if isinstance(value, dict) and value:
         for language, text in value.items():
             if not _LANGUAGE.match(str(language)):
-                raise ValueError(language_code_error(str(language)) + " as the keys of "
-                                 "translated text")
+                raise ValueError(language_code_error(str(language)) + " (the keys of "
+                                 "translated text are language codes)")
             if not isinstance(text, str):
                 raise ValueError(f"the '{language}' text should be text, got "
                                  f"{type(text).__name__}; put it in quotes")

@@ -39,7 +39,8 @@ def describe(exc: ValidationError, model: type[BaseModel],
         elif kind == "list_type":
             text = f"expected a list, got {_kind_of(error.get('input'))}"
         elif error.get("input", ...) is None:
-            text = f"is empty; write the text after '{loc[-1]}:'" if loc else "is empty"
+            what = "the date, YYYY-MM-DD," if loc and loc[-1] == "date" else "the text"
+            text = f"is empty; write {what} after '{loc[-1]}:'" if loc else "is empty"
         elif kind.startswith("date") and isinstance(error.get("input"), str):
             text = f"{_short(error['input'])} is not a date written YYYY-MM-DD" + \
                 _date_hint(error["input"])
