@@ -73,7 +73,9 @@ def send_command(
         resend_uncertain: Annotated[bool, typer.Option(
             "--resend-uncertain", help="Send again the messages whose fate is unknown")]
         = False,
-        connections: Annotated[int | None, typer.Option(min=1, max=200)] = None,
+        connections: Annotated[int | None, typer.Option(
+            min=1, max=200, help="SMTP connections at once (default: [smtp] connections)")]
+        = None,
         rate: Annotated[float | None, typer.Option(help="Messages per second, at most")] = None,
         per_hour: Annotated[int | None, typer.Option(help="Messages per hour, at most")] = None,
         lang: Annotated[str | None, typer.Option(
