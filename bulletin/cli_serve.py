@@ -43,6 +43,7 @@ def serve_command(
         store = campaign.open_store(workspace)
         try:
             sock = bind(host, port)
+            app = create_app(workspace, store, key, transport)  # a bad DKIM key: stops here
         except BaseException:
             store.close()
             raise
@@ -51,7 +52,7 @@ def serve_command(
     out.print(f"Serving subscriber pages at http://{shown}:{sock.getsockname()[1]}/ for "
               f"{escape(workspace.settings.base_url)} (Ctrl-C to stop)")
     try:
-        serve(create_app(workspace, store, key, transport), sock)
+        serve(app, sock)
     finally:
         store.close()
     out.print("Stopped.")

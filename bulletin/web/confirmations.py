@@ -5,7 +5,11 @@ The request looks the same from outside whatever the address's state: new, pendi
 unsubscribed or suppressed all get the same answer, and the email goes out after the answer,
 so not even its timing tells. A suppressed address gets no email. An address already in the
 store is not changed until its owner confirms (someone else typing it in must not turn an
-unsubscribed person into a pending one)."""
+unsubscribed person into a pending one).
+
+The email is DKIM-signed, as every issue is, when its newsletter has a [dkim] table: by the
+same signer (bulletin.dkim), its keys loaded when the service starts, so that a bad key stops
+the start rather than every confirmation."""
 
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ from email.utils import format_datetime, make_msgid
 import jinja2
 
 from .. import links
+from ..dkim import DkimSigner, header_fields
 from ..errors import BulletinError, TokenError
-from ..message import BODY_POLICY, sender_domain, to_bytes
-from ..send.campaign import envelope_from
+from ..message import BODY_POLICY, sender_domain, to_bytes, to_header
+from ..send.campaign import dkim_signer, envelope_from
 from ..send.transport import Transport
 from ..settings import Workspace
 from ..store import NotSubscribedError, Store, StoreError, SuppressedError
@@ -71,6 +76,13 @@ class Confirmations:
         self.transport = transport
         self.resend_after = resend_after
         self._sent: dict[str, float] = {}
+        self._dkim: dict[str, DkimSigner] = {}
+        """Each signing newsletter's signer, by slug (a bad key: SettingsError, here)."""
+        if transport is not None:
+            for slug in workspace.settings.newsletters:
+                signer = dkim_signer(workspace, slug)
+                if signer is not None:
+                    self._dkim[slug] = signer
         self._tasks: set[asyncio.Task[None]] = set()
         self._mail = jinja2.Environment(
             loader=jinja2.FileSystemLoader(pages.directory), autoescape=False,
@@ -141,7 +153,7 @@ class Confirmations:
                              % {"newsletter": block["name"]} for block in blocks)
         message = EmailMessage(policy=BODY_POLICY)
         message["From"] = newsletter.sender
-        message["To"] = address
+        message.set_raw("To", to_header("", address))  # as the issues write it
         message["Subject"] = subject
         message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
         message["Message-ID"] = make_msgid(domain=sender_domain(newsletter))
@@ -150,7 +162,16 @@ class Confirmations:
             message["Reply-To"] = newsletter.reply_to
         message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
         message["Content-Language"] = ", ".join(languages)  # after: set_content clears it
-        return to_bytes(message)
+        return self._signed(slug, to_bytes(message))
+
+    def _signed(self, slug: str, data: bytes) -> bytes:
+        """`data` with a DKIM-Signature first, if newsletter `slug` signs."""
+        signer = self._dkim.get(slug)
+        if signer is None:
+            return data
+        section, body = data.split(b"\r\n\r\n", 1)
+        plan = signer.prepare(header_fields(section + b"\r\n"))
+        return plan.signature({}, [body]) + data
 
     # -- sending, after the answer ------------------------------------------------------------
 
