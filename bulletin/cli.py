@@ -60,12 +60,17 @@ def _conventional(command: Any) -> None:
     """Help in typer's and click's conventions, for `command` and every command under it:
     prose that the terminal wraps, TEXT or PATH rather than <str> or <path>, an argument
     named in capitals, a flag (--help too) with no type."""
-    command.help = _prose(command.help)
+    # Help is plain text: "[smtp]" is a table's name, not rich markup to swallow.
+    help_text = _prose(command.help)
+    command.help = escape(help_text) if help_text else help_text
     for param in command.params:
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
         if isinstance(param, TyperArgument) and param.metavar is None:
             param.metavar = (param.name or "value").upper()
         if isinstance(param, TyperOption | TyperArgument):
-            word = _type_word(param)
+            chosen = param.metavar if isinstance(param, TyperOption) else None
+            word = chosen if chosen is not None else _type_word(param)
             setattr(param, "display_type_rich", lambda ctx, word=word: word)  # noqa: B010
     help_option = command.get_help_option
 
