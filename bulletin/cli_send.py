@@ -19,6 +19,10 @@ from .errors import SendError
 if TYPE_CHECKING:
     from .send.campaign import Plan
     from .send.dispatch import Dispatcher, Report
+    from .send.outgoing import Notice, Outgoing
+
+FORCED = "send-forced"
+"""The audit trail's action for a send that went ahead past the errors of `bulletin check`."""
 
 ToOpt = Annotated[list[str], typer.Option("--to", help="An address to send the test to; "
                                                     "repeat for several")]
@@ -81,13 +85,21 @@ def send_command(
         lang: Annotated[str | None, typer.Option(
             "--lang", help="Only this language's edition, to the subscribers who get it "
             "(delivery \"each\"); the others later, by another run")] = None,
+        force: Annotated[str | None, typer.Option(
+            "--force", metavar="REASON", help="Send even though `bulletin check` finds errors; "
+            "REASON goes to the audit trail")] = None,
         config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
-    """Send ISSUE to a mailing list. Safe to run again: it resumes, and nobody recorded as
-    sent is sent to again."""
+    """Send ISSUE to a mailing list, if `bulletin check` finds no errors in it. Safe to run
+    again: it resumes, and nobody recorded as sent is sent to again."""
     from .send.outgoing import render_apart
 
     with reported():
-        outgoing = render_apart(issue, config, lang, _value(delivery))
+        if force is not None and not force.strip():
+            raise SendError('--force: give the reason for sending past the errors, e.g. '
+                            '--force "the alt text is in the caption"')
+        outgoing = render_apart(issue, config, lang, _value(delivery), check=True)
+        if outgoing.errors and force is None:
+            raise SendError(_refusal(issue, outgoing.errors))
         # Only now what sending needs, so that it was not held while the child rendered.
         from . import links
         from .send import campaign
@@ -102,6 +114,7 @@ def send_command(
         with campaign.open_store(workspace) as store:
             plan = campaign.plan(store, outgoing, list_name, audience)
             _show(plan, resend_uncertain)
+            _show_findings(outgoing, force)
             if dry_run:
                 out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")
                 return
@@ -112,6 +125,11 @@ def send_command(
                                              default=False, err=True):
                 err.print("Not sent.")
                 raise typer.Exit(1)
+            if outgoing.errors and force is not None:
+                from .cli_subscribers import _actor
+
+                store.audit_issue(plan.issue, FORCED, list_name=list_name, source="cli",
+                                  actor=_actor(), detail=_forced(force, outgoing.errors))
             store.ledger_create(plan.issue, list_name, audience)
             outgoing.publish(store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
@@ -198,6 +216,32 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
                   "first is wise")
 
 
+def _refusal(issue: Path, errors: list[Notice]) -> str:
+    """The lines of the error a send with check errors stops with."""
+    number = f"{len(errors)} error{'s' * (len(errors) != 1)}"
+    return "\n".join([f"{issue}: not sent: `bulletin check` finds {number}; fix "
+                      f"{'them' if len(errors) > 1 else 'it'}, or send anyway with "
+                      '--force "REASON" (the reason goes to the audit trail)',
+                      *map(str, errors)])
+
+
+def _forced(reason: str, errors: list[Notice]) -> str:
+    """The audit trail's detail of a forced send: the reason, then what it overrode."""
+    return " ".join(reason.split()) + "\n" + "\n".join(map(str, errors))
+
+
+def _show_findings(outgoing: Outgoing, force: str | None) -> None:
+    if outgoing.errors:
+        out.print(f"[red]Errors:[/]     {len(outgoing.errors)} from `bulletin check`, sent "
+                  f"anyway (--force: {escape(' '.join((force or '').split()))})")
+        for notice in outgoing.errors:
+            out.print(f"  {escape(str(notice))}", highlight=False)
+    if outgoing.warnings:
+        out.print(f"[yellow]Warnings:[/]   {len(outgoing.warnings)} from `bulletin check`")
+        for notice in outgoing.warnings:
+            out.print(f"  {escape(str(notice))}", highlight=False)
+
+
 def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
     import asyncio
     import signal
@@ -271,6 +315,7 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
             failures = store.ledger_failures(key)
             uncertain = store.ledger_uncertain(key)
             tests = store.test_sends(key)
+            forced = [record for record in store.issue_audit(key) if record.action == FORCED]
     out.print(f"[bold]{escape(key)}[/]: " + ", ".join(f"{n} {state}" for state, n in
                                                      counts.items()))
     if failures:
@@ -285,3 +330,8 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
         if len(uncertain) > 50:
             out.print(f"  ... and {len(uncertain) - 50} more")
     out.print(f"Test sends: {len(tests)}")
+    for record in forced:
+        reason, _, overridden = (record.detail or "").partition("\n")
+        out.print(f"[red]Sent past {len(overridden.splitlines())} check error(s)[/] to "
+                  f"{escape(record.list_name or '?')} by {escape(record.actor or '?')} at "
+                  f"{record.at:%Y-%m-%d %H:%M} UTC (--force): {escape(reason)}")

@@ -5,8 +5,10 @@ rendering stack (Jinja, mjml, premailer with lxml, cssutils and requests, Babel,
 PyYAML) is about 30 MiB that the sender would carry to the end and never use again. So
 `render_apart` renders in a short-lived child process (a fresh interpreter, never a fork of
 this one) and hands back only what sending needs: each edition's `Rendered` (text), its
-public copy for the archive, and the workspace's and the newsletter's settings. The sending
-process imports none of the rendering modules.
+public copy for the archive, the workspace's and the newsletter's settings, and what
+`bulletin check` found in each edition, as plain text (`Notice`: the checks need lxml, and a
+send refuses on their errors before it queues anything). The sending process imports none of
+the rendering modules.
 
 Nothing about errors changes for the user: a mistake in the issue, bulletin.toml or a theme
 crosses back as the BulletinError it was, so the CLI prints the same one line; an unexpected
@@ -54,6 +56,21 @@ class Edition:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One finding of `bulletin check` (checks.Finding), as plain text."""
+
+    level: str
+    """error or warning"""
+    code: str
+    where: str
+    """The file and line, where the finding has them."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} [{self.code}]"
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """Every edition of one issue, with the settings a send needs."""
 
@@ -61,15 +78,37 @@ class Outgoing:
     newsletter: Newsletter
     """The issue's newsletter, with any --delivery override."""
     editions: tuple[Edition, ...]
+    findings: tuple[Notice, ...] | None = None
+    """What `bulletin check` found in the editions, each finding once; None when the
+    checks were not run."""
 
     @classmethod
-    def of(cls, editions: list[Prepared]) -> Outgoing:
-        """From the issue rendered in this process (workflow.prepare_editions)."""
+    def of(cls, editions: list[Prepared], check: bool = False) -> Outgoing:
+        """From the issue rendered in this process (workflow.prepare_editions); with
+        `check`, with the findings of `bulletin check`."""
         from ..web.archive import public_copy
 
         first = editions[0]
+        findings = None
+        if check:
+            from ..workflow import run_checks
+
+            found: list[Notice] = []
+            for prepared in editions:
+                found += [notice for notice in (
+                    Notice(f.level, f.code, f.where, f.message) for f in run_checks(prepared))
+                    if notice not in found]
+            findings = tuple(found)
         return cls(first.workspace, first.loaded.newsletter,
-                   tuple(Edition(p.rendered, *public_copy(p)) for p in editions))
+                   tuple(Edition(p.rendered, *public_copy(p)) for p in editions), findings)
+
+    @property
+    def errors(self) -> list[Notice]:
+        return [notice for notice in self.findings or () if notice.level == "error"]
+
+    @property
+    def warnings(self) -> list[Notice]:
+        return [notice for notice in self.findings or () if notice.level != "error"]
 
     @property
     def first(self) -> Rendered:
@@ -99,20 +138,23 @@ class _Request:
     config: Path | None
     language: str | None
     delivery: str | None
+    check: bool
 
 
 def render_here(issue: Path, config: Path | None = None, language: str | None = None,
-                delivery: str | None = None) -> Outgoing:
-    """The issue rendered in this process (which then holds the rendering stack)."""
+                delivery: str | None = None, check: bool = False) -> Outgoing:
+    """The issue rendered in this process (which then holds the rendering stack); with
+    `check`, checked as `bulletin check` does."""
     from ..workflow import prepare_editions
 
-    return Outgoing.of(prepare_editions(issue, config, language, delivery))
+    return Outgoing.of(prepare_editions(issue, config, language, delivery), check)
 
 
 def render_apart(issue: Path, config: Path | None = None, language: str | None = None,
-                 delivery: str | None = None) -> Outgoing:
-    """The issue rendered in a child process, which has ended when this returns."""
-    request = pickle.dumps(_Request(issue, config, language, delivery))
+                 delivery: str | None = None, check: bool = False) -> Outgoing:
+    """The issue rendered (and with `check`, checked) in a child process, which has ended
+    when this returns."""
+    request = pickle.dumps(_Request(issue, config, language, delivery, check))
     command = [sys.executable, "-c", _CHILD.format(root=str(Path(__file__).parents[2]))]
     child = None
     try:
@@ -159,7 +201,7 @@ def _child() -> None:
         return  # the parent is gone
     try:
         answer: tuple[str, object] = ("ok", render_here(
-            request.issue, request.config, request.language, request.delivery))
+            request.issue, request.config, request.language, request.delivery, request.check))
     except BulletinError as exc:
         answer = ("error", exc)
     except Exception as exc:

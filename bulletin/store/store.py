@@ -430,6 +430,28 @@ class Store:
                 .where(AuditEntry.email_key == key).order_by(AuditEntry.id)).all()
         return [AuditRecord(*row) for row in rows]
 
+    def audit_issue(self, issue: str, action: str, *, list_name: str | None, source: str,
+                    actor: str | None, detail: str) -> None:
+        """An audit row about an issue rather than a person: a send forced past the errors
+        of `bulletin check`, say. The row's subject (email_key) is the issue's ledger name
+        (newsletter/stem), which has no @ and so is never a subscriber's."""
+        with self._session() as session:
+            list_id = None if list_name is None else self._list_id(session, list_name)
+            session.add(AuditEntry(at=now(), email_key=issue, list_id=list_id, action=action,
+                                   source=source, actor=actor, detail=detail))
+
+    def issue_audit(self, issue: str) -> list[AuditRecord]:
+        """The audit rows about `issue` (`audit_issue`), oldest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(AuditEntry.at, AuditEntry.action, MailingList.name,
+                       AuditEntry.old_status, AuditEntry.new_status, AuditEntry.source,
+                       AuditEntry.actor, AuditEntry.detail)
+                .outerjoin(MailingList, MailingList.id == AuditEntry.list_id)
+                .where(AuditEntry.email_key == issue, AuditEntry.subscriber_id.is_(None))
+                .order_by(AuditEntry.id)).all()
+        return [AuditRecord(*row) for row in rows]
+
     # -- counting and streaming ---------------------------------------------------------------
 
     def counts(self, list_name: str | None = None) -> dict[str, int]:

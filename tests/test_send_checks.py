@@ -1,0 +1,137 @@
+"""`bulletin send` runs `bulletin check` on every edition it sends (in its render child) and
+refuses on errors, naming each with its line, before anything is queued or sent; `--force
+"reason"` sends anyway and puts the reason in the audit trail; warnings are in the plan."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bulletin.store.store import Store
+from tests.smtp_server import SmtpServer, ready_to_send
+from tests.test_send import bulletin, subscribe
+
+BAD = """\
+newsletter: cohes3ion
+number: 5
+date: 2022-02-28
+subject: Cohes3ion Newsletter Issue 5
+preheader: A short issue with two mistakes in it, for the checks to find before sending.
+sections:
+  - heading: Plans
+    image: {src: "https://example.org/plan.jpg"}
+    body: |
+      Dear {{ first_name }}, the plans are [published](https://example.org/plans).
+  - heading: More
+    body: |
+      Read [here](http://example.org/more).
+"""
+KEY = "cohes3ion/bad"
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer(pipelining=True) as running:
+        yield running
+
+
+@pytest.fixture
+def bad(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ready_to_send(workspace, server.port, monkeypatch, connections=2)
+    subscribe(workspace, ["ann@example.org", "bob@example.org"])
+    path = workspace / "issues" / "bad.yaml"
+    path.write_text(BAD)
+    return path
+
+
+def ledger(workspace: Path) -> dict[str, int]:
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        return {state: n for state, n in store.ledger_counts(KEY).items() if n}
+
+
+@pytest.mark.parametrize("extra", [["--yes"], ["--dry-run"], []])
+def test_errors_stop_the_send_naming_each_with_its_line(bad: Path, server: SmtpServer,
+                                                        extra: list[str]) -> None:
+    code, output = bulletin("send", str(bad), *extra)
+    assert code == 1, output
+    lines = output.splitlines()
+    assert lines[0] == (f"Error: {bad}: not sent: `bulletin check` finds 3 errors; fix them, "
+                        'or send anyway with --force "REASON" (the reason goes to the audit '
+                        "trail)")
+    # One line each, with the file and line, and the check's name.
+    assert [(line.split(": ", 2)[1], line.rsplit(" ", 1)[1]) for line in lines[1:]] == [
+        (f"{bad}:8", "[image-alt]"), (f"{bad}:10", "[template-syntax]"),
+        (f"{bad}:10", "[template-syntax]")], output
+    assert "has no alt text" in lines[1]
+    assert server.received == []
+    assert ledger(bad.parents[1]) == {}
+
+
+def test_force_sends_and_the_reason_goes_to_the_audit_trail(bad: Path,
+                                                            server: SmtpServer) -> None:
+    code, output = bulletin("send", str(bad), "--yes", "--force", "  ")
+    assert code == 1 and output.startswith("Error: --force: give the reason"), output
+    code, output = bulletin("send", str(bad), "--dry-run", "--force", "the board said so")
+    assert code == 0, output
+    assert "Errors:     3 from `bulletin check`, sent anyway (--force: the board said so)" \
+        in output
+    with Store.open(f"sqlite:///{bad.parents[1] / 'bulletin.db'}") as store:
+        assert store.issue_audit(KEY) == []  # a dry run records nothing
+    code, output = bulletin("send", str(bad), "--yes", "--force", "the board said so")
+    assert code == 0, output
+    assert len(server.received) == 2
+    with Store.open(f"sqlite:///{bad.parents[1] / 'bulletin.db'}") as store:
+        [record] = store.issue_audit(KEY)
+        assert store.audit("ann@example.org")[-1].action != "send-forced"
+    assert (record.action, record.list_name, record.source) == ("send-forced", "cohes3ion",
+                                                               "cli")
+    assert record.actor
+    reason, *overridden = (record.detail or "").splitlines()
+    assert reason == "the board said so"
+    assert [line.rsplit("[", 1)[1] for line in overridden] == [
+        "image-alt]", "template-syntax]", "template-syntax]"]
+    code, output = bulletin("status", str(bad))
+    assert code == 0, output
+    assert "Sent past 3 check error(s) to cohes3ion by" in output
+    assert "(--force): the board said so" in output
+
+
+def test_warnings_are_listed_in_the_plan(bad: Path, server: SmtpServer) -> None:
+    bad.write_text(BAD.replace('{src: "https://example.org/plan.jpg"}',
+                               '{src: "https://example.org/plan.jpg", alt: "The plan"}')
+                   .replace("Dear {{ first_name }}", "Dear reader"))
+    code, output = bulletin("send", str(bad), "--yes")
+    assert code == 0, output
+    assert "Warnings:   2 from `bulletin check`" in output
+    assert f"  {bad}:13: link http://example.org/more is not https [insecure-link]" in output
+    assert len(server.received) == 2
+
+
+def test_every_edition_is_checked(workspace: Path, server: SmtpServer,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bilingual newsletter sent as one email per language: an error in the English
+    edition alone (the second) stops the send."""
+    ready_to_send(workspace, server.port, monkeypatch)
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion-bilingual", newsletter="cohes3ion-bilingual")
+        store.subscribe("ann@example.org", "cohes3ion-bilingual", source="test")
+    path = workspace / "issues" / "two.yaml"
+    path.write_text(textwrap.dedent("""\
+        newsletter: cohes3ion-bilingual
+        number: 1
+        date: 2022-02-28
+        subject: {en: The plans, cy: Y cynlluniau}
+        preheader: {en: The eight regional plans are out now., cy: Mae'r wyth cynllun allan.}
+        sections:
+          - heading: {en: Plans, cy: Cynlluniau}
+            body:
+              cy: Mae'r cynlluniau wedi'u [cyhoeddi](https://example.org/cynlluniau).
+              en: The plans {{ are }} [published](https://example.org/plans).
+        """))
+    code, output = bulletin("send", str(path), "--yes", "--delivery", "each")
+    assert code == 1, output
+    assert "finds 2 errors" in output and f"Error: {path}:10: " in output, output
+    assert server.received == []
