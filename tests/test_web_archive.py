@@ -40,10 +40,11 @@ def test_a_public_copy_has_neutral_values_in_each_language(web: Web) -> None:
     assert_no_recipient_data(html)
     assert_no_recipient_data(text)
     assert f"{web.url}/subscribe/cohes3ion-bilingual" in html
-    assert "This email was sent to you by Welsh Government." in text
-    assert "Anfonwyd yr e-bost hwn at danysgrifiwr gan Llywodraeth Cymru." in text
-    assert "This email was sent to you by Welsh Government." in html
-    assert "at danysgrifiwr gan Llywodraeth Cymru." in html
+    # The public copy's own footer, in each language (no "sent to ADDRESS").
+    assert "This is a copy of an email Welsh Government sent to its subscribers." in text
+    assert "Dyma gopi o e-bost a anfonodd Llywodraeth Cymru at ei danysgrifwyr." in text
+    assert "This is a copy of an email Welsh Government sent to its subscribers." in html
+    assert "Dyma gopi o e-bost a anfonodd Llywodraeth Cymru at ei danysgrifwyr." in html
 
 
 def test_publish_stores_each_language_once_and_again_replaces(web: Web) -> None:

@@ -23,7 +23,7 @@ WEB = ROOT / "templates" / "web"
 CATALOGUE = WEB / "locale" / "cy.po"
 # Words translated through a variable rather than a literal _("..."): the footer links
 # (pages.py) and the neutral recipient of archived copies (archive.py).
-INDIRECT = {"Privacy Policy", "Cookie Statement", "Help", "you"}
+INDIRECT = {"Privacy Policy", "Cookie Statement", "Help", "your email address"}
 
 
 def _python_messages(path: Path) -> Iterator[str]:

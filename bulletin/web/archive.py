@@ -2,20 +2,27 @@
 per-recipient placeholder filled with a neutral value, so that no recipient's data (address,
 tokens) is ever in it.
 
-The links that were per recipient (unsubscribe, manage preferences) point at the newsletter's
-subscribe page, which says how to manage a subscription; the recipient's address becomes a
-neutral phrase ("you") in the language of the text around it."""
+The copy has its own footer (PublicFooter): no Unsubscribe or Manage preferences links and
+no "sent to ADDRESS", but a Subscribe link and a line that says whose email this is a copy
+of. Wherever the issue's text said the recipient's address, it says "your email address", in
+the language of the text around it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import date
+from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import links
 from .. import placeholders as ph
+from ..fields import in_language
 from ..i18n import gettext_for
 from ..settings import BUNDLED_TEMPLATES
+
+ISSUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 if TYPE_CHECKING:
     from ..store.store import Store
@@ -27,9 +34,9 @@ _EMAIL = re.compile(re.escape(ph.EMAIL))
 
 
 def neutral_recipient(language: str, catalogues: Path = CATALOGUES) -> str:
-    # Translators: stands for the recipient's address in "This email was sent to ADDRESS by
-    # ORGANISATION." on the public copy of an issue.
-    return gettext_for(catalogues, language)("you")
+    # Translators: stands for the recipient's address, wherever the issue's text says it
+    # (%%email%%), on the public copy of an issue: "We will write to ADDRESS".
+    return gettext_for(catalogues, language)("your email address")
 
 
 def _html_without_recipient(html: str, languages: tuple[str, ...], catalogues: Path) -> str:
@@ -56,14 +63,104 @@ def _text_without_recipient(text: str, languages: tuple[str, ...], catalogues: P
 
 
 def public_copy(prepared: Prepared, catalogues: Path = CATALOGUES) -> tuple[str, str]:
-    """(html, text) of one edition as anyone may see it."""
+    """(html, text) of one edition as anyone may see it, with its own neutral footer."""
     rendered = prepared.rendered
     manage = links.subscribe_url(prepared.workspace.settings.base_url,
                                  rendered.newsletter)
+    organisation = prepared.workspace.newsletter(rendered.newsletter).organisation
+    footer = PublicFooter(rendered.languages, manage, catalogues,
+                          lambda language: in_language(organisation, language))
+    html = footer.html(rendered.html)
+    text = footer.text(rendered.text)
+    html = _html_without_recipient(html, rendered.languages, catalogues)
+    text = _text_without_recipient(text, rendered.languages, catalogues)
     values = {"unsubscribe_url": manage, "preferences_url": manage}
-    html = _html_without_recipient(rendered.html, rendered.languages, catalogues)
-    text = _text_without_recipient(rendered.text, rendered.languages, catalogues)
     return ph.fill(html, values, html_escape=True), ph.fill(text, values)
+
+
+class PublicFooter:
+    """The footer of the public copy. What the email's footer says to its one reader (the
+    Unsubscribe and Manage preferences links, "update your subscriptions on your preferences
+    page", "this email was sent to ADDRESS") means nothing on a public page, and its links
+    would lead a stranger nowhere useful. Each paragraph of the footer (everything from the
+    first unsubscribe link on) that holds them becomes: a Subscribe link in place of the
+    links' line, and "This is a copy of an email ORGANISATION sent to its subscribers." in
+    place of the rest, in the language of the text around it."""
+
+    def __init__(self, languages: tuple[str, ...], subscribe: str, catalogues: Path,
+                 organisation: Callable[[str], str]) -> None:
+        self.languages = languages
+        self.subscribe = subscribe
+        self.catalogues = catalogues
+        self.organisation = organisation
+
+    def copy_note(self, language: str) -> str:
+        _ = gettext_for(self.catalogues, language)
+        return _("This is a copy of an email %(organisation)s sent to its subscribers.") % {
+            "organisation": self.organisation(language)}
+
+    def subscribe_text(self) -> str:
+        words = []
+        for language in self.languages:
+            _ = gettext_for(self.catalogues, language)
+            words.append(_("Subscribe"))
+        return " / ".join(dict.fromkeys(words))
+
+    def html(self, html: str) -> str:
+        start = html.find(f'href="{ph.UNSUBSCRIBE_URL}"')
+        if start < 0:
+            return html
+        start = html.rfind("<p", 0, start)
+        marks = [(m.start(), m[1].split("-")[0].lower()) for m in _LANG.finditer(html)]
+
+        def language_at(position: int) -> str:
+            current = self.languages[0]
+            for at, language in marks:
+                if at > position:
+                    break
+                current = language if language in self.languages else current
+            return current
+
+        def paragraph(match: re.Match[str]) -> str:
+            opening, inner = match[1], match[2]
+            if f'href="{ph.UNSUBSCRIBE_URL}"' in inner:
+                style = re.search(r'<a\b[^>]*?(\sstyle="[^"]*")', inner)
+                return (f'{opening}<a href="{html_escape(self.subscribe)}"'
+                        f'{style[1] if style else ""}>{html_escape(self.subscribe_text())}'
+                        f"</a></p>")
+            if f'href="{ph.PREFERENCES_URL}"' in inner:
+                note = self.copy_note(language_at(start + match.start()))
+                return f"{opening}{html_escape(note)}</p>"
+            if ph.EMAIL in inner:
+                return ""  # "This email was sent to ADDRESS by ..."
+            return match[0]
+
+        return html[:start] + _PARAGRAPH.sub(paragraph, html[start:])
+
+    def text(self, text: str) -> str:
+        rule = text.rfind("=" * 78)
+        if rule < 0:
+            return text
+        head, tail = text[:rule], text[rule:]
+        blocks = re.split(r"\n\s*\n", tail)
+        order = iter(self.languages if sum(ph.PREFERENCES_URL in b for b in blocks
+                                           if ph.UNSUBSCRIBE_URL not in b)
+                     == len(self.languages) else [self.languages[0]] * len(blocks))
+        kept = []
+        for block in blocks:
+            if ph.UNSUBSCRIBE_URL in block:
+                lines = [line for line in block.split("\n")
+                         if ph.UNSUBSCRIBE_URL not in line and ph.PREFERENCES_URL not in line]
+                lines.append(f"{self.subscribe_text()}: <{self.subscribe}>")
+                kept.append("\n".join(lines))
+            elif ph.PREFERENCES_URL in block:
+                kept.append(self.copy_note(next(order)))
+            elif ph.EMAIL not in block:
+                kept.append(block)
+        return head + "\n\n".join(kept)
+
+
+_PARAGRAPH = re.compile(r"(?s)(<p\b[^>]*>)(.*?)</p>")
 
 
 def publish(editions: list[Prepared], store: Store) -> int:
@@ -72,3 +169,44 @@ def publish(editions: list[Prepared], store: Store) -> int:
     from ..send.outgoing import Outgoing
 
     return Outgoing.of(editions).publish(store)
+
+
+class IssueDates:
+    """The date an issue bears (its file's `date:`), for the archive's index: that is the
+    issue's date, not the day it happened to be sent. Read from `issues/NAME.yaml` in the
+    workspace, again only when the file changes; None when the file is gone or has none."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = root / "issues"
+        self._known: dict[str, tuple[int, date | None]] = {}
+
+    def __call__(self, issue: str) -> date | None:
+        if not ISSUE_NAME.fullmatch(issue) or ".." in issue:
+            return None
+        path = self.folder / f"{issue}.yaml"
+        try:
+            changed = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        known = self._known.get(issue)
+        if known is None or known[0] != changed:
+            known = (changed, _date_in(path))
+            self._known[issue] = known
+        return known[1]
+
+
+def _date_in(path: Path) -> date | None:
+    import yaml
+
+    try:
+        with path.open("rb") as stream:
+            value = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError):
+        return None
+    found = value.get("date") if isinstance(value, dict) else None
+    if isinstance(found, date):
+        return found
+    try:
+        return date.fromisoformat(str(found)) if found is not None else None
+    except ValueError:
+        return None

@@ -47,6 +47,7 @@ from ..store import NotSubscribedError, Store, StoreError, SuppressedError
 from ..store.addresses import InvalidAddress, normalise
 from ..store.store import ArchiveEntry
 from . import csrf
+from .archive import IssueDates
 from .confirmations import CONFIRM_DAYS, RESEND_AFTER, Confirmations, parse_confirm_subject
 from .oneclick import OneClick, journal_path
 from .pages import Pages
@@ -170,6 +171,7 @@ class Service:
         self.confirmations = Confirmations(workspace, store, key, self.pages, transport,
                                            resend_after)
         self.one_click = OneClick(store, journal_path(store, workspace.root))
+        self.issue_dates = IssueDates(workspace.root)
         base = urlsplit(workspace.settings.base_url)
         self.origin = f"{base.scheme}://{base.netloc}".lower()
 
@@ -744,10 +746,14 @@ def _archive(app: FastAPI, service: Service) -> None:
             if best is None or (entry.language == language and best.language != language):
                 by_issue[entry.issue] = entry
         multilingual = len(found.languages) > 1
-        issues = [{"subject": e.subject, "published_at": e.published_at, "lang": e.language,
+        dated = await run_in_threadpool(
+            lambda: [(service.issue_dates(e.issue) or e.published_at.date(), e)
+                     for e in by_issue.values()])
+        dated.sort(key=lambda pair: pair[0], reverse=True)  # stable: then as published
+        issues = [{"subject": e.subject, "date": day, "lang": e.language,
                    "url": f"{quote(newsletter)}/{quote(e.issue)}"
                           + (f"?lang={e.language}" if multilingual else "")}
-                  for e in by_issue.values()]
+                  for day, e in dated]
         _ = pages.gettext(language)
         title = _("Past issues of %(newsletter)s") % {
             "newsletter": pages.context(newsletter, language)["name"]}
