@@ -7,20 +7,22 @@ database's busy timeout. So:
 
 1. Requests that arrive while a write is under way wait for the next one, which takes all of
    them together (group commit).
-2. The batch is appended to a journal file beside the database and fsync'd. That needs no
-   database lock; from here on the unsubscribes cannot be lost.
-3. Then the batch (with anything still owed) is unsubscribed in one transaction, waiting at
-   most WAIT seconds for the write lock. If the database is busy or down, a background task
-   takes over: it waits for the lock (SQLite's busy handler wakes when it is free) and applies
-   everything owed, as many times as it takes; meanwhile new requests are only journaled.
+2. The batch is appended to a journal file beside the database. That needs no database
+   lock; from here on the death of the process cannot lose them.
+3. Then the batch is unsubscribed in one transaction, waiting at most WAIT seconds for the
+   write lock. If the database is busy or down, the journal is fdatasync'd (so that a power
+   cut cannot lose them either) and a background task takes over: it waits for the lock
+   (SQLite's busy handler wakes when it is free) and applies everything owed, as many times
+   as it takes; meanwhile new requests are only journaled, and synced, before their answer.
 4. When nothing is owed any more the journal is emptied. A service that stops or dies with
    unsubscribes still owed applies them when it starts again, from the journal.
 
-**Guarantee:** a 200 means the unsubscribe is on disk and will be applied; when the database
-took it within WAIT seconds (always, unless something holds the lock), it has also been
-committed before the answer. Only when the journal itself cannot be written (a full or
-read-only disk) does a request fall back to the database alone, waiting as long as the store
-waits, and then a failure is a StoreError (the service answers 503, worth a retry).
+**Guarantee:** a 200 means the unsubscribe is committed, or is in the journal and will be
+applied. Committed: as durable as any write to the store (SQLite's synchronous=NORMAL). In
+the journal only (the database was busy for WAIT seconds, or failed): fdatasync'd. Only when
+the journal itself cannot be written (a full or read-only disk) does a request fall back to
+the database alone, waiting as long as the store waits, and then a failure is a StoreError
+(the service answers 503, worth a retry).
 
 Each service process owns one journal file (an exclusive lock on it for its life); a second
 process on the same database takes the next file (`…-oneclick.1`, …), and a restarted one
@@ -75,12 +77,17 @@ class Journal:
                 entries.append((int(subscriber), source))
         return entries
 
-    def append(self, entries: list[Entry]) -> None:
-        """Write the entries and make them durable (fdatasync) before returning."""
+    def append(self, entries: list[Entry], *, sync: bool = True) -> None:
+        """Write the entries (then safe from the death of this process) and, if `sync`,
+        make them durable (fdatasync: safe from a power cut too) before returning."""
         data = "".join(f"{subscriber} {source}\n" for subscriber, source in entries)
         view = memoryview(data.encode("ascii"))
         while view:
             view = view[os.write(self._fd, view):]
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
         os.fdatasync(self._fd)
 
     def clear(self) -> None:
@@ -211,12 +218,17 @@ class OneClick:
         """(In a worker thread: one hop for the whole.) Journal the entries; then, if
         `commit`, commit them, waiting at most WAIT for the lock, and empty the journal.
         True if committed."""
-        journal.append(entries)
+        # Written before the database is tried, so that no death of the process loses
+        # them; made durable against a power cut (fdatasync) only if they are to stay owed.
+        # A commit is as durable as the store makes it (SQLite's synchronous=NORMAL: like
+        # the journal's unsynced write; PostgreSQL: durable).
+        journal.append(entries, sync=not commit)
         if not commit:
             return False
         try:
             _commit(self.store, entries, WAIT)
         except StoreError as exc:
+            journal.sync()
             log.warning("one-click: database busy or unavailable (%s); unsubscribes "
                         "journaled, applying them when it answers", exc)
             return False
