@@ -145,6 +145,10 @@ class Smtp(Strict):
     """Seconds to wait before each new pass over messages that failed for now (4xx)."""
     max_consecutive_failures: int = Field(default=100, ge=1)
     """Stop the send after this many failures in a row (a broken relay, a blocked sender)."""
+    max_outage: float = Field(default=300.0, gt=0)
+    """Seconds the relay may be unreachable (connections refused or failing) in the middle of
+    a send before it stops; meanwhile it reconnects with backoff, and those attempts are not
+    anyone's failures."""
     envelope_from: Address | None = None
     """The envelope sender (where bounces go); default: the newsletter's from address."""
     helo_name: str | None = None

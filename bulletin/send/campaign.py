@@ -113,7 +113,7 @@ def dispatch_settings(workspace: Workspace, connections: int | None = None,
         per_second=per_second or smtp.rate_per_second,
         per_hour=per_hour or smtp.rate_per_hour,
         max_attempts=smtp.max_attempts, retry_delays=smtp.retry_delays,
-        max_consecutive_failures=smtp.max_consecutive_failures)
+        max_consecutive_failures=smtp.max_consecutive_failures, max_outage=smtp.max_outage)
 
 
 @dataclass(frozen=True)

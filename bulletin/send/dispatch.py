@@ -42,6 +42,13 @@ class DispatchSettings:
     retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 900.0)
     """Seconds to wait before each new pass over messages that failed for now."""
     max_consecutive_failures: int = 100
+    max_outage: float = 300.0
+    """Seconds the relay may stay unreachable (no connection can be made, or it will not
+    greet us) before the send stops; meanwhile each connection tries again, waiting
+    `reconnect_delay` seconds, doubled each time up to `reconnect_delay_max`. Those tries
+    are not failures: the messages waiting for them are tried once the relay is back."""
+    reconnect_delay: float = 0.25
+    reconnect_delay_max: float = 30.0
     flush_every: float = 0.25
     """Seconds between writes of outcomes to the ledger (also written every `window` / 2)."""
 
@@ -56,6 +63,8 @@ class Report:
     failed: int = 0
     deferred: int = 0
     uncertain: int = 0
+    unreachable: int = 0
+    """Times a connection to the relay could not be made (each tried again later)."""
     stopped: str | None = None
     seconds: float = 0.0
     last_failures: dict[str, int] = field(default_factory=dict)
@@ -96,6 +105,8 @@ class Dispatcher:
         self._finished = False
         self._db = asyncio.Lock()
         self._consecutive = 0
+        self._down_since: float | None = None
+        """When the relay was first found unreachable, since it was last reached."""
         self._last_flush = self._started = time.monotonic()
 
     def halt(self, reason: str) -> None:
@@ -195,19 +206,72 @@ class Dispatcher:
     async def _sender(self, transport: Transport) -> None:
         while (claim := await self._queue.get()) is not None:
             await self._limit.wait()
-            template = self.templates.get(claim.language or "") or \
-                self.templates[self.default_language]
-            recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
-            _, data = template.message(recipient, _date(), stuffed=True)
+            try:
+                template = self.templates.get(claim.language or "") or \
+                    self.templates[self.default_language]
+                recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
+                _, data = template.message(recipient, _date(), stuffed=True)
+            except Exception as exc:  # this one's message cannot be made: they fail, not the run
+                self._handle(claim, Result(Status.PERMANENT, 0,
+                                           f"not sent: its message could not be made: "
+                                           f"{_why(exc)}"))
+                continue
+            await self._deliver(transport, claim, data)
+        self._queue.put_nowait(None)  # for the other senders on this connection
+
+    async def _deliver(self, transport: Transport, claim: Claim, data: bytes) -> None:
+        """One claimed message through `transport`, its outcome handled; while the relay
+        cannot be reached, tried again (the relay's state, not the recipient's)."""
+        handed = False
+
+        def handover() -> None:
+            nonlocal handed
+            handed = True
+
+        tries = 0
+        while True:
             try:
                 result = await transport.send(self.envelope_from, claim.email, data,
-                                              stuffed=True)
+                                              stuffed=True, handover=handover)
             except SendError as exc:  # the settings are wrong: this one was not sent
                 self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
                 self.halt(str(exc))
                 raise
-            self._handle(claim, result)
-        self._queue.put_nowait(None)  # for the other senders on this connection
+            except Exception as exc:  # a fault of ours: this message alone, the run goes on
+                result = Result(Status.UNCERTAIN, 0, f"{_why(exc)} after the message was "
+                                "handed to the server") if handed else \
+                    Result(Status.PERMANENT, 0, f"not sent: {_why(exc)}")
+            if not result.unreachable:
+                self._down_since = None
+                self._handle(claim, result)
+                return
+            if not await self._relay_back(result, tries):
+                self._outcomes.append(Outcome(claim.id, "pending",
+                                              f"not sent: the relay was unreachable: "
+                                              f"{result.reply}"))
+                self._due.set()
+                return
+            tries += 1
+
+    async def _relay_back(self, result: Result, tries: int) -> bool:
+        """After a connection to the relay failed: wait a while (longer each time), and say
+        whether to try again: not once the relay has been unreachable for `max_outage`
+        seconds (the send stops then), nor when the send is stopping."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        self.report.unreachable += 1
+        self.progress(self.report)
+        down = now - self._down_since
+        if down >= self.settings.max_outage:
+            self.halt(f"the SMTP relay has been unreachable for {down:.0f} s (the last "
+                      f"attempt: {result.reply}); run `bulletin send` again when it is back")
+        if self.stop.is_set():
+            return False
+        delay = min(self.settings.reconnect_delay * 2 ** min(tries, 30),
+                    self.settings.reconnect_delay_max, self.settings.max_outage - down)
+        await self._wait(self.stop, delay)
+        return not self.stop.is_set()
 
     def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
@@ -271,6 +335,12 @@ class Dispatcher:
         if ids:
             await self._db_call(self.store.ledger_requeue, self.issue, ids)
             self._outstanding -= len(ids)
+
+
+def _why(exc: Exception) -> str:
+    """An exception as a reason on one line, for the ledger."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 FAILURE_KINDS = 50

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import NamedTuple, Self
 
 from .smtp import dot_unstuff
-from .transport import SENT, Result
+from .transport import SENT, Handover, Result
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _NUMBERED = re.compile(r"^(\d+)-")
@@ -45,9 +45,11 @@ class FileTransport:
         return None
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
-                   stuffed: bool = False) -> Result:
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
         if stuffed:
             data = dot_unstuff(data)
+        if handover is not None:
+            handover()
         self._count += 1
         path = self.directory / f"{self._count:06d}-{safe_name(recipient)}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
@@ -85,9 +87,11 @@ class MemoryTransport:
         self.open = False
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
-                   stuffed: bool = False) -> Result:
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
         if stuffed:
             data = dot_unstuff(data)
+        if handover is not None:
+            handover()
         result = self.outcome(sender, recipient, data) if self.outcome else SENT
         if result.sent:
             self.messages.append(Sent(sender, recipient, data))

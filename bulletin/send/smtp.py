@@ -26,7 +26,8 @@ from types import TracebackType
 from typing import Literal, Self
 
 from ..errors import SendError
-from .transport import Result, Status
+from ..message import AddressError, header_address
+from .transport import Handover, Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ _END_OF_DATA = b".\r\n"  # follows the CRLF that ends the last line of data
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BAD_PATH = re.compile(r"[\x00-\x20\x7f<>]")
 _QUIT_TIMEOUT = 5.0
+_NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531), and "
+                "the SMTP server {where} does not offer it")
 _READ_LIMIT = 1 << 16
 
 
@@ -223,9 +226,15 @@ def _result(reply: Reply) -> Result:
 
 
 def _path(address: str) -> bytes | None:
-    if not address.isascii() or _BAD_PATH.search(address):
+    """`address` for MAIL FROM or RCPT TO: its domain as punycode, UTF-8 bytes (ASCII unless
+    the local part is not); None if it cannot go in an envelope."""
+    try:
+        address = header_address(address)
+    except AddressError:
         return None
-    return address.encode("ascii")
+    if _BAD_PATH.search(address):
+        return None
+    return address.encode("utf-8")
 
 
 def _buffered(reader: asyncio.StreamReader) -> bytes | bytearray:
@@ -259,6 +268,8 @@ class SmtpTransport:
         """A message's data is written but not yet its end (".\r\n"): the next message's
         commands go out with it, in one segment, so that the server answers them together."""
         self._tls: ssl.SSLContext | None = None
+        self._handover: Handover | None = None
+        """Called when the pending end of data is written (see `Transport.send`)."""
 
     @property
     def pipelining(self) -> bool:
@@ -287,7 +298,7 @@ class SmtpTransport:
         await self.close()
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
-                   stuffed: bool = False) -> Result:
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
         mail_from = _path(sender)
         if mail_from is None:
             raise SendError(f"the sender address {sender!r} cannot go in an SMTP envelope")
@@ -295,6 +306,7 @@ class SmtpTransport:
         if rcpt_to is None or not rcpt_to:
             return Result(Status.PERMANENT, 0,
                           f"the address {recipient!r} cannot go in an SMTP envelope")
+        international = not (mail_from.isascii() and rcpt_to.isascii())
         payload = data if stuffed else dot_stuff(data)
         async with self._lock:
             if not self._usable():
@@ -304,15 +316,24 @@ class SmtpTransport:
                     await self._connect()
                 except _Lost as error:
                     return Result(Status.TEMPORARY, 0,
-                                  f"cannot connect to {self.settings.where}: {error}")
+                                  f"cannot connect to {self.settings.where}: {error}",
+                                  unreachable=True)
                 except _Unavailable as error:
-                    return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
-            size = b" SIZE=%d" % len(payload) if "SIZE" in self.extensions else b""
-            mail = b"MAIL FROM:<%s>%s\r\n" % (mail_from, size)
+                    return Result(Status.TEMPORARY, error.reply.code, error.reply.text,
+                                  unreachable=True)
+            options = b" SIZE=%d" % len(payload) if "SIZE" in self.extensions else b""
+            if international:  # RFC 6531: only a server that offers SMTPUTF8 takes it
+                if "SMTPUTF8" not in self.extensions:
+                    return Result(Status.PERMANENT, 0, _NO_SMTPUTF8.format(
+                        where=self.settings.where))
+                options += b" SMTPUTF8"
+                if "8BITMIME" in self.extensions:
+                    options += b" BODY=8BITMIME"
+            mail = b"MAIL FROM:<%s>%s\r\n" % (mail_from, options)
             rcpt = b"RCPT TO:<%s>\r\n" % rcpt_to
             previous, mine = self._turn()
             try:
-                result = await self._start(mail, rcpt, payload, previous)
+                result = await self._start(mail, rcpt, payload, previous, handover)
             except BaseException:
                 self._done(mine)
                 raise
@@ -370,7 +391,8 @@ class SmtpTransport:
     # One message ----------------------------------------------------------------------------
 
     async def _start(self, mail: bytes, rcpt: bytes, payload: bytes,
-                     previous: asyncio.Future[None] | None) -> Result | None:
+                     previous: asyncio.Future[None] | None,
+                     handover: Handover | None = None) -> Result | None:
         """MAIL, RCPT and DATA (with PIPELINING in one write, after the previous message's
         end of data, and read once the messages before have read their replies; else one at
         a time), then the data. None when the data is written (its end and the reply are for
@@ -382,6 +404,8 @@ class SmtpTransport:
                 self.stats.round_trips += 1
                 end, self._end_pending = (_END_OF_DATA if self._end_pending else b""), False
                 self.stats.joined += bool(end)
+                if end:
+                    self._handed()
                 try:
                     await self._write(end + mail + rcpt + b"DATA\r\n")
                 finally:
@@ -412,6 +436,7 @@ class SmtpTransport:
                 raise _Lost("the server closed the connection during the data")
             self.stats.round_trips += 1
             self._end_pending = True  # written by the next message, or by _finish
+            self._handover = handover
             return None
         except _Unavailable as error:
             self._abort()
@@ -432,6 +457,7 @@ class SmtpTransport:
                 await asyncio.sleep(0)  # a message waiting for the lock writes it, and more
                 if self._end_pending:
                     self._end_pending = False
+                    self._handed()
                     await self._write(_END_OF_DATA)
             reply = self._expect(await self._read(), 2)
             return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
@@ -448,6 +474,13 @@ class SmtpTransport:
             raise
         finally:
             self._done(mine)
+
+    def _handed(self) -> None:
+        """The end of the pending message's data is about to be written: from now on the
+        server may take it. Tell whoever sent it (the dispatcher's journal)."""
+        handover, self._handover = self._handover, None
+        if handover is not None:
+            handover()
 
     def _expect(self, reply: Reply, kind: int) -> Reply:
         """`reply` if it is a success of the `kind` expected (2xx or 3xx) or a failure (4xx,

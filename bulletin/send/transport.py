@@ -10,9 +10,14 @@ message would fail the same way.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
+
+Handover = Callable[[], None]
+"""Called by a transport just before it writes the end of a message's data: from then on
+the server may take the message, so a sender that dies without its reply cannot know."""
 
 
 class Status(enum.Enum):
@@ -35,6 +40,9 @@ class Result:
     """The server's reply code; 0 when there was no reply (a lost connection, a timeout)."""
     reply: str
     """The server's reply text (lines joined by newlines), or what happened instead."""
+    unreachable: bool = False
+    """Nothing was sent because the relay could not be reached (no connection, or it would
+    not greet us): the relay's state, nothing to do with this recipient."""
 
     @property
     def sent(self) -> bool:
@@ -55,9 +63,11 @@ class Transport(Protocol):
                         exc: BaseException | None, tb: TracebackType | None) -> None: ...
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
-                   stuffed: bool = False) -> Result:
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
         """Send `data` (a complete RFC 5322 message, CRLF line ends) from the envelope
         sender `sender` to the one envelope recipient `recipient`. With `stuffed`, `data` is
         already dot-stuffed for SMTP's DATA (`smtp.dot_stuff`), as the dispatcher makes it
-        once per template rather than once per message."""
+        once per template rather than once per message. `handover`, if given, is called
+        once the message may have been taken (just before the end of its data is written),
+        and never for a message refused or lost before that."""
         ...
