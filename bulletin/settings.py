@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from email.utils import parseaddr
 from importlib.resources import files
 from pathlib import Path
@@ -237,6 +238,7 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
 
     starts: dict[int, int] = {}
     kept: list[object] = []  # so no id() is reused while `starts` is read
+    headers: list[tuple[int, str]] = []  # each table header's line and text
 
     class Noting(Parser):
         def _line(self) -> int:
@@ -250,12 +252,9 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
             return key, value
 
         def _parse_table(self, parent_name: Any = None, parent: Any = None) -> Any:
-            line = self._line()
-            key, table = super()._parse_table(parent_name, parent)
-            if isinstance(table, Table):
-                starts.setdefault(id(table), line)
-                kept.append(table)
-            return key, table
+            end = self._src.find("\n", self._idx)
+            headers.append((self._line(), str(self._src[self._idx:end if end >= 0 else None])))
+            return super()._parse_table(parent_name, parent)
 
     try:
         document = Noting(text).parse()
@@ -281,6 +280,28 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
                 walk(value, (*loc, key.key))
 
     walk(document, ())
+    # A table's line is its header's: [a.b] and [[a.b]] (the n-th is item n of the array).
+    arrays: dict[Loc, int] = {}
+    for line, header in headers:
+        match = re.match(r"\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(#.*)?$", header)
+        if match is None:
+            continue
+        try:
+            nested: Any = tomlkit.parse(f"{match.group(2)} = 0").unwrap()
+        except ParseError:
+            continue
+        loc: Loc = ()
+        while isinstance(nested, dict) and len(nested) == 1:
+            name, nested = next(iter(nested.items()))
+            loc = (*loc, name)
+            if loc in arrays and nested != 0:  # a table inside the array's last item
+                loc = (*loc, arrays[loc] - 1)
+        if match.group(1) == "[[":
+            arrays[loc] = arrays.get(loc, 0) + 1
+            loc = (*loc, arrays[loc] - 1)
+        lines.setdefault(loc, line)
+        for end in range(1, len(loc)):  # tables named only as part of this one
+            lines.setdefault(loc[:end], line)
     return tomlkit.TOMLDocument.unwrap(document), lines
 
 

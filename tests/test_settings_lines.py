@@ -92,6 +92,7 @@ def _value(value: object) -> str:
     return str(value)
 
 
+@pytest.mark.slow
 @given(tables)
 def test_each_key_line_is_where_the_key_stands(data: dict) -> None:
     text = _dump(data)
@@ -110,3 +111,19 @@ def test_each_key_line_is_where_the_key_stands(data: dict) -> None:
             assert row.startswith("[" + ".".join(map(str, loc))), (loc, row)
         else:
             assert row.startswith(f"{loc[-1]} = "), (loc, row)
+
+
+def test_a_later_table_is_named_at_its_own_header(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text() + ('\n[newsletters.second]\nname = "Second"\norganisation = "Org"\n'
+                                 'from = "news@example.org"\npostal_address = "Here"\n\n'
+                                 '[[newsletters.second.social]]\nlabel = "a"\ntext = "b"\n'
+                                 'url = "https://example.org"\n\n'
+                                 '[[newsletters.second.social]]\nlabel = "a"\ntext = "b"\n')
+    config.write_text(text)
+    message = _fails(config)
+    header = _line_of(text, "[newsletters.second]")
+    assert f"{config}:{header}: newsletters.second.list: missing" in message, message
+    second_item = text.rindex("[[newsletters.second.social]]")
+    line = text[:second_item].count("\n") + 1
+    assert f"{config}:{line}: newsletters.second.social[1].url: missing" in message, message
