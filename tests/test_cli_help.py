@@ -4,10 +4,7 @@ options described the way typer and click describe them (FILE, TEXT, a flag with
 from __future__ import annotations
 
 import inspect
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -18,10 +15,14 @@ COMMANDS = [[], ["send"], ["subscribers", "import"], ["render"], ["serve"], ["in
 
 
 def _help(args: list[str], width: int) -> str:
-    env = {**os.environ, "COLUMNS": str(width), "TERMINAL_WIDTH": str(width), "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "bulletin", *args, "--help"],
-                            capture_output=True, text=True, env=env, check=True)
-    return result.stdout
+    from typer.testing import CliRunner
+
+    from bulletin.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--help"],
+                                env={"COLUMNS": str(width), "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def _rows(text: str) -> str:
