@@ -80,7 +80,11 @@ def clean_language(raw: str) -> str | None:
         return None
     match = _LANGUAGE.fullmatch(tag)
     if match is None:
-        raise ValueError(f"language {tag!r} is not a language code; use codes such as en or cy")
+        from .fields import language_code_error
+
+        hint = language_code_error(tag).partition("; ")[2]
+        raise ValueError(f"language {tag!r} is not a language code; "
+                         f"{hint or 'use codes such as en or cy'}")
     return match.group(1).lower()
 
 

@@ -152,8 +152,13 @@ def render(loaded: IssueFile, workspace: Workspace, language: str | None = None)
     In `language` alone, else the newsletter's first edition (see `editions`)."""
     newsletter = loaded.newsletter
     if language is not None and language not in newsletter.languages:
+        from .fields import language_code_error
+
+        named = language_code_error(language)
+        hint = f" ({named})" if "language name" in named else ""
         raise RenderError(f"newsletter '{loaded.issue.newsletter}' is not published in "
-                          f"'{language}'; choose one of {', '.join(newsletter.languages)}")
+                          f"'{language}'{hint}; choose one of "
+                          f"{', '.join(newsletter.languages)}")
     return render_edition(loaded, workspace, (language,) if language else editions(loaded)[0])
 
 

@@ -72,3 +72,17 @@ def test_a_language_name_in_bulletin_toml(workspace: Path) -> None:
     with pytest.raises(SettingsError, match=r"'english' is a language name, not a code; "
                                             r"write en for English"):
         load_workspace(config)
+
+
+def test_a_language_name_elsewhere_gets_its_code(workspace: Path) -> None:
+    from bulletin.csvimport import clean_language
+    from bulletin.errors import RenderError
+    from bulletin.workflow import prepare
+    from tests.conftest import EXAMPLE
+
+    with pytest.raises(ValueError, match=r"language 'Welsh' is not a language code; write cy "
+                                         r"for Welsh"):
+        clean_language("Welsh")
+    with pytest.raises(RenderError, match=r"not published in 'english' \('english' is a "
+                                          r"language name, not a code; write en for English\)"):
+        prepare(EXAMPLE, language="english")
