@@ -171,6 +171,10 @@ def _separator(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
         seen.append(line)
         if line.strip():
             break
+    declared = re.fullmatch(r"sep=(.)\s*", seen[-1].strip("\r\n"), re.IGNORECASE) \
+        if seen else None
+    if declared:  # Excel's own line naming the separator
+        return declared.group(1), itertools.chain(seen, lines)
     unquoted = re.sub(r'"[^"]*"', "", seen[-1]) if seen else ""
     counts = {separator: unquoted.count(separator) for separator in SEPARATORS}
     best = max(SEPARATORS, key=lambda separator: counts[separator])
@@ -274,6 +278,9 @@ class SubscriberFile:
             if header is None:
                 raise CsvFileError(f"{self.path}: the file is empty; it needs a header row "
                                    f"such as email,name,language and then one row a person")
+            if header and header[0].strip().lower().startswith("sep=") \
+                    and not any(cell.strip() for cell in header[1:]):
+                continue  # Excel's line naming the separator
             if any(cell.strip() for cell in header):
                 break
         self.header_line = start

@@ -54,6 +54,11 @@ def test_separators_are_detected(separator: str) -> None:
     assert rows(text.encode()) == [("ann@example.org", "Ann Smith, MBE", "cy")]
 
 
+def test_excels_separator_line() -> None:
+    data = b"sep=;\r\nEmail;Name\r\nann@example.org;Smith, Ann\r\n"
+    assert rows(data) == [("ann@example.org", "Smith, Ann", None)]
+
+
 def test_windows_1252_with_encoding() -> None:
     data = "email;name\r\nsian@example.org;Siân O\u2019Neill\r\n".encode("cp1252")
     assert rows(data, "cp1252") == [("sian@example.org", "Siân O\u2019Neill", None)]
