@@ -36,6 +36,8 @@ def describe(exc: ValidationError, model: type[BaseModel],
             allowed = _keys(model, loc)
             keys = f" with keys {', '.join(allowed)}" if allowed else ""
             text = f"expected a mapping{keys}, got {_kind_of(error.get('input'))}"
+        elif kind == "list_type" and error.get("input", ...) is None and loc:
+            text = f"is empty; list its items under '{loc[-1]}:', each starting with '- '"
         elif kind == "list_type":
             text = f"expected a list, got {_kind_of(error.get('input'))}"
         elif error.get("input", ...) is None:

@@ -45,6 +45,8 @@ CASES = [
     (("2022-01-31", "2022-13-45"), 2, r"date: '2022-13-45' is not a date .*YYYY-MM-DD"),
     (("subject: Issue 5", "subject:"), 3,
      r"subject: is empty; write the text after 'subject:'"),
+    (("sections:\n  - heading: Hello\n    body: Some text.\n", "sections:\n"), 4,
+     r"sections: is empty; list its items under 'sections:', each starting with '- '"),
     (("subject: Issue 5", "subject: {welsh: Rhifyn 5, english: Issue 5}"), 3,
      r"subject: 'welsh' is a language name, not a code; write cy for Welsh"),
 ]
