@@ -185,9 +185,10 @@ def _shown_as_typed(loaded: IssueFile, doc: Any) -> Iterator[Finding]:
                               f"'{typed}' is not a link: the reader sees the brackets; {why}")
             for match in _HTML_TAG.finditer(text if not in_code else ""):
                 tag = match.group(0)
-                if tag in seen:
-                    continue
-                seen.add(tag)
+                name = "<" + tag.lstrip("</").split(">")[0].split()[0].lower()
+                if name in seen:
+                    continue  # <b> and </b> are one mistake
+                seen.add(name)
                 yield Finding("warning", "raw-html", _locate(loaded, tag),
                               f"'{tag}' is shown as text, not as formatting: HTML is not "
                               "passed into the email; use Markdown instead (**bold**, "

@@ -99,3 +99,9 @@ def test_findings_about_the_logo_and_footer_name_bulletin_toml(
     assert image.startswith(f"warning insecure-image {config}:{logo}: "), image
     footer = next(f for f in findings if " insecure-link " in f)
     assert footer.startswith(f"warning insecure-link {config}:{privacy}: "), footer
+
+
+def test_a_pair_of_tags_is_one_warning(write_issue: Callable[..., Path]) -> None:
+    path = write_issue(HEAD + "      Please <b>call us</b> or <B>write</B>.\n")
+    _, findings = run_check(path)
+    assert len([f for f in findings if " raw-html " in f]) == 1, findings
