@@ -157,8 +157,8 @@ def test_people_who_left_are_not_subscribed_again_unless_asked(
     assert store.subscriber("bounced@example.org").status == "bounced"
     banned = store.subscriber("banned@example.org")
     assert banned.suppressed and banned.lists == ("news",)  # on the list, but never sent to
-    assert store.counts(news) == {"active": 4, "pending": 0, "unsubscribed": 0, "bounced": 0,
-                                  "complained": 0, "suppressed": 2}
+    assert store.counts(news) == {"active": 4, "paused": 0, "pending": 0, "unsubscribed": 0,
+                                  "bounced": 0, "complained": 0, "suppressed": 2}
 
 
 class Interrupted(Exception):
