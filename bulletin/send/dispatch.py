@@ -2,16 +2,20 @@
 the record of what happened.
 
 One fixed sequence, per message: claim (pending → sending) → personalise → rate limit → send
-→ record (sent | failed | pending again). Claims are taken only while fewer than `window`
-messages are claimed and not yet recorded, so a crash leaves at most `window` rows in
-`sending`: those are the uncertain ones, never resent without being asked. Temporary failures
-go back to pending and are tried again in a later pass through the queue, after a delay."""
+→ record (sent | failed | pending again | uncertain). Claims are taken only while fewer than
+`window` messages are claimed and not yet recorded, so a crash leaves at most `window` rows in
+`sending`; the run's journal (store/journal.py) notes each message as it is handed to the
+server and each reply, so that of those only the messages on the wire (handed over, not
+answered) stay uncertain once the store is opened again; they are never resent without being
+asked. Temporary failures go back to pending and are tried again in a later pass through the
+queue, after a delay."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -22,11 +26,13 @@ from typing import ParamSpec, TypeVar
 from ..errors import SendError
 from ..message import Recipient
 from ..personalise import MessageTemplate
+from ..store.journal import Journal
 from ..store.ledger import Audience, Claim, Outcome
 from ..store.store import Store
 from .ratelimit import RateLimit
 from .transport import Result, Status, Transport
 
+log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -105,6 +111,9 @@ class Dispatcher:
         self._finished = False
         self._db = asyncio.Lock()
         self._consecutive = 0
+        self._journal: Journal | None = None
+        self._live: set[int] = set()
+        """Claims handed to the server and not yet answered."""
         self._down_since: float | None = None
         """When the relay was first found unreachable, since it was last reached."""
         self._last_flush = self._started = time.monotonic()
@@ -118,19 +127,30 @@ class Dispatcher:
 
     async def run(self) -> Report:
         started = self._started = time.monotonic()
+        try:
+            self._journal = self.store.ledger_journal()
+        except OSError as error:  # without one, a crash leaves every claimed row uncertain
+            log.warning("no send journal (%s): after a crash, every message claimed and not "
+                        "recorded will be uncertain", error)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.connections)]
         writer = asyncio.create_task(self._writer())
+        recorded = False
         try:
             await self._claim_loop([*workers, writer])
         finally:
-            await self._release_unstarted()
-            for _ in workers:
-                self._queue.put_nowait(None)
-            results = await asyncio.gather(*workers, return_exceptions=True)
-            self._finished = True
-            self._due.set()
-            results.append((await asyncio.gather(writer, return_exceptions=True))[0])
-            await self._flush(force=True)
+            try:
+                await self._release_unstarted()
+                for _ in workers:
+                    self._queue.put_nowait(None)
+                results = await asyncio.gather(*workers, return_exceptions=True)
+                self._finished = True
+                self._due.set()
+                results.append((await asyncio.gather(writer, return_exceptions=True))[0])
+                await self._flush(force=True)
+                recorded = True
+            finally:
+                if self._journal is not None:  # kept, for the next open, unless all is recorded
+                    self._journal.close(remove=recorded and not self._live)
             self.report.seconds = time.monotonic() - started
             self.progress(self.report)
         for result in results:
@@ -156,7 +176,8 @@ class Dispatcher:
                 await self._idle()
                 continue
             claims = await self._db_call(self.store.ledger_claim, self.issue, room, after,
-                                         self.audience)
+                                         self.audience,
+                                         self._journal.run if self._journal else None)
             if claims:
                 after = claims[-1].id
                 self._outstanding += len(claims)
@@ -223,10 +244,14 @@ class Dispatcher:
         """One claimed message through `transport`, its outcome handled; while the relay
         cannot be reached, tried again (the relay's state, not the recipient's)."""
         handed = False
+        journal = self._journal
 
-        def handover() -> None:
+        def handover() -> None:  # just before the end of its data goes out
             nonlocal handed
             handed = True
+            self._live.add(claim.id)
+            if journal is not None:
+                journal.handed(claim.id)
 
         tries = 0
         while True:
@@ -273,13 +298,19 @@ class Dispatcher:
         await self._wait(self.stop, delay)
         return not self.stop.is_set()
 
+    def _outcome(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._live.discard(outcome.id)
+        if self._journal is not None:
+            self._journal.answered(outcome.id, outcome.state, outcome.reply)
+
     def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
         reply = f"{result.code} {result.reply}".strip() if result.code else result.reply
         if result.status is Status.SENT:
             self._consecutive = 0
             report.sent += 1
-            self._outcomes.append(Outcome(claim.id, "sent", reply))
+            self._outcome(Outcome(claim.id, "sent", reply))
         else:
             self._consecutive += 1
             kind = _ADDRESS.sub("<address>", reply)
@@ -288,16 +319,15 @@ class Dispatcher:
             report.last_failures[kind] = report.last_failures.get(kind, 0) + 1
             if result.status is Status.UNCERTAIN:
                 report.uncertain += 1  # left `sending`: it may have gone
-                self._outstanding -= 1
-                self._room.set()
+                self._outcome(Outcome(claim.id, "uncertain", f"uncertain: {reply}"))
             elif result.status is Status.PERMANENT or claim.attempts >= \
                     self.settings.max_attempts:
                 report.failed += 1
                 if result.status is not Status.PERMANENT:
                     reply = f"gave up after {claim.attempts} attempts: {reply}"
-                self._outcomes.append(Outcome(claim.id, "failed", reply))
+                self._outcome(Outcome(claim.id, "failed", reply))
             else:
-                self._outcomes.append(Outcome(claim.id, "pending", reply))
+                self._outcome(Outcome(claim.id, "pending", reply))
             if self._consecutive >= self.settings.max_consecutive_failures:
                 self.halt(f"stopped after {self._consecutive} failures in a row; the last: "
                           f"{reply}")
@@ -321,6 +351,8 @@ class Dispatcher:
         self._last_flush = time.monotonic()
         await self._db_call(self.store.ledger_record, outcomes)
         self._outstanding -= len(outcomes)
+        if self._journal is not None and self._journal.full:  # what is still open, afresh
+            self._journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
         self._room.set()
         self.report.seconds = time.monotonic() - self._started
         self.progress(self.report)

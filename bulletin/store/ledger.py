@@ -5,9 +5,13 @@
        └──── temporary ───┘
     pending ──claim──▶ skipped (left or suppressed after the issue was queued)
 
-A row left in `sending` after a crash is *uncertain*: the message may or may not have gone.
-`uncertain()` lists them and `requeue()` puts them back to pending when the operator decides to
-send again. Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several senders can share an
+A row in `sending` whose sender has stopped is *uncertain*: the message may or may not have
+gone. While a sender runs, its claimed rows carry its `run`; its journal (store/journal.py)
+says which of them it handed to the server, so that after a crash `settle()` narrows the
+uncertain to those handed over and never answered, each with the reason in `last_reply`
+(and `run` cleared); the rest go back to pending. `uncertain()` lists the rows in `sending`
+and `requeue()` puts them back to pending when the operator decides to send again.
+Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several senders can share an
 issue; on SQLite the claim runs in a write transaction (one writer at a time).
 """
 
@@ -62,6 +66,8 @@ class Claim:
     name: str | None
     language: str | None
     attempts: int
+    reason: str | None = None
+    """From uncertain(): why its fate is unknown, as recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,8 @@ def unqueued(connection: Connection, issue: str, list_id: int,
 
 
 def claim(connection: Connection, issue: str, limit: int, at: datetime,
-          after: int = 0, audience: Audience | None = None) -> list[Claim]:
+          after: int = 0, audience: Audience | None = None,
+          run: str | None = None) -> list[Claim]:
     """Move up to `limit` pending rows with ids above `after` (of `audience`'s subscribers,
     if given) to sending (attempts + 1) and return them, in id order; rows whose subscriber
     has since left or been suppressed become skipped instead. (`after` lets a sender make one
@@ -170,7 +177,7 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
         if claimed:
             connection.execute(update(_ledger).where(_ledger.c.id.in_([r.id for r in claimed]))
                                .values(state="sending", attempts=_ledger.c.attempts + 1,
-                                       claimed_at=at, updated_at=at))
+                                       claimed_at=at, updated_at=at, run=run))
             return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
                           row.attempts + 1) for row in claimed]
 
@@ -200,29 +207,71 @@ def mark_failed(connection: Connection, delivery_id: int, reply: str, at: dateti
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one claimed message: sent, failed for good, or pending again."""
+    """What became of one claimed message: sent, failed for good, pending again, or
+    uncertain (handed over and no reply: it stays `sending`, the reply saying why)."""
 
     id: int
     state: str
     reply: str
 
 
+OUTCOME_STATES = ("sent", "failed", "pending", "uncertain")
+
+
 def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) -> int:
-    """Record many outcomes in one statement; only rows still `sending` change. Returns how
-    many did."""
+    """Record many outcomes in one statement; only rows still `sending` change (and lose
+    their run: settled). Returns how many did."""
     if not outcomes:
         return 0
     for outcome in outcomes:
-        if outcome.state not in ("sent", "failed", "pending"):
+        if outcome.state not in OUTCOME_STATES:
             raise ValueError(f"cannot record state {outcome.state!r}")
     statement = (update(_ledger)
                  .where(_ledger.c.id == bindparam("b_id"), _ledger.c.state == "sending")
                  .values(state=bindparam("b_state"), last_reply=bindparam("b_reply"),
-                         sent_at=bindparam("b_sent_at"), updated_at=at))
+                         sent_at=bindparam("b_sent_at"), updated_at=at, run=None))
     result = connection.execute(statement, [
-        {"b_id": o.id, "b_state": o.state, "b_reply": o.reply,
-         "b_sent_at": at if o.state == "sent" else None} for o in outcomes])
+        {"b_id": o.id, "b_state": "sending" if o.state == "uncertain" else o.state,
+         "b_reply": o.reply, "b_sent_at": at if o.state == "sent" else None}
+        for o in outcomes])
     return result.rowcount
+
+
+NEVER_HANDED = "not sent: its sender stopped before handing it to the server"
+UNANSWERED = ("uncertain: handed to the server, and its sender stopped before the reply was "
+              "recorded")
+UNTRUSTED = ("uncertain: its sender stopped and its journal cannot tell whether it was handed "
+             "to the server (the machine restarted, or the journal is damaged)")
+
+
+def settle(connection: Connection, run: str, handed: set[int],
+           answered: dict[int, tuple[str, str]], at: datetime, *,
+           trusted: bool = True) -> dict[str, int]:
+    """Settle the rows a stopped sender (`run`) left in `sending`, by its journal: answered
+    ones as answered; handed over and unanswered ones uncertain (still `sending`), with the
+    reason; the rest (never handed over) back to pending, that attempt not counted. With
+    `trusted` false, every unanswered one is uncertain. How many went each way."""
+    ids = connection.scalars(select(_ledger.c.id).where(
+        _ledger.c.run == run, _ledger.c.state == "sending")).all()
+    outcomes, unanswered, never = [], [], []
+    for delivery_id in ids:
+        if delivery_id in answered:
+            state, reply = answered[delivery_id]
+            outcomes.append(Outcome(delivery_id, state, reply))
+        elif delivery_id in handed or not trusted:
+            unanswered.append(delivery_id)
+        else:
+            never.append(delivery_id)
+    record(connection, outcomes, at)
+    if unanswered:
+        connection.execute(update(_ledger).where(_ledger.c.id.in_(unanswered))
+                           .values(last_reply=UNANSWERED if trusted else UNTRUSTED,
+                                   updated_at=at, run=None))
+    if never:
+        connection.execute(update(_ledger).where(_ledger.c.id.in_(never))
+                           .values(state="pending", last_reply=NEVER_HANDED, updated_at=at,
+                                   attempts=_ledger.c.attempts - 1, run=None))
+    return {"answered": len(outcomes), "uncertain": len(unanswered), "pending": len(never)}
 
 
 def counts(connection: Connection, issue: str, audience: Audience | None = None,
@@ -247,15 +296,22 @@ def failures(connection: Connection, issue: str) -> list[tuple[str, int]]:
     return [(reply or "", n) for reply, n in rows]
 
 
+_CLAIMED = "claimed by a sender still running (or one that stopped on another machine)"
+
+
 def uncertain(connection: Connection, issue: str) -> list[Claim]:
+    """The issue's rows in `sending` (those of a sender still running included), each with
+    the reason recorded for it."""
     rows = connection.execute(
         select(_ledger.c.id, _ledger.c.subscriber_id, _subscribers.c.email,
-               _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts)
+               _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts,
+               _ledger.c.last_reply, _ledger.c.run)
         .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
         .where(_ledger.c.issue == issue, _ledger.c.state == "sending")
         .order_by(_ledger.c.id)).all()
     return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
-                  row.attempts) for row in rows]
+                  row.attempts, _CLAIMED if row.run else row.last_reply)
+            for row in rows]
 
 
 def requeue(connection: Connection, issue: str, ids: Sequence[int] | None,
@@ -265,4 +321,4 @@ def requeue(connection: Connection, issue: str, ids: Sequence[int] | None,
     if ids is not None:
         where.append(_ledger.c.id.in_(list(ids)))
     return connection.execute(update(_ledger).where(*where)
-                              .values(state="pending", updated_at=at)).rowcount
+                              .values(state="pending", updated_at=at, run=None)).rowcount

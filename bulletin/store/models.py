@@ -197,6 +197,9 @@ class LedgerEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run: Mapped[str | None] = mapped_column(String(32))
+    """While `sending`: the sender run that claimed it, whose journal says whether it was
+    handed over; None once settled (an uncertain row keeps its reason in last_reply)."""
 
 
 class TestSend(Base):

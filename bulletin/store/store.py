@@ -12,6 +12,7 @@ writes an audit row naming its source (import, cli, one-click, page, bounce, ...
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import engine as engines
-from . import ledger, migrate
+from . import journal, ledger, migrate
 from .addresses import Address, InvalidAddress, normalise
 from .errors import (
     NotSubscribedError,
@@ -163,6 +164,10 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
+        # A sender that died: what it handed over, from its journal. Journals that cannot be
+        # read here leave their rows uncertain.
+        with contextlib.suppress(OSError):
+            store.ledger_recover()
         return store
 
     def close(self) -> None:
@@ -579,11 +584,32 @@ class Store:
                                    self._list_id(session, list_name), audience)
 
     def ledger_claim(self, issue: str, limit: int, after: int = 0,
-                     audience: ledger.Audience | None = None) -> list[Claim]:
+                     audience: ledger.Audience | None = None,
+                     run: str | None = None) -> list[Claim]:
         """Up to `limit` pending messages (ids above `after`; for `audience` only, if given),
-        now marked sending, for this process to send."""
+        now marked sending, for this process to send (as `run`, its journal's)."""
         with self._writer.connect() as connection, connection.begin():
-            return ledger.claim(connection, issue, limit, now(), after, audience)
+            return ledger.claim(connection, issue, limit, now(), after, audience, run)
+
+    def ledger_journal(self) -> journal.Journal | None:
+        """A new journal for a sender of this store's messages (None for a database in
+        memory, which nothing outlives anyway)."""
+        directory = journal.directory_for(self.url)
+        return journal.Journal(directory) if directory is not None else None
+
+    def ledger_recover(self) -> int:
+        """Settle the rows left `sending` by senders on this machine that have stopped, by
+        their journals (store/journal.py); how many rows were settled."""
+        settled = 0
+        with journal.dead_runs(journal.directory_for(self.url)) as runs:
+            for record, paths in runs:
+                with self._writer.connect() as connection, connection.begin():
+                    counts = ledger.settle(connection, record.run, record.handed,
+                                           record.answered, now(), trusted=record.trusted)
+                settled += sum(counts.values())
+                for path in paths:
+                    path.unlink(missing_ok=True)
+        return settled
 
     def ledger_record(self, outcomes: Sequence[ledger.Outcome]) -> int:
         """Record the outcomes of many claimed messages in one transaction."""

@@ -1,0 +1,224 @@
+"""The send journal: which claimed messages a sender handed to the SMTP server, and what came
+back, kept in a local file so that it outlives the sending process.
+
+Why it exists: a claimed ledger row is `sending` from its claim until its outcome is
+recorded, and a sender killed in between (SIGKILL, the OOM killer, a power cut of the
+process) leaves every claimed row uncertain, though most were never written to a socket.
+The journal narrows that to the truth. Before the end of a message's data is written, the
+sender appends `H <id>`; when its reply comes, `A <id> <state> <reply>`. Each is one write(2)
+to a file opened for appending: a system call, no database round trip, and the kernel keeps
+it when the process dies. (A journal does not outlive the machine: its header names the
+boot it was written in, and one from an earlier boot is not trusted.)
+
+When the store is opened (`Store.open`), `recover` looks for journals whose sender is no
+longer running (each holds an exclusive lock on its file while it lives) and settles that
+sender's rows still `sending`: an answered message as answered; one handed over and not
+answered stays `sending` (uncertain) with the reason in `last_reply`; one never handed over
+goes back to `pending`, its attempt not counted, since it cannot have been sent. A row whose
+run has no journal here (claimed on another machine, or before journals) is left as it is.
+
+Journals live beside a SQLite database (`bulletin.db.journal/`) or, for a server database,
+under `$XDG_STATE_HOME/bulletin/journals/<hash of its URL>/`. A sender's journal is removed
+when it finishes; while it runs it is started afresh (with what is still open) whenever it
+has grown past `ROTATE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+MAGIC = "bulletin-journal 1"
+ROTATE_BYTES = 8 << 20
+_STATES = frozenset({"sent", "failed", "pending", "uncertain"})
+
+
+def directory_for(url: str) -> Path | None:
+    """Where the journals for the store at `url` live; None for an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).resolve().with_name(Path(database).name + ".journal")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    key = parsed.set(password=None).render_as_string(hide_password=False)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return Path(state) / "bulletin" / "journals" / digest
+
+
+def boot_id() -> str:
+    """This boot of the machine (Linux), or "" where it cannot be told."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _unescape(text: str) -> str:
+    out, chars = [], iter(text)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            out.append({"n": "\n", "r": "\r"}.get(following, following))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class Journal:
+    """One sender run's journal. `handed` and `answered` are called once a message each,
+    from the event loop's thread."""
+
+    def __init__(self, directory: Path) -> None:
+        self.run = uuid.uuid4().hex
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(directory / f"{self.run}.lock",
+                             os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._sequence = 0
+        self._fd = -1
+        self._size = 0
+        self._open_next([])
+
+    def _path(self, sequence: int) -> Path:
+        return self.directory / f"{self.run}.{sequence:06d}.log"
+
+    def _open_next(self, carried: list[bytes]) -> None:
+        """A new file for this run, starting with `carried` (what is still open), made
+        durable (with its header) before the old one is removed."""
+        old = self._fd, self._path(self._sequence)
+        self._sequence += 1
+        fd = os.open(self._path(self._sequence),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        data = f"{MAGIC} {boot_id()} {os.getpid()}\n".encode() + b"".join(carried)
+        os.write(fd, data)
+        os.fsync(fd)
+        _sync_directory(self.directory)
+        self._fd, self._size = fd, len(data)
+        if old[0] >= 0:
+            os.close(old[0])
+            old[1].unlink(missing_ok=True)
+
+    def handed(self, delivery_id: int) -> None:
+        """The message of ledger row `delivery_id` is about to be taken by the server."""
+        self._size += os.write(self._fd, b"H %d\n" % delivery_id)
+
+    def answered(self, delivery_id: int, state: str, reply: str) -> None:
+        """What became of it: sent, failed, pending (a temporary failure) or uncertain."""
+        self._size += os.write(self._fd, _answer(delivery_id, state, reply))
+
+    @property
+    def full(self) -> bool:
+        return self._size >= ROTATE_BYTES
+
+    def rotate(self, handed: Iterable[int], answered: Iterable[tuple[int, str, str]]) -> None:
+        """Start a fresh file holding only what is still open: the messages `handed` and not
+        answered, and the answers not yet recorded in the ledger."""
+        carried = [b"H %d\n" % delivery_id for delivery_id in handed]
+        carried += [_answer(*answer) for answer in answered]
+        self._open_next(carried)
+
+    def close(self, *, remove: bool = True) -> None:
+        """The run is over. With `remove` (everything it did is in the ledger) the journal
+        goes; else it stays, unlocked, for `recover` to settle."""
+        if self._fd < 0:
+            return
+        os.close(self._fd)
+        self._fd = -1
+        if remove:
+            self._path(self._sequence).unlink(missing_ok=True)
+            (self.directory / f"{self.run}.lock").unlink(missing_ok=True)
+        os.close(self._lock)
+
+
+def _answer(delivery_id: int, state: str, reply: str) -> bytes:
+    return f"A {delivery_id} {state} {_escape(reply)}\n".encode()
+
+
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class Record:
+    """What a dead run's journal says."""
+
+    run: str
+    trusted: bool = True
+    """False when it cannot be believed (another boot, a line that cannot be read): then
+    nothing it claimed may be taken for not sent."""
+    handed: set[int] = field(default_factory=set)
+    answered: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def read(run: str, paths: list[Path]) -> Record:
+    record = Record(run)
+    boot = boot_id()
+    for path in sorted(paths):
+        lines = path.read_bytes().split(b"\n")
+        header = lines[0].decode("utf-8", "replace").split(" ")
+        if " ".join(header[:2]) != MAGIC or len(header) < 3 or header[2] != boot:
+            record.trusted = False
+        for line in lines[1:]:
+            if not line:
+                continue
+            kind, _, rest = line.decode("utf-8", "replace").partition(" ")
+            try:
+                if kind == "H":
+                    record.handed.add(int(rest))
+                    continue
+                number, state, reply = [*rest.split(" ", 2), ""][:3]
+                if kind != "A" or state not in _STATES:
+                    raise ValueError(line)
+                record.answered[int(number)] = (state, _unescape(reply))
+            except ValueError:
+                record.trusted = False
+    return record
+
+
+@contextlib.contextmanager
+def dead_runs(directory: Path | None) -> Iterator[list[tuple[Record, list[Path]]]]:
+    """The journals in `directory` whose sender has stopped (their lock is free), each with
+    its files; the locks are held until the block ends, then the files should be removed by
+    the caller."""
+    found: list[tuple[Record, list[Path]]] = []
+    held: list[int] = []
+    try:
+        if directory is not None and directory.is_dir():
+            for lock in sorted(directory.glob("*.lock")):
+                run = lock.stem
+                try:
+                    fd = os.open(lock, os.O_WRONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # its sender is alive
+                    os.close(fd)
+                    continue
+                held.append(fd)
+                paths = sorted(directory.glob(f"{run}.*.log"))
+                found.append((read(run, paths), [*paths, lock]))
+        yield found
+    finally:
+        for fd in held:
+            os.close(fd)
