@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bulletin.store import Store
 from bulletin.store.addresses import normalise
 from bulletin.store.rows import Row
 from bulletin.web.oneclick import Journal, OneClick
 from tests.waiting import SAFETY, wait_for
-from tests.web_helpers import Web
+from tests.web_helpers import Web, csrf_of
 
 pytest_plugins = ["tests.web_fixtures"]
 
@@ -73,8 +74,6 @@ def test_one_clicks_while_the_write_lock_is_held_get_200_and_are_applied_after(
 
 
 def test_the_page_button_is_journaled_too(web: Web) -> None:
-    from tests.web_helpers import csrf_of
-
     ann = web.add("ann@example.org")
     page = web.http.get(web.unsubscribe_url(ann))
     lock = WriteLock(web.root / "bulletin.db")
@@ -176,3 +175,20 @@ def test_one_clicks_during_a_long_import_are_answered_and_applied(web: Web) -> N
     wait_for(lambda: statuses(web.store, ids) == {"unsubscribed"},
              "the unsubscribes to be applied")
     assert web.store.counts("cohes3ion")["active"] == 3000
+
+
+@pytest.mark.slow
+def test_a_page_that_finds_the_database_locked_past_its_timeout_answers_503(web: Web) -> None:
+    """Anything else that needs the write lock waits the store's busy timeout (30 s), then
+    gets a page to try again later: 503 with Retry-After, never a 500."""
+    ann = web.add("ann@example.org")
+    url = web.preferences_url(ann)
+    field = csrf_of(web.http.get(url).text)
+    lock = WriteLock(web.root / "bulletin.db")
+    try:
+        response = web.http.post(url, data={"action": "pause", "months": "1", "csrf": field})
+    finally:
+        lock.release()
+    assert response.status_code == 503, response.text[:300]
+    assert response.headers["retry-after"] == "60"
+    assert "Traceback" not in response.text
