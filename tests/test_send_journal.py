@@ -9,6 +9,7 @@ test wants ("hangdata"), and the sender is killed once it has been handed that m
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,9 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bulletin.store import journal
 from bulletin.store.ledger import NEVER_HANDED, UNANSWERED
+from bulletin.store.models import LedgerEntry, Subscriber, table
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SmtpServer, ready_to_send
@@ -26,6 +29,7 @@ from tests.waiting import SAFETY, wait_for
 
 pytestmark = pytest.mark.slow  # bulletin send as real processes, killed
 ISSUE = "cohes3ion/cohes3ion-04"
+ledger_rows, subscribers = table(LedgerEntry), table(Subscriber)
 
 
 def subscribe(workspace: Path, addresses: list[str]) -> str:
@@ -117,3 +121,66 @@ def test_a_journal_the_store_cannot_trust_leaves_the_claims_uncertain(
         + counts["sending"] == 20
     assert all(claim.reason and "uncertain" in claim.reason for claim in uncertain)
     assert NEVER_HANDED not in {claim.reason for claim in uncertain}
+
+
+RECIPIENTS = 1500
+CONNECTIONS = 3
+ON_THE_WIRE = 2 * CONNECTIONS
+"""Messages handed over and not answered, at most, at any moment: with PIPELINING, two on each
+connection (one waiting for its reply while the next writes), and in fact fewer."""
+
+
+def test_sigkill_at_many_points_leaves_only_the_wire_uncertain(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed again and again, by progress: after each kill, at most ON_THE_WIRE more are
+    uncertain (the claim window is 48); no message that went back to waiting had reached the
+    server; and in the end everyone has exactly one message, but the uncertain at most one."""
+    people = [f"reader{n:04d}@example.org" for n in range(RECIPIENTS)]
+    chance = random.Random(20261129)
+    with SmtpServer(pipelining=True) as server:
+        setup = ready_to_send(workspace, server.port, monkeypatch, connections=CONNECTIONS)
+        url = subscribe(setup, people)
+        uncertain_after: list[int] = []
+        for point in ("first", "part", "part", "late"):
+            wait_for(lambda: server.open_connections == 0, "the last run's connections to end")
+            taken = len(server.received)
+            with Store.open(url) as store:
+                left = store.ledger_counts(ISSUE)["pending"] + \
+                    store.ledger_unqueued(ISSUE, "cohes3ion")
+            target = {"first": 1, "part": int(left * chance.uniform(0.2, 0.6)),
+                      "late": left - 3}[point]
+            process = start_send(setup)
+            try:
+                goal = taken + max(1, target)
+                wait_for(lambda p=process, g=goal: len(server.received) >= g
+                         or p.poll() is not None, f"{target} messages taken")
+                assert process.poll() is None, "the send ended before its kill point"
+            finally:
+                kill(process)
+            wait_for(lambda: server.open_connections == 0, "the killed run's connections to end")
+            received = Counter(r for message in server.received for r in message.rcpt_tos)
+            with Store.open(url) as store:  # settles the dead sender's claims
+                counts = store.ledger_counts(ISSUE)
+                rows = store.ledger_uncertain(ISSUE)
+                assert counts["sending"] == len(rows)
+                with store.engine.connect() as connection:
+                    waiting = set(connection.scalars(select(subscribers.c.email).join_from(
+                        ledger_rows, subscribers, subscribers.c.id == ledger_rows.c.subscriber_id)
+                        .where(ledger_rows.c.state == "pending")))
+            assert not waiting & set(received), "a message sent back to waiting had gone"
+            assert all(claim.reason == UNANSWERED for claim in rows[-ON_THE_WIRE:])
+            growth = counts["sending"] - (uncertain_after[-1] if uncertain_after else 0)
+            assert 0 <= growth <= ON_THE_WIRE, (point, counts)
+            uncertain_after.append(counts["sending"])
+
+        process = start_send(setup)
+        assert process.wait(SAFETY) == 0
+        wait_for(lambda: server.open_connections == 0, "the last run's connections to end")
+        received = Counter(r for message in server.received for r in message.rcpt_tos)
+    with Store.open(url) as store:
+        counts = store.ledger_counts(ISSUE)
+        uncertain = {claim.email for claim in store.ledger_uncertain(ISSUE)}
+    assert max(received.values()) == 1
+    assert counts["sent"] + counts["sending"] == RECIPIENTS and counts["pending"] == 0
+    assert len(uncertain) == uncertain_after[-1] <= 4 * ON_THE_WIRE
+    assert all(received[p] == 1 for p in people if p not in uncertain)
