@@ -326,7 +326,8 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
         out.print(f"[yellow]Uncertain ({len(uncertain)}):[/] may or may not have gone; "
                   "`bulletin send ISSUE --resend-uncertain` sends them again")
         for claim in uncertain[:50]:
-            out.print(f"  {escape(claim.email)} (attempt {claim.attempts})")
+            why = f": {claim.reason}" if claim.reason else ""
+            out.print(f"  {escape(claim.email)} (attempt {claim.attempts}){escape(why)}")
         if len(uncertain) > 50:
             out.print(f"  ... and {len(uncertain) - 50} more")
     out.print(f"Test sends: {len(tests)}")

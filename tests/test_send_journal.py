@@ -83,6 +83,12 @@ def test_only_the_message_on_the_wire_is_uncertain_after_sigkill(
         assert counts["sent"] == len(received) == 10  # answered: sent, journal or ledger
         assert counts["pending"] == 29 and counts["failed"] == 0
         assert not list(journal.directory_for(url).glob("*"))  # type: ignore[union-attr]
+        status = subprocess.run([sys.executable, "-m", "bulletin", "status",
+                                 str(setup / "issues" / EXAMPLE.name)], cwd=setup,
+                                capture_output=True, text=True, timeout=SAFETY)
+        assert "Uncertain (1)" in status.stdout, status.stdout + status.stderr
+        assert f"hangdata10@example.org (attempt 1): {UNANSWERED}" in " ".join(
+            status.stdout.split())
 
         process = start_send(setup)  # the rest, and nobody twice
         assert process.wait(SAFETY) == 0
