@@ -50,7 +50,8 @@ def directory_for(url: str) -> Path | None:
             return None
         return Path(database).resolve().with_name(Path(database).name + ".journal")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    key = parsed.set(password=None).render_as_string(hide_password=False)
+    key = f"{parsed.get_backend_name()}://{parsed.username}@{parsed.host}:{parsed.port}/" \
+        f"{parsed.database}"  # never the password
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return Path(state) / "bulletin" / "journals" / digest
 
