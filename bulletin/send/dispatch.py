@@ -248,10 +248,14 @@ class Dispatcher:
 
         def handover() -> None:  # just before the end of its data goes out
             nonlocal handed
+            if journal is not None:
+                try:
+                    journal.handed(claim.id)
+                except OSError as error:  # then it must not go: a crash would send it twice
+                    raise SendError(f"cannot write the send journal in {journal.directory}: "
+                                    f"{error.strerror or error}") from error
             handed = True
             self._live.add(claim.id)
-            if journal is not None:
-                journal.handed(claim.id)
 
         tries = 0
         while True:
@@ -302,7 +306,10 @@ class Dispatcher:
         self._outcomes.append(outcome)
         self._live.discard(outcome.id)
         if self._journal is not None:
-            self._journal.answered(outcome.id, outcome.state, outcome.reply)
+            try:
+                self._journal.answered(outcome.id, outcome.state, outcome.reply)
+            except OSError as error:  # the ledger will have it; a crash first: uncertain
+                log.warning("cannot write the send journal: %s", error)
 
     def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
