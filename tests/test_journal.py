@@ -72,6 +72,7 @@ def test_where_journals_live(tmp_path: Path) -> None:
     one = directory_for("postgresql+psycopg://u:secret@db.example/news")
     assert one == directory_for("postgresql+psycopg://u:other@db.example/news")  # no password
     assert one != directory_for("postgresql+psycopg://u@db.example/other")
+    assert one != directory_for("postgresql+psycopg://u@db.example/news?options=-csearch_path%3Dx")
 
 
 def test_a_long_send_starts_its_journal_afresh_and_removes_it_at_the_end(

@@ -50,8 +50,9 @@ def directory_for(url: str) -> Path | None:
             return None
         return Path(database).resolve().with_name(Path(database).name + ".journal")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    query = "&".join(f"{name}={value}" for name, value in sorted(parsed.query.items()))
     key = f"{parsed.get_backend_name()}://{parsed.username}@{parsed.host}:{parsed.port}/" \
-        f"{parsed.database}"  # never the password
+        f"{parsed.database}?{query}"  # never the password; the options may name a schema
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return Path(state) / "bulletin" / "journals" / digest
 
