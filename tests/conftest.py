@@ -1,13 +1,25 @@
 from __future__ import annotations
 
+import asyncio
 import shutil
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bulletin.workflow import Prepared, prepare
+from tests.waiting import SAFETY
+
+# Hypothesis times each example (200 ms, then DeadlineExceeded) and the generation of data
+# (HealthCheck.too_slow): both are clocks that a busy machine beats. What the tests check is
+# what each example does, not how fast; so neither, in every test (loaded here, before the
+# test modules are imported, so that their own @settings start from it).
+settings.register_profile("bulletin", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("bulletin")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "issues" / "cohes3ion-04.yaml"
@@ -21,6 +33,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def _no_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BULLETIN_CONFIG", raising=False)
     monkeypatch.delenv("BULLETIN_SECRET_KEY", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_event_loop_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Playwright's sync API (the session's `browser`, once a browser test has run) marks its
+    event loop as running on the main thread between its calls, and asyncio.run() refuses to
+    start under a running loop: so a test run after a browser test failed when run after it,
+    and passed alone. Outside the browser tests, the mark is lifted for the test's length."""
+    loop = asyncio._get_running_loop()
+    if loop is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +81,25 @@ def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run .ci/install (Debian package chromium)")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                    timeout=SAFETY * 1000)
+        yield _PatientBrowser(browser)
         browser.close()
+
+
+class _PatientBrowser:
+    """Chromium whose new pages wait up to SAFETY for what they wait for (an element, a
+    navigation, a URL) instead of Playwright's 30 s, which a busy machine can exceed: every
+    wait is for something to happen, and the long default only matters when it never does."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_page(self, **options: Any) -> Any:
+        page = self._browser.new_page(**options)
+        page.set_default_timeout(SAFETY * 1000)
+        page.set_default_navigation_timeout(SAFETY * 1000)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)

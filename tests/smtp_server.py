@@ -32,7 +32,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.waiting import SAFETY, wait_for
 
 HANG = 3600.0  # "never": the connection's end cancels the wait
 
@@ -66,6 +67,8 @@ class FaultHandler:
         self.grouped: list[bool] = []
         """At each MAIL: whether its RCPT and DATA were already waiting in the same read."""
         self.quits = 0
+        self.hanging: list[str] = []
+        """The recipients whose RCPT or DATA it has stopped answering ("hang", "hangdata")."""
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
@@ -99,6 +102,7 @@ class FaultHandler:
         if "closercpt" in address:
             await _close(server, "421 4.3.2 Shutting down")
         if "hang" in address and "hangdata" not in address:
+            self.hanging.append(address)
             await asyncio.sleep(HANG)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -114,6 +118,7 @@ class FaultHandler:
             server.transport.close()
             await asyncio.sleep(HANG)
         if "hangdata" in recipients:
+            self.hanging.append(recipients)
             await asyncio.sleep(HANG)
         if "closedata" in recipients:
             await _close(server, "421 4.3.2 Shutting down, message not taken")
@@ -187,6 +192,12 @@ class SmtpServer:
         """Connections so far, not counting those the controller makes to check it is up."""
         return len(self._servers) - self._starts
 
+    @property
+    def open_connections(self) -> int:
+        """Connections not yet closed. Once a client has gone and this is 0, `received` is
+        final: a connection's messages are recorded before the connection ends."""
+        return sum(1 for server in self._servers if server.transport is not None)
+
     def start(self) -> None:
         self._controller = _Controller(self.handler, self._servers, hostname="127.0.0.1",
                                        port=self.port, server_hostname="aiosmtpd.test",
@@ -200,14 +211,18 @@ class SmtpServer:
         if controller is None:
             return
         self._controller = None
+        loop = controller.loop
 
         async def drop() -> None:
             for server in controller.servers:
                 if server.transport is not None:
                     server.transport.abort()
-            await asyncio.sleep(0.01)  # let the sockets close
+            give_up = loop.time() + SAFETY
+            while any(server.transport is not None for server in controller.servers):
+                assert loop.time() < give_up, "the connections did not close"
+                await asyncio.sleep(0.001)  # until each has seen its end (connection_lost)
 
-        asyncio.run_coroutine_threadsafe(drop(), controller.loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(drop(), loop).result(timeout=SAFETY)
         controller.stop()
 
     def restart(self) -> None:
@@ -253,20 +268,23 @@ class SmtpSink:
     def __enter__(self) -> SmtpSink:
         self._process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"smtp-sink stopped: {self._process.stderr.read()!r}")
+        process = self._process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"smtp-sink stopped: {process.stderr.read()!r}")
             with contextlib.suppress(OSError), \
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("smtp-sink did not start listening within 10 s")
+                    socket.create_connection(("127.0.0.1", self.port), timeout=SAFETY):
+                return True
+            return False
+
+        wait_for(listening, "smtp-sink to listen", interval=0.02)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._process is not None:
             self._process.terminate()
-            self._process.wait(timeout=10)
+            self._process.wait(timeout=SAFETY)
             if self._process.stderr is not None:
                 self._process.stderr.close()
         if self.dump is not None:

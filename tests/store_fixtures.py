@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from bulletin.store import Store
+from tests.waiting import SAFETY
 
 POSTGRESQL = os.environ.get("BULLETIN_TEST_POSTGRESQL",
                             "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -39,7 +40,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path,
         yield f"sqlite:///{tmp_path / 'bulletin.db'}"
         return
     admin = create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 5})
+                          connect_args={"connect_timeout": int(SAFETY)})
     schema = f"test_{uuid.uuid4().hex[:16]}"
     try:
         with admin.connect() as connection:

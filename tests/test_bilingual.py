@@ -124,6 +124,7 @@ def test_every_theme_word_has_a_welsh_translation() -> None:
     assert len(used) > 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delivery", ["bilingual", "side-by-side"])
 def test_in_chromium(browser: Any, tmp_path: Path, delivery: str) -> None:
     html = sample(prepare(BILINGUAL, delivery=delivery)).html

@@ -9,6 +9,8 @@ import pytest
 
 from bulletin.workflow import Prepared
 
+pytestmark = pytest.mark.slow  # Chromium
+
 
 @pytest.fixture(scope="module")
 def page_file(example: Prepared, tmp_path_factory: pytest.TempPathFactory) -> Path:

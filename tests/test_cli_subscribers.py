@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from bulletin.cli import app
 from bulletin.store import Store, migrate
+from tests.waiting import SAFETY, wait_for
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -81,6 +81,7 @@ def test_a_file_without_an_email_column_is_one_error_and_nothing_is_written(
         assert store.counts()["active"] == 0
 
 
+@pytest.mark.slow
 def test_add_remove_count_lists_export(run, workspace: Path) -> None:
     assert run("subscribers", "add", "Ann@Example.org", "--list", "cohes3ion", "--name",
                "Ann", "--language", "cy").stdout == "added Ann@Example.org to cohes3ion\n"
@@ -162,6 +163,21 @@ def test_database_url_in_bulletin_toml_is_relative_to_it(workspace: Path,
     assert (workspace / "data" / "subscribers.db").is_file()
 
 
+def blocked_reading(pid: int, path: Path) -> bool:
+    """Whether process `pid` is blocked in a system call on its descriptor of `path` (for a
+    FIFO: waiting to read, everything written to it so far read)."""
+    target = os.path.realpath(path)
+    try:
+        descriptors = {int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir()
+                       if os.readlink(fd) == target}
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:  # a descriptor closed meanwhile, or the process has ended
+        return False
+    # "running", or the call's number, its arguments (the first: the descriptor) and more
+    return len(call) > 2 and call[0] != "running" and int(call[1], 16) in descriptors
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
 def test_stopping_an_import_half_way_leaves_nothing_behind(
         workspace: Path, database_url: str, tmp_path: Path, stop: signal.Signals) -> None:
@@ -176,7 +192,7 @@ def test_stopping_an_import_half_way_leaves_nothing_behind(
         [sys.executable, "-m", "bulletin", "subscribers", "import", str(fifo), "--list",
          "cohes3ion"], cwd=workspace, env=environment, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    writer_done = threading.Event()
+    written, writer_done = threading.Event(), threading.Event()
 
     def feed() -> None:
         try:
@@ -185,7 +201,8 @@ def test_stopping_an_import_half_way_leaves_nothing_behind(
                 for number in range(150_000):
                     stream.write(f"person{number}@example.org,Person {number}\n")
                 stream.flush()
-                writer_done.wait(120)  # keep the pipe open: the import waits for more
+                written.set()
+                writer_done.wait()  # keep the pipe open: the import waits for more
         except BrokenPipeError:
             pass
 
@@ -193,21 +210,24 @@ def test_stopping_an_import_half_way_leaves_nothing_behind(
     feeder.start()
     try:
         assert process.stderr is not None
-        deadline = time.monotonic() + 120
         progress = ""
-        while "100,000 rows read" not in progress and time.monotonic() < deadline:
+        while "100,000 rows read" not in progress:  # each line, or "" once it has ended
             progress += process.stderr.readline()
             assert process.poll() is None, progress
-        assert "100,000 rows read" in progress
-        time.sleep(1.0)  # let it write past that
+        # Every row written and read, it waits for more: each batch went in as it was read
+        # (30 of 5,000), so all 150,000 rows are in its transaction now. Waiting for that,
+        # not for a second to pass.
+        wait_for(lambda: (written.is_set() and blocked_reading(process.pid, fifo))
+                 or process.poll() is not None, "the import to read every row and wait")
+        assert process.poll() is None, progress
         process.send_signal(stop)
-        progress += process.communicate(timeout=60)[1]
+        progress += process.communicate(timeout=SAFETY)[1]
     finally:
         writer_done.set()
         if process.poll() is None:
             process.kill()
             process.wait()
-        feeder.join(10)
+        feeder.join(SAFETY)
     if stop == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
     else:

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import SAFETY
+
+pytestmark = pytest.mark.slow  # the real CLI in a process for each file
+
 ROOT = Path(__file__).parents[1]
 CONTRACT = Path(__file__).parent / "contract"
 GOOD_DIR = CONTRACT / "good"
@@ -156,7 +160,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=120,
+        timeout=SAFETY,
     )
 
 

@@ -55,6 +55,7 @@ def template(example: Prepared, signer: DkimSigner) -> MessageTemplate:
                                  example.workspace.settings.base_url, SECRET, dkim=signer)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(recipients)
 def test_every_personalised_message_verifies(example: Prepared, recipient: Recipient) -> None:
@@ -119,7 +120,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def signing(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ready_to_send(workspace, server.port, monkeypatch, timeout=3, connections=2)
+    ready_to_send(workspace, server.port, monkeypatch, connections=2)
     (workspace / "keys").mkdir()
     (workspace / "keys" / "news.pem").write_bytes(RSA_PEM)
     config = workspace / "bulletin.toml"
@@ -128,6 +129,7 @@ def signing(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
     return workspace
 
 
+@pytest.mark.slow
 def test_send_and_send_test_sign_every_message(signing: Path, server: SmtpServer) -> None:
     people = [f"reader{n}@example.org" for n in range(5)]
     subscribe(signing, people)
@@ -141,6 +143,7 @@ def test_send_and_send_test_sign_every_message(signing: Path, server: SmtpServer
         assert verify(received.content, signer), received.rcpt_tos
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("content", "expected"), [
     (None, r"newsletters\.cohes3ion\.dkim\.key_file: cannot read .*news\.pem"),
     (b"not a key", r"newsletters\.cohes3ion\.dkim\.key_file: .*not a PEM private key"),

@@ -155,6 +155,7 @@ domains = st.sampled_from(["example.org", "bücher.de", "пример.рф", "�
 names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(names, local_parts, domains)
 def test_any_name_and_address(template: MessageTemplate, name: str, local: str,
@@ -182,6 +183,7 @@ def test_any_name_and_address(template: MessageTemplate, name: str, local: str,
         assert to.display_name.replace(" ", "") == expected.replace(" ", "")
 
 
+@pytest.mark.slow
 @settings(max_examples=50)
 @given(names, local_parts, domains)
 def test_the_slow_path_takes_any_name_and_address(example: Prepared, name: str, local: str,

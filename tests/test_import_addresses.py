@@ -29,6 +29,7 @@ def outcome(function, raw):
         return ("invalid", str(exc))
 
 
+@pytest.mark.slow
 @settings(max_examples=500)
 @given(st.one_of(addresses, st.text(max_size=40)))
 @example("Ann@Example.ORG")

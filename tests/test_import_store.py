@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -26,6 +25,7 @@ from bulletin.store import (
 from bulletin.store.addresses import normalise
 from bulletin.store.models import AuditEntry, Membership, Subscriber
 from bulletin.store.rows import BadRow, Row
+from tests.waiting import SAFETY, wait_for
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -215,8 +215,9 @@ people = st.lists(st.tuples(
     st.sampled_from(["", "en", "cy", "EN"])), max_size=25)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(rows=people)
 def test_export_then_import_is_a_fixed_point(store: Store, rows: list[tuple[str, str, str]]
                                              ) -> None:
@@ -262,9 +263,22 @@ def test_an_address_added_elsewhere_during_an_import_fails_it_whole(
 
             importer = threading.Thread(target=run)
             importer.start()
-            time.sleep(0.5)  # the import now waits on x's uncommitted row
+            blocker = other.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+            def import_waits_on_x() -> bool:
+                """The import is held up by x's uncommitted row: waiting on a lock of the
+                connection that added it (or it has ended already, which fails below)."""
+                with store.engine.connect() as watcher:  # a new snapshot each time
+                    waiting = watcher.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE :blocker = ANY(pg_blocking_pids(pid))"),
+                        {"blocker": blocker}).scalar_one()
+                return waiting > 0 or not importer.is_alive()
+
+            wait_for(import_waits_on_x, "the import to wait on x's uncommitted row")
             other.commit()
-            importer.join(30)
+            importer.join(SAFETY)
+            assert not importer.is_alive()
         assert len(failures) == 1 and isinstance(failures[0], StoreError)
         assert str(failures[0]) == ("people.csv: another process added some of these "
                                     "addresses while the import ran; nothing was imported. "

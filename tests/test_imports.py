@@ -12,6 +12,9 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from tests.waiting import SAFETY
+
+pytestmark = pytest.mark.slow  # a new Python process for each check
 
 RENDERING = ("jinja2", "mjml", "premailer", "lxml", "cssutils", "requests", "babel",
              "markdown_it")
@@ -25,7 +28,7 @@ def imported_by(statements: str) -> set[str]:
     probe = (f"{statements}\nimport json, sys\n"
              "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          timeout=SAFETY, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
 

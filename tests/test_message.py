@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bulletin.cli import app
 from tests.conftest import EXAMPLE
+from tests.waiting import SAFETY
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +82,13 @@ def test_line_lengths(eml: bytes) -> None:
     assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable
 
 
+@pytest.mark.slow
 def test_spamassassin_local_rules_score_below_one(eml: bytes) -> None:
     spamassassin = shutil.which("spamassassin")
     if spamassassin is None:
         pytest.fail("spamassassin is missing: run .ci/install (Debian package spamassassin)")
     result = subprocess.run([spamassassin, "-L", "-t"], input=eml, capture_output=True,
-                            timeout=120, check=True)
+                            timeout=SAFETY, check=True)
     report = result.stdout.decode("utf-8", "replace")
     match = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", report, re.MULTILINE)
     assert match, report[:2000]

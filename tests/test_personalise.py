@@ -30,6 +30,7 @@ def parse(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=policy.default)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(recipients)
 def test_same_message_as_the_slow_path(example: Prepared, recipient: Recipient) -> None:
@@ -89,6 +90,7 @@ dotted = st.lists(st.sampled_from([".", "..", ".x", "a", " ", "\n", "%%unsubscri
                                    "%%email%%", "=", "é"]), max_size=60).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(recipients, dotted, dotted)
 def test_stuffed_message_is_the_dot_stuffed_message(example: Prepared, recipient: Recipient,

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bulletin.cli import app
+from tests.waiting import SAFETY
+
+pytestmark = pytest.mark.slow  # a real server and Chromium
+
+WAIT = SAFETY * 1000  # Playwright's waits, in ms: a safety net; each waits for something
 
 ISSUE = """
 newsletter: cohes3ion
@@ -74,7 +78,7 @@ def test_both_frames_at_their_widths_and_the_text_tab(browser: Any, server: Runn
     assert phone["width"] == 375
     for frame in ("#desktop", "#phone"):
         heading = page.frame_locator(frame).get_by_role("heading", name="First heading")
-        heading.wait_for(timeout=10000)
+        heading.wait_for(timeout=WAIT)
     phone_frame = page.frame_locator("#phone")
     assert phone_frame.locator("body").evaluate("() => window.innerWidth") == 375
     assert page.locator("#text").is_hidden()
@@ -93,10 +97,12 @@ def test_both_frames_at_their_widths_and_the_text_tab(browser: Any, server: Runn
 def test_images_that_cannot_load_keep_their_box_and_alt_text(browser: Any,
                                                             server: Running) -> None:
     page = open_page(browser, server.url)  # every request off the preview server fails
-    logo = page.frame_locator("#desktop").get_by_alt_text(
-        "Llywodraeth Cymru / Welsh Government")
-    logo.wait_for(timeout=10000)
-    page.wait_for_timeout(300)
+    alt = "Llywodraeth Cymru / Welsh Government"
+    logo = page.frame_locator("#desktop").get_by_alt_text(alt)
+    logo.wait_for(timeout=WAIT)
+    # the page's script marks the image once its load has failed: wait for that, not 300 ms
+    page.frame_locator("#desktop").locator(f'img.bulletin-preview-broken[alt="{alt}"]') \
+        .wait_for(timeout=WAIT)
     assert "bulletin-preview-broken" in (logo.get_attribute("class") or "")
     box = logo.bounding_box()
     assert box["width"] == 220 and box["height"] >= 40
@@ -106,42 +112,44 @@ def test_images_that_cannot_load_keep_their_box_and_alt_text(browser: Any,
 def test_editing_the_file_updates_the_open_page(browser: Any, server: Running) -> None:
     issue: Path = server.issue  # type: ignore[attr-defined]
     page = open_page(browser, server.url)
-    page.frame_locator("#desktop").get_by_text("First heading").wait_for(timeout=10000)
+    page.frame_locator("#desktop").get_by_text("First heading").wait_for(timeout=WAIT)
 
     issue.write_text(issue.read_text().replace("First heading", "Edited heading"))
-    page.frame_locator("#desktop").get_by_text("Edited heading").wait_for(timeout=15000)
+    page.frame_locator("#desktop").get_by_text("Edited heading").wait_for(timeout=WAIT)
 
     issue.write_text(issue.read_text().replace("  - heading:", "  - heding:"))
     error = page.locator("#error")
-    error.wait_for(timeout=15000)
+    error.wait_for(timeout=WAIT)
     assert f"{issue}:7: sections[0].heding: unknown key 'heding'" in error.inner_text()
 
     issue.write_text(issue.read_text().replace("  - heding: Edited heading",
                                                "  - heading: Fixed heading"))
-    page.frame_locator("#desktop").get_by_text("Fixed heading").wait_for(timeout=15000)
+    page.frame_locator("#desktop").get_by_text("Fixed heading").wait_for(timeout=WAIT)
     assert page.locator("#error").count() == 0
     page.close()
 
 
 def test_template_change_is_picked_up(browser: Any, server: Running, workspace: Path) -> None:
     page = open_page(browser, server.url)
-    page.frame_locator("#desktop").get_by_text("Share Bulletin").wait_for(timeout=10000)
+    page.frame_locator("#desktop").get_by_text("Share Bulletin").wait_for(timeout=WAIT)
     template = workspace / "templates" / "default" / "email.mjml.j2"
     heading = '<h3>{{ every("Share Bulletin") }}</h3>'
     assert heading in template.read_text()
     template.write_text(template.read_text().replace(heading, "<h3>Pass it on</h3>"))
-    page.frame_locator("#desktop").get_by_text("Pass it on").wait_for(timeout=15000)
+    page.frame_locator("#desktop").get_by_text("Pass it on").wait_for(timeout=WAIT)
     page.close()
 
 
 def test_ctrl_c_stops_cleanly_with_a_page_open(browser: Any, server: Running) -> None:
     page = open_page(browser, server.url)
-    page.frame_locator("#desktop").get_by_text("First heading").wait_for(timeout=10000)
-    started = time.monotonic()
+    page.frame_locator("#desktop").get_by_text("First heading").wait_for(timeout=WAIT)
     server.process.send_signal(signal.SIGINT)
-    out, err = server.process.communicate(timeout=15)
+    out, err = server.process.communicate(timeout=SAFETY)
     assert server.process.returncode == 0
-    assert time.monotonic() - started < 10
+    # It stopped without waiting out the page's open event stream: uvicorn says when it had
+    # to cut a response short after its graceful-shutdown timeout (a clock-free check, where
+    # this used to assert that stopping took under 10 s).
+    assert "timeout graceful shutdown exceeded" not in err, err
     assert "Traceback" not in err and "Traceback" not in out
     assert "Preview stopped." in out
     page.close()
@@ -154,7 +162,7 @@ def test_a_port_in_use_is_a_one_line_error(write_issue: Callable[..., Path]) -> 
     port = taken.getsockname()[1]
     try:
         process = start(write_issue(ISSUE), "--port", str(port))
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=SAFETY)
     finally:
         taken.close()
     assert process.returncode == 1

@@ -19,6 +19,8 @@ from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SECRET_KEY, SmtpServer, ready_to_send
 
+pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
+
 
 @pytest.fixture
 def server() -> Iterator[SmtpServer]:
@@ -29,7 +31,7 @@ def server() -> Iterator[SmtpServer]:
 @pytest.fixture
 def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The workspace, sending to the test server; its store in the workspace."""
-    return ready_to_send(workspace, server.port, monkeypatch, timeout=3, connections=3,
+    return ready_to_send(workspace, server.port, monkeypatch, connections=3,
                          retry_delays=[0.2, 0.2], max_consecutive_failures=8)
 
 

@@ -23,6 +23,8 @@ from tests.conftest import EXAMPLE
 from tests.smtp_server import SmtpServer, ready_to_send
 from tests.waiting import SAFETY
 
+pytestmark = pytest.mark.slow  # bulletin send as real processes, a real SMTP server
+
 ISSUE = "cohes3ion/cohes3ion-04"
 
 

@@ -14,6 +14,8 @@ from bulletin.store.store import Store
 from tests.smtp_server import SmtpServer, ready_to_send
 from tests.test_send import bulletin, subscribe
 
+pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
+
 BAD = """\
 newsletter: cohes3ion
 number: 5

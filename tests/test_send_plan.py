@@ -15,6 +15,8 @@ from bulletin.store.store import Store
 from tests.smtp_server import SmtpServer, ready_to_send
 from tests.test_send import bulletin, delivered, issue
 
+pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
+
 KEY = "cohes3ion/cohes3ion-04"
 
 

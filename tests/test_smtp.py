@@ -39,6 +39,7 @@ from bulletin.send.transport import Result, Status, Transport
 from bulletin.workflow import Prepared
 
 from .smtp_server import SmtpServer, SmtpSink, authenticator, self_signed, server_tls
+from .waiting import SAFETY
 
 SENT, TEMPORARY, PERMANENT, UNCERTAIN = (Status.SENT, Status.TEMPORARY, Status.PERMANENT,
                                          Status.UNCERTAIN)
@@ -47,6 +48,15 @@ SIMPLE = b"Subject: hello\r\nTo: someone\r\n\r\nA short body.\r\n"
 DOTTY = (b"Subject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\nmid.dle\r\n...\r\n"
          b"a line\r\n.\r\nafter a lone dot\r\n. \r\n.\r\n")
 T = TypeVar("T")
+HANG_TIMEOUT = 2.0
+"""The client's timeout where a test makes the server stop answering: it must run out there,
+and never on the replies around it, which a loopback server gives in milliseconds even on a
+busy machine. Everywhere else the timeout is SAFETY: only ever reached when a test is
+broken."""
+GAVE_UP_IN = 30.0
+"""Seconds within which a client facing a silent server has given up (HANG_TIMEOUT and
+reconnecting, however slow the machine): far less than the hour the test server stays
+silent, or the default timeout of 60 s."""
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -57,7 +67,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def plain(port: int, **options: Any) -> SmtpSettings:
-    options.setdefault("timeout", 5.0)
+    options.setdefault("timeout", SAFETY)
     options.setdefault("security", "none")
     return SmtpSettings("127.0.0.1", port, helo_name="client.test", **options)
 
@@ -310,9 +320,10 @@ def test_the_next_message_goes_out_with_the_end_of_data(bulletin_message: bytes)
                for r, data in messages)
 
 
-def concurrently(port: int, recipients: list[str]) -> tuple[list[Result], SmtpStats]:
+def concurrently(port: int, recipients: list[str], timeout: float = SAFETY
+                 ) -> tuple[list[Result], SmtpStats]:
     async def scenario() -> tuple[list[Result], SmtpStats]:
-        async with SmtpTransport(plain(port, timeout=2.0)) as smtp:
+        async with SmtpTransport(plain(port, timeout=timeout)) as smtp:
             results = await asyncio.gather(*(smtp.send(SENDER, r, SIMPLE + r.encode())
                                              for r in recipients))
             return results, smtp.stats
@@ -390,7 +401,7 @@ def test_refused_recipients_and_data(pipelining: bool) -> None:
 
 def test_data_taken_after_every_recipient_was_refused_is_ended() -> None:
     with SmtpServer(pipelining=True) as server:  # only a pipelining client sends that DATA
-        results, smtp = run(send_each(plain(server.port, timeout=1),
+        results, smtp = run(send_each(plain(server.port),
                                       simple("a-laxdata@x.org", "ok@x.org")))
     assert [(r.status, r.code) for r in results] == [(PERMANENT, 550), (SENT, 250)]
     assert [m.rcpt_tos for m in server.received] == [["ok@x.org"]]
@@ -439,17 +450,18 @@ def test_drop_after_the_data_is_uncertain(pipelining: bool) -> None:
     assert results[1].status is SENT and smtp.stats.connections == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("word", "status"), [("hang", TEMPORARY), ("hangdata", UNCERTAIN)])
 def test_a_server_that_stops_answering(pipelining: bool, word: str, status: Status) -> None:
     with SmtpServer(pipelining=pipelining) as server:
         started = time.monotonic()
-        results, smtp = run(send_each(plain(server.port, timeout=0.5),
+        results, smtp = run(send_each(plain(server.port, timeout=HANG_TIMEOUT),
                                       simple(f"a-{word}@x.org", "ok@x.org")))
         elapsed = time.monotonic() - started
     assert (results[0].status, results[0].code) == (status, 0)
-    assert results[0].reply.startswith("no reply within 0.5 s")
+    assert results[0].reply.startswith(f"no reply within {HANG_TIMEOUT:g} s")
     assert results[1].status is SENT and smtp.stats.connections == 2
-    assert elapsed < 3
+    assert elapsed < GAVE_UP_IN
 
 
 def test_server_restarted_during_a_run(pipelining: bool) -> None:
@@ -497,16 +509,20 @@ def test_no_server_at_the_start_is_an_error() -> None:
 
 
 def test_cancelled_send_leaves_no_half_conversation() -> None:
-    async def scenario(port: int) -> Result:
-        async with SmtpTransport(plain(port)) as smtp:
+    async def scenario(server: SmtpServer) -> Result:
+        async with SmtpTransport(plain(server.port)) as smtp:
             task = asyncio.create_task(smtp.send(SENDER, "a-hang@x.org", SIMPLE))
-            await asyncio.sleep(0.3)
+            # cancelled half-way: once the server has its RCPT and will not answer
+            give_up = time.monotonic() + SAFETY
+            while not server.handler.hanging:
+                assert time.monotonic() < give_up, "the server never got the RCPT"
+                await asyncio.sleep(0.005)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
             return await smtp.send(SENDER, "ok@x.org", SIMPLE)
     with SmtpServer(pipelining=True) as server:
-        result = run(scenario(server.port))
+        result = run(scenario(server))
         assert result.status is SENT and server.connections == 2
 
 
@@ -521,15 +537,17 @@ def test_smtp_sink_faults(flag: str, expected: tuple[Status, int]) -> None:
     assert smtp.stats.connections == 2
 
 
+@pytest.mark.slow
 def test_a_server_that_stops_reading_the_data() -> None:
     big = b"Subject: big\r\n\r\n" + (b"y" * 98 + b"\r\n") * 240_000
-    with SmtpSink("-H", "5") as sink:  # smtp-sink waits 5 s before reading the data
+    # smtp-sink waits a minute before reading the data: the client gives up long before
+    with SmtpSink("-H", "60") as sink:
         started = time.monotonic()
-        results, _ = run(send_each(plain(sink.port, timeout=0.5), [("a@x.org", big)]))
+        results, _ = run(send_each(plain(sink.port, timeout=HANG_TIMEOUT), [("a@x.org", big)]))
         elapsed = time.monotonic() - started
     assert (results[0].status, results[0].code) == (TEMPORARY, 0)
-    assert results[0].reply.startswith("the server took nothing for 0.5 s")
-    assert elapsed < 3
+    assert results[0].reply.startswith(f"the server took nothing for {HANG_TIMEOUT:g} s")
+    assert elapsed < GAVE_UP_IN
 
 
 # TLS and AUTH ----------------------------------------------------------------------------------
@@ -650,13 +668,14 @@ def test_memory_transport() -> None:
     assert scripted.messages == [(SENDER, "a@x.org", SIMPLE)] and not scripted.open
 
 
+@pytest.mark.slow
 def test_a_server_that_stops_answering_mid_pipeline() -> None:
     """The data of one message taken and never answered: it is uncertain after the timeout;
     the message whose commands went out behind it was not taken; later ones go through on a
     new connection."""
     with SmtpServer(pipelining=True) as server:
         results, stats = concurrently(server.port, ["a@x.org", "hangdata@x.org", "b@x.org",
-                                                    "c@x.org"])
+                                                    "c@x.org"], timeout=HANG_TIMEOUT)
     statuses = [r.status for r in results]
     assert statuses[:2] == [SENT, UNCERTAIN] and statuses[3] is SENT
     assert statuses[2] in (TEMPORARY, SENT)

@@ -27,6 +27,7 @@ from bulletin.store import engine as engines
 from bulletin.store.ledger import Audience
 from bulletin.store.models import Base
 from tests.conftest import ROOT
+from tests.waiting import SAFETY
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -298,6 +299,7 @@ def test_current_reads_the_revision_as_alembic_does(database_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_opening_an_up_to_date_store_does_not_import_alembic(database_url: str) -> None:
     Store.open(database_url).close()  # made and upgraded here
     probe = ("import sys\n"
@@ -306,7 +308,7 @@ def test_opening_an_up_to_date_store_does_not_import_alembic(database_url: str) 
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('alembic', 'mako', 'pygments')))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          timeout=SAFETY, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

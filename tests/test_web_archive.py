@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bulletin.cli import app
@@ -93,6 +94,7 @@ def test_the_view_in_browser_link_of_a_language_and_the_index_in_welsh(web: Web)
     assert "cohes3ion-bilingual/cohes3ion-04-bilingual?lang=cy" in index.text
 
 
+@pytest.mark.slow
 def test_bulletin_send_publishes_the_issue(web: Web) -> None:
     issue = copy_issue(web, EXAMPLE)
     web.add("reader@example.org")

@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bulletin.store import Store
+from tests.waiting import SAFETY
 from tests.web_helpers import KEY
+
+pytestmark = pytest.mark.slow  # bulletin serve as a real process
 
 
 def serve(workspace: Path, *args: str, key: str | None = KEY) -> subprocess.Popen[str]:
@@ -33,11 +37,11 @@ def test_serve_answers_and_stops_on_ctrl_c(workspace: Path) -> None:
         assert "Serving subscriber pages at http://127.0.0.1:" in line, (
             line, process.stderr.read() if process.stderr else "")
         url = line.split(" at ", 1)[1].split(" ", 1)[0]
-        assert httpx.get(url + "health", timeout=10).json() == {"status": "ok"}
-        page = httpx.get(url + "subscribe/cohes3ion", timeout=10)
+        assert httpx.get(url + "health", timeout=SAFETY).json() == {"status": "ok"}
+        page = httpx.get(url + "subscribe/cohes3ion", timeout=SAFETY)
         assert page.status_code == 200 and "Subscribe to Cohes3ion Newsletter" in page.text
         process.send_signal(signal.SIGINT)
-        out, errors = process.communicate(timeout=20)
+        out, errors = process.communicate(timeout=SAFETY)
     finally:
         if process.poll() is None:
             process.kill()
@@ -53,12 +57,12 @@ def test_serve_answers_and_stops_on_ctrl_c(workspace: Path) -> None:
 
 def test_serve_refuses_to_start_without_the_key(workspace: Path) -> None:
     process = serve(workspace, "--port", "0", key=None)
-    _out, errors = process.communicate(timeout=30)
+    _out, errors = process.communicate(timeout=SAFETY)
     assert process.returncode == 1
     assert errors.startswith("Error: set BULLETIN_SECRET_KEY")
     assert len(errors.strip().splitlines()) == 1 and "Traceback" not in errors
     process = serve(workspace, "--port", "0", key="short")
-    _out, errors = process.communicate(timeout=30)
+    _out, errors = process.communicate(timeout=SAFETY)
     assert process.returncode == 1 and "BULLETIN_SECRET_KEY" in errors
 
 
@@ -68,7 +72,7 @@ def test_serve_on_a_port_in_use_is_one_line(workspace: Path) -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         process = serve(workspace, "--port", str(port))
-        _out, errors = process.communicate(timeout=30)
+        _out, errors = process.communicate(timeout=SAFETY)
     assert process.returncode == 1
     assert f"Error: port {port} on 127.0.0.1 is in use" in errors
     assert "Traceback" not in errors

@@ -23,6 +23,8 @@ from bulletin.web.oneclick import Journal, OneClick
 from tests.waiting import SAFETY, wait_for
 from tests.web_helpers import Web, csrf_of
 
+pytestmark = pytest.mark.slow  # the real service, real SQLite locks and imports
+
 pytest_plugins = ["tests.web_fixtures"]
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

@@ -28,6 +28,7 @@ def status(page: Any) -> str:
     return page.get_by_role("status").inner_text()
 
 
+@pytest.mark.slow
 def test_preferences_round_trip_in_chromium(web: Web, browser: Any) -> None:
     web.store.create_list("cohes3ion-events", newsletter="cohes3ion",
                           title="Events and workshops")
@@ -93,6 +94,7 @@ def test_preferences_round_trip_in_chromium(web: Web, browser: Any) -> None:
         ("unsubscribe", None, "page"), ("resubscribe", None, "page")]
 
 
+@pytest.mark.slow
 def test_the_page_fits_a_phone_and_every_control_has_a_label(web: Web, browser: Any) -> None:
     web.store.create_list("cohes3ion-events", newsletter="cohes3ion", title="Events")
     ann = web.add("ann@example.org")

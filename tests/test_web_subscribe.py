@@ -148,7 +148,7 @@ def test_a_confirm_link_that_expired_or_was_changed(web: Web) -> None:
     response = web.http.get(f"/confirm/{expired}")
     assert response.status_code == 400 and "This link has expired" in response.text
     good = web.token("confirm", confirm_subject(ann, "cohes3ion", "en"),
-                     expires=int(time.time()) + 60)
+                     expires=int(time.time()) + 3600)
     for token in (good[:-3] + "AAA", web.token("unsubscribe", ann),
                   web.token("confirm", "1:nope:en"), web.token("confirm", "x")):
         assert web.http.get(f"/confirm/{token}").status_code == 400
@@ -159,7 +159,7 @@ def test_a_confirm_link_that_expired_or_was_changed(web: Web) -> None:
 def test_a_confirm_form_needs_its_csrf_field(web: Web) -> None:
     ann = web.add("ann@example.org", status="pending")
     token = web.token("confirm", confirm_subject(ann, "cohes3ion", "en"),
-                      expires=int(time.time()) + 60)
+                      expires=int(time.time()) + 3600)
     assert web.http.post(f"/confirm/{token}").status_code == 403
     assert web.store.subscriber(ann).status == "pending"
 
@@ -205,6 +205,7 @@ def test_no_smtp_settings_means_subscribing_is_unavailable(workspace: Path, smtp
         next(web_iter, None)
 
 
+@pytest.mark.slow
 def test_the_form_in_chromium_by_keyboard_on_a_phone(web: Web, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 375, "height": 700})
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(

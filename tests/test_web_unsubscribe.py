@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.waiting import SAFETY
 from tests.web_helpers import Web, csrf_of
 
 pytest_plugins = ["tests.web_fixtures"]
@@ -128,6 +129,7 @@ def test_bad_tokens_get_a_400_page(web: Web, method: str) -> None:
     assert web.store.subscriber(ann).status == "active"
 
 
+@pytest.mark.slow
 def test_the_button_in_chromium_by_keyboard_and_on_a_phone(web: Web, browser: Any) -> None:
     ann = web.add("ann@example.org")
     page = browser.new_page(viewport={"width": 375, "height": 700})
@@ -152,13 +154,14 @@ def test_the_button_in_chromium_by_keyboard_and_on_a_phone(web: Web, browser: An
         page.close()
 
 
+@pytest.mark.slow
 def test_one_click_bursts_are_each_done_once(web: Web) -> None:
     """Many one-click POSTs at once (mailbox providers after a send), some repeated: all
     answered 200 only when done, each subscriber unsubscribed once, audited once."""
     ids = [web.add(f"reader{n}@example.org") for n in range(40)]
     urls = [web.unsubscribe_url(i) for i in ids] + [web.unsubscribe_url(i) for i in ids[:10]]
     with ThreadPoolExecutor(max_workers=len(urls)) as pool:
-        answers = list(pool.map(lambda url: httpx.post(url, data=ONE_CLICK, timeout=20), urls))
+        answers = list(pool.map(lambda url: httpx.post(url, data=ONE_CLICK, timeout=SAFETY), urls))
     assert [answer.status_code for answer in answers] == [200] * len(urls)
     for subscriber in ids:
         assert web.store.subscriber(subscriber).status == "unsubscribed"

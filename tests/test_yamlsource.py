@@ -23,6 +23,7 @@ documents = st.recursive(
     max_leaves=12).filter(lambda d: isinstance(d, dict))
 
 
+@pytest.mark.slow
 @given(documents)
 def test_data_matches_a_plain_yaml_load(document: dict) -> None:
     text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
@@ -30,6 +31,7 @@ def test_data_matches_a_plain_yaml_load(document: dict) -> None:
     assert located.data == yaml.safe_load(text)
 
 
+@pytest.mark.slow
 @given(documents)
 def test_each_key_line_is_where_the_key_stands(document: dict) -> None:
     text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False,

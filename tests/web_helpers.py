@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import re
 import threading
-import time
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from bulletin.store import Store
 from bulletin.web.server import bind
 from bulletin.web.service import create_app
 from tests.smtp_server import SmtpServer, use_server
+from tests.waiting import SAFETY, wait_for
 
 KEY = "a-web-test-secret-key-0123456789"
 
@@ -41,16 +41,15 @@ class Running:
 
     def __enter__(self) -> Running:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the service did not start")
-            time.sleep(0.01)
+        wait_for(lambda: self.server.started or not self.thread.is_alive(),
+                 "the service to start")
+        if not self.server.started:
+            raise RuntimeError("the service did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=SAFETY)
         self.sock.close()
 
 
@@ -62,7 +61,7 @@ class Web:
         self.smtp = smtp
         self.app = app
         self.signer = links.Signer(KEY.encode())
-        self.http = httpx.Client(base_url=url, timeout=10, follow_redirects=False)
+        self.http = httpx.Client(base_url=url, timeout=SAFETY, follow_redirects=False)
 
     def token(self, purpose: str, subject: int | str, expires: int | None = None) -> str:
         return self.signer.sign(purpose, str(subject), expires)
@@ -80,14 +79,11 @@ class Web:
     def drain(self) -> None:
         """Wait for the confirmation emails the service is still sending."""
         confirmations = self.app.state.service.confirmations
-        deadline = time.monotonic() + 10
-        while confirmations.sending and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: not confirmations.sending, "the confirmation emails to be sent")
 
-    def received(self, count: int, timeout: float = 10) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.smtp.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def received(self, count: int) -> list[EmailMessage]:
+        """The messages the SMTP server has taken, once it has taken `count`."""
+        wait_for(lambda: len(self.smtp.received) >= count, f"{count} message(s) to arrive")
         return [email.message_from_bytes(r.content, policy=policy.default)  # type: ignore[misc]
                 for r in self.smtp.received]
 
@@ -106,7 +102,7 @@ def start_web(workspace: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = workspace / "bulletin.toml"
     config.write_text(re.sub(r'(?m)^base_url = .*$', f'base_url = "{url}"', config.read_text()))
-    use_server(workspace, smtp.port, timeout=3)
+    use_server(workspace, smtp.port)  # its default timeout: 60 s for each reply
     loaded = load_workspace(config)
     store = Store.open(f"sqlite:///{workspace / 'bulletin.db'}")
     for slug, newsletter in loaded.settings.newsletters.items():
