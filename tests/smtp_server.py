@@ -214,12 +214,17 @@ class SmtpServer:
         loop = controller.loop
 
         async def drop() -> None:
-            for server in controller.servers:
-                if server.transport is not None:
-                    server.transport.abort()
+            # Stop listening first: a client reconnecting at once must find the port closed,
+            # not a connection accepted after the others were dropped and then left open,
+            # answering nothing, by a server that has stopped.
+            if controller.server is not None:
+                controller.server.close()
             give_up = loop.time() + SAFETY
             while any(server.transport is not None for server in controller.servers):
                 assert loop.time() < give_up, "the connections did not close"
+                for server in controller.servers:
+                    if server.transport is not None and not server.transport.is_closing():
+                        server.transport.abort()
                 await asyncio.sleep(0.001)  # until each has seen its end (connection_lost)
 
         asyncio.run_coroutine_threadsafe(drop(), loop).result(timeout=SAFETY)
