@@ -9,8 +9,8 @@ Rows of the one table it prints (all traffic on 127.0.0.1):
  1  `bulletin` dispatcher: 20,000 subscribers imported by Store.import_csv into a fresh SQLite
     store, then sent the example issue into smtp-sink (a fresh one per run), driven in a child
     process exactly as `bulletin send` drives it (render_apart, campaign.plan,
-    ledger_create, Dispatcher.run; no progress bar), at --connections 4 and 8. msg/s counts
-    ledger_create and the whole Dispatcher.run (claims and outcome writes included); setup
+    ledger.create, Dispatcher.run; no progress bar), at --connections 4 and 8. msg/s counts
+    ledger.create and the whole Dispatcher.run (claims and outcome writes included); setup
     (imports, render, plan) is reported apart. Then once through the real CLI,
     `python -m bulletin send ISSUE --yes` in a subprocess: the dispatcher's own "Done in" time
     and the wall time of the whole command.
@@ -502,6 +502,7 @@ def child_dispatch(issue: Path, connections: int) -> None:
 
     outgoing = render_apart(issue)
     from bulletin import asyncrun, links
+    from bulletin.message import envelope_from
     from bulletin.send import campaign
     from bulletin.send.dispatch import Dispatcher
 
@@ -514,15 +515,15 @@ def child_dispatch(issue: Path, connections: int) -> None:
         setup = time.perf_counter() - started
         rss_before = vm_hwm_kib()
         begun = time.perf_counter()
-        store.ledger_create(plan.issue, list_name)
+        store.ledger.create(plan.issue, list_name)
         queued = time.perf_counter() - begun
         dispatcher = Dispatcher(
             store, plan.issue, campaign.templates(outgoing, key),
-            outgoing.first.language, campaign.envelope_from(workspace, newsletter),
+            outgoing.first.language, envelope_from(workspace, newsletter),
             transport, campaign.dispatch_settings(workspace, connections))
         report = asyncrun.run(dispatcher.run)
         seconds = time.perf_counter() - begun
-        counts = store.ledger_counts(plan.issue)
+        counts = store.ledger.counts(plan.issue)
     print(json.dumps({"sent": report.sent, "failed": report.failed,
                       "uncertain": report.uncertain, "deferred": report.deferred,
                       "stopped": report.stopped, "setup": setup, "queued": queued,
@@ -593,7 +594,7 @@ def dispatch_run(issue: Path, prepared: Prepared, folder: Path, connections: int
         run.error = (f"sent {run.sent} of {prepared.rows}; ledger {counts}; "
                      f"stopped: {result['stopped']}")
     run.details = [
-        f"{run.sent:,} sent in {run.seconds:.2f} s (ledger_create {result['queued']:.2f} s "
+        f"{run.sent:,} sent in {run.seconds:.2f} s (ledger.create {result['queued']:.2f} s "
         f"+ Dispatcher.run {result['dispatch']:.2f} s); ledger: {counts.get('sent', 0):,} "
         f"sent; window {result['window']}",
         f"setup before sending (imports, render, plan) {result['setup']:.2f} s",
@@ -637,7 +638,7 @@ def cli_run(issue: Path, prepared: Prepared, folder: Path, connections: int, tim
     run.details = [
         f"{run.sent:,} sent; the CLI's own 'Done in' {dispatch:.2f} s; whole command "
         f"{done.wall:.2f} s = {run.sent / done.wall:,.0f}/s",
-        f"startup (imports, render, plan, ledger_create, summary) "
+        f"startup (imports, render, plan, ledger.create, summary) "
         f"{done.wall - dispatch:.2f} s",
         f"CPU: sender {done.cpu / done.wall:.0%} of one, sink {sink_cpu / done.wall:.0%}; "
         f"others {done.others:.1f} CPUs",

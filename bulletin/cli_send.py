@@ -39,6 +39,7 @@ def send_test_command(issue: IssueArg, to: ToOpt,
     from email_validator import EmailNotValidError, validate_email
 
     from . import asyncrun
+    from .message import envelope_from
     from .send import campaign
     from .send.outgoing import render_here
 
@@ -51,13 +52,13 @@ def send_test_command(issue: IssueArg, to: ToOpt,
         outgoing = render_here(issue, config, lang, _value(delivery))
         workspace, newsletter = outgoing.workspace, outgoing.newsletter
         transport = campaign.transport_factory(workspace, out_dir)
-        envelope = campaign.envelope_from(workspace, newsletter)
+        envelope = envelope_from(workspace, newsletter)
         results = asyncrun.run(lambda: campaign.send_tests(outgoing, to, transport, envelope))
         failed = [r for r in results if not r[2].sent]
         with campaign.open_store(workspace) as store:
             for address, _language, result, message_id in results:
                 if result.sent and out_dir is None:
-                    store.record_test_send(outgoing.key, address, message_id, result.reply)
+                    store.ledger.record_test_send(outgoing.key, address, message_id, result.reply)
     for address, language, result, _ in results:
         mark = "[green]sent[/]" if result.sent else f"[red]{result.status.value}[/]"
         out.print(f"{mark} [TEST] ({language}) to {escape(address)}: "
@@ -102,6 +103,7 @@ def send_command(
             raise SendError(_refusal(issue, outgoing.errors))
         # Only now what sending needs, so that it was not held while the child rendered.
         from . import links
+        from .message import envelope_from
         from .send import campaign
         from .send.dispatch import Dispatcher
 
@@ -130,19 +132,19 @@ def send_command(
 
                 store.audit_issue(plan.issue, FORCED, list_name=list_name, source="cli",
                                   actor=_actor(), detail=_forced(force, outgoing.errors))
-            store.ledger_create(plan.issue, list_name, audience)
+            store.ledger.create(plan.issue, list_name, audience)
             outgoing.publish(store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
-                store.ledger_requeue(plan.issue, [claim.id for claim in plan.uncertain])
+                store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
             assert transport is not None
             dispatcher = Dispatcher(
                 store, plan.issue, templates,
-                outgoing.first.language, campaign.envelope_from(workspace, newsletter),
+                outgoing.first.language, envelope_from(workspace, newsletter),
                 transport, campaign.dispatch_settings(workspace, connections, rate, per_hour),
                 audience=audience)
             report = _run_with_progress(dispatcher, plan.to_send + (
                 len(plan.uncertain) if resend_uncertain else 0))
-            _final(report, store.ledger_counts(plan.issue, audience))
+            _final(report, store.ledger.counts(plan.issue, audience))
     if report.stopped:
         raise typer.Exit(130 if report.stopped == "interrupted" else 1)
 
@@ -155,8 +157,7 @@ def dkim_record_command(
         config: ConfigOpt = None) -> None:
     """Print the DNS TXT record that publishes each newsletter's DKIM public key, split into
     strings of at most 255 characters as zone files need."""
-    from .dkim import txt_strings
-    from .send import campaign
+    from .dkim import dkim_signer, txt_strings
     from .settings import find_config, load_workspace
 
     with reported():
@@ -168,7 +169,7 @@ def dkim_record_command(
                             "[newsletters.NAME.dkim] table (see README: Sending)")
         records = []
         for slug in slugs:
-            signer = campaign.dkim_signer(workspace, slug)
+            signer = dkim_signer(workspace, slug)
             if signer is None:
                 raise SendError(f"{workspace.config_path}: newsletters.{slug} has no dkim "
                                 "table; add selector and key_file")
@@ -311,10 +312,10 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
         workspace, loaded = load(issue, config)  # its name in the ledger; no need to render
         with campaign.open_store(workspace) as store:
             key = campaign.issue_key(loaded)
-            counts = store.ledger_counts(key)
-            failures = store.ledger_failures(key)
-            uncertain = store.ledger_uncertain(key)
-            tests = store.test_sends(key)
+            counts = store.ledger.counts(key)
+            failures = store.ledger.failures(key)
+            uncertain = store.ledger.uncertain(key)
+            tests = store.ledger.test_sends(key)
             forced = [record for record in store.issue_audit(key) if record.action == FORCED]
     out.print(f"[bold]{escape(key)}[/]: " + ", ".join(f"{n} {state}" for state, n in
                                                      counts.items()))

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import SettingsError
+from .message import sender_domain
+from .settings import Workspace
 
 if TYPE_CHECKING:  # cryptography is imported when a key is loaded, not with this module
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -216,3 +218,17 @@ def _load_key(pem: bytes) -> RSAPrivateKey | Ed25519PrivateKey:
         return key
     raise ValueError(f"a {type(key).__name__} key cannot sign DKIM; use RSA (2048 bits) or "
                      "Ed25519")
+
+
+def dkim_signer(workspace: Workspace, slug: str) -> DkimSigner | None:
+    """Newsletter `slug`'s DKIM signer, its key read from the file bulletin.toml names."""
+    newsletter = workspace.newsletter(slug)
+    settings = newsletter.dkim
+    if settings is None:
+        return None
+    key_file = settings.key_file.expanduser()
+    if not key_file.is_absolute():
+        key_file = workspace.root / key_file
+    domain = settings.domain or sender_domain(newsletter)
+    where = f"{workspace.config_path}: newsletters.{slug}.dkim"
+    return load(key_file, domain, settings.selector, where)

@@ -16,7 +16,7 @@ from . import links
 from .errors import BulletinError, RenderError
 from .fields import in_language
 from .render import Rendered
-from .settings import Newsletter
+from .settings import Newsletter, Workspace
 
 # Bodies are encoded under BODY_POLICY (quoted-printable lines of at most 76 characters, as
 # RFC 2045 requires); the message is written out under SMTP_POLICY, so that long headers
@@ -226,3 +226,10 @@ def to_bytes(msg: EmailMessage) -> bytes:
     ascii_address = to is None or all(a.addr_spec.isascii() for a in to.addresses)
     return msg.as_bytes(policy=SMTP_POLICY if ascii_address else SMTPUTF8_POLICY)
 
+
+def envelope_from(workspace: Workspace, newsletter: Newsletter) -> str:
+    """The envelope sender (MAIL FROM, where bounces go): [smtp] envelope_from, else the
+    newsletter's sender."""
+    smtp = workspace.settings.smtp
+    configured = smtp.envelope_from if smtp and smtp.envelope_from else newsletter.sender
+    return parseaddr(configured)[1]

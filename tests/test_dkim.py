@@ -168,8 +168,8 @@ def test_a_bad_key_stops_the_send_before_anything(signing: Path, server: SmtpSer
     assert len(lines) == 1 and re.search(expected, lines[0]), output
     assert server.received == []
     with Store.open(f"sqlite:///{signing / 'bulletin.db'}") as store:
-        assert store.ledger_counts("cohes3ion/" + Path(issue(signing)).stem).get("sent", 0) == 0
-        assert not store.ledger_uncertain("cohes3ion/" + Path(issue(signing)).stem)
+        assert store.ledger.counts("cohes3ion/" + Path(issue(signing)).stem).get("sent", 0) == 0
+        assert not store.ledger.uncertain("cohes3ion/" + Path(issue(signing)).stem)
 
 
 def test_a_bad_selector_is_named(signing: Path, server: SmtpServer) -> None:

@@ -88,10 +88,10 @@ def test_a_long_send_starts_its_journal_afresh_and_removes_it_at_the_end(
         store.create_list("cohes3ion", newsletter="cohes3ion")
         for n in range(200):
             store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
-        store.ledger_create(ISSUE, "cohes3ion")
+        store.ledger.create(ISSUE, "cohes3ion")
         report = asyncio.run(Dispatcher(
             store, ISSUE, {example.rendered.language: template}, example.rendered.language,
             "news@example.org", lambda: transport, DispatchSettings(connections=2)).run())
-        counts = store.ledger_counts(ISSUE)
+        counts = store.ledger.counts(ISSUE)
     assert report.sent == counts["sent"] == 200 and len(transport.messages) == 200
     assert list((tmp_path / "bulletin.db.journal").iterdir()) == []

@@ -116,7 +116,7 @@ def test_too_many_failures_in_a_row_stops(setup: Path, server: SmtpServer) -> No
     assert code == 1
     assert "failures in a row" in output
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        counts = store.ledger_counts("cohes3ion/cohes3ion-04")
+        counts = store.ledger.counts("cohes3ion/cohes3ion-04")
     assert counts["failed"] < 30 and counts["pending"] > 0 and counts["sending"] == 0
 
 
@@ -141,7 +141,7 @@ def test_dry_run_sends_and_records_nothing(setup: Path, server: SmtpServer) -> N
     assert code == 0 and "Dry run" in output and "To send:    1" in output
     assert server.received == []
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        assert sum(store.ledger_counts("cohes3ion/cohes3ion-04").values()) == 0
+        assert sum(store.ledger.counts("cohes3ion/cohes3ion-04").values()) == 0
 
 
 def test_without_confirmation_nothing_is_sent(setup: Path, server: SmtpServer) -> None:
@@ -181,7 +181,7 @@ def test_server_down_is_a_clear_error(setup: Path, server: SmtpServer) -> None:
     code, output = bulletin("send", issue(setup), "--yes")
     assert code == 1 and output.count("Error:") == 1
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        counts = store.ledger_counts("cohes3ion/cohes3ion-04")
+        counts = store.ledger.counts("cohes3ion/cohes3ion-04")
     assert counts["pending"] == 1 and counts["sending"] == 0
 
 

@@ -51,7 +51,7 @@ def bad(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) ->
 
 def ledger(workspace: Path) -> dict[str, int]:
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        return {state: n for state, n in store.ledger_counts(KEY).items() if n}
+        return {state: n for state, n in store.ledger.counts(KEY).items() if n}
 
 
 @pytest.mark.parametrize("extra", [["--yes"], ["--dry-run"], []])

@@ -90,7 +90,7 @@ def test_sigkill_and_resume_delivers_everyone_once(workspace: Path, server: Smtp
 
     def counts() -> dict[str, int]:
         with Store.open(database) as store:
-            return store.ledger_counts(ISSUE)
+            return store.ledger.counts(ISSUE)
 
     def settled() -> int:
         """What the server has taken, once every connection of the last run has ended (so
@@ -121,7 +121,7 @@ def test_sigkill_and_resume_delivers_everyone_once(workspace: Path, server: Smtp
 
     counts_now = counts()
     with Store.open(database) as store:
-        uncertain = {claim.email for claim in store.ledger_uncertain(ISSUE)}
+        uncertain = {claim.email for claim in store.ledger.uncertain(ISSUE)}
     got = Counter(r for message in server.received for r in message.rcpt_tos)
     assert max(got.values()) == 1, [a for a, n in got.items() if n > 1][:5]  # never twice
     assert counts_now["sent"] + counts_now["sending"] == RECIPIENTS

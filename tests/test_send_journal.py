@@ -70,14 +70,14 @@ def test_only_the_message_on_the_wire_is_uncertain_after_sigkill(
                      "the server to be handed the message it will not answer")
             assert process.poll() is None, "the send ended"
             with Store.open(url) as store:  # the sender alive: its claims are its own
-                claimed = store.ledger_counts(ISSUE)["sending"]
+                claimed = store.ledger.counts(ISSUE)["sending"]
         finally:
             kill(process)
         assert claimed > 1  # a window of them claimed, as before
         received = Counter(r for message in server.received for r in message.rcpt_tos)
         with Store.open(url) as store:  # opening it settles the dead sender's claims
-            counts = store.ledger_counts(ISSUE)
-            uncertain = store.ledger_uncertain(ISSUE)
+            counts = store.ledger.counts(ISSUE)
+            uncertain = store.ledger.uncertain(ISSUE)
         assert [claim.email for claim in uncertain] == ["hangdata10@example.org"]
         assert uncertain[0].reason == UNANSWERED
         assert counts["sent"] == len(received) == 10  # answered: sent, journal or ledger
@@ -95,7 +95,7 @@ def test_only_the_message_on_the_wire_is_uncertain_after_sigkill(
         received = Counter(r for message in server.received for r in message.rcpt_tos)
     assert received == Counter(p for p in people if p != "hangdata10@example.org")
     with Store.open(url) as store:
-        counts = store.ledger_counts(ISSUE)
+        counts = store.ledger.counts(ISSUE)
     assert counts["sent"] == 39 and counts["sending"] == 1
 
 
@@ -121,8 +121,8 @@ def test_a_journal_the_store_cannot_trust_leaves_the_claims_uncertain(
         log.write_bytes(log.read_bytes().replace(journal.boot_id().encode(), b"another-boot",
                                                  1))
         with Store.open(url) as store:
-            counts = store.ledger_counts(ISSUE)
-            uncertain = store.ledger_uncertain(ISSUE)
+            counts = store.ledger.counts(ISSUE)
+            uncertain = store.ledger.uncertain(ISSUE)
     assert counts["sending"] == len(uncertain) > 1 and counts["pending"] + counts["sent"] \
         + counts["sending"] == 20
     assert all(claim.reason and "uncertain" in claim.reason for claim in uncertain)
@@ -151,8 +151,8 @@ def test_sigkill_at_many_points_leaves_only_the_wire_uncertain(
             wait_for(lambda: server.open_connections == 0, "the last run's connections to end")
             taken = len(server.received)
             with Store.open(url) as store:
-                left = store.ledger_counts(ISSUE)["pending"] + \
-                    store.ledger_unqueued(ISSUE, "cohes3ion")
+                left = store.ledger.counts(ISSUE)["pending"] + \
+                    store.ledger.unqueued(ISSUE, "cohes3ion")
             target = {"first": 1, "part": int(left * chance.uniform(0.2, 0.6)),
                       "late": left - 3}[point]
             process = start_send(setup)
@@ -166,8 +166,8 @@ def test_sigkill_at_many_points_leaves_only_the_wire_uncertain(
             wait_for(lambda: server.open_connections == 0, "the killed run's connections to end")
             received = Counter(r for message in server.received for r in message.rcpt_tos)
             with Store.open(url) as store:  # settles the dead sender's claims
-                counts = store.ledger_counts(ISSUE)
-                rows = store.ledger_uncertain(ISSUE)
+                counts = store.ledger.counts(ISSUE)
+                rows = store.ledger.uncertain(ISSUE)
                 assert counts["sending"] == len(rows)
                 with store.engine.connect() as connection:
                     waiting = set(connection.scalars(select(subscribers.c.email).join_from(
@@ -184,8 +184,8 @@ def test_sigkill_at_many_points_leaves_only_the_wire_uncertain(
         wait_for(lambda: server.open_connections == 0, "the last run's connections to end")
         received = Counter(r for message in server.received for r in message.rcpt_tos)
     with Store.open(url) as store:
-        counts = store.ledger_counts(ISSUE)
-        uncertain = {claim.email for claim in store.ledger_uncertain(ISSUE)}
+        counts = store.ledger.counts(ISSUE)
+        uncertain = {claim.email for claim in store.ledger.uncertain(ISSUE)}
     assert max(received.values()) == 1
     assert counts["sent"] + counts["sending"] == RECIPIENTS and counts["pending"] == 0
     assert len(uncertain) == uncertain_after[-1] <= 4 * ON_THE_WIRE

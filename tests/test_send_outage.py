@@ -54,7 +54,7 @@ def test_a_relay_that_goes_away_and_comes_back(workspace: Path,
                                     max_outage=SAFETY, retry_delays=(0.05, 0.05, 0.05),
                                     reconnect_delay=0.01, reconnect_delay_max=0.1)
         with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-            store.ledger_create(ISSUE, "cohes3ion")
+            store.ledger.create(ISSUE, "cohes3ion")
             dispatcher = Dispatcher(store, ISSUE, templates, outgoing.first.language,
                                     "cohes3ion@example.gov.wales",
                                     lambda: SmtpTransport(transport), settings,
@@ -77,7 +77,7 @@ def test_a_relay_that_goes_away_and_comes_back(workspace: Path,
                     dispatcher.halt("the test failed")
                     thread.join(SAFETY)
             report = done[0]
-            counts = store.ledger_counts(ISSUE)
+            counts = store.ledger.counts(ISSUE)
     assert report.stopped is None, report.stopped
     assert report.failed == 0 and counts["failed"] == counts["pending"] == 0, counts
     assert counts["sent"] + counts["sending"] == PEOPLE
@@ -114,6 +114,6 @@ def test_a_relay_that_stays_away_stops_the_send_after_max_outage(
     assert "Traceback" not in output
     assert "the SMTP relay has been unreachable for" in " ".join(output.split())
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        counts = store.ledger_counts(ISSUE)
+        counts = store.ledger.counts(ISSUE)
     assert counts["failed"] == 0, counts
     assert counts["pending"] > 0 and counts["sent"] >= 5

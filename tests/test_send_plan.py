@@ -89,7 +89,7 @@ def test_the_plan_counts_only_the_chosen_list(setup: Path, server: SmtpServer) -
 def test_messages_waiting_from_another_list_are_counted_apart(setup: Path,
                                                               server: SmtpServer) -> None:
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        assert store.ledger_create(KEY, "other") == 4  # queued, as by a run that stopped
+        assert store.ledger.create(KEY, "other") == 4  # queued, as by a run that stopped
     code, output = bulletin("send", issue(setup), "--list", "cohes3ion", "--dry-run")
     assert code == 0, output
     assert "So far" not in output, output
@@ -116,7 +116,7 @@ def test_a_dry_run_without_the_key_fails_as_the_send_does(
         assert dry == sent
     assert server.received == []
     with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
-        assert sum(store.ledger_counts(KEY).values()) == 0
+        assert sum(store.ledger.counts(KEY).values()) == 0
 
 
 @pytest.mark.parametrize("value", [None, "fifteen-chars!!", ""])

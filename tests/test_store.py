@@ -160,30 +160,30 @@ def test_two_writers_adding_the_same_address_make_one_subscriber(database_url: s
 def test_the_ledger_lifecycle(store: Store, news: str) -> None:
     for number in range(5):
         store.subscribe(f"p{number}@example.org", news, source="cli")
-    assert store.ledger_create("news-1", news) == 5
-    assert store.ledger_create("news-1", news) == 0
-    first = store.ledger_claim("news-1", 2)
+    assert store.ledger.create("news-1", news) == 5
+    assert store.ledger.create("news-1", news) == 0
+    first = store.ledger.claim("news-1", 2)
     assert [c.email for c in first] == ["p0@example.org", "p1@example.org"]
     assert all(c.attempts == 1 for c in first)
-    store.ledger_mark_sent(first[0].id, "250 2.0.0 queued as 1234")
-    store.ledger_mark_failed(first[1].id, "550 5.1.1 no such user", permanent=True)
+    store.ledger.mark_sent(first[0].id, "250 2.0.0 queued as 1234")
+    store.ledger.mark_failed(first[1].id, "550 5.1.1 no such user", permanent=True)
     with pytest.raises(StoreError, match="it is sent, not sending"):
-        store.ledger_mark_sent(first[0].id, "250 again")
+        store.ledger.mark_sent(first[0].id, "250 again")
 
     store.unsubscribe("p2@example.org", source="one-click")
-    second = store.ledger_claim("news-1", 10)
+    second = store.ledger.claim("news-1", 10)
     assert [c.email for c in second] == ["p3@example.org", "p4@example.org"]
-    store.ledger_mark_failed(second[0].id, "421 try later", permanent=False)
-    assert store.ledger_counts("news-1") == {"pending": 1, "sending": 1, "sent": 1,
+    store.ledger.mark_failed(second[0].id, "421 try later", permanent=False)
+    assert store.ledger.counts("news-1") == {"pending": 1, "sending": 1, "sent": 1,
                                              "failed": 1, "skipped": 1}
-    assert [c.email for c in store.ledger_uncertain("news-1")] == ["p4@example.org"]
-    retry = store.ledger_claim("news-1", 10)
+    assert [c.email for c in store.ledger.uncertain("news-1")] == ["p4@example.org"]
+    retry = store.ledger.claim("news-1", 10)
     assert [(c.email, c.attempts) for c in retry] == [("p3@example.org", 2)]
-    assert store.ledger_requeue("news-1") == 2
-    assert store.ledger_counts("news-1")["pending"] == 2
+    assert store.ledger.requeue("news-1") == 2
+    assert store.ledger.counts("news-1")["pending"] == 2
 
     store.subscribe("late@example.org", news, source="page")
-    assert store.ledger_create("news-1", news) == 1
+    assert store.ledger.create("news-1", news) == 1
 
 
 def test_the_ledger_by_language(store: Store, news: str) -> None:
@@ -194,21 +194,21 @@ def test_the_ledger_by_language(store: Store, news: str) -> None:
         store.subscribe(address, news, source="cli", language=language)
     welsh = Audience("cy")
     english = Audience("en", others=("cy",), default=True)
-    assert store.ledger_unqueued("issue", news, welsh) == 2
-    assert store.ledger_create("issue", news, welsh) == 2
-    assert store.ledger_create("issue", news, welsh) == 0
-    assert store.ledger_counts("issue", english)["pending"] == 0
-    assert store.ledger_unqueued("issue", news, english) == 3
-    assert store.ledger_create("issue", news) == 3  # the rest, all languages
-    assert [c.email for c in store.ledger_claim("issue", 10, audience=welsh)] == \
+    assert store.ledger.unqueued("issue", news, welsh) == 2
+    assert store.ledger.create("issue", news, welsh) == 2
+    assert store.ledger.create("issue", news, welsh) == 0
+    assert store.ledger.counts("issue", english)["pending"] == 0
+    assert store.ledger.unqueued("issue", news, english) == 3
+    assert store.ledger.create("issue", news) == 3  # the rest, all languages
+    assert [c.email for c in store.ledger.claim("issue", 10, audience=welsh)] == \
         ["cy@x.org", "cy2@x.org"]
-    assert store.ledger_claim("issue", 10, audience=welsh) == []
-    assert store.ledger_counts("issue", welsh) == {"pending": 0, "sending": 2, "sent": 0,
+    assert store.ledger.claim("issue", 10, audience=welsh) == []
+    assert store.ledger.counts("issue", welsh) == {"pending": 0, "sending": 2, "sent": 0,
                                                    "failed": 0, "skipped": 0}
-    assert sorted(c.email for c in store.ledger_claim("issue", 10, audience=english)) == \
+    assert sorted(c.email for c in store.ledger.claim("issue", 10, audience=english)) == \
         ["en@x.org", "fr@x.org", "none@x.org"]
     everyone = Audience("en", default=True)  # a newsletter in one language
-    assert sum(store.ledger_counts("issue", everyone).values()) == 5
+    assert sum(store.ledger.counts("issue", everyone).values()) == 5
 
 
 def test_concurrent_claims_never_hand_out_a_row_twice(database_url: str) -> None:
@@ -216,13 +216,13 @@ def test_concurrent_claims_never_hand_out_a_row_twice(database_url: str) -> None
         setup.create_list("news")
         for number in range(60):
             setup.subscribe(f"p{number}@example.org", "news", source="cli")
-        setup.ledger_create("issue", "news")
+        setup.ledger.create("issue", "news")
     claimed: list[int] = []
     lock = threading.Lock()
 
     def sender() -> None:
         with Store.open(database_url) as store:
-            while batch := store.ledger_claim("issue", 7):
+            while batch := store.ledger.claim("issue", 7):
                 with lock:
                     claimed.extend(c.id for c in batch)
 
@@ -265,7 +265,7 @@ def test_a_database_made_by_an_older_version_upgrades_keeping_its_data(database_
         Store.open(database_url, upgrade=False)
     with Store.open(database_url) as store:
         assert emails(store, "old") == ["Old@example.org"]
-        assert store.ledger_create("first", "old") == 1
+        assert store.ledger.create("first", "old") == 1
     assert migrate.upgrade(engines.create(database_url)).changed is False
 
 

@@ -7,17 +7,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import links
-from ..dkim import DkimSigner
+from ..dkim import dkim_signer
 from ..errors import SendError
 from ..fields import in_language
-from ..message import Recipient, sender_domain
+from ..message import Recipient
 from ..personalise import MessageTemplate
-from ..settings import Newsletter, Workspace
+from ..settings import Workspace
 from ..store.engine import resolve_url
 from ..store.ledger import Audience, Claim
 from ..store.store import Store
@@ -53,28 +52,6 @@ def templates(outgoing: Outgoing, key: bytes,
                 edition.rendered, outgoing.newsletter, workspace.settings.base_url, key,
                 subject_prefix, dkim)
             for edition in outgoing.editions}
-
-
-def dkim_signer(workspace: Workspace, slug: str) -> DkimSigner | None:
-    """Newsletter `slug`'s DKIM signer, its key read from the file bulletin.toml names."""
-    newsletter = workspace.newsletter(slug)
-    settings = newsletter.dkim
-    if settings is None:
-        return None
-    from ..dkim import load
-
-    key_file = settings.key_file.expanduser()
-    if not key_file.is_absolute():
-        key_file = workspace.root / key_file
-    domain = settings.domain or sender_domain(newsletter)
-    where = f"{workspace.config_path}: newsletters.{slug}.dkim"
-    return load(key_file, domain, settings.selector, where)
-
-
-def envelope_from(workspace: Workspace, newsletter: Newsletter) -> str:
-    smtp = workspace.settings.smtp
-    configured = smtp.envelope_from if smtp and smtp.envelope_from else newsletter.sender
-    return parseaddr(configured)[1]
 
 
 def smtp_settings(workspace: Workspace) -> SmtpSettings:
@@ -167,16 +144,16 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
     newsletter, key = outgoing.newsletter, outgoing.key
     rendered = [edition.rendered for edition in outgoing.editions]
     members = store.count_active(list_name)  # as `bulletin subscribers count` counts them
-    counts = store.ledger_counts(key, audience, list_name)
-    waiting = store.ledger_counts(key, audience).get("pending", 0)
-    uncertain = [claim for claim in store.ledger_uncertain(key)
+    counts = store.ledger.counts(key, audience, list_name)
+    waiting = store.ledger.counts(key, audience).get("pending", 0)
+    uncertain = [claim for claim in store.ledger.uncertain(key)
                  if audience is None or audience.includes(claim.language)]
     return Plan(
         issue=key, newsletter=in_language(newsletter.name, outgoing.first.language),
         subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,
         list_name=list_name, members=members, counts=counts,
-        new=store.ledger_unqueued(key, list_name, audience), uncertain=uncertain,
-        tests=store.test_sends(key), languages=[r.language for r in rendered],
+        new=store.ledger.unqueued(key, list_name, audience), uncertain=uncertain,
+        tests=store.ledger.test_sends(key), languages=[r.language for r in rendered],
         audience=audience, elsewhere=waiting - counts.get("pending", 0))
 
 

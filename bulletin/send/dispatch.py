@@ -128,7 +128,7 @@ class Dispatcher:
     async def run(self) -> Report:
         started = self._started = time.monotonic()
         try:
-            self._journal = self.store.ledger_journal()
+            self._journal = self.store.ledger.journal()
         except OSError as error:  # without one, a crash leaves every claimed row uncertain
             log.warning("no send journal (%s): after a crash, every message claimed and not "
                         "recorded will be uncertain", error)
@@ -175,7 +175,7 @@ class Dispatcher:
             if room < min(batch, self.settings.in_flight):
                 await self._idle()
                 continue
-            claims = await self._db_call(self.store.ledger_claim, self.issue, room, after,
+            claims = await self._db_call(self.store.ledger.claim, self.issue, room, after,
                                          self.audience,
                                          self._journal.run if self._journal else None)
             if claims:
@@ -188,7 +188,7 @@ class Dispatcher:
                 await self._idle()
                 continue
             await self._flush(force=True)
-            counts = await self._db_call(self.store.ledger_counts, self.issue, self.audience)
+            counts = await self._db_call(self.store.ledger.counts, self.issue, self.audience)
             if not counts.get("pending"):
                 return
             if passes >= len(self.settings.retry_delays):
@@ -356,7 +356,7 @@ class Dispatcher:
             return
         outcomes, self._outcomes = self._outcomes, []
         self._last_flush = time.monotonic()
-        await self._db_call(self.store.ledger_record, outcomes)
+        await self._db_call(self.store.ledger.record, outcomes)
         self._outstanding -= len(outcomes)
         if self._journal is not None and self._journal.full:  # what is still open, afresh
             self._journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
@@ -372,7 +372,7 @@ class Dispatcher:
             if claim is not None:
                 ids.append(claim.id)
         if ids:
-            await self._db_call(self.store.ledger_requeue, self.issue, ids)
+            await self._db_call(self.store.ledger.requeue, self.issue, ids)
             self._outstanding -= len(ids)
 
 

@@ -26,10 +26,9 @@ from email.utils import format_datetime, make_msgid
 import jinja2
 
 from .. import links
-from ..dkim import DkimSigner, header_fields
+from ..dkim import DkimSigner, dkim_signer, header_fields
 from ..errors import BulletinError, TokenError
-from ..message import BODY_POLICY, sender_domain, to_bytes, to_header
-from ..send.campaign import dkim_signer, envelope_from
+from ..message import BODY_POLICY, envelope_from, sender_domain, to_bytes, to_header
 from ..send.transport import Transport
 from ..settings import Workspace
 from ..store import NotSubscribedError, Store, StoreError, SuppressedError

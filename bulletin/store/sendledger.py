@@ -1,0 +1,125 @@
+"""The send ledger as the send use-case and the dispatcher see it: each operation one short
+transaction on the store's engine (ledger.py holds the SQL; journal.py the sender's journal).
+
+    store.ledger.create(issue, list_name)      # queue the list's active members
+    store.ledger.claim(issue, 32, run=...)     # pending -> sending, for this sender
+    store.ledger.record(outcomes)              # sending -> sent | failed | pending
+
+Writes go through the store's writer engine (on SQLite, one writer at a time); reads through
+the plain engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from . import engine as engines
+from . import journal, ledger
+from .ledger import Claim
+from .models import TestSend, now
+
+
+class SendLedger:
+    """One issue's messages to a list, and its test sends, for the sender."""
+
+    def __init__(self, engine: Engine, url: str,
+                 list_id: Callable[[Session, str], int]) -> None:
+        self.engine = engine
+        self.url = url
+        self._writer = engine.execution_options(**{engines.WRITE: True})
+        self._list_id = list_id
+
+    def create(self, issue: str, list_name: str,
+                      audience: ledger.Audience | None = None) -> int:
+        """Queue `issue` for every active member of the list, or of its `audience` (idempotent:
+        members already queued are left alone). Returns how many rows were added."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            list_id = self._list_id(session, list_name)
+            return ledger.create(session.connection(), issue, list_id, now(), audience)
+
+    def unqueued(self, issue: str, list_name: str,
+                        audience: ledger.Audience | None = None) -> int:
+        """Active members of the list (of `audience`) not yet queued for `issue`."""
+        with Session(self.engine) as session:
+            return ledger.unqueued(session.connection(), issue,
+                                   self._list_id(session, list_name), audience)
+
+    def claim(self, issue: str, limit: int, after: int = 0,
+                     audience: ledger.Audience | None = None,
+                     run: str | None = None) -> list[Claim]:
+        """Up to `limit` pending messages (ids above `after`; for `audience` only, if given),
+        now marked sending, for this process to send (as `run`, its journal's)."""
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.claim(connection, issue, limit, now(), after, audience, run)
+
+    def journal(self) -> journal.Journal | None:
+        """A new journal for a sender of this store's messages (None for a database in
+        memory, which nothing outlives anyway)."""
+        directory = journal.directory_for(self.url)
+        return journal.Journal(directory) if directory is not None else None
+
+    def recover(self) -> int:
+        """Settle the rows left `sending` by senders on this machine that have stopped, by
+        their journals (store/journal.py); how many rows were settled."""
+        settled = 0
+        with journal.dead_runs(journal.directory_for(self.url)) as runs:
+            for record, paths in runs:
+                with self._writer.connect() as connection, connection.begin():
+                    counts = ledger.settle(connection, record.run, record.handed,
+                                           record.answered, now(), trusted=record.trusted)
+                settled += sum(counts.values())
+                for path in paths:
+                    path.unlink(missing_ok=True)
+        return settled
+
+    def record(self, outcomes: Sequence[ledger.Outcome]) -> int:
+        """Record the outcomes of many claimed messages in one transaction."""
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.record(connection, outcomes, now())
+
+    def failures(self, issue: str) -> list[tuple[str, int]]:
+        """(last reply, how many) of the issue's failed messages, most common first."""
+        with self.engine.connect() as connection:
+            return ledger.failures(connection, issue)
+
+    def record_test_send(self, issue: str, address: str, message_id: str,
+                         reply: str | None) -> None:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            session.add(TestSend(issue=issue, address=address, message_id=message_id,
+                                 reply=reply, sent_at=now()))
+
+    def test_sends(self, issue: str) -> list[tuple[str, datetime]]:
+        """(address, when) of the test emails sent of `issue`, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(TestSend.address, TestSend.sent_at)
+                                   .where(TestSend.issue == issue).order_by(TestSend.id))
+            return [(address, at) for address, at in rows]
+
+    def mark_sent(self, delivery_id: int, reply: str) -> None:
+        with self._writer.connect() as connection, connection.begin():
+            ledger.mark_sent(connection, delivery_id, reply, now())
+
+    def mark_failed(self, delivery_id: int, reply: str, *, permanent: bool) -> None:
+        with self._writer.connect() as connection, connection.begin():
+            ledger.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
+
+    def counts(self, issue: str, audience: ledger.Audience | None = None,
+                      list_name: str | None = None) -> dict[str, int]:
+        """Messages of `issue` (to `audience`, and queued from `list_name`, if given) by
+        state."""
+        with Session(self.engine) as session:
+            list_id = None if list_name is None else self._list_id(session, list_name)
+            return ledger.counts(session.connection(), issue, audience, list_id)
+
+    def uncertain(self, issue: str) -> list[Claim]:
+        """Messages left `sending` (a sender stopped mid-send): they may have gone."""
+        with self.engine.connect() as connection:
+            return ledger.uncertain(connection, issue)
+
+    def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
+        with self._writer.connect() as connection, connection.begin():
+            return ledger.requeue(connection, issue, ids, now())
