@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,6 +51,22 @@ def _no_event_loop_left_running(request: pytest.FixtureRequest) -> Iterator[None
         yield
     finally:
         asyncio._set_running_loop(loop)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_the_processes_tests_start() -> Iterator[None]:
+    """A process started ignoring SIGINT (a background job of a shell without job control,
+    nohup) passes that on to every child it starts: a test's Ctrl-C (SIGINT) to a `bulletin`
+    process would then be lost, and the test wait out its safety net. For the test's length,
+    SIGINT is Python's default here, so that children start taking it."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture(scope="session")
