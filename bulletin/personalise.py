@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from . import links
 from . import placeholders as ph
 from .dkim import DkimSigner, SigningPlan, header_fields, relaxed_header
+from .dotstuff import stuff_lines
 from .message import (
     BODY_POLICY,
     Recipient,
@@ -173,7 +174,7 @@ class MessageTemplate:
         prefixes = (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, ""))
         return cls(
             links.Signer(key), sender_domain(newsletter), unsubscribe_mailto(newsletter),
-            parts, [_stuff(part) for part in parts], tuple(holes), prefixes,
+            parts, [stuff_lines(part) for part in parts], tuple(holes), prefixes,
             frozenset(name for name, prefix in zip(("unsubscribe_url", "preferences_url"),
                                                    prefixes, strict=True) if _plain(prefix)),
             body_start, dkim.prepare(header_fields(section + b"\r\n")) if dkim else None)
@@ -181,7 +182,7 @@ class MessageTemplate:
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False) -> tuple[str, bytes]:
         """(Message-ID, the whole message) for one recipient; with `stuffed`, dot-stuffed
-        ready for SMTP's DATA (the same bytes as `smtp.dot_stuff` of the plain message, made
+        ready for SMTP's DATA (the same bytes as `dotstuff.dot_stuff` of the plain message, made
         without scanning the whole message again)."""
         # What message.recipient_values makes, made faster: both tokens in one go.
         unsubscribe, preferences = self.signer.sign_both(recipient.id)
@@ -218,9 +219,3 @@ class MessageTemplate:
         parts[0] = head
         return message_id, b"".join(parts)
 
-
-def _stuff(part: bytes) -> bytes:
-    """One part of a message dot-stuffed (RFC 5321 4.5.2); the part starts a line."""
-    if b"\n." in part:
-        part = part.replace(b"\r\n.", b"\r\n..")
-    return b"." + part if part[:1] == b"." else part

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulletin.dotstuff import stuff_lines
 from bulletin.message import Recipient, build_message, to_bytes
 from bulletin.personalise import MessageTemplate, qp_fold
 from bulletin.send.smtp import dot_stuff
@@ -105,3 +106,15 @@ def test_stuffed_message_is_the_dot_stuffed_message(example: Prepared, recipient
     message_id = parse(plain)["Message-ID"]
     stuffed = re.sub(rb"Message-ID: <[^>]+>", f"Message-ID: {message_id}".encode(), stuffed)
     assert stuffed == dot_stuff(plain)
+
+
+# Lines of CRLF-ended text whose starts and ends are dots and line breaks, cut into pieces
+# that each start a line, as MessageTemplate cuts a message.
+dotted_lines = st.lists(st.text(alphabet=".a\r\n", max_size=8).map(
+    lambda s: s.replace("\r", "").replace("\n", "\r\n").encode() + b"\r\n"), max_size=12)
+
+
+@given(st.lists(dotted_lines, max_size=6))
+def test_stuffing_piece_by_piece_is_stuffing_the_whole(pieces: list[list[bytes]]) -> None:
+    parts = [b"".join(lines) for lines in pieces]
+    assert b"".join(stuff_lines(part) for part in parts) == dot_stuff(b"".join(parts))

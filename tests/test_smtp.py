@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from bulletin.errors import SendError
 from bulletin.message import Recipient
 from bulletin.personalise import MessageTemplate
-from bulletin.send import smtp as smtp_module
 from bulletin.send.files import FileTransport, MemoryTransport, Sent, safe_name
 from bulletin.send.smtp import (
     Reply,
@@ -35,6 +34,7 @@ from bulletin.send.smtp import (
     parse_reply,
     parse_reply_line,
 )
+from bulletin.send.smtp import policy as smtp_policy
 from bulletin.send.transport import Result, Status, Transport
 from bulletin.workflow import Prepared
 
@@ -209,40 +209,42 @@ async def enter(settings: SmtpSettings) -> None:
 def test_plain_text_to_another_host_is_refused_before_connecting(no_connections: None) -> None:
     with pytest.raises(SendError, match=r"set smtp\.allow_plaintext = true in bulletin\.toml") \
             as caught:
-        run(enter(SmtpSettings("192.0.2.1", 25, "none")))
+        run(enter(SmtpSettings("192.0.2.1", 25, "none", timeout=60)))
     assert "\n" not in str(caught.value) and "192.0.2.1:25" in str(caught.value)
     with pytest.raises(SendError, match="allow_plaintext"):  # send() connects lazily: same
-        run(SmtpTransport(SmtpSettings("192.0.2.1", 25, "none")).send(SENDER, "a@b.c", SIMPLE))
+        run(SmtpTransport(SmtpSettings("192.0.2.1", 25, "none", timeout=60)).send(
+            SENDER, "a@b.c", SIMPLE))
 
 
 def test_password_in_plain_text_to_another_host_is_refused(no_connections: None) -> None:
-    settings = SmtpSettings("192.0.2.1", 25, "none", "user", "hunter2", require_tls=False)
+    settings = SmtpSettings("192.0.2.1", 25, "none", "user", "hunter2", timeout=60,
+                            require_tls=False)
     with pytest.raises(SendError, match="refusing to send the SMTP password") as caught:
         run(enter(settings))
     assert "hunter2" not in str(caught.value)
 
 
 def test_tls_policy_choices() -> None:
-    check_tls_policy(SmtpSettings("192.0.2.1", 25, "none", require_tls=False))
-    check_tls_policy(SmtpSettings("127.0.0.1", 25, "none"))
-    check_tls_policy(SmtpSettings("192.0.2.1", 587, "starttls"))
+    check_tls_policy(SmtpSettings("192.0.2.1", 25, "none", timeout=60, require_tls=False))
+    check_tls_policy(SmtpSettings("127.0.0.1", 25, "none", timeout=60))
+    check_tls_policy(SmtpSettings("192.0.2.1", 587, "starttls", timeout=60))
     with pytest.raises(SendError, match="require_tls is true"):
-        check_tls_policy(SmtpSettings("127.0.0.1", 25, "none", require_tls=True))
+        check_tls_policy(SmtpSettings("127.0.0.1", 25, "none", timeout=60, require_tls=True))
 
 
 def test_settings_are_checked_and_hide_the_password() -> None:
-    settings = SmtpSettings("smtp.example.org", 587, "starttls", "user", "hunter2")
+    settings = SmtpSettings("smtp.example.org", 587, "starttls", "user", "hunter2", timeout=60)
     assert "hunter2" not in repr(settings) and "user" in repr(settings)
     with pytest.raises(SendError, match="BULLETIN_SMTP_PASSWORD"):
-        SmtpSettings("smtp.example.org", 587, "starttls", "user")
+        SmtpSettings("smtp.example.org", 587, "starttls", "user", timeout=60)
     with pytest.raises(SendError, match=r"smtp\.security is 'ssl'"):
-        SmtpSettings("smtp.example.org", 465, "ssl")  # type: ignore[arg-type]
+        SmtpSettings("smtp.example.org", 465, "ssl", timeout=60)  # type: ignore[arg-type]
     with pytest.raises(SendError, match=r"smtp\.timeout"):
-        SmtpSettings("smtp.example.org", timeout=0)
+        SmtpSettings("smtp.example.org", 587, "starttls", timeout=0)
     with pytest.raises(SendError, match=r"smtp\.host '' is not"):
-        SmtpSettings("")
+        SmtpSettings("", 587, "starttls", timeout=60)
     with pytest.raises(SendError, match="helo_name"):
-        SmtpSettings("smtp.example.org", helo_name="two words")
+        SmtpSettings("smtp.example.org", 587, "starttls", timeout=60, helo_name="two words")
 
 
 # What arrives ----------------------------------------------------------------------------------
@@ -629,7 +631,7 @@ def test_starttls_missing(certificate: tuple[Path, Path]) -> None:
 def test_no_password_over_plain_text_after_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
     check = authenticator("newsletter", "s3cret-Pw")
     with SmtpServer(authenticator=check, auth_require_tls=False) as server:
-        monkeypatch.setattr(smtp_module, "is_loopback", lambda host: False)  # pretend it is far
+        monkeypatch.setattr(smtp_policy, "is_loopback", lambda host: False)  # pretend it is far
         settings = plain(server.port, security="starttls", require_tls=False,
                          username="newsletter", password="s3cret-Pw")
         with pytest.raises(SendError, match="refusing to send the SMTP password to 127"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
 
-from .smtp import dot_unstuff
+from ..dotstuff import dot_unstuff
 from .transport import SENT, Handover, Result
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")

@@ -1,0 +1,280 @@
+"""The SMTP transport: one connection, one envelope recipient a message, MAIL, RCPT and DATA
+sent as one group when the server offers PIPELINING (RFC 2920).
+
+`SmtpTransport(SmtpSettings(...))` implements `bulletin.send.transport.Transport`. Concurrent
+`send` calls on one transport take turns writing; with PIPELINING, the next message's MAIL,
+RCPT and DATA follow the previous message's end of data without waiting for its reply (RFC
+2920 3.1), so each message costs one round trip, not two. Replies are read in the order the
+commands went out: each message reads only after the one before it has read all of its own.
+Open several transports for several connections. What each kind of trouble makes of a
+message (temporary before its end of data, uncertain after it) is decided here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Self
+
+from ...errors import SendError
+from ..transport import Handover, Result, Status
+from .connection import Connection, Lost, SmtpStats, Unavailable
+from .settings import SmtpSettings
+from .wire import END_OF_DATA, Reply, dot_stuff, envelope_path, mail_command, rcpt_command
+
+_NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531), and "
+                "the SMTP server {where} does not offer it")
+
+
+def _result(reply: Reply) -> Result:
+    status = Status.TEMPORARY if reply.code < 500 else Status.PERMANENT
+    return Result(status, reply.code, reply.text)
+
+
+class SmtpTransport:
+    """One SMTP connection. `async with SmtpTransport(settings) as smtp:` connects (raising
+    SendError if it cannot, or if the settings are wrong); `send` reconnects by itself after
+    a dropped connection or a 421."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.stats = SmtpStats()
+        self._connection = Connection(settings, self.stats)
+        self._lock = asyncio.Lock()
+        """Held while a message writes (and, without PIPELINING, until its last reply)."""
+        self._tail: asyncio.Future[None] | None = None
+        """Done when every message that has written so far has read its replies."""
+        self._in_flight = 0
+        self._end_pending = False
+        """A message's data is written but not yet its end (".\r\n"): the next message's
+        commands go out with it, in one segment, so that the server answers them together."""
+        self._handover: Handover | None = None
+        """Called when the pending end of data is written (see `Transport.send`)."""
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """What the server offered in its EHLO reply on the current connection."""
+        return self._connection.extensions
+
+    @property
+    def encrypted(self) -> bool:
+        return self._connection.encrypted
+
+    @property
+    def pipelining(self) -> bool:
+        return self._connection.pipelining
+
+    @property
+    def depth(self) -> int:
+        """How many `send` calls at once keep this connection busy: two with PIPELINING
+        (one waiting for its last reply while the next writes), else one."""
+        return 2 if self.pipelining else 1
+
+    async def __aenter__(self) -> Self:
+        async with self._lock:
+            try:
+                await self._connection.open()
+            except Lost as error:
+                raise SendError(f"cannot connect to the SMTP server {self.settings.where}: "
+                                f"{error}") from error
+            except Unavailable as error:
+                raise SendError(f"the SMTP server {self.settings.where} is not taking mail: "
+                                f"{error}") from error
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
+        mail_from = envelope_path(sender)
+        if mail_from is None:
+            raise SendError(f"the sender address {sender!r} cannot go in an SMTP envelope")
+        rcpt_to = envelope_path(recipient)
+        if rcpt_to is None or not rcpt_to:
+            return Result(Status.PERMANENT, 0,
+                          f"the address {recipient!r} cannot go in an SMTP envelope")
+        international = not (mail_from.isascii() and rcpt_to.isascii())
+        payload = data if stuffed else dot_stuff(data)
+        connection = self._connection
+        async with self._lock:
+            if not self._usable():
+                await self._settled()
+                connection.abort()
+                try:
+                    await connection.open()
+                except Lost as error:
+                    return Result(Status.TEMPORARY, 0,
+                                  f"cannot connect to {self.settings.where}: {error}",
+                                  unreachable=True)
+                except Unavailable as error:
+                    return Result(Status.TEMPORARY, error.reply.code, error.reply.text,
+                                  unreachable=True)
+            extensions = connection.extensions
+            # RFC 6531: only a server that offers SMTPUTF8 takes a non-ASCII address
+            if international and "SMTPUTF8" not in extensions:
+                return Result(Status.PERMANENT, 0, _NO_SMTPUTF8.format(
+                    where=self.settings.where))
+            mail = mail_command(mail_from, size=len(payload) if "SIZE" in extensions else None,
+                                smtputf8=international, eight_bit="8BITMIME" in extensions)
+            rcpt = rcpt_command(rcpt_to)
+            previous, mine = self._turn()
+            try:
+                result = await self._start(mail, rcpt, payload, previous, handover)
+            except BaseException:
+                self._done(mine)
+                raise
+            if result is not None:
+                self._done(mine)
+                return result
+            if not self.pipelining:  # one message at a time, start to finish
+                return await self._finish(mine)
+        # The end of data is written: the next message may write its commands now.
+        return await self._finish(mine)
+
+    async def close(self) -> None:
+        """Says QUIT and closes the connection, ignoring any trouble on the way."""
+        async with self._lock:
+            await self._settled()
+            await self._connection.quit()
+
+    def _usable(self) -> bool:
+        """Alive, and the server has said nothing unasked (a 421 before closing, say); with
+        messages in flight, what is unread is their replies."""
+        connection = self._connection
+        return connection.alive() and (self._in_flight > 0 or not connection.unread())
+
+    # Taking turns -----------------------------------------------------------------------------
+
+    def _turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(the previous message's "all read" future, this message's), in write order."""
+        previous, mine = self._tail, asyncio.get_running_loop().create_future()
+        self._tail = mine
+        self._in_flight += 1
+        return previous, mine
+
+    def _done(self, mine: asyncio.Future[None]) -> None:
+        if not mine.done():
+            mine.set_result(None)
+            self._in_flight -= 1
+
+    @staticmethod
+    async def _after(previous: asyncio.Future[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.shield(previous)
+
+    async def _settled(self) -> None:
+        """Wait until every message in flight has read its last reply."""
+        await self._after(self._tail)
+
+    # One message ----------------------------------------------------------------------------
+
+    async def _start(self, mail: bytes, rcpt: bytes, payload: bytes,
+                     previous: asyncio.Future[None] | None,
+                     handover: Handover | None = None) -> Result | None:
+        """MAIL, RCPT and DATA (with PIPELINING in one write, after the previous message's
+        end of data, and read once the messages before have read their replies; else one at
+        a time), then the data. None when the data is written (its end and the reply are for
+        `_finish`), else the result."""
+        connection = self._connection
+        self.stats.transactions += 1
+        try:
+            if self.pipelining:
+                self.stats.pipelined += 1
+                self.stats.round_trips += 1
+                end, self._end_pending = (END_OF_DATA if self._end_pending else b""), False
+                self.stats.joined += bool(end)
+                if end:
+                    self._handed()
+                try:
+                    await connection.write(end + mail + rcpt + b"DATA\r\n")
+                finally:
+                    await self._after(previous)
+                mail_reply, rcpt_reply, data_reply = [await connection.read() for _ in range(3)]
+            else:
+                await self._after(previous)
+                mail_reply = await connection.command(mail)
+                if mail_reply.code // 100 != 2:
+                    return _result(self._expect(mail_reply, 2))
+                rcpt_reply = await connection.command(rcpt)
+                if rcpt_reply.code // 100 != 2:
+                    await self._reset()
+                    return _result(self._expect(rcpt_reply, 2))
+                data_reply = await connection.command(b"DATA\r\n")
+            for reply in (mail_reply, rcpt_reply):
+                if self._expect(reply, 2).code // 100 != 2:
+                    if data_reply.code == 354:  # RFC 2920 3.1: end the DATA it took anyway
+                        await connection.write(END_OF_DATA)
+                        await connection.read()
+                    await self._reset()
+                    return _result(reply)
+            if self._expect(data_reply, 3).code != 354:
+                await self._reset()
+                return _result(data_reply)
+            await connection.write(payload)
+            if not connection.alive():
+                raise Lost("the server closed the connection during the data")
+            self.stats.round_trips += 1
+            self._end_pending = True  # written by the next message, or by _finish
+            self._handover = handover
+            return None
+        except Unavailable as error:
+            connection.abort()
+            return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
+        except Lost as error:
+            connection.abort()
+            return Result(Status.TEMPORARY, 0, f"{error} (before the end of data: the message "
+                          "was not taken)")
+        except BaseException:  # cancelled mid-conversation: the state is unknown
+            connection.abort()
+            raise
+
+    async def _finish(self, mine: asyncio.Future[None]) -> Result:
+        """Writes the end of data unless the next message did; reads its reply; this
+        message's turn ends with it."""
+        connection = self._connection
+        try:
+            if self._end_pending:
+                await asyncio.sleep(0)  # a message waiting for the lock writes it, and more
+                if self._end_pending:
+                    self._end_pending = False
+                    self._handed()
+                    await connection.write(END_OF_DATA)
+            reply = self._expect(await connection.read(), 2)
+            return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
+                else _result(reply)
+        except Unavailable as error:
+            connection.abort()
+            return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
+        except Lost as error:
+            connection.abort()
+            return Result(Status.UNCERTAIN, 0, f"{error} (after the end of data was sent: "
+                          "the server may have taken the message)")
+        except BaseException:
+            connection.abort()
+            raise
+        finally:
+            self._done(mine)
+
+    def _handed(self) -> None:
+        """The end of the pending message's data is about to be written: from now on the
+        server may take it. Tell whoever sent it (the dispatcher's journal)."""
+        handover, self._handover = self._handover, None
+        if handover is not None:
+            handover()
+
+    @staticmethod
+    def _expect(reply: Reply, kind: int) -> Reply:
+        """`reply` if it is a success of the `kind` expected (2xx or 3xx) or a failure (4xx,
+        5xx); anything else means the conversation is out of step."""
+        if reply.code // 100 in (kind, 4, 5):
+            return reply
+        raise Lost(f"unexpected reply {reply.code} {reply.text!r}")
+
+    async def _reset(self) -> None:
+        """RSET after a refusal; if even that fails, start afresh next time."""
+        try:
+            await self._connection.command(b"RSET\r\n")
+        except (Lost, Unavailable):
+            self._connection.abort()
