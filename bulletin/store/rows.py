@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .addresses import Address
+
+NoteKind = Literal["bad", "duplicate", "unsubscribed", "suppressed"]
+"""What a note on one row of an import is about (importer.Note)."""
 
 
 @dataclass(frozen=True, slots=True)

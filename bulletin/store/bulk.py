@@ -1,0 +1,73 @@
+"""Multi-row statements for the bulk import (staging.py and merge.py): one statement compiled
+once and run for many rows, and constants rendered into the SQL instead of bound every row.
+
+The import writes hundreds of thousands of rows; SQLAlchemy's per-row parameter handling
+would cost more than the database's own work, so these two helpers take it out of the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    Integer,
+    String,
+    Update,
+    literal,
+    literal_column,
+    null,
+)
+from sqlalchemy.types import TypeEngine
+
+
+class Many:
+    """One statement, compiled once, run for many rows of values given as tuples in the order
+    of `keys`. On a driver with positional parameters (SQLite) the tuples go straight to the
+    driver's executemany, skipping SQLAlchemy's per-row parameter handling, which otherwise
+    costs more than SQLite's insert (every value here is a string, an integer or None, which
+    need no conversion; constants are rendered into the SQL). Elsewhere (psycopg) SQLAlchemy's
+    own executemany is used, which batches rows into multi-row statements."""
+
+    def __init__(self, connection: Connection, statement: Insert | Update,
+                 keys: tuple[str, ...]) -> None:
+        self.connection = connection
+        self.statement = statement
+        self.keys = keys
+        if isinstance(statement, Insert):
+            statement = statement.inline()  # no RETURNING of SQL-valued keys: nothing to fetch
+        compiled = statement.compile(dialect=connection.dialect, column_keys=list(keys))
+        self.sql = compiled.string if compiled.positional else None
+        order = [keys.index(compiled.binds[name].key) for name in compiled.positiontup or ()]
+        self.order = None if order == list(range(len(keys))) else order
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.sql is None:
+            self.connection.execute(self.statement, [dict(zip(self.keys, row, strict=True))
+                                                     for row in rows])
+        elif self.order is None:
+            self.connection.exec_driver_sql(self.sql, rows)
+        else:
+            order = self.order
+            self.connection.exec_driver_sql(self.sql, [tuple(row[i] for i in order)
+                                                       for row in rows])
+
+
+def constant(connection: Connection, value: object,
+             type_: TypeEngine[Any] | None = None) -> ColumnElement[Any]:
+    """A constant of the import rendered into the SQL once, not bound every row."""
+    if value is None:
+        return null()
+    if type_ is None:
+        type_ = String() if isinstance(value, str) else Integer()
+    text = str(literal(value, type_).compile(dialect=connection.dialect,
+                                             compile_kwargs={"literal_binds": True}))
+    if connection.dialect.paramstyle in ("format", "pyformat"):
+        # Compiled on its own, the literal has its % doubled for the driver; the statement it
+        # goes into doubles them again, so undo the first.
+        text = text.replace("%%", "%")
+    return literal_column(text, type_)
