@@ -22,7 +22,7 @@ NO_WAIT = 0.001
 
 def table_counts(store: Store) -> dict[str, int]:
     with store.engine.connect() as connection:
-        return {model.__tablename__: connection.scalar(select(func.count()).select_from(model))
+        return {model.__tablename__: connection.scalar(select(func.count()).select_from(model)) or 0
                 for model in (Subscriber, Membership, AuditEntry)}
 
 
