@@ -1,0 +1,114 @@
+"""Classify one inbound message: hard or soft bounce, complaint, auto-reply, unsubscribe
+request, or none of these. Pure: bytes in, a Classification out; no store, no network.
+
+The order is the decision: a feedback report (ARF) first, since it quotes our message and
+would look like a bounce; then a standard DSN (RFC 3464); then an emailed unsubscribe request;
+then auto-replies (never bounces, so they are recognised before any bounce-body heuristic can
+misread an out-of-office text); then the named non-standard MTA formats; then the heuristic.
+Parsing says who failed and what the server said; `reasons` alone decides hard or soft."""
+
+from __future__ import annotations
+
+import re
+
+from bulletin.inbound.families import (
+    BOUNCE_FAMILIES,
+    arf,
+    autoreply,
+    heuristic,
+    rfc3464,
+    unsubscribe,
+)
+from bulletin.inbound.families.base import Failure, Finding, looks_like_report
+from bulletin.inbound.message import Parsed, addresses_in, header, headers, parse_bytes
+from bulletin.inbound.model import Classification, Kind
+from bulletin.inbound.reasons import find_status, is_hard, reason_for
+
+_ORIGINAL_HEADERS = ("To", "Cc", "From", "Subject", "Message-ID", "List-Id", "List-Unsubscribe",
+                     "Feedback-ID", "Date")
+_MESSAGE_ID = re.compile(r"^\s*message-id:\s*(<[^>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
+
+
+def classify(message: bytes, *, unsubscribe_addresses: tuple[str, ...] = ()) -> Classification:
+    """The classification of one message. Raises NotAnEmailError (a BulletinError) for bytes
+    that are not an email at all; never anything else.
+
+    `unsubscribe_addresses`, when given, are the addresses that take emailed unsubscribe
+    requests: a message saying "unsubscribe" counts only when sent to one of them."""
+    msg = parse_bytes(message)
+    try:
+        return _classify(Parsed.of(msg), unsubscribe_addresses)
+    except RecursionError:
+        return Classification(kind="not-bounce", family="unreadable")
+
+
+def _classify(p: Parsed, unsubscribe_addresses: tuple[str, ...]) -> Classification:
+    finding = (arf.detect(p) or rfc3464.detect(p)
+               or unsubscribe.detect(p, unsubscribe_addresses) or autoreply.detect(p))
+    if finding is None and looks_like_report(p):
+        for family in BOUNCE_FAMILIES:
+            finding = family(p)
+            if finding is not None:
+                break
+    if finding is None:
+        finding = heuristic.detect(p)
+    return _assemble(p, finding)
+
+
+def _assemble(p: Parsed, finding: Finding | None) -> Classification:
+    context = _context(p)
+    if finding is None:
+        return Classification(kind="not-bounce", family="none", **context)  # type: ignore[arg-type]
+    recipients = tuple(dict.fromkeys(f.address for f in finding.failures))
+    if finding.kind is not None:
+        return Classification(kind=finding.kind, recipients=recipients, family=finding.family,
+                              diagnostic=finding.diagnostic or None, token=finding.token,
+                              **context)  # type: ignore[arg-type]
+    failed = [f for f in finding.failures if f.action in ("failed", "")] or \
+        [f for f in finding.failures if f.action == "delayed"]
+    if finding.failures and not failed:
+        # Success, relay or expansion notices: nothing failed.
+        return Classification(kind="not-bounce", recipients=recipients, family=finding.family,
+                              **context)  # type: ignore[arg-type]
+    first = failed[0] if failed else Failure(address="", diagnostic=p.report_text[:500])
+    status = first.status or find_status(p.report_text[:5000])
+    diagnostic = first.diagnostic or finding.diagnostic
+    reason = reason_for(status, diagnostic or p.report_text[:3000])
+    if reason == "unknown":
+        reason = reason_for(status, p.report_text[:5000])
+    delayed = all(f.action == "delayed" for f in failed) and bool(failed)
+    permanent = False if delayed else finding.permanent
+    if delayed:
+        reason = "delayed" if reason in ("unknown", "expired", "network", "system") else reason
+    kind: Kind = "hard" if is_hard(reason, status, permanent) else "soft"
+    return Classification(kind=kind, recipients=tuple(dict.fromkeys(f.address for f in failed)),
+                          status=status, reason=reason, diagnostic=diagnostic or None,
+                          family=finding.family, **context)  # type: ignore[arg-type]
+
+
+def _context(p: Parsed) -> dict[str, object]:
+    """The fields every classification carries: the quoted original and the envelope."""
+    original = p.original
+    selected: dict[str, str] = {}
+    if original is not None:
+        for name in _ORIGINAL_HEADERS:
+            value = header(original, name)
+            if value:
+                selected[name] = value
+        for name in dict.fromkeys(k for k in original if k.lower().startswith("x-")):
+            value = header(original, name)
+            if value:
+                selected[name] = value[:500]
+    message_id = selected.get("Message-ID")
+    if not message_id:
+        found = _MESSAGE_ID.search(p.text[p.text.lower().find("message-id"):]
+                                   if "message-id" in p.text.lower() else "")
+        message_id = found.group(1) if found else None
+    envelope = None
+    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
+        values = [a for v in headers(p.msg, name) for a in addresses_in(v)]
+        if values:
+            envelope = values[0]
+            break
+    return {"original_message_id": message_id, "original_headers": selected,
+            "envelope_to": envelope}

@@ -1,0 +1,60 @@
+"""Feedback reports (ARF, RFC 5965): a multipart/report with report-type=feedback-report and
+a message/feedback-report part, sent by mailbox providers' feedback loops when a person
+marks a message as spam. The complained-about address is the Original-Rcpt-To field, or the
+To of the quoted original. Feedback-Type abuse, fraud, virus or other is a complaint; opt-out
+is an unsubscribe request; not-spam and auth-failure reports change nothing for the person."""
+
+from __future__ import annotations
+
+import re
+
+from bulletin.inbound.families.base import Failure, Finding
+from bulletin.inbound.message import Parsed, addresses_in, content_type, header, part_text
+
+_FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$", re.MULTILINE)
+
+
+def _fields(p: Parsed) -> dict[str, list[str]] | None:
+    for part in p.msg.walk() if p.msg.is_multipart() else []:
+        if content_type(part) != "message/feedback-report":
+            continue
+        payload = part.get_payload()
+        text = ""
+        if isinstance(payload, list):
+            text = "\n".join(f"{k}: {v}" for block in payload if hasattr(block, "items")
+                             for k, v in block.items())
+        else:
+            text = part_text(part)
+        found: dict[str, list[str]] = {}
+        for name, value in _FIELD.findall(text):
+            found.setdefault(name.lower(), []).append(value.strip())
+        return found
+    return None
+
+
+def detect(p: Parsed) -> Finding | None:
+    report_type = ""
+    try:
+        report_type = (p.msg.get_param("report-type") or "")  # type: ignore[assignment]
+    except Exception:
+        report_type = ""
+    fields = _fields(p)
+    if fields is None and str(report_type).lower() != "feedback-report":
+        return None
+    fields = fields or {}
+    feedback = (fields.get("feedback-type") or ["abuse"])[0].lower()
+    recipients: list[str] = []
+    for value in fields.get("original-rcpt-to", []) + fields.get("removal-recipient", []):
+        recipients.extend(addresses_in(value))
+    original = p.original
+    if not recipients and original is not None:
+        recipients = addresses_in(header(original, "To"))
+    failures = [Failure(address=a, action="feedback") for a in dict.fromkeys(recipients)]
+    if feedback == "opt-out":
+        kind = "unsubscribe"
+    elif feedback in ("not-spam", "auth-failure"):
+        kind = "not-bounce"
+    else:
+        kind = "complaint"
+    return Finding(family="arf", failures=failures, kind=kind,  # type: ignore[arg-type]
+                   diagnostic=f"feedback-type: {feedback}")

@@ -1,0 +1,115 @@
+"""Standard delivery status notifications (RFC 3464): a multipart/report whose
+message/delivery-status part has one block of fields per recipient (Final-Recipient,
+Original-Recipient, Action, Status, Diagnostic-Code). Every modern MTA (Postfix, Exim,
+Sendmail, Exchange, Gmail, Amazon SES, ...) sends these; the Original-Recipient (what the
+sender wrote) is preferred to the Final-Recipient (after aliasing) when both are there."""
+
+from __future__ import annotations
+
+import email.message
+import re
+
+from bulletin.inbound.families.base import (
+    Exclusions,
+    Failure,
+    Finding,
+    candidates,
+    failure_details,
+    permanence,
+)
+from bulletin.inbound.message import (
+    Parsed,
+    content_type,
+    decode_header,
+    normalise_address,
+    part_text,
+)
+from bulletin.inbound.reasons import find_status
+
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$")
+
+
+def _blocks(part: email.message.Message) -> list[dict[str, str]]:
+    """The field blocks of a delivery-status part (the first is the per-message block)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        chunks = []
+        for block in payload:
+            if not isinstance(block, email.message.Message):
+                continue
+            lines = [f"{k}: {decode_header(v)}" for k, v in block.items()]
+            rest = block.get_payload()
+            if isinstance(rest, str) and ":" in rest:
+                lines.append(rest)
+            chunks.append("\n".join(lines))
+        text = "\n\n".join(chunks)
+    else:
+        text = part_text(part)
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = ""
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current, last = {}, ""
+            continue
+        if line[:1] in (" ", "\t") and last:
+            current[last] += " " + line.strip()
+            continue
+        found = _FIELD.match(line)
+        if found:
+            last = found.group(1).lower()
+            current.setdefault(last, found.group(2).strip())
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _address(value: str) -> str:
+    value = value.split(";", 1)[1] if ";" in value else value
+    return normalise_address(value.strip())
+
+
+def detect(p: Parsed) -> Finding | None:
+    parts = [part for part in p.msg.walk() if content_type(part) in _DSN_TYPES] \
+        if p.msg.is_multipart() else []
+    if not parts:
+        return None
+    failures: list[Failure] = []
+    seen: set[str] = set()
+    for part in parts:
+        for block in _blocks(part):
+            raw = block.get("original-recipient") or block.get("final-recipient") \
+                or block.get("x-actual-recipient") or ""
+            address = _address(raw)
+            if "@" not in address or address.lower() in seen:
+                if "@" not in address and block.get("final-recipient"):
+                    address = _address(block["final-recipient"])
+                if "@" not in address or address.lower() in seen:
+                    continue
+            seen.add(address.lower())
+            diagnostic = block.get("diagnostic-code", "")
+            diagnostic = diagnostic.split(";", 1)[1].strip() if ";" in diagnostic[:12] \
+                else diagnostic
+            status = find_status(block.get("status", "")) or find_status(diagnostic)
+            words = block.get("action", "failed").strip().lower().split()
+            action = words[0] if words else "failed"
+            if action not in ("delayed", "delivered", "relayed", "expanded"):
+                action = "failed"
+            failures.append(Failure(address=address, status=status, diagnostic=diagnostic,
+                                    action=action))
+    if not failures:
+        # A report whose status part names no recipient: look in the human-readable text.
+        exclusions = Exclusions(p)
+        found = candidates(p.report_text, exclusions)
+        if not found:
+            return None
+        for address in found[:50]:
+            status, diagnostic = failure_details(p.report_text, address)
+            failures.append(Failure(address=address, status=status, diagnostic=diagnostic))
+    for failure in failures:
+        if not failure.diagnostic:
+            failure.diagnostic = failure_details(p.report_text, failure.address)[1]
+    return Finding(family="rfc3464", failures=failures, permanent=permanence(p.report_text))
