@@ -1,8 +1,11 @@
 """Subscribers, lists, consent and the send ledger, in SQLite or PostgreSQL.
 
-`Store.open(url)` is the way in; `engine.resolve_url()` says which database a workspace uses.
+`Store.open(url)` is the way in (store.py: the facade and its aggregates);
+`engine.resolve_url()` says which database a workspace uses.
 """
 
+from .archive import ArchivedCopy, ArchiveEntry
+from .audit import AuditRecord
 from .errors import (
     NotSubscribedError,
     StoreError,
@@ -12,9 +15,14 @@ from .errors import (
 )
 from .importer import ImportReport, Note
 from .ledger import Claim
-from .store import AuditRecord, ListInfo, Member, Store, SubscriberInfo
+from .lists import ListInfo, Member
+from .store import Store
+from .subscribers import SubscriberRef
+from .subscriptions import SubscriberInfo
 
 __all__ = [
+    "ArchiveEntry",
+    "ArchivedCopy",
     "AuditRecord",
     "Claim",
     "ImportReport",
@@ -25,6 +33,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SubscriberInfo",
+    "SubscriberRef",
     "SuppressedError",
     "UnknownListError",
     "UnsubscribedError",

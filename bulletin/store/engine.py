@@ -12,6 +12,8 @@ keys on, a 30 s busy timeout, and write transactions that take the write lock wh
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,24 @@ def _sqlite(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine for transactions that write (SQLite: they begin with the write lock)."""
+    return engine.execution_options(**{WRITE: True})
+
+
+@contextmanager
+def lock_wait(connection: Connection, wait: float | None) -> Iterator[None]:
+    """SQLite: wait at most `wait` seconds for the write lock on this connection, then put
+    the store's busy timeout back (PostgreSQL: SET LOCAL lock_timeout in the transaction)."""
+    if wait is None or connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")

@@ -1,4 +1,5 @@
-"""What can go wrong with the subscriber store, as errors the CLI can print on one line."""
+"""What can go wrong with the subscriber store, as errors the CLI can print on one line, and
+`first_line`, which turns a database driver's error into the short reason these carry."""
 
 from __future__ import annotations
 
@@ -25,3 +26,10 @@ class SuppressedError(StoreError):
 class UnsubscribedError(StoreError):
     """The person unsubscribed (or bounced, or complained); re-subscribing them needs an
     explicit override."""
+
+
+def first_line(exc: Exception) -> str:
+    """The first line of a database error (the driver's own message, without SQLAlchemy's
+    statement and parameters), for a StoreError's message."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
