@@ -15,6 +15,7 @@ from bulletin.inbound.families import (
     BOUNCE_FAMILIES,
     arf,
     autoreply,
+    challenge,
     heuristic,
     rfc3464,
     unsubscribe,
@@ -52,6 +53,8 @@ def _classify(p: Parsed, unsubscribe_addresses: tuple[str, ...]) -> Classificati
                 break
     if finding is None:
         finding = heuristic.detect(p)
+    if finding is not None and finding.kind is None:
+        finding = challenge.detect(p, finding) or finding
     return _assemble(p, finding)
 
 

@@ -23,7 +23,7 @@ _HEADER_LINE = re.compile(rb"^(?:From [^\r\n]*\r?\n)?[!-9;-~]{1,80}[ \t]*:", re.
 ADDRESS = re.compile(
     r"(?<![\w.%+=/'`~!#$&*?^{|}-])"
     r"([\w.%+=/'`~!#$&*?^{|}-]{1,64}@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
-    r"[a-zA-Z]{2,24})(?![\w-])")
+    r"[a-zA-Z]{1,24})(?![\w-])")
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SPACE = re.compile(r"[ \t]+")
 # Where a plain-text report starts quoting the original message.
@@ -173,8 +173,11 @@ class Parsed:
                   if content_type(p) in ("text/plain", "text/html", "text/enriched")
                   or (not p.is_multipart() and content_type(p).startswith("text/")
                       and content_type(p) != "text/rfc822-headers")]
-        if not self.parts:
-            chunks = [part_text(self.msg)] if not self.msg.is_multipart() else []
+        if not any(chunk.strip() for chunk in chunks):
+            # A multipart whose boundary is broken: its body is one unparsed string.
+            raw = self.msg.get_payload()
+            if isinstance(raw, str):
+                chunks = [raw]
         return "\n".join(chunks)[:MAX_TEXT]
 
     @cached_property

@@ -5,22 +5,23 @@ diagnostic text); this module turns that into one reason word, and the reason (w
 status class) into hard or soft. Hard means the ADDRESS is dead: sending again can never
 succeed, so the subscriber is suppressed. Everything about the message, the sender or the
 moment (spam filters, blocklists, policy, a full mailbox, a timeout) is soft: the address may
-well work for the next issue. The split follows the practice of the bounce analysers that
-publish their decisions (sisimai's hard bounces are user unknown, host unknown, moved and not
-accepting mail)."""
+well work for the next issue (a suspended mailbox too: it may be re-enabled). The split
+follows the bounce analysers that publish their decisions (sisimai's hard bounces are user
+unknown, host unknown, moved, and not accepting mail when permanent)."""
 
 from __future__ import annotations
 
 import re
 
-# reason -> hard (True) or soft (False) when the failure is permanent (status class 5).
-# A temporary failure (status class 4) is always soft.
+# reason -> hard (True) or soft (False). "not-accepted" is hard only when permanent; the
+# others that are hard stay hard even on a 4xx reply (a server that says "no such user" with
+# 450 still has no such user). A delay warning is always soft.
 REASONS: dict[str, bool] = {
     "user-unknown": True,      # no such mailbox
     "host-unknown": True,      # no such domain, no MX, null MX
     "has-moved": True,         # the address changed (5.1.6)
-    "suspended": True,         # account disabled, deactivated, closed, inactive
-    "not-accepted": True,      # the domain accepts no mail, relaying denied by its MX
+    "not-accepted": True,      # the domain accepts no mail (null MX), relaying denied by its MX
+    "suspended": False,        # account disabled, deactivated, closed, inactive: may return
     "mailbox-full": False,
     "quota": False,            # the sender exceeded a rate or volume limit
     "too-large": False,
@@ -56,10 +57,12 @@ _TEXT: list[tuple[str, str]] = [
                      r"insufficient (?:disk |system )?(?:space|storage)|"
                      r"no (?:space|room) left|not enough (?:space|storage)|storage limit|"
                      r"mail ?box size limit|mailfolder is full|user has exceeded"),
-    ("suspended", r"suspend|disabled|deactivated|inactive|not (?:an )?active|"
-                  r"account (?:has been )?(?:closed|expired|terminated|locked|blocked)|"
-                  r"discontinued|no longer (?:active|available|valid|in use|on server)|"
-                  r"not currently active|has been (?:closed|cancelled)|frozen"),
+    ("user-unknown", r"deactivated|not (?:an )?active (?:address|mailbox|account|user)|"
+                     r"discontinued|no longer (?:active|available|valid|in use|on server)|"
+                     r"account (?:has been )?(?:closed|terminated|deleted|removed)|"
+                     r"has been (?:closed|cancelled|deleted|removed)"),
+    ("suspended", r"suspend|disabled|inactive|account (?:has been )?(?:expired|locked|blocked)|"
+                  r"not currently active|frozen|temporarily (?:deactivated|unavailable)"),
     ("has-moved", r"has moved|moved to|changed (?:his|her|their)? ?address|"
                   r"no longer (?:with|at|works)"),
     ("user-unknown", r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local|mailbox|"
@@ -88,6 +91,7 @@ _TEXT: list[tuple[str, str]] = [
                      r"could not be found|name server|domain name not found|"
                      r"domain .{0,40}(?:does not|doesn't) (?:exist|accept)"),
     ("not-accepted", r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed))|"
+                     r"as a relay|use me .{0,60}relay|null mx|"
                      r"not permitted to relay|unable to relay|we do not relay|"
                      r"rcpthosts|not a relay|relaying denied|not local|cannot relay|"
                      r"accepts? no mail|does not accept mail|not accept(?:ing)? mail"),
@@ -145,23 +149,31 @@ def find_status(text: str) -> str | None:
     return ".".join(found.groups()) if found else None
 
 
+_DECISIVE = ("too-large", "mailbox-full", "user-unknown", "has-moved", "suspended",
+             "host-unknown")
+
+
 def reason_for(status: str | None, diagnostic: str) -> str:
-    """One word of the vocabulary for a failure, from its status code and text."""
-    generic = status is None or status.split(".", 1)[1] in ("0.0", "7.0", "7.1", "5.0",
-                                                            "1.0", "0.000", "3.0")
-    specific = _STATUS.get(status.split(".", 1)[1]) if status else None
-    if status and not generic and specific in ("user-unknown", "host-unknown", "has-moved",
-                                               "mailbox-full", "too-large"):
+    """One word of the vocabulary for a failure, from its status code and text: the text when
+    it names one of the decisive reasons, else a specific status code, else the text."""
+    for reason, pattern in _TEXT_COMPILED:
+        if reason in _DECISIVE and pattern.search(diagnostic):
+            return reason
+    detail = status.split(".", 1)[1] if status else ""
+    specific = _STATUS.get(detail)
+    if specific and detail not in ("0.0", "7.0", "7.1", "5.0", "1.0", "3.0"):
         return specific
     for reason, pattern in _TEXT_COMPILED:
         if pattern.search(diagnostic):
             return reason
-    if specific:
-        return specific
-    return "unknown"
+    return specific or "unknown"
 
 
 def is_hard(reason: str, status: str | None, permanent: bool | None = None) -> bool:
-    """Hard when the reason means the address is dead and the failure is permanent."""
-    temporary = (status is not None and status.startswith("4")) or permanent is False
-    return REASONS.get(reason, False) and not temporary
+    """Hard when the reason means the address is dead (see REASONS)."""
+    if not REASONS.get(reason, False) or (permanent is False and (
+            status is None or status.startswith("4"))):
+        return False
+    if reason == "not-accepted":
+        return not (status or "").startswith("4")
+    return True

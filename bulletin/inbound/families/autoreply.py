@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bulletin.inbound.families.base import FAILURE_PHRASE, Finding, looks_like_report
+from bulletin.inbound.families.base import Finding, says_it_failed
 from bulletin.inbound.message import Parsed, header
 
 _SUBJECT = re.compile(
@@ -30,7 +30,7 @@ _SUBJECT_ANYWHERE = re.compile(
 
 def detect(p: Parsed) -> Finding | None:
     msg = p.msg
-    if looks_like_report(p) and FAILURE_PHRASE.search(p.text[:20000]):
+    if says_it_failed(p):
         return None  # Exim marks its bounces "Auto-Submitted: auto-replied"
     auto_submitted = header(msg, "Auto-Submitted").lower()
     precedence = (header(msg, "Precedence") + " " + header(msg, "X-Precedence")).lower()

@@ -69,7 +69,8 @@ FAILURE_PHRASE = re.compile(
     r"was not accepted|has not yet been delivered|has been delayed|delivery problems|"
     r"failed permanently|fatal (?:delivery )?errors?|rejected|has been postponed|"
     r"delivery failure|no valid recipients|invalid final delivery|unknown user|"
-    r"not deliver|nie istnieje|n'a pas pu|no pudo ser entregado|не может быть доставлено|"
+    r"not deliver|nie istnieje|not a valid user|no such user|user unknown|does not exist|"
+    r"n'a pas pu|no pudo ser entregado|не может быть доставлено|"
     r"невозможно доставить|无法发送", re.IGNORECASE)
 _NOT_RECIPIENT_LINE = re.compile(
     r"^\s*(?:>\s*)?(?:from|message-id|in-reply-to|references|received|return-path|"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from bulletin.inbound.families.base import Exclusions, Finding, failures_from, permanence
+from bulletin.inbound.families.base import Finding, failures_from, permanence
 from bulletin.inbound.families.textual import scan
 from bulletin.inbound.message import Parsed, addresses_in, header
 
@@ -22,8 +22,8 @@ _BLOCK = re.compile(r"following address(?:es|\(es\))?\s+(?:failed|"
 def detect(p: Parsed) -> Finding | None:
     failed = header(p.msg, "X-Failed-Recipients")
     if failed:
-        exclusions = Exclusions(p)
-        found = [a for a in dict.fromkeys(addresses_in(failed)) if exclusions.allows(a)]
+        # The header names exactly the failed addresses: no exclusions needed.
+        found = list(dict.fromkeys(addresses_in(failed)))
         if found:
             return Finding(family="exim", failures=failures_from(found, p.report_text),
                            permanent=permanence(p.report_text))
