@@ -67,5 +67,5 @@ def store(database_url: str) -> Iterator[Store]:
 @pytest.fixture
 def news(store: Store) -> str:
     """A list named 'news' in the store."""
-    store.create_list("news", newsletter="news", title="News")
+    store.mailing_lists.create("news", newsletter="news", title="News")
     return "news"

@@ -33,99 +33,101 @@ pytest_plugins = ["tests.store_fixtures"]
 
 
 def emails(store: Store, list_name: str) -> list[str]:
-    return [member.email for member in store.iter_active_members(list_name)]
+    return [member.email for member in store.mailing_lists.active_members(list_name)]
 
 
 def test_subscribe_is_case_insensitive_and_audited(store: Store, news: str) -> None:
-    assert store.subscribe("Ann@Example.ORG", news, source="page", name="Ann") == "added"
-    assert store.subscribe("ann@example.org", news, source="cli") == "unchanged"
-    store.create_list("events", newsletter="news")
-    assert store.subscribe("ANN@EXAMPLE.ORG", "events", source="page") == "joined"
-    info = store.subscriber("ann@example.org")
+    assert store.subscriptions.subscribe("Ann@Example.ORG", news, source="page",
+                                         name="Ann") == "added"
+    assert store.subscriptions.subscribe("ann@example.org", news, source="cli") == "unchanged"
+    store.mailing_lists.create("events", newsletter="news")
+    assert store.subscriptions.subscribe("ANN@EXAMPLE.ORG", "events", source="page") == "joined"
+    info = store.subscriptions.subscriber("ann@example.org")
     assert (info.email, info.name, info.status, info.lists) == (
         "Ann@example.org", "Ann", "active", ("events", "news"))
-    assert [(a.action, a.list_name, a.source) for a in store.audit(info.id)] == [
+    assert [(a.action, a.list_name, a.source) for a in store.audit_trail.of(info.id)] == [
         ("subscribe", "news", "page"), ("join", "events", "page")]
 
 
 def test_unsubscribe_keeps_the_record_and_blocks_resubscription(store: Store, news: str
                                                                 ) -> None:
-    store.subscribe("ann@example.org", news, source="page")
-    assert store.unsubscribe("ann@example.org", source="one-click", actor="web") is True
-    assert store.unsubscribe("ann@example.org", source="one-click") is False
+    store.subscriptions.subscribe("ann@example.org", news, source="page")
+    assert store.subscriptions.unsubscribe("ann@example.org", source="one-click",
+                                           actor="web") is True
+    assert store.subscriptions.unsubscribe("ann@example.org", source="one-click") is False
     assert emails(store, news) == []
-    assert store.subscriber("ann@example.org").status == "unsubscribed"
+    assert store.subscriptions.subscriber("ann@example.org").status == "unsubscribed"
     with pytest.raises(UnsubscribedError, match="has left \\(unsubscribed\\)"):
-        store.subscribe("ann@example.org", news, source="cli")
-    assert store.subscribe("ann@example.org", news, source="page", resubscribe=True) \
+        store.subscriptions.subscribe("ann@example.org", news, source="cli")
+    assert store.subscriptions.subscribe("ann@example.org", news, source="page", resubscribe=True) \
         == "resubscribed"
     assert emails(store, news) == ["ann@example.org"]
     trail = [(a.action, a.old_status, a.new_status, a.source, a.actor)
-             for a in store.audit("ann@example.org")]
+             for a in store.audit_trail.of("ann@example.org")]
     assert trail == [("subscribe", None, "active", "page", None),
                      ("unsubscribe", "active", "unsubscribed", "one-click", "web"),
                      ("resubscribe", "unsubscribed", "active", "page", None)]
 
 
 def test_leaving_one_list_leaves_the_others(store: Store, news: str) -> None:
-    store.create_list("events")
+    store.mailing_lists.create("events")
     for list_name in (news, "events"):
-        store.subscribe("ann@example.org", list_name, source="page")
-    assert store.unsubscribe("ann@example.org", "events", source="page") is True
+        store.subscriptions.subscribe("ann@example.org", list_name, source="page")
+    assert store.subscriptions.unsubscribe("ann@example.org", "events", source="page") is True
     assert emails(store, news) == ["ann@example.org"]
     assert emails(store, "events") == []
-    assert store.counts("events")["unsubscribed"] == 1
+    assert store.mailing_lists.counts("events")["unsubscribed"] == 1
     with pytest.raises(UnsubscribedError, match="unsubscribed from events"):
-        store.subscribe("ann@example.org", "events", source="cli")
+        store.subscriptions.subscribe("ann@example.org", "events", source="cli")
 
 
 def test_suppression_always_wins(store: Store, news: str) -> None:
-    store.subscribe("ann@example.org", news, source="page")
-    store.subscribe("bob@example.org", news, source="page")
-    assert store.suppress("ANN@example.org", reason="legal request", source="cli") is True
-    assert store.suppress("ann@example.org", reason="again", source="cli") is False
+    store.subscriptions.subscribe("ann@example.org", news, source="page")
+    store.subscriptions.subscribe("bob@example.org", news, source="page")
+    assert store.suppressions.add("ANN@example.org", reason="legal request", source="cli") is True
+    assert store.suppressions.add("ann@example.org", reason="again", source="cli") is False
     assert emails(store, news) == ["bob@example.org"]
-    assert store.is_suppressed("Ann@EXAMPLE.org")
+    assert store.suppressions.contains("Ann@EXAMPLE.org")
     with pytest.raises(SuppressedError, match="suppression list \\(legal request"):
-        store.subscribe("ann@example.org", news, source="cli", resubscribe=True)
-    assert store.counts(news)["suppressed"] == 1
+        store.subscriptions.subscribe("ann@example.org", news, source="cli", resubscribe=True)
+    assert store.mailing_lists.counts(news)["suppressed"] == 1
 
 
 def test_double_opt_in(store: Store, news: str) -> None:
-    store.subscribe("ann@example.org", news, source="page", status="pending")
+    store.subscriptions.subscribe("ann@example.org", news, source="page", status="pending")
     assert emails(store, news) == []
-    assert store.confirm("ann@example.org", source="page") is True
-    assert store.confirm("ann@example.org", source="page") is False
+    assert store.subscriptions.confirm("ann@example.org", source="page") is True
+    assert store.subscriptions.confirm("ann@example.org", source="page") is False
     assert emails(store, news) == ["ann@example.org"]
 
 
 def test_bounces_and_complaints_stop_mail_and_are_suppressed(store: Store, news: str) -> None:
     for who in ("a@example.org", "b@example.org", "c@example.org"):
-        store.subscribe(who, news, source="import")
-    store.record_bounce("a@example.org", reply="550 5.1.1 unknown user")
-    store.record_complaint("b@example.org")
+        store.subscriptions.subscribe(who, news, source="import")
+    store.subscriptions.record_bounce("a@example.org", reply="550 5.1.1 unknown user")
+    store.subscriptions.record_complaint("b@example.org")
     assert emails(store, news) == ["c@example.org"]
-    assert store.subscriber("a@example.org").status == "bounced"
-    assert store.subscriber("b@example.org").suppressed
+    assert store.subscriptions.subscriber("a@example.org").status == "bounced"
+    assert store.subscriptions.subscriber("b@example.org").suppressed
 
 
 def test_mistakes_are_clear_errors(store: Store, news: str) -> None:
     with pytest.raises(StoreError, match="'ann@@x' is not a valid email address"):
-        store.subscribe("ann@@x", news, source="cli")
+        store.subscriptions.subscribe("ann@@x", news, source="cli")
     with pytest.raises(UnknownListError, match="no list named 'nope' \\(lists: news\\)"):
-        store.subscribe("ann@example.org", "nope", source="cli")
+        store.subscriptions.subscribe("ann@example.org", "nope", source="cli")
     with pytest.raises(NotSubscribedError, match=r"no subscriber zed@example\.org"):
-        store.unsubscribe("zed@example.org", source="cli")
+        store.subscriptions.unsubscribe("zed@example.org", source="cli")
     with pytest.raises(StoreError, match="not a list name"):
-        store.create_list("Bad Name")
-    assert store.create_list("news") is False
+        store.mailing_lists.create("Bad Name")
+    assert store.mailing_lists.create("news") is False
 
 
 def test_members_are_streamed_in_order(store: Store, news: str) -> None:
     for number in range(25):
-        store.subscribe(f"p{number:02}@example.org", news, source="cli")
-    store.unsubscribe("p03@example.org", source="cli")
-    stream = store.iter_active_members(news, batch=4)
+        store.subscriptions.subscribe(f"p{number:02}@example.org", news, source="cli")
+    store.subscriptions.unsubscribe("p03@example.org", source="cli")
+    stream = store.mailing_lists.active_members(news, batch=4)
     first = next(stream)
     assert first.email == "p00@example.org"
     rest = [member.email for member in stream]
@@ -142,7 +144,8 @@ def test_two_writers_adding_the_same_address_make_one_subscriber(database_url: s
     def add() -> None:
         try:
             with Store.open(database_url) as store:
-                outcomes.append(store.subscribe("ann@example.org", "news", source="page"))
+                outcomes.append(store.subscriptions.subscribe("ann@example.org", "news",
+                                                              source="page"))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -159,7 +162,7 @@ def test_two_writers_adding_the_same_address_make_one_subscriber(database_url: s
 
 def test_the_ledger_lifecycle(store: Store, news: str) -> None:
     for number in range(5):
-        store.subscribe(f"p{number}@example.org", news, source="cli")
+        store.subscriptions.subscribe(f"p{number}@example.org", news, source="cli")
     assert store.ledger.create("news-1", news) == 5
     assert store.ledger.create("news-1", news) == 0
     first = store.ledger.claim("news-1", 2)
@@ -170,7 +173,7 @@ def test_the_ledger_lifecycle(store: Store, news: str) -> None:
     with pytest.raises(StoreError, match="it is sent, not sending"):
         store.ledger.mark_sent(first[0].id, "250 again")
 
-    store.unsubscribe("p2@example.org", source="one-click")
+    store.subscriptions.unsubscribe("p2@example.org", source="one-click")
     second = store.ledger.claim("news-1", 10)
     assert [c.email for c in second] == ["p3@example.org", "p4@example.org"]
     store.ledger.mark_failed(second[0].id, "421 try later", permanent=False)
@@ -182,7 +185,7 @@ def test_the_ledger_lifecycle(store: Store, news: str) -> None:
     assert store.ledger.requeue("news-1") == 2
     assert store.ledger.counts("news-1")["pending"] == 2
 
-    store.subscribe("late@example.org", news, source="page")
+    store.subscriptions.subscribe("late@example.org", news, source="page")
     assert store.ledger.create("news-1", news) == 1
 
 
@@ -191,7 +194,7 @@ def test_the_ledger_by_language(store: Store, news: str) -> None:
     edition to the rest (no language, or one the newsletter is not written in)."""
     for address, language in [("en@x.org", "en"), ("cy@x.org", "cy"), ("none@x.org", None),
                               ("fr@x.org", "fr"), ("cy2@x.org", "cy")]:
-        store.subscribe(address, news, source="cli", language=language)
+        store.subscriptions.subscribe(address, news, source="cli", language=language)
     welsh = Audience("cy")
     english = Audience("en", others=("cy",), default=True)
     assert store.ledger.unqueued("issue", news, welsh) == 2
