@@ -37,19 +37,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from .engine import WRITE
-from .errors import UnknownListError
+from .lists import list_id
 from .merge import Merge
-from .models import MailingList, table
 from .rows import BadRow, NoteKind, Row
 from .staging import Staging
 
 BATCH = 5000
 IMPORT_CACHE_KIB = 16 * 1024
-
-_lists = table(MailingList)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +104,6 @@ class ImportReport:
     def outcomes(self) -> int:
         return (self.added + self.joined + self.activated + self.resubscribed + self.unchanged
                 + self.duplicates + self.unsubscribed + self.suppressed + self.bad)
-
-
-def unknown_list_message(name: str, known: Iterable[str]) -> str:
-    names = ", ".join(known) or "none yet"
-    return (f"no list named {name!r} (lists: {names}); lists come from the newsletters' "
-            f"`list` in bulletin.toml, or `bulletin subscribers lists --create NAME`")
 
 
 def _batches(rows: Iterable[Row | BadRow], report: ImportReport, size: int,
@@ -179,7 +170,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     # closed after the import): fewer re-reads of the unique index's pages.
                     # A fixed amount, whatever the size of the file.
                     connection.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-                _list_id(connection, list_name)  # an unknown list: before reading the file
+                list_id(connection, list_name)  # an unknown list: before reading the file
             staging = Staging(connection, duplicate)
             for batch in _batches(rows, report, batch_size, note):
                 staging.add(batch)
@@ -190,7 +181,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                 connection.execution_options(**{WRITE: True})  # SQLite: BEGIN IMMEDIATE
                 locked = time.perf_counter()
                 with connection.begin():
-                    merge = Merge(connection, _list_id(connection, list_name), source, actor,
+                    merge = Merge(connection, list_id(connection, list_name), source, actor,
                                   resubscribe, count, note)
                     for first, last in staging.batches:
                         merge.lines(first, last)
@@ -201,11 +192,3 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
             connection.invalidate()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _list_id(connection: Connection, list_name: str) -> int:
-    list_id = connection.scalar(select(_lists.c.id).where(_lists.c.name == list_name))
-    if list_id is None:
-        known = connection.scalars(select(_lists.c.name).order_by(_lists.c.name)).all()
-        raise UnknownListError(unknown_list_message(list_name, known))
-    return int(list_id)

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from .aggregate import Aggregate
 from .errors import StoreError, UnknownListError
-from .importer import unknown_list_message
 from .models import MailingList, Membership, Pause, Subscriber, now
 from .suppressions import suppressed
 
@@ -49,11 +48,15 @@ class Member:
 
 
 def list_id(session: Session | Connection, name: str) -> int:
-    """The id of the list called `name`, or UnknownListError."""
+    """The id of the list called `name`, or UnknownListError (for every way in: the single
+    operations, the importer and the send ledger)."""
     found = session.scalar(select(MailingList.id).where(MailingList.name == name))
     if found is None:
-        known = session.scalars(select(MailingList.name).order_by(MailingList.name))
-        raise UnknownListError(unknown_list_message(name, known))
+        known = ", ".join(session.scalars(select(MailingList.name)
+                                          .order_by(MailingList.name))) or "none yet"
+        raise UnknownListError(f"no list named {name!r} (lists: {known}); lists come from the "
+                               f"newsletters' `list` in bulletin.toml, or `bulletin subscribers "
+                               f"lists --create NAME`")
     return found
 
 
