@@ -1,9 +1,23 @@
-"""The subscription rules (bulletin.store.rules): the pure function on its own."""
+"""The subscription rules (bulletin.store.rules): the pure function on its own, and a property
+test holding the two paths that use it together (one subscription at a time, and the bulk
+import)."""
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bulletin.store import NotSubscribedError, Store, SuppressedError, UnsubscribedError
+from bulletin.store.addresses import normalise
+from bulletin.store.rows import Row
 from bulletin.store.rules import NOBODY, AuditRow, Person, Request, State, subscribe
 
 
@@ -88,3 +102,144 @@ def test_joining_another_list() -> None:
 def test_only_active_or_pending_can_be_requested() -> None:
     with pytest.raises(ValueError, match="active or pending"):
         subscribe(NOBODY, Request(status="unsubscribed"))
+
+
+# -- the two paths held together ----------------------------------------------------------------
+#
+# The same random sequence of operations is run on two fresh stores. In the first, every
+# subscription is made one at a time (Store.subscribe); in the second, each is made by whichever
+# path the example chose: Store.subscribe, or Store.import_rows (a file of one row, or of several
+# addresses at once). Both must end in the same stored state, and every subscription in the
+# same outcome.
+
+ADDRESSES = ("ann@example.org", "bo@example.org", "cy@example.org")
+LISTS = ("news", "events")
+names = st.sampled_from([None, "Ann", "Bo"])
+languages = st.sampled_from([None, "en", "cy"])
+Subscription = tuple[str, str, str | None, str | None, bool, bool]
+"""address, list, name, language, pending (double opt-in), resubscribe"""
+Outcomes = tuple[list[str], list[str]]
+
+subscriptions = st.tuples(st.sampled_from(ADDRESSES), st.sampled_from(LISTS), names, languages,
+                          st.booleans(), st.booleans())
+operations = st.lists(st.one_of(
+    st.tuples(st.just("subscribe"), subscriptions, st.sampled_from(["single", "import"])),
+    st.tuples(st.just("import many"), st.sampled_from(LISTS), st.booleans(),
+              st.lists(st.tuples(st.sampled_from(ADDRESSES), names, languages), min_size=1,
+                       max_size=3, unique_by=lambda row: row[0])),
+    st.tuples(st.just("unsubscribe"), st.sampled_from(ADDRESSES),
+              st.sampled_from([None, *LISTS])),
+    st.tuples(st.just("suppress"), st.sampled_from(ADDRESSES)),
+    st.tuples(st.just("confirm"), st.sampled_from(ADDRESSES)),
+    st.tuples(st.just("bounce"), st.sampled_from(ADDRESSES))), max_size=12)
+
+REPORTED = {"added": "added", "joined": "joined", "activated": "activated",
+            "resubscribed": "resubscribed", "unchanged": "unchanged",
+            "suppressed": "suppressed", "unsubscribed": "left"}
+
+
+@pytest.fixture(scope="module")
+def empty_database() -> Iterator[Path]:
+    """A store with its tables and lists, made once: each example starts from copies."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "empty.db"
+        with Store.open(f"sqlite:///{path}") as store:
+            for name in LISTS:
+                store.create_list(name)
+        yield path
+
+
+def one_at_a_time(store: Store, subscription: Subscription) -> str:
+    email, list_name, name, language, pending, resubscribe = subscription
+    try:
+        return store.subscribe(email, list_name, source="import", name=name,
+                               language=language, status="pending" if pending else "active",
+                               resubscribe=resubscribe)
+    except SuppressedError:
+        return "suppressed"
+    except UnsubscribedError:
+        return "left"
+
+
+def imported(store: Store, list_name: str, resubscribe: bool,
+             rows: list[tuple[str, str | None, str | None]]) -> Outcomes:
+    """Rows of distinct addresses imported as one file."""
+    report = store.import_rows(
+        [Row(line, normalise(email), name, language)
+         for line, (email, name, language) in enumerate(rows, start=2)],
+        list_name, source="people.csv", resubscribe=resubscribe)
+    assert report.bad == report.duplicates == 0
+    refused = {note.line: note.kind for note in report.notes}
+    each = ["left" if refused.get(line) == "unsubscribed" else refused.get(line, "subscribed")
+            for line in range(2, len(rows) + 2)]
+    kinds = sorted(kind for field, kind in REPORTED.items()
+                   for _ in range(getattr(report, field)))
+    return each, kinds
+
+
+def outcomes_of(kinds: list[str]) -> Outcomes:
+    """Subscriptions made one at a time, as an import reports them."""
+    return ([kind if kind in ("suppressed", "left") else "subscribed" for kind in kinds],
+            sorted(kinds))
+
+
+def apply(store: Store, operation: tuple[Any, ...], bulk: bool) -> Outcomes:
+    """Run one operation: how each subscription it made ended (refused or subscribed, row
+    by row), and all their outcomes."""
+    kind = operation[0]
+    if kind == "subscribe":
+        subscription: Subscription = operation[1]
+        email, list_name, name, language, pending, resubscribe = subscription
+        if bulk and operation[2] == "import" and not pending:  # an import cannot ask pending
+            return imported(store, list_name, resubscribe, [(email, name, language)])
+        return outcomes_of([one_at_a_time(store, subscription)])
+    if kind == "import many":
+        _, list_name, resubscribe, rows = operation
+        if bulk:
+            return imported(store, list_name, resubscribe, rows)
+        return outcomes_of([one_at_a_time(store, (email, list_name, name, language, False,
+                                                  resubscribe))
+                            for email, name, language in rows])
+    with contextlib.suppress(NotSubscribedError):
+        if kind == "unsubscribe":
+            store.unsubscribe(operation[1], operation[2], source="page")
+        elif kind == "suppress":
+            store.suppress(operation[1], reason="asked", source="cli")
+        elif kind == "confirm":
+            store.confirm(operation[1], source="confirm-link")
+        elif kind == "bounce":
+            store.record_bounce(operation[1], reply="550 no such user")
+    return [], []
+
+
+def stored(store: Store) -> dict[str, object]:
+    """Everything the rules decide, for every address."""
+    state: dict[str, object] = {}
+    for email in ADDRESSES:
+        suppressed = store.is_suppressed(email)
+        try:
+            info = store.subscriber(email)
+        except NotSubscribedError:
+            state[email] = (None, suppressed)
+            continue
+        trail = [(entry.action, entry.old_status, entry.new_status, entry.list_name,
+                  entry.source) for entry in store.audit(email)]
+        state[email] = ((info.status, info.name, info.language, info.consent_at is not None),
+                        store.memberships(email), suppressed, trail)
+    return state
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=operations)
+def test_a_subscription_ends_the_same_whichever_path_made_it(
+        empty_database: Path, steps: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        urls = []
+        for name in ("single.db", "bulk.db"):
+            shutil.copyfile(empty_database, Path(folder) / name)
+            urls.append(f"sqlite:///{Path(folder) / name}")
+        with Store.open(urls[0]) as single, Store.open(urls[1]) as bulk:
+            for step in steps:
+                assert apply(bulk, step, True) == apply(single, step, False), step
+                assert stored(bulk) == stored(single), step
