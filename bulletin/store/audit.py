@@ -17,9 +17,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from . import lists
 from .aggregate import Aggregate
 from .errors import NotSubscribedError
-from .lists import list_id
 from .models import AuditEntry, MailingList, Subscriber, now
 from .subscribers import SubscriberRef, address
 
@@ -66,7 +66,7 @@ class AuditTrail(Aggregate):
         of `bulletin check`, say. The row's subject (email_key) is the issue's ledger name
         (newsletter/stem), which has no @ and so is never a subscriber's."""
         with self.transaction() as session:
-            on_list = None if list_name is None else list_id(session, list_name)
+            on_list = None if list_name is None else lists.list_id(session, list_name)
             session.add(AuditEntry(at=now(), email_key=issue, list_id=on_list, action=action,
                                    source=source, actor=actor, detail=detail))
 
