@@ -59,17 +59,31 @@ def parse_bytes(data: bytes) -> email.message.Message:
 
 
 def decode_header(value: object) -> str:
-    """A header value as text: encoded words decoded, folding and control characters removed."""
+    """A header value as text: encoded words decoded, folding and control characters removed,
+    raw 8-bit bytes read as UTF-8 (else Latin-1)."""
     if value is None:
         return ""
     try:
-        if isinstance(value, email.header.Header):
-            text = str(value)
-        else:
-            text = str(email.header.make_header(email.header.decode_header(str(value))))
+        chunks = email.header.decode_header(value if isinstance(value, email.header.Header)
+                                            else str(value))
+        text = "".join(_chunk(data, charset) for data, charset in chunks)
     except Exception:
         text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = _chunk(text.encode("utf-8", "surrogateescape"), None)
     return _SPACE.sub(" ", re.sub(r"[\r\n\x00-\x08\x0b-\x1f]+", " ", text)).strip()
+
+
+def _chunk(data: bytes | str, charset: str | None) -> str:
+    if isinstance(data, str):
+        return data
+    for candidate in (charset if charset and charset != "unknown-8bit" else "utf-8",
+                      "utf-8", "latin-1"):
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
 
 
 def header(msg: email.message.Message, name: str) -> str:

@@ -61,7 +61,8 @@ _TEXT: list[tuple[str, str]] = [
                      r"discontinued|no longer (?:active|available|valid|in use|on server)|"
                      r"account (?:has been )?(?:closed|terminated|deleted|removed)|"
                      r"has been (?:closed|cancelled|deleted|removed)"),
-    ("suspended", r"suspend|disabled|inactive|account (?:has been )?(?:expired|locked|blocked)|"
+    ("suspended", r"(?<!delivery temporarily )suspend|disabled|inactive|"
+                  r"account (?:has been )?(?:expired|locked|blocked)|"
                   r"not currently active|frozen|temporarily (?:deactivated|unavailable)"),
     ("has-moved", r"has moved|moved to|changed (?:his|her|their)? ?address|"
                   r"no longer (?:with|at|works)"),
@@ -98,7 +99,7 @@ _TEXT: list[tuple[str, str]] = [
     ("blocked", r"block(?:ed|list)|blacklist|black list|denylist|\brbl\b|dnsbl|"
                 r"spamhaus|spamcop|sorbs|barracuda|reputation|poor reputation|"
                 r"listed (?:at|on|in)|ip (?:address )?(?:\S+ )?(?:is )?(?:not allowed|"
-                r"rejected|denied)|client host .{0,40}rejected|connection refused|"
+                r"rejected|denied)|client host .{0,40}rejected|"
                 r"too many (?:connections|messages|recipients)|rate limit|"
                 r"try again later|throttl|access denied"),
     ("policy", r"dmarc|\bspf\b|dkim|authenticat|policy|not authori[sz]ed|"
@@ -113,7 +114,7 @@ _TEXT: list[tuple[str, str]] = [
                 r"too long|could not be delivered (?:for|within) \d|"
                 r"delivery time expired|message (?:has been )?in (?:the )?queue "
                 r"(?:for|too long)|hops|loop"),
-    ("network", r"connection (?:timed out|reset|lost|dropped)|network|unreachable|"
+    ("network", r"connection (?:timed out|reset|lost|dropped|refused)|network|unreachable|"
                 r"could not connect|lost connection|no route|dns|tls"),
     ("system", r"system error|internal (?:server )?error|temporar|local error|"
                r"server error|resources|out of memory|i/o error|mailer error|"

@@ -13,12 +13,12 @@ from bulletin.inbound.message import Parsed
 
 BOUNCE_FAMILIES: tuple[Callable[[Parsed], Finding | None], ...] = (
     exim.detect,
-    qmail.detect,
-    postfix.detect,
-    sendmail.detect,
     providers.gmail,
     providers.yahoo,
     providers.aol,
+    qmail.detect,
+    postfix.detect,
+    sendmail.detect,
     domino.detect,
     exchange.detect,
 )
