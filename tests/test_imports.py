@@ -46,17 +46,11 @@ def test_rendering_still_imports_what_it_needs_when_it_runs() -> None:
     assert loaded & {*STORE, *WEB} == set()
 
 
-@pytest.mark.parametrize("module", ["bulletin.cli_subscribers", "bulletin.cli_send",
-                                    "bulletin.cli_serve", "bulletin.cli"])
+@pytest.mark.parametrize("module", ["bulletin.cli.subscribers", "bulletin.cli.send",
+                                    "bulletin.cli.serve", "bulletin.cli.authoring",
+                                    "bulletin.cli"])
 def test_each_cli_module_imports_on_its_own(module: str) -> None:
     assert "bulletin" in imported_by(f"import {module}")
-
-
-def test_the_cli_names_the_database_variable_the_store_reads() -> None:
-    from bulletin import cli_subscribers
-    from bulletin.store import engine
-
-    assert cli_subscribers.ENVIRONMENT == engine.ENVIRONMENT
 
 
 def test_starting_the_cli_loads_no_command_s_libraries() -> None:

@@ -21,9 +21,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ..environment import DATABASE_URL as ENVIRONMENT
 from .errors import StoreError
 
-ENVIRONMENT = "BULLETIN_DATABASE_URL"
 DEFAULT_FILE = "bulletin.db"
 BUSY_TIMEOUT_S = 30
 WRITE = "bulletin_write"

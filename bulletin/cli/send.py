@@ -13,13 +13,25 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from .cli import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, _value, app, err, out, reported
-from .errors import SendError
+from ..errors import SendError
+from .common import (
+    ConfigOpt,
+    DeliveryOpt,
+    IssueArg,
+    LangOpt,
+    actor,
+    err,
+    out,
+    reported,
+    value,
+)
 
 if TYPE_CHECKING:
-    from .send.campaign import Plan
-    from .send.dispatch import Dispatcher, Report
-    from .send.outgoing import Notice, Outgoing
+    from ..send.campaign import Plan
+    from ..send.dispatch import Dispatcher, Report
+    from ..send.outgoing import Notice, Outgoing
+
+app = typer.Typer()
 
 FORCED = "send-forced"
 """The audit trail's action for a send that went ahead past the errors of `bulletin check`."""
@@ -38,10 +50,10 @@ def send_test_command(issue: IssueArg, to: ToOpt,
     issue is sent in. Not recorded as sends to the list."""
     from email_validator import EmailNotValidError, validate_email
 
-    from . import asyncrun
-    from .message import envelope_from
-    from .send import campaign
-    from .send.outgoing import render_here
+    from .. import asyncrun
+    from ..message import envelope_from
+    from ..send import campaign
+    from ..send.outgoing import render_here
 
     with reported():
         for address in to:
@@ -49,7 +61,7 @@ def send_test_command(issue: IssueArg, to: ToOpt,
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as exc:
                 raise SendError(f"--to {address}: {exc}") from None
-        outgoing = render_here(issue, config, lang, _value(delivery))
+        outgoing = render_here(issue, config, lang, value(delivery))
         workspace, newsletter = outgoing.workspace, outgoing.newsletter
         transport = campaign.transport_factory(workspace, out_dir)
         envelope = envelope_from(workspace, newsletter)
@@ -92,20 +104,20 @@ def send_command(
         config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
     """Send ISSUE to a mailing list, if `bulletin check` finds no errors in it. Safe to run
     again: it resumes, and nobody recorded as sent is sent to again."""
-    from .send.outgoing import render_apart
+    from ..send.outgoing import render_apart
 
     with reported():
         if force is not None and not force.strip():
             raise SendError('--force: give the reason for sending past the errors, e.g. '
                             '--force "the alt text is in the caption"')
-        outgoing = render_apart(issue, config, lang, _value(delivery), check=True)
+        outgoing = render_apart(issue, config, lang, value(delivery), check=True)
         if outgoing.errors and force is None:
             raise SendError(_refusal(issue, outgoing.errors))
         # Only now what sending needs, so that it was not held while the child rendered.
-        from . import links
-        from .message import envelope_from
-        from .send import campaign
-        from .send.dispatch import Dispatcher
+        from .. import links
+        from ..message import envelope_from
+        from ..send import campaign
+        from ..send.dispatch import Dispatcher
 
         workspace, newsletter = outgoing.workspace, outgoing.newsletter
         list_name = list_name or newsletter.mailing_list
@@ -128,10 +140,8 @@ def send_command(
                 err.print("Not sent.")
                 raise typer.Exit(1)
             if outgoing.errors and force is not None:
-                from .cli_subscribers import _actor
-
                 store.audit_issue(plan.issue, FORCED, list_name=list_name, source="cli",
-                                  actor=_actor(), detail=_forced(force, outgoing.errors))
+                                  actor=actor(), detail=_forced(force, outgoing.errors))
             store.ledger.create(plan.issue, list_name, audience)
             outgoing.publish(store)  # the public archive: view in browser
             if resend_uncertain and plan.uncertain:
@@ -157,8 +167,8 @@ def dkim_record_command(
         config: ConfigOpt = None) -> None:
     """Print the DNS TXT record that publishes each newsletter's DKIM public key, split into
     strings of at most 255 characters as zone files need."""
-    from .dkim import dkim_signer, txt_strings
-    from .settings import find_config, load_workspace
+    from ..dkim import dkim_signer, txt_strings
+    from ..settings import find_config, load_workspace
 
     with reported():
         workspace = load_workspace(config or find_config())
@@ -256,7 +266,7 @@ def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
         TimeRemainingColumn,
     )
 
-    from . import asyncrun
+    from .. import asyncrun
 
     columns = (TextColumn("[bold]Sending[/]"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), TextColumn("{task.fields[rate]:>8} msg/s"),
@@ -305,8 +315,8 @@ def _final(report: Report, counts: dict[str, int]) -> None:
 @app.command("status")
 def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
     """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
-    from .send import campaign
-    from .workflow import load
+    from ..send import campaign
+    from ..workflow import load
 
     with reported():
         workspace, loaded = load(issue, config)  # its name in the ledger; no need to render

@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .cli import app, err, out, reported
+from .common import err, out, reported
+
+app = typer.Typer()
 
 
 @app.command("serve")
@@ -24,12 +26,12 @@ def serve_command(
     """Serve the pages behind every email's links: one-click unsubscribe, preferences,
     subscribe (double opt-in), view in browser and the archive. Needs BULLETIN_SECRET_KEY,
     the key the emails' links were signed with."""
-    from . import links
-    from .errors import SendError
-    from .send import campaign
-    from .settings import find_config, load_workspace
-    from .web.server import bind, serve
-    from .web.service import create_app
+    from .. import links
+    from ..errors import SendError
+    from ..send import campaign
+    from ..settings import find_config, load_workspace
+    from ..web.server import bind, serve
+    from ..web.service import create_app
 
     with reported():
         key = links.secret_key()

@@ -1,12 +1,11 @@
 """`bulletin subscribers ...` and `bulletin db ...`: the subscriber store from the command line.
 
-Thin, like cli.py: find the workspace and its database, call the store, print. The store
-(SQLAlchemy) is imported when a command runs, not when the CLI starts.
+Thin, like the rest of the CLI: find the workspace and its database, call the store, print.
+The store (SQLAlchemy) is imported when a command runs, not when the CLI starts.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from collections import Counter
@@ -18,25 +17,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from . import cli
-from .errors import BulletinError, SettingsError
+from ..environment import DATABASE_URL
+from ..errors import BulletinError, SettingsError
+from .common import StoreConfigOpt, actor, err, out, reported
 
 if TYPE_CHECKING:
-    from .settings import Workspace
-    from .store import ImportReport, Note, Store
-
-ENVIRONMENT = "BULLETIN_DATABASE_URL"  # bulletin.store.engine.ENVIRONMENT, without its import
+    from ..settings import Workspace
+    from ..store import ImportReport, Note, Store
 
 subscribers_app = typer.Typer(name="subscribers", no_args_is_help=True,
                               help="Subscribers and lists: import, export, add, remove, count.")
 db_app = typer.Typer(name="db", no_args_is_help=True, help="The subscriber database.")
-cli.app.add_typer(subscribers_app)
-cli.app.add_typer(db_app)
+app = typer.Typer()
+"""Both groups, for the top level."""
+app.add_typer(subscribers_app)
+app.add_typer(db_app)
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help=f"bulletin.toml to use (default: BULLETIN_CONFIG, else the nearest one "
-                     f"above this folder); the database is {ENVIRONMENT}, else its "
-                     f"database_url, else bulletin.db beside it")]
 ListOpt = Annotated[str, typer.Option("--list", help="The list, e.g. cohes3ion",
                                       show_default=False)]
 EmailArg = Annotated[str, typer.Argument(help="An email address", show_default=False)]
@@ -46,24 +42,17 @@ NOTES_SHOWN = 10
 PROGRESS_EVERY = 100_000
 
 
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def _workspace(config: Path | None) -> Workspace | None:
     """The workspace, or None when the database is named in the environment and there is no
     bulletin.toml to be found."""
-    from .settings import find_config, load_workspace
+    from ..settings import find_config, load_workspace
 
     if config is not None:
         return load_workspace(config)
     try:
         path = find_config()
     except SettingsError:
-        if os.environ.get(ENVIRONMENT):
+        if os.environ.get(DATABASE_URL):
             return None
         raise
     return load_workspace(path)
@@ -79,8 +68,8 @@ def _title(workspace: Workspace, slug: str) -> str:
 @contextmanager
 def _store(config: Path | None) -> Iterator[Store]:
     """The workspace's store, with a list for every newsletter in bulletin.toml."""
-    from .store import Store
-    from .store.engine import resolve_url
+    from ..store import Store
+    from ..store.engine import resolve_url
 
     workspace = _workspace(config)
     url = resolve_url(workspace.root if workspace else None,
@@ -131,7 +120,7 @@ def import_command(
         encoding: Annotated[str | None, typer.Option(
             "--encoding", help="The file's encoding when it is not UTF-8: cp1252 for a file "
                                "Excel saved as plain 'CSV', utf-16 for 'Unicode Text'")] = None,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """Import subscribers from a CSV file into a list, in one transaction: if anything stops
     it, nothing is imported. Running the same import again changes nothing."""
     shown_notes: Counter[str] = Counter()
@@ -139,29 +128,29 @@ def import_command(
     def on_note(note: Note) -> None:
         where = f"{file}:{note.line}"
         if note.kind == "bad":
-            cli.err.print(f"[bold red]Error:[/] {escape(where)}: {escape(note.message)}; "
+            err.print(f"[bold red]Error:[/] {escape(where)}: {escape(note.message)}; "
                           f"row not imported")
             return
         shown_notes[note.kind] += 1
         if verbose or shown_notes[note.kind] <= NOTES_SHOWN:
-            cli.out.print(f"[dim]note:[/] {escape(where)}: {escape(note.message)}")
+            out.print(f"[dim]note:[/] {escape(where)}: {escape(note.message)}")
 
     next_progress = [PROGRESS_EVERY]
 
     def on_progress(rows: int) -> None:
         if rows >= next_progress[0]:
-            cli.err.print(f"[dim]… {rows:,} rows read[/]")
+            err.print(f"[dim]… {rows:,} rows read[/]")
             next_progress[0] = (rows // PROGRESS_EVERY + 1) * PROGRESS_EVERY
-    with cli.reported():
-        from .csvimport import open_csv
+    with reported():
+        from ..csvimport import open_csv
 
         stream = open_csv(file, encoding)
         if stream is not None:
-            cli.out.print(f"[dim]note: reading {escape(str(file))} as {escape(str(encoding))}"
+            out.print(f"[dim]note: reading {escape(str(file))} as {escape(str(encoding))}"
                           f"[/]")
         try:
             with _store(config) as store:
-                report = store.import_csv(file, list_name, actor=_actor(),
+                report = store.import_csv(file, list_name, actor=actor(),
                                           resubscribe=resubscribe, on_note=on_note,
                                           on_progress=on_progress, stream=stream)
         except KeyboardInterrupt:
@@ -173,14 +162,14 @@ def import_command(
     if not verbose:
         for kind, count in sorted(shown_notes.items()):
             if count > NOTES_SHOWN:
-                cli.out.print(f"[dim]note: … and {count - NOTES_SHOWN:,} more {kind} rows "
+                out.print(f"[dim]note: … and {count - NOTES_SHOWN:,} more {kind} rows "
                               f"(--verbose lists them all)[/]")
     if report.ignored_columns:
         columns = ", ".join(report.ignored_columns)
-        cli.out.print(f"[dim]note: {escape(str(file))}: ignored columns: {escape(columns)}[/]")
-    cli.out.print(escape(_summary(report, file)))
+        out.print(f"[dim]note: {escape(str(file))}: ignored columns: {escape(columns)}[/]")
+    out.print(escape(_summary(report, file)))
     if report.bad:
-        cli.err.print(f"[bold red]Error:[/] {escape(str(file))}: "
+        err.print(f"[bold red]Error:[/] {escape(str(file))}: "
                       f"{_number(report.bad, 'bad row')} not imported (listed above); fix "
                       f"them and import the file again: rows already in are left as they are")
         raise typer.Exit(1)
@@ -191,13 +180,13 @@ def export_command(
         list_name: ListOpt,
         out_file: Annotated[Path | None, typer.Option(
             "--out", help="File to write (default: standard output)")] = None,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """Write a list's active members as CSV (email,name,language), ready to import."""
-    with cli.reported(), _store(config) as store:
+    with reported(), _store(config) as store:
         if out_file is None:
             count = store.export_csv(list_name, sys.stdout)
             sys.stdout.flush()
-            cli.err.print(f"{_number(count, 'subscriber')} exported")
+            err.print(f"{_number(count, 'subscriber')} exported")
             return
         temporary = out_file.with_name(out_file.name + ".tmp")
         try:
@@ -210,7 +199,7 @@ def export_command(
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-    cli.out.print(f"wrote {_number(count, 'subscriber')} to {escape(str(out_file))}")
+    out.print(f"wrote {_number(count, 'subscriber')} to {escape(str(out_file))}")
 
 
 @subscribers_app.command("add")
@@ -224,11 +213,11 @@ def add_command(
         resubscribe: Annotated[bool, typer.Option(
             "--resubscribe", help="They had unsubscribed and have asked to be subscribed "
                                   "again")] = False,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """Subscribe one person to a list."""
-    from .csvimport import clean_language, clean_name
+    from ..csvimport import clean_language, clean_name
 
-    with cli.reported():
+    with reported():
         try:
             clean = clean_name(name or "")
         except ValueError as exc:
@@ -238,7 +227,7 @@ def add_command(
         except ValueError as exc:
             raise BulletinError(f"--language: {exc}") from None
         with _store(config) as store:
-            outcome = store.subscribe(email, list_name, source=SOURCE, actor=_actor(),
+            outcome = store.subscribe(email, list_name, source=SOURCE, actor=actor(),
                                       name=clean, language=tag,
                                       status="pending" if pending else "active",
                                       resubscribe=resubscribe)
@@ -247,7 +236,7 @@ def add_command(
             "activated": f"{email} confirmed and on {list_name}",
             "resubscribed": f"{email} re-subscribed to {list_name}",
             "unchanged": f"{email} was already on {list_name}"}[outcome]
-    cli.out.print(escape(said))
+    out.print(escape(said))
 
 
 @subscribers_app.command("remove")
@@ -256,12 +245,12 @@ def remove_command(
         list_name: Annotated[str | None, typer.Option(
             "--list", help="Unsubscribe from this list only (default: from everything)")]
         = None,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """Unsubscribe someone. Their record is kept, so no import adds them back."""
-    with cli.reported(), _store(config) as store:
-        changed = store.unsubscribe(email, list_name, source=SOURCE, actor=_actor())
+    with reported(), _store(config) as store:
+        changed = store.unsubscribe(email, list_name, source=SOURCE, actor=actor())
     where = list_name or "everything"
-    cli.out.print(escape(f"unsubscribed {email} from {where}" if changed
+    out.print(escape(f"unsubscribed {email} from {where}" if changed
                          else f"{email} was already unsubscribed from {where}"))
 
 
@@ -273,16 +262,16 @@ def _counts_line(label: str, counts: dict[str, int]) -> str:
 def count_command(
         list_name: Annotated[str | None, typer.Option(
             "--list", help="One list (default: every list, and everyone)")] = None,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """How many subscribers are active, paused, pending, unsubscribed, bounced, complained
     or suppressed."""
-    with cli.reported(), _store(config) as store:
+    with reported(), _store(config) as store:
         names = [list_name] if list_name else store.list_names()
         lines = [_counts_line(name, store.counts(name)) for name in names]
         if list_name is None:
             lines.append(_counts_line("everyone", store.counts()))
     for line in lines:
-        cli.out.print(escape(line))
+        out.print(escape(line))
 
 
 @subscribers_app.command("lists")
@@ -293,41 +282,41 @@ def lists_command(
             "--newsletter", help="With --create: the newsletter it belongs to")] = None,
         title: Annotated[str | None, typer.Option(
             "--title", help="With --create: what subscribers see it called")] = None,
-        config: ConfigOpt = None) -> None:
+        config: StoreConfigOpt = None) -> None:
     """Show the lists and their active members; --create makes one."""
-    with cli.reported():
+    with reported():
         if (newsletter or title) and not create:
             raise BulletinError("--newsletter and --title go with --create NAME")
         with _store(config) as store:
             if create:
                 if store.create_list(create, newsletter=newsletter, title=title):
-                    cli.out.print(f"created list {escape(create)}")
+                    out.print(f"created list {escape(create)}")
                 else:
-                    cli.out.print(f"list {escape(create)} already exists")
+                    out.print(f"list {escape(create)} already exists")
             lists = store.lists()
     for info in lists:
         about = ", ".join(part for part in (info.title, info.newsletter and
                                             f"newsletter {info.newsletter}") if part)
-        cli.out.print(f"{escape(info.name)}  {_number(info.active, 'active member')}"
+        out.print(f"{escape(info.name)}  {_number(info.active, 'active member')}"
                       f"{'  (' + escape(about) + ')' if about else ''}")
     if not lists:
-        cli.out.print("no lists yet: add newsletters to bulletin.toml, or "
+        out.print("no lists yet: add newsletters to bulletin.toml, or "
                       "`bulletin subscribers lists --create NAME`")
 
 
 @db_app.command("upgrade")
-def upgrade_command(config: ConfigOpt = None) -> None:
+def upgrade_command(config: StoreConfigOpt = None) -> None:
     """Create the database's tables, or bring them up to date (keeping the data)."""
-    from .store.engine import resolve_url, shown
-    from .store.store import upgrade
+    from ..store.engine import resolve_url, shown
+    from ..store.store import upgrade
 
-    with cli.reported():
+    with reported():
         workspace = _workspace(config)
         url = resolve_url(workspace.root if workspace else None,
                           workspace.settings.database_url if workspace else None)
         result = upgrade(url)
     where = escape(shown(url))
     if result.changed:
-        cli.out.print(f"{where}: upgraded from {result.before or 'empty'} to {result.after}")
+        out.print(f"{where}: upgraded from {result.before or 'empty'} to {result.after}")
     else:
-        cli.out.print(f"{where}: up to date ({result.after})")
+        out.print(f"{where}: up to date ({result.after})")

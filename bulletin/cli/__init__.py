@@ -1,0 +1,34 @@
+"""The command line: parse arguments, call the library, print. Only here do errors become
+messages and exit codes.
+
+One module per group of commands, each with its own typer.Typer, added here, so that
+registration runs one way (this package imports its modules; none imports this package):
+
+    authoring    init, render, check, preview, screenshot
+    send         send-test, send, dkim-record, status
+    serve        serve
+    subscribers  subscribers ..., db ...
+    common       the consoles, the shared options, `reported` (errors become messages)
+    helptext     --help in click's conventions, for the whole tree
+
+Each command imports what it needs when it runs, so that starting one command does not load
+every other's libraries (rendering, the store, the web service): `bulletin send` renders in a
+child process and must not hold the rendering stack itself (see bulletin.send.outgoing)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import authoring, send, serve, subscribers
+from .helptext import ConventionalGroup
+
+app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
+                               cls=ConventionalGroup, no_args_is_help=True,
+                               add_completion=False, pretty_exceptions_enable=False)
+# Added without a name, a module's commands (and groups) join the top level, in this order.
+for part in (authoring.app, send.app, serve.app, subscribers.app):
+    app.add_typer(part)
+
+
+def main() -> None:
+    app()

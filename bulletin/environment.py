@@ -1,0 +1,9 @@
+"""The names of the environment variables that more than one part of bulletin reads, in a
+module that imports nothing, so that the CLI can name them in its help without loading the
+part that reads them (the store's SQLAlchemy, the SMTP client)."""
+
+DATABASE_URL = "BULLETIN_DATABASE_URL"
+"""The subscriber database's URL; before bulletin.toml's database_url."""
+
+SMTP_PASSWORD = "BULLETIN_SMTP_PASSWORD"
+"""The SMTP relay's password, for smtp.username in bulletin.toml."""
