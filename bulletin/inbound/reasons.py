@@ -28,6 +28,7 @@ REASONS: dict[str, bool] = {
     "spam-rejected": False,    # content judged spam
     "blocked": False,          # the sending IP or domain is blocklisted or has bad reputation
     "policy": False,           # DMARC/SPF/DKIM failure, content or sender policy
+    "sender-rejected": False,  # the sender address or domain refused (MAIL FROM, 5.1.7, 5.1.8)
     "filtered": False,         # a recipient-side filter or attachment rule refused it
     "virus": False,
     "expired": False,          # gave up after retrying (timeout)
@@ -127,8 +128,8 @@ _TEXT_COMPILED = [(reason, re.compile(pattern, re.IGNORECASE)) for reason, patte
 # Enhanced status code (class stripped) -> reason. Used when the text says nothing clear.
 _STATUS: dict[str, str] = {
     "1.1": "user-unknown", "1.0": "user-unknown", "1.2": "host-unknown", "1.3": "syntax",
-    "1.4": "user-unknown", "1.5": "user-unknown", "1.6": "has-moved", "1.7": "policy",
-    "1.8": "policy", "1.10": "host-unknown",
+    "1.4": "user-unknown", "1.5": "user-unknown", "1.6": "has-moved", "1.7": "sender-rejected",
+    "1.8": "sender-rejected", "1.10": "host-unknown",
     "2.0": "user-unknown", "2.1": "suspended", "2.2": "mailbox-full", "2.3": "too-large",
     "2.4": "system", "3.0": "system", "3.1": "mailbox-full", "3.2": "system",
     "3.3": "system", "3.4": "too-large", "3.5": "system",
@@ -150,13 +151,39 @@ def find_status(text: str) -> str | None:
     return ".".join(found.groups()) if found else None
 
 
+# Where in the SMTP dialogue the server refused: a refusal of MAIL FROM (or of the message
+# after DATA, unless the code names the recipient) is about the sender, not the address.
+_AFTER_MAIL_FROM = re.compile(r"after mail from|in reply to mail from|sender address rejected|"
+                              r"unroutable sender|sender domain|domain of sender",
+                              re.IGNORECASE)
+_AFTER_DATA = re.compile(r"after end of data|after data|in reply to end of data|"
+                         r"in reply to data", re.IGNORECASE)
+_ADDRESS_CODES = ("1.1", "1.2", "1.6", "1.10", "2.1")
+
 _DECISIVE = ("too-large", "mailbox-full", "user-unknown", "has-moved", "suspended",
              "host-unknown")
 
 
 def reason_for(status: str | None, diagnostic: str) -> str:
     """One word of the vocabulary for a failure, from its status code and text: the text when
-    it names one of the decisive reasons, else a specific status code, else the text."""
+    it names one of the decisive reasons, else a specific status code, else the text; a
+    refusal of the sender is never a dead recipient address."""
+    reason = _reason(status, diagnostic)
+    if REASONS.get(reason) and _about_sender(status, diagnostic):
+        return "sender-rejected"
+    return reason
+
+
+def _about_sender(status: str | None, diagnostic: str) -> bool:
+    detail = status.split(".", 1)[1] if status else ""
+    if detail in ("1.7", "1.8"):
+        return True
+    if _AFTER_MAIL_FROM.search(diagnostic):
+        return True
+    return bool(_AFTER_DATA.search(diagnostic)) and detail not in _ADDRESS_CODES
+
+
+def _reason(status: str | None, diagnostic: str) -> str:
     for reason, pattern in _TEXT_COMPILED:
         if reason in _DECISIVE and pattern.search(diagnostic):
             return reason
