@@ -242,3 +242,16 @@ def test_hard_is_only_a_dead_address() -> None:
     assert not is_hard("not-accepted", "4.7.1")
     assert is_hard("not-accepted", "5.7.1")
     assert not any(is_hard(r, "5.0.0") for r in REASONS if r not in hard)
+
+
+def test_an_out_of_office_sent_with_a_null_sender_is_still_an_auto_reply() -> None:
+    got = classify(b"Return-Path: <>\nFrom: Ana <ana@example.org>\nTo: news@bulletin.example\n"
+                   b"Subject: Automatic reply: Issue 4\nAuto-Submitted: auto-replied\n\n"
+                   b"I am out of the office. Mail sent to me could not be delivered before "
+                   b"Monday; it was rejected by nobody.\n")
+    assert (got.kind, got.recipients) == ("auto-reply", ())
+
+
+def test_an_unsubscribe_request_names_no_one_by_its_from_address() -> None:
+    got = classify(simple("unsubscribe", "unsubscribe"))
+    assert (got.kind, got.recipients, got.token) == ("unsubscribe", (), None)

@@ -30,8 +30,6 @@ _SUBJECT_ANYWHERE = re.compile(
 
 def detect(p: Parsed) -> Finding | None:
     msg = p.msg
-    if says_it_failed(p):
-        return None  # Exim marks its bounces "Auto-Submitted: auto-replied"
     auto_submitted = header(msg, "Auto-Submitted").lower()
     precedence = (header(msg, "Precedence") + " " + header(msg, "X-Precedence")).lower()
     evidence = ""
@@ -51,4 +49,7 @@ def detect(p: Parsed) -> Finding | None:
         evidence = "X-Auto-Response-Suppress"
     if not evidence:
         return None
+    if evidence.startswith("Auto-Submitted") and says_it_failed(p) and not (
+            _SUBJECT.search(p.subject) or _SUBJECT_ANYWHERE.search(p.subject)):
+        return None  # Exim marks its bounces "Auto-Submitted: auto-replied" too
     return Finding(family="autoreply-rfc3834", kind="auto-reply", diagnostic=evidence)

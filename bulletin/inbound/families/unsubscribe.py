@@ -1,14 +1,14 @@
 """Unsubscribe requests sent by email: the List-Unsubscribe mailto form (subject
 "unsubscribe TOKEN") and people writing "unsubscribe" to the list's unsubscribe address. The
 token is taken from the subject or from the To local part (unsubscribe+TOKEN@, or a VERP-like
-opt-out-TOKEN@); the From address is carried along but never trusted on its own: whoever acts
-on the request must verify the token."""
+opt-out-TOKEN@). The From address is never taken as the person to unsubscribe: anyone can
+write any From, so the token, verified by whoever acts on the request, is the only identity."""
 
 from __future__ import annotations
 
 import re
 
-from bulletin.inbound.families.base import Failure, Finding
+from bulletin.inbound.families.base import Finding
 from bulletin.inbound.message import Parsed, addresses_in, header, headers
 
 _SUBJECT = re.compile(r"^\s*(?:re:\s*)?unsubscribe\b[\s:]*(?P<token>[\w.~=+/-]{6,200})?\s*$",
@@ -44,7 +44,7 @@ def detect(p: Parsed, addresses: tuple[str, ...] = ()) -> Finding | None:
     if not (subject or by_body or apple):
         return None
     token = (subject.group("token") if subject else None) or local_token
-    sender = addresses_in(header(p.msg, "From"))
+    # No recipients: the From address proves nothing, so the request names no one; the token
+    # (verified by whoever acts on it) is its only identity.
     return Finding(family="unsubscribe", kind="unsubscribe", token=token,
-                   failures=[Failure(address=a, action="unsubscribe") for a in sender[:1]],
                    diagnostic=p.subject[:200])
