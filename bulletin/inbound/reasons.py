@@ -43,6 +43,10 @@ REASONS: dict[str, bool] = {
 # servers often send a generic code (5.0.0, 5.7.1, 5.5.0) with a precise text.
 _TEXT: list[tuple[str, str]] = [
     ("virus", r"\bvirus|malware|infected|banned (?:file|attachment)"),
+    ("blocked", r"(?:low|poor|bad) reputation|reputation of the sending|"
+                r"(?:ip|address|host|domain) (?:is |has been )?(?:black|block)listed"),
+    ("quota", r"receiving mail (?:at|over) a rate|rate that prevents|too many messages|"
+              r"sending (?:rate|limit|quota)|rate limit(?:ed)?|exceeded .{0,30}sending"),
     ("spam-rejected", r"\bspam(?!haus|cop)|junk ?mail|\bbulk mail|uribl|surbl|"
                       r"spamhaus.{0,20}(?:dbl|content)|"
                       r"content.{0,30}(?:reject|refuse|block)|message (?:content )?rejected|"
@@ -121,6 +125,7 @@ _TEXT: list[tuple[str, str]] = [
                r"server error|resources|out of memory|i/o error|mailer error|"
                r"service (?:not available|unavailable)"),
     ("syntax", r"syntax|malformed|unrecognized command|bad address syntax|"
+               r"protocol (?:violation|error)|"
                r"invalid (?:syntax|command)"),
 ]
 _TEXT_COMPILED = [(reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in _TEXT]
@@ -160,7 +165,7 @@ _AFTER_DATA = re.compile(r"after end of data|after data|in reply to end of data|
                          r"in reply to data", re.IGNORECASE)
 _ADDRESS_CODES = ("1.1", "1.2", "1.6", "1.10", "2.1")
 
-_DECISIVE = ("too-large", "mailbox-full", "user-unknown", "has-moved", "suspended",
+_DECISIVE = ("quota", "too-large", "mailbox-full", "user-unknown", "has-moved", "suspended",
              "host-unknown")
 
 
