@@ -158,8 +158,8 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
         report.duplicates += 1
         note(line, "duplicate", message)
 
-    def count(name: str) -> None:
-        setattr(report, name, getattr(report, name) + 1)
+    def count(name: str, amount: int) -> None:
+        setattr(report, name, getattr(report, name) + amount)
 
     with engine.connect() as connection:
         try:

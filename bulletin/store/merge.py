@@ -11,12 +11,22 @@ through Python).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, cast, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 
-from .bulk import Many, constant
+from .bulk import Many, Query, constant
 from .models import (
     AuditEntry,
     Membership,
@@ -42,12 +52,12 @@ OUTCOME_COUNTS = {"added": "added", "joined": "joined", "activated": "activated"
 
 
 class Merge:
-    """Merges the staged rows into list `list_id` on `connection`. `count(name)` adds one to
+    """Merges the staged rows into list `list_id` on `connection`. `count(name, n)` adds n to
     the report's count `name`; `refused(line, kind, message)` is told of each row not
     imported."""
 
     def __init__(self, connection: Connection, list_id: int, source: str, actor: str | None,
-                 resubscribe: bool, count: Callable[[str], None],
+                 resubscribe: bool, count: Callable[[str, int], None],
                  refused: Callable[[int, NoteKind, str], None]) -> None:
         self.connection = connection
         self.list_id = list_id
@@ -116,7 +126,7 @@ class Merge:
                    sql("import").label("source"), sql(actor).label("actor"),
                    (sql(f"{source}:") + cast(just_added.c.line, String)).label("detail")))
             for row in self.new.audit]
-        self.state = (select(staged.c.email_key, staged.c.email, staged.c.name,
+        self.state = Query(connection, select(staged.c.email_key, staged.c.email, staged.c.name,
                              staged.c.language, staged.c.line, _subscribers.c.id,
                              _subscribers.c.status, _subscribers.c.name,
                              _subscribers.c.language, _suppressions.c.email_key,
@@ -125,7 +135,7 @@ class Merge:
                       .outerjoin(_subscribers, _subscribers.c.email_key == staged.c.email_key)
                       .outerjoin(_suppressions,
                                  _suppressions.c.email_key == staged.c.email_key)
-                      .outerjoin(_memberships, (_memberships.c.list_id == list_id)
+                      .outerjoin(_memberships, (_memberships.c.list_id == on_list)
                                  & (_memberships.c.subscriber_id == _subscribers.c.id))
                       .where(staged.c.line.between(bindparam("first"), bindparam("last")))
                       .order_by(staged.c.line))
@@ -141,15 +151,18 @@ class Merge:
         joins: list[tuple[Any, ...]] = []
         rejoins: list[tuple[Any, ...]] = []
         audits: list[tuple[Any, ...]] = []
+        counts: Counter[str] = Counter()
         for (key, email, name, language, line, id_, status, old_name, old_language,
-             suppression, membership) in connection.execute(
-                self.state, {"first": first, "last": last}):
-            before = State(None if id_ is None else Person(status, old_name, old_language),
-                           membership, suppression is not None)
+             suppression, membership) in self.state.run(first=first, last=last):
+            if id_ is None and suppression is None:
+                before = NOBODY
+            else:
+                before = State(None if id_ is None else Person(status, old_name, old_language),
+                               membership, suppression is not None)
             decision = subscribe(before, Request(request.status, request.resubscribe, name,
                                                  language))
             outcome = decision.outcome
-            self.count(OUTCOME_COUNTS[outcome])
+            counts[outcome] += 1
             if outcome == "suppressed":
                 self.refused(line, "suppressed",
                              f"{email} is on the suppression list; never imported")
@@ -163,11 +176,13 @@ class Merge:
             after = decision.after.subscriber
             assert after is not None
             if outcome == "added":
-                new.append((email, key, after.name, after.language))
+                # As the staging table has them, which is where they are inserted from.
+                assert after.name == name and after.language == language
+                new.append((email, key, name, language))
                 continue
             assert before.subscriber is not None
             if decision.filled:
-                self.count("filled")
+                counts["filled"] += 1
                 fills.append((id_, after.name, after.language))
             if decision.consent or after.status != before.subscriber.status:
                 statuses.append((id_, after.status))
@@ -181,6 +196,8 @@ class Merge:
                 audits.append((id_, key, self.list_id if row.on_list else None, row.action,
                                row.old_status, row.new_status, detail))
 
+        for name, count in counts.items():
+            self.count(OUTCOME_COUNTS.get(name, name), count)
         if new:
             after_id = connection.scalar(select(func.coalesce(func.max(_subscribers.c.id), 0)))
             self.insert_subscribers(new)

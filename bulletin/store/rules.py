@@ -121,6 +121,10 @@ class Decision:
         return self.outcome in REFUSED
 
 
+_SUBSCRIBED = {status: (AuditRow("subscribe", None, status, True),) for status in REQUESTABLE}
+"""The audit of a new subscriber, by status (made once: the import asks for each row)."""
+
+
 def subscribe(before: State, request: Request) -> Decision:
     """What subscribing `before`'s address to the list as `request` asks does (see the module
     docstring for the rules)."""
@@ -133,7 +137,7 @@ def subscribe(before: State, request: Request) -> Decision:
         return Decision("added",
                         State(Person(request.status, request.name, request.language),
                               "active", False),
-                        (AuditRow("subscribe", None, request.status, True),), consent=True)
+                        _SUBSCRIBED[request.status], consent=True)
     gone = old.status in LEFT
     if (gone or before.membership == "unsubscribed") and not request.resubscribe:
         return Decision("left", before, left_how=old.status if gone else None)
