@@ -44,7 +44,7 @@ def classify(message: bytes, *, unsubscribe_addresses: tuple[str, ...] = ()) -> 
 
 
 def _classify(p: Parsed, unsubscribe_addresses: tuple[str, ...]) -> Classification:
-    finding = (arf.detect(p) or rfc3464.detect(p)
+    finding = (arf.detect(p) or arf.jmrp(p) or rfc3464.detect(p)
                or unsubscribe.detect(p, unsubscribe_addresses) or autoreply.detect(p))
     if finding is None and looks_like_report(p):
         for family in BOUNCE_FAMILIES:

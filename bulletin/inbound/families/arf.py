@@ -2,7 +2,11 @@
 a message/feedback-report part, sent by mailbox providers' feedback loops when a person
 marks a message as spam. The complained-about address is the Original-Rcpt-To field, or the
 To of the quoted original. Feedback-Type abuse, fraud, virus or other is a complaint; opt-out
-is an unsubscribe request; not-spam and auth-failure reports change nothing for the person."""
+is an unsubscribe request; not-spam and auth-failure reports change nothing for the person.
+
+Microsoft's feedback loop (JMRP, for Outlook.com and Hotmail) does not use ARF: it sends the
+complained-about message as a message/rfc822 attachment, subject "complaint about message
+from <IP>", naming the recipient in X-HmXmrOriginalRecipient; `jmrp` reads that form."""
 
 from __future__ import annotations
 
@@ -58,3 +62,20 @@ def detect(p: Parsed) -> Finding | None:
         kind = "complaint"
     return Finding(family="arf", failures=failures, kind=kind,  # type: ignore[arg-type]
                    diagnostic=f"feedback-type: {feedback}")
+
+
+_JMRP_SUBJECT = re.compile(r"^\s*complaint about message from\b", re.IGNORECASE)
+
+
+def jmrp(p: Parsed) -> Finding | None:
+    """Microsoft's non-ARF complaint (JMRP)."""
+    original = p.original
+    if original is None:
+        return None
+    marker = header(original, "X-HmXmrOriginalRecipient")
+    if not (marker or _JMRP_SUBJECT.search(p.subject)):
+        return None
+    recipients = addresses_in(marker) or addresses_in(header(original, "To"))
+    return Finding(family="arf", kind="complaint", diagnostic="feedback-type: abuse (JMRP)",
+                   failures=[Failure(address=a, action="feedback")
+                             for a in dict.fromkeys(recipients)])
