@@ -90,7 +90,8 @@ class ImportReport:
     ignored_columns: tuple[str, ...] = ()
     seconds: float = 0.0
     locked_seconds: float = 0.0
-    """How long the import held the database's write lock: the merge, not the reading."""
+    """How long the import's write transaction took (SQLite: how long it held the database's
+    write lock): the merge, not the reading of the file."""
     notes: list[Note] = field(default_factory=list)
     """The first `NOTES_KEPT` notes (all of them go to the on_note callback)."""
 
@@ -122,8 +123,6 @@ def _batches(rows: Iterable[Row | BadRow], report: ImportReport, size: int,
             batch = []
     if batch:
         yield batch
-
-
 
 
 def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_name: str, *,
