@@ -255,3 +255,13 @@ def test_an_out_of_office_sent_with_a_null_sender_is_still_an_auto_reply() -> No
 def test_an_unsubscribe_request_names_no_one_by_its_from_address() -> None:
     got = classify(simple("unsubscribe", "unsubscribe"))
     assert (got.kind, got.recipients, got.token) == ("unsubscribe", (), None)
+
+
+def test_a_no_reply_notification_with_failure_words_is_never_a_hard_bounce() -> None:
+    got = classify(simple("Your order update", "We could not deliver your parcel: the address "
+                          "ana@example.org does not exist. Delivery failed.",
+                          sender="Shop <noreply@shop.example>"))
+    assert got.kind == "not-bounce"
+    guess = classify(simple("Undeliverable", "The address ana@example.org does not exist.",
+                            sender="Shop <noreply@shop.example>"))
+    assert guess.kind != "hard"  # words alone, from no mail system, never suppress anyone

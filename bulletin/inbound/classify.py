@@ -20,7 +20,7 @@ from bulletin.inbound.families import (
     rfc3464,
     unsubscribe,
 )
-from bulletin.inbound.families.base import Failure, Finding, looks_like_report
+from bulletin.inbound.families.base import Failure, Finding, is_daemon, looks_like_report
 from bulletin.inbound.message import Parsed, addresses_in, header, headers, parse_bytes
 from bulletin.inbound.model import Classification, Kind
 from bulletin.inbound.reasons import find_status, is_hard, reason_for
@@ -84,6 +84,9 @@ def _assemble(p: Parsed, finding: Finding | None) -> Classification:
     if delayed:
         reason = "delayed" if reason in ("unknown", "expired", "network", "system") else reason
     kind: Kind = "hard" if is_hard(reason, status, permanent) else "soft"
+    if kind == "hard" and finding.family == "heuristic" and not (
+            is_daemon(p.sender) or header(p.msg, "Return-Path").strip() == "<>"):
+        kind = "soft"  # a guess from words alone never suppresses anyone
     return Classification(kind=kind, recipients=tuple(dict.fromkeys(f.address for f in failed)),
                           status=status, reason=reason, diagnostic=diagnostic or None,
                           family=finding.family, **context)  # type: ignore[arg-type]

@@ -48,9 +48,8 @@ class Finding:
 
 _DAEMON = re.compile(
     r"mailer-?daemon|postmaster|mail ?delivery|delivery ?(?:sub)?system|mdaemon|"
-    r"\bsmtp\b|mail ?administrator|system administrator|nobody@|noreply|no-reply|"
-    r"\bmailer\b|e500|virus|antivirus|interscan|imss|mailsweeper|"
-    r"mail ?server|bounce|returned|symantec|lsmtp|^<>$", re.IGNORECASE)
+    r"\bsmtp\b|mail ?administrator|system administrator|\bmailer\b|e500|"
+    r"virus|interscan|imss|mailsweeper|mail ?server|symantec|lsmtp|^<>$", re.IGNORECASE)
 BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|returned (?:mail|to sender)|failure notice|delivery (?:status|"
     r"failure|failed|notification|problem|report)|mail delivery|non.?delivery|"
