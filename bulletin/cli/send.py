@@ -1,5 +1,5 @@
-"""`bulletin send-test`, `bulletin send` and `bulletin status`: thin, like the rest of the
-CLI; the work is in bulletin.send.
+"""`bulletin send-test`, `bulletin send`, `bulletin dkim-record` and `bulletin status`: thin,
+like the rest of the CLI: parse, confirm, call the send use-case (bulletin.send.run), print.
 
 `bulletin send` renders the issue in a child process (bulletin.send.outgoing) before it
 imports anything it needs for sending, so that the process that sends, for as long as the
@@ -28,13 +28,11 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..send.campaign import Plan
-    from ..send.dispatch import Dispatcher, Report
-    from ..send.outgoing import Notice, Outgoing
+    from ..send.dispatch import Report
+    from ..send.outgoing import Outgoing
+    from ..send.run import Finished, Send
 
 app = typer.Typer()
-
-FORCED = "send-forced"
-"""The audit trail's action for a send that went ahead past the errors of `bulletin check`."""
 
 ToOpt = Annotated[list[str], typer.Option("--to", help="An address to send the test to; "
                                                     "repeat for several")]
@@ -50,10 +48,8 @@ def send_test_command(issue: IssueArg, to: ToOpt,
     issue is sent in. Not recorded as sends to the list."""
     from email_validator import EmailNotValidError, validate_email
 
-    from .. import asyncrun
-    from ..message import envelope_from
-    from ..send import campaign
     from ..send.outgoing import render_here
+    from ..send.run import send_test
 
     with reported():
         for address in to:
@@ -61,21 +57,13 @@ def send_test_command(issue: IssueArg, to: ToOpt,
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as exc:
                 raise SendError(f"--to {address}: {exc}") from None
-        outgoing = render_here(issue, config, lang, value(delivery))
-        workspace, newsletter = outgoing.workspace, outgoing.newsletter
-        transport = campaign.transport_factory(workspace, out_dir)
-        envelope = envelope_from(workspace, newsletter)
-        results = asyncrun.run(lambda: campaign.send_tests(outgoing, to, transport, envelope))
-        failed = [r for r in results if not r[2].sent]
-        with campaign.open_store(workspace) as store:
-            for address, _language, result, message_id in results:
-                if result.sent and out_dir is None:
-                    store.ledger.record_test_send(outgoing.key, address, message_id, result.reply)
-    for address, language, result, _ in results:
+        copies = send_test(render_here(issue, config, lang, value(delivery)), to, out_dir)
+    for copy in copies:
+        result = copy.result
         mark = "[green]sent[/]" if result.sent else f"[red]{result.status.value}[/]"
-        out.print(f"{mark} [TEST] ({language}) to {escape(address)}: "
+        out.print(f"{mark} [TEST] ({copy.language}) to {escape(copy.address)}: "
                   f"{escape(f'{result.code} {result.reply}'.strip())}")
-    if failed:
+    if any(not copy.result.sent for copy in copies):
         raise typer.Exit(1)
 
 
@@ -111,52 +99,29 @@ def send_command(
             raise SendError('--force: give the reason for sending past the errors, e.g. '
                             '--force "the alt text is in the caption"')
         outgoing = render_apart(issue, config, lang, value(delivery), check=True)
-        if outgoing.errors and force is None:
-            raise SendError(_refusal(issue, outgoing.errors))
         # Only now what sending needs, so that it was not held while the child rendered.
-        from .. import links
-        from ..message import envelope_from
-        from ..send import campaign
-        from ..send.dispatch import Dispatcher
+        from ..send.run import Request, planned
 
-        workspace, newsletter = outgoing.workspace, outgoing.newsletter
-        list_name = list_name or newsletter.mailing_list
-        key = links.secret_key()  # a dry run refuses what the send would refuse
-        transport = None if dry_run else campaign.transport_factory(workspace)
-        templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
-        audience = campaign.audience(outgoing, lang)
-        with campaign.open_store(workspace) as store:
-            plan = campaign.plan(store, outgoing, list_name, audience)
-            _show(plan, resend_uncertain)
+        request = Request(issue, list_name=list_name, language=lang, dry_run=dry_run,
+                          resend_uncertain=resend_uncertain, connections=connections,
+                          per_second=rate, per_hour=per_hour, force=force, actor=actor())
+        with planned(outgoing, request) as send:
+            _show(send.plan, resend_uncertain)
             _show_findings(outgoing, force)
             if dry_run:
                 out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")
                 return
-            if plan.to_send == 0 and not (resend_uncertain and plan.uncertain):
+            if send.nothing_to_send:
                 out.print("Nothing to send.")
                 return
-            if not yes and not typer.confirm(f"Send to {plan.to_send} recipients now?",
+            if not yes and not typer.confirm(f"Send to {send.plan.to_send} recipients now?",
                                              default=False, err=True):
                 err.print("Not sent.")
                 raise typer.Exit(1)
-            if outgoing.errors and force is not None:
-                store.audit_issue(plan.issue, FORCED, list_name=list_name, source="cli",
-                                  actor=actor(), detail=_forced(force, outgoing.errors))
-            store.ledger.create(plan.issue, list_name, audience)
-            outgoing.publish(store)  # the public archive: view in browser
-            if resend_uncertain and plan.uncertain:
-                store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
-            assert transport is not None
-            dispatcher = Dispatcher(
-                store, plan.issue, templates,
-                outgoing.first.language, envelope_from(workspace, newsletter),
-                transport, campaign.dispatch_settings(workspace, connections, rate, per_hour),
-                audience=audience)
-            report = _run_with_progress(dispatcher, plan.to_send + (
-                len(plan.uncertain) if resend_uncertain else 0))
-            _final(report, store.ledger.counts(plan.issue, audience))
-    if report.stopped:
-        raise typer.Exit(130 if report.stopped == "interrupted" else 1)
+            finished = _run_with_progress(send)
+            _final(finished.report, finished.counts)
+    if finished.report.stopped:
+        raise typer.Exit(130 if finished.report.stopped == "interrupted" else 1)
 
 
 @app.command("dkim-record")
@@ -227,20 +192,6 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
                   "first is wise")
 
 
-def _refusal(issue: Path, errors: list[Notice]) -> str:
-    """The lines of the error a send with check errors stops with."""
-    number = f"{len(errors)} error{'s' * (len(errors) != 1)}"
-    return "\n".join([f"{issue}: not sent: `bulletin check` finds {number}; fix "
-                      f"{'them' if len(errors) > 1 else 'it'}, or send anyway with "
-                      '--force "REASON" (the reason goes to the audit trail)',
-                      *map(str, errors)])
-
-
-def _forced(reason: str, errors: list[Notice]) -> str:
-    """The audit trail's detail of a forced send: the reason, then what it overrode."""
-    return " ".join(reason.split()) + "\n" + "\n".join(map(str, errors))
-
-
 def _show_findings(outgoing: Outgoing, force: str | None) -> None:
     if outgoing.errors:
         out.print(f"[red]Errors:[/]     {len(outgoing.errors)} from `bulletin check`, sent "
@@ -253,10 +204,7 @@ def _show_findings(outgoing: Outgoing, force: str | None) -> None:
             out.print(f"  {escape(str(notice))}", highlight=False)
 
 
-def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
-    import asyncio
-    import signal
-
+def _run_with_progress(send: Send) -> Finished:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -266,13 +214,11 @@ def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
         TimeRemainingColumn,
     )
 
-    from .. import asyncrun
-
     columns = (TextColumn("[bold]Sending[/]"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), TextColumn("{task.fields[rate]:>8} msg/s"),
                TimeRemainingColumn(), TextColumn("{task.fields[problems]}"))
     with Progress(*columns, console=out, transient=False) as progress:
-        task = progress.add_task("send", total=max(total, 1), rate="", problems="")
+        task = progress.add_task("send", total=max(send.total, 1), rate="", problems="")
 
         def update(report: Report) -> None:
             elapsed = max(report.seconds, 1e-9) if report.seconds else None
@@ -283,20 +229,7 @@ def _run_with_progress(dispatcher: Dispatcher, total: int) -> Report:
                             problems=problems,
                             rate=f"{report.sent / elapsed:,.0f}" if elapsed else "")
 
-        dispatcher.progress = update
-
-        async def run() -> Report:
-            loop = asyncio.get_running_loop()
-            signals = (signal.SIGINT, signal.SIGTERM) if asyncrun.in_main_thread() else ()
-            for number in signals:  # Ctrl-C: finish what is in flight, record it, stop
-                loop.add_signal_handler(number, dispatcher.halt, "interrupted")
-            try:
-                return await dispatcher.run()
-            finally:
-                for number in signals:
-                    loop.remove_signal_handler(number)
-
-        return asyncrun.run(run)
+        return send.run(update)
 
 
 def _final(report: Report, counts: dict[str, int]) -> None:
@@ -315,24 +248,17 @@ def _final(report: Report, counts: dict[str, int]) -> None:
 @app.command("status")
 def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
     """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
-    from ..send import campaign
-    from ..workflow import load
+    from ..send.run import status
 
     with reported():
-        workspace, loaded = load(issue, config)  # its name in the ledger; no need to render
-        with campaign.open_store(workspace) as store:
-            key = campaign.issue_key(loaded)
-            counts = store.ledger.counts(key)
-            failures = store.ledger.failures(key)
-            uncertain = store.ledger.uncertain(key)
-            tests = store.ledger.test_sends(key)
-            forced = [record for record in store.issue_audit(key) if record.action == FORCED]
-    out.print(f"[bold]{escape(key)}[/]: " + ", ".join(f"{n} {state}" for state, n in
-                                                     counts.items()))
-    if failures:
+        found = status(issue, config)  # its name in the ledger; no need to render
+    out.print(f"[bold]{escape(found.key)}[/]: " + ", ".join(f"{n} {state}" for state, n in
+                                                           found.counts.items()))
+    if found.failures:
         out.print("[bold]Failed, by reply:[/]")
-        for reply, number in failures:
+        for reply, number in found.failures:
             out.print(f"  {number} x {escape(reply)}")
+    uncertain = found.uncertain
     if uncertain:
         out.print(f"[yellow]Uncertain ({len(uncertain)}):[/] may or may not have gone; "
                   "`bulletin send ISSUE --resend-uncertain` sends them again")
@@ -341,8 +267,8 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
             out.print(f"  {escape(claim.email)} (attempt {claim.attempts}){escape(why)}")
         if len(uncertain) > 50:
             out.print(f"  ... and {len(uncertain) - 50} more")
-    out.print(f"Test sends: {len(tests)}")
-    for record in forced:
+    out.print(f"Test sends: {len(found.tests)}")
+    for record in found.forced:
         reason, _, overridden = (record.detail or "").partition("\n")
         out.print(f"[red]Sent past {len(overridden.splitlines())} check error(s)[/] to "
                   f"{escape(record.list_name or '?')} by {escape(record.actor or '?')} at "

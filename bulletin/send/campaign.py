@@ -1,5 +1,6 @@
-"""A send as the operator sees it: the plan shown before confirming, the transports built
-from the settings, the per-language message templates, test sends, and the status after."""
+"""The parts of a send that bulletin.send.run puts in order: the plan shown before confirming,
+whom `--lang` sends to, the transports built from the settings, the per-language message
+templates, and the [TEST] copies."""
 
 from __future__ import annotations
 

@@ -1,0 +1,222 @@
+"""The send use-case: one issue to one list, in the one order every send follows, so that
+the CLI only parses, confirms, calls and prints.
+
+    with planned(outgoing, request) as send:   # refuse check errors unless forced; the key,
+        show(send.plan)                        # transport, templates; the plan, store open
+        if confirmed and not send.nothing_to_send:
+            finished = send.run(progress)      # audit a forced send, queue the list, publish
+                                               # to the archive, requeue the uncertain if
+                                               # asked, dispatch, count
+
+`send_test` (the [TEST] copies to a few addresses) and `status` (what became of a send) are
+the other two use-cases of a send's life, sequenced here for the same reason.
+
+Ctrl-C (SIGINT) or SIGTERM during `run`, in the main thread: the dispatcher finishes what is
+in flight, records it and stops; the report says "interrupted"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .. import asyncrun, links
+from ..errors import SendError
+from ..message import envelope_from
+from ..personalise import MessageTemplate
+from ..store import AuditRecord, Claim, Store
+from ..store.ledger import Audience
+from . import campaign
+from .campaign import Plan
+from .dispatch import Dispatcher, DispatchSettings, Report
+from .outgoing import Notice, Outgoing
+from .transport import Result, Transport
+
+FORCED = "send-forced"
+"""The audit trail's action for a send that went ahead past the errors of `bulletin check`."""
+
+Progress = Callable[[Report], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the operator asked for."""
+
+    issue: Path
+    """The issue file, as the operator named it (for messages)."""
+    list_name: str | None = None
+    """The list to send to (default: the newsletter's)."""
+    language: str | None = None
+    """One language's edition alone, to its subscribers (delivery "each")."""
+    dry_run: bool = False
+    resend_uncertain: bool = False
+    connections: int | None = None
+    per_second: float | None = None
+    per_hour: int | None = None
+    force: str | None = None
+    """The reason for sending past the errors of `bulletin check`, for the audit trail."""
+    actor: str = "unknown"
+    """Who sends, for the audit trail."""
+    source: str = "cli"
+    """Where the send was started, for the audit trail."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    report: Report
+    counts: dict[str, int]
+    """The ledger's counts for the issue (for its audience) once the run has stopped."""
+
+
+class Send:
+    """A send planned and not started: the store open, nothing recorded yet."""
+
+    def __init__(self, outgoing: Outgoing, store: Store, plan: Plan, request: Request,
+                 audience: Audience | None, templates: dict[str, MessageTemplate],
+                 transport: Callable[[], Transport] | None,
+                 settings: DispatchSettings) -> None:
+        self.outgoing = outgoing
+        self.store = store
+        self.plan = plan
+        self.request = request
+        self.audience = audience
+        self._templates = templates
+        self._transport = transport
+        self._settings = settings
+
+    @property
+    def total(self) -> int:
+        """Messages this run will try to send."""
+        return self.plan.to_send + (len(self.plan.uncertain)
+                                    if self.request.resend_uncertain else 0)
+
+    @property
+    def nothing_to_send(self) -> bool:
+        return self.plan.to_send == 0 and not (self.request.resend_uncertain
+                                               and self.plan.uncertain)
+
+    def run(self, progress: Progress | None = None) -> Finished:
+        """Record, publish and dispatch; the report, and the ledger's counts after."""
+        if self._transport is None:
+            raise SendError("a dry run sends nothing")
+        outgoing, store, plan, request = self.outgoing, self.store, self.plan, self.request
+        if outgoing.errors and request.force is not None:
+            store.audit_issue(plan.issue, FORCED, list_name=plan.list_name, source=request.source,
+                              actor=request.actor, detail=forced(request.force,
+                                                                 outgoing.errors))
+        store.ledger.create(plan.issue, plan.list_name, self.audience)
+        outgoing.publish(store)  # the public archive: view in browser
+        if request.resend_uncertain and plan.uncertain:
+            store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
+        dispatcher = Dispatcher(
+            store, plan.issue, self._templates, outgoing.first.language,
+            envelope_from(outgoing.workspace, outgoing.newsletter), self._transport,
+            self._settings, progress, audience=self.audience)
+        report = asyncrun.run(lambda: _dispatch(dispatcher))
+        return Finished(report, store.ledger.counts(plan.issue, self.audience))
+
+
+@contextmanager
+def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
+    """The send of `outgoing` that `request` asks for, planned, with the store open; refused
+    (SendError) when `bulletin check` found errors and no reason to force was given, when
+    BULLETIN_SECRET_KEY or the settings are wrong, or (unless a dry run) when mail cannot be
+    sent. A dry run checks all a send would check."""
+    if outgoing.errors and request.force is None:
+        raise SendError(refusal(request.issue, outgoing.errors))
+    workspace = outgoing.workspace
+    key = links.secret_key()  # a dry run refuses what the send would refuse
+    transport = None if request.dry_run else campaign.transport_factory(workspace)
+    templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
+    audience = campaign.audience(outgoing, request.language)
+    settings = campaign.dispatch_settings(workspace, request.connections, request.per_second,
+                                          request.per_hour)
+    list_name = request.list_name or outgoing.newsletter.mailing_list
+    with campaign.open_store(workspace) as store:
+        yield Send(outgoing, store, campaign.plan(store, outgoing, list_name, audience),
+                   request, audience, templates, transport, settings)
+
+
+async def _dispatch(dispatcher: Dispatcher) -> Report:
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if asyncrun.in_main_thread() else ()
+    for number in signals:  # Ctrl-C: finish what is in flight, record it, stop
+        loop.add_signal_handler(number, dispatcher.halt, "interrupted")
+    try:
+        return await dispatcher.run()
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+def refusal(issue: Path, errors: list[Notice]) -> str:
+    """The lines of the error a send with check errors stops with."""
+    number = f"{len(errors)} error{'s' * (len(errors) != 1)}"
+    return "\n".join([f"{issue}: not sent: `bulletin check` finds {number}; fix "
+                      f"{'them' if len(errors) > 1 else 'it'}, or send anyway with "
+                      '--force "REASON" (the reason goes to the audit trail)',
+                      *map(str, errors)])
+
+
+def forced(reason: str, errors: list[Notice]) -> str:
+    """The audit trail's detail of a forced send: the reason, then what it overrode."""
+    return " ".join(reason.split()) + "\n" + "\n".join(map(str, errors))
+
+
+@dataclass(frozen=True)
+class TestCopy:
+    """One [TEST] copy: to whom, which edition, what the server said."""
+
+    address: str
+    language: str
+    result: Result
+
+
+def send_test(outgoing: Outgoing, addresses: list[str], out_dir: Path | None = None
+              ) -> list[TestCopy]:
+    """Every edition of `outgoing` to every address, subject prefixed [TEST], over SMTP (or
+    written as .eml files to `out_dir`); those the server took are kept as the issue's test
+    sends (which `bulletin send` and `bulletin status` show), not as sends to the list."""
+    workspace = outgoing.workspace
+    transport = campaign.transport_factory(workspace, out_dir)
+    envelope = envelope_from(workspace, outgoing.newsletter)
+    results = asyncrun.run(lambda: campaign.send_tests(outgoing, addresses, transport,
+                                                       envelope))
+    with campaign.open_store(workspace) as store:
+        for address, _language, result, message_id in results:
+            if result.sent and out_dir is None:
+                store.ledger.record_test_send(outgoing.key, address, message_id, result.reply)
+    return [TestCopy(address, language, result) for address, language, result, _ in results]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What became of an issue's send."""
+
+    key: str
+    """How the ledger names the issue."""
+    counts: dict[str, int]
+    failures: list[tuple[str, int]]
+    """(last reply, how many), most common first."""
+    uncertain: list[Claim]
+    tests: list[tuple[str, datetime]]
+    forced: list[AuditRecord]
+    """The sends that went past the errors of `bulletin check`."""
+
+
+def status(issue: Path, config: Path | None = None) -> Status:
+    """What the ledger and the audit trail hold about the issue's send (the issue is loaded
+    for its name, not rendered)."""
+    from ..workflow import load  # here: a sending process never needs it
+
+    workspace, loaded = load(issue, config)
+    key = campaign.issue_key(loaded)
+    with campaign.open_store(workspace) as store:
+        return Status(key, store.ledger.counts(key), store.ledger.failures(key),
+                      store.ledger.uncertain(key), store.ledger.test_sends(key),
+                      [record for record in store.issue_audit(key) if record.action == FORCED])
