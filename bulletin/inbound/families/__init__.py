@@ -7,15 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bulletin.inbound.families import domino, exchange, exim, postfix, providers, qmail, sendmail
+from bulletin.inbound.families import (
+    aol,
+    domino,
+    exchange,
+    exim,
+    gmail,
+    postfix,
+    qmail,
+    sendmail,
+    yahoo,
+)
 from bulletin.inbound.families.base import Finding
 from bulletin.inbound.message import Parsed
 
 BOUNCE_FAMILIES: tuple[Callable[[Parsed], Finding | None], ...] = (
     exim.detect,
-    providers.gmail,
-    providers.yahoo,
-    providers.aol,
+    gmail.detect,
+    yahoo.detect,
+    aol.detect,
     qmail.detect,
     postfix.detect,
     sendmail.detect,
