@@ -265,3 +265,15 @@ def test_a_no_reply_notification_with_failure_words_is_never_a_hard_bounce() -> 
     guess = classify(simple("Undeliverable", "The address ana@example.org does not exist.",
                             sender="Shop <noreply@shop.example>"))
     assert guess.kind != "hard"  # words alone, from no mail system, never suppress anyone
+
+
+def test_microsofts_jmrp_complaint_names_the_original_recipient() -> None:
+    got = classify(
+        b"From: <staff@hotmail.com>\nTo: abuse@bulletin.example\n"
+        b"Subject: complaint about message from 192.0.2.1\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="J"\n\n--J\nContent-Type: message/rfc822\n\n'
+        b"X-HmXmrOriginalRecipient: ana@example.org\n" + ORIGINAL.encode() + b"\n--J--\n")
+    assert (got.kind, got.family, got.recipients) == ("complaint", "arf", ("ana@example.org",))
+    assert got.original_headers["Message-ID"] == "<issue-4.ana@bulletin.example>"
+    with pytest.raises(TypeError):
+        got.original_headers["To"] = "x"  # type: ignore[index]

@@ -4,7 +4,9 @@ share one vocabulary without importing the classifier."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 from bulletin.errors import BulletinError
@@ -36,9 +38,14 @@ class Classification:
     diagnostic: str | None = None
     family: str = "none"
     original_message_id: str | None = None
-    original_headers: dict[str, str] = field(default_factory=dict)
+    original_headers: Mapping[str, str] = field(default_factory=dict)
     envelope_to: str | None = None
     token: str | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: the headers cannot be changed through the mapping either.
+        object.__setattr__(self, "original_headers",
+                           MappingProxyType(dict(self.original_headers)))
 
     def __hash__(self) -> int:
         return hash((self.kind, self.recipients, self.status, self.family))
