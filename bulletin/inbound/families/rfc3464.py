@@ -94,6 +94,10 @@ def detect(p: Parsed) -> Finding | None:
             diagnostic = diagnostic.split(";", 1)[1].strip() if ";" in diagnostic[:12] \
                 else diagnostic
             status = find_status(block.get("status", "")) or find_status(diagnostic)
+            specific = find_status(diagnostic)
+            if status and status.endswith(".0.0") and specific and \
+                    specific[0] == status[0] and not specific.endswith(".0.0"):
+                status = specific  # "Status: 5.0.0" with "550 5.1.1 ..." in the diagnostic
             words = block.get("action", "failed").strip().lower().split()
             action = words[0] if words else "failed"
             if action not in ("delayed", "delivered", "relayed", "expanded"):
