@@ -69,7 +69,8 @@ def test_dsn_reasons_decide_hard_or_soft(action: str, status: str, diagnostic: s
 
 
 def test_a_delivered_or_relayed_notice_is_not_a_bounce() -> None:
-    assert classify(dsn("delivered", "2.0.0", "smtp; 250 ok")).kind == "not-bounce"
+    delivered = classify(dsn("delivered", "2.0.0", "smtp; 250 ok"))
+    assert (delivered.kind, delivered.recipients) == ("not-bounce", ())
     assert classify(dsn("relayed", "2.0.0", "smtp; 250 ok")).kind == "not-bounce"
 
 

@@ -70,8 +70,8 @@ def _assemble(p: Parsed, finding: Finding | None) -> Classification:
     failed = [f for f in finding.failures if f.action in ("failed", "")] or \
         [f for f in finding.failures if f.action == "delayed"]
     if finding.failures and not failed:
-        # Success, relay or expansion notices: nothing failed.
-        return Classification(kind="not-bounce", recipients=recipients, family=finding.family,
+        # Success, relay or expansion notices: nothing failed, no one to name.
+        return Classification(kind="not-bounce", family=finding.family,
                               **context)  # type: ignore[arg-type]
     first = failed[0] if failed else Failure(address="", diagnostic=p.report_text[:500])
     status = first.status or find_status(p.report_text[:5000])
