@@ -94,3 +94,16 @@ def test_status_codes_match_where_the_source_publishes_one() -> None:
                if answer.get("status")]
     assert checked
     assert [c for c in checked if c[1] != c[2]] == []
+
+
+def test_line_ends_do_not_change_any_answer() -> None:
+    """sisimai publishes its corpus with LF, CRLF and CR line ends: all must read the same."""
+    changed = []
+    for name, _answer, got in RESULTS:
+        data = (CORPUS / name).read_bytes().replace(b"\r\n", b"\n")
+        for ending in (b"\r\n", b"\r"):
+            other = classify(data.replace(b"\n", ending))
+            if (other.kind, [a.lower() for a in other.recipients]) != (
+                    got.kind, [a.lower() for a in got.recipients]):
+                changed.append(f"{name} with {ending!r}: {other.kind} {other.recipients}")
+    assert changed == []

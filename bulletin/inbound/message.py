@@ -18,7 +18,7 @@ from functools import cached_property
 
 from bulletin.inbound.model import NotAnEmailError
 
-_HEADER_LINE = re.compile(rb"^(?:From [^\r\n]*\r?\n)?[!-9;-~]{1,80}[ \t]*:", re.ASCII)
+_HEADER_LINE = re.compile(rb"^(?:From [^\r\n]*(?:\r\n|\r|\n))?[!-9;-~]{1,80}[ \t]*:", re.ASCII)
 # An addr-spec as it appears in reports: local part without spaces, a dotted domain.
 ADDRESS = re.compile(
     r"(?<![\w.%+=/'`~!#$&*?^{|}-])"
@@ -51,9 +51,13 @@ def parse_bytes(data: bytes) -> email.message.Message:
     if not _HEADER_LINE.match(head) or b"\x00" in head[:1024]:
         raise NotAnEmailError(
             "not an email: it does not start with a header line such as 'From: ...'")
+    data = bytes(data).lstrip(b"\r\n\t ")
+    if b"\n" not in data[:8192] and b"\r" in data[:8192]:
+        # Old Mac line ends (CR alone): the parser copes, but quoted-printable soft breaks
+        # ("=" at the end of a line) are only recognised before LF.
+        data = data.replace(b"\r", b"\n")
     try:
-        return email.message_from_bytes(bytes(data).lstrip(b"\r\n\t "),
-                                         policy=email.policy.compat32)
+        return email.message_from_bytes(data, policy=email.policy.compat32)
     except Exception as exc:  # the parser is lenient; this is a last resort
         raise NotAnEmailError(f"not an email: {type(exc).__name__}") from exc
 
