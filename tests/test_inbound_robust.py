@@ -63,6 +63,36 @@ HEADERISH = st.lists(
     max_size=8).map(lambda pairs: "".join(f"{k}: {v}\r\n" for k, v in pairs))
 
 
+FIELD_VALUE = st.one_of(st.text(max_size=80), st.sampled_from(
+    ["rfc822; a@b.example", "failed", "delayed", "5.1.1", "4.4.7", "smtp; 550 5.1.1 no",
+     "rfc822;", ";", "utf-8; ü@bü.example", "<>", "x" * 300]))
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> bytes:
+    """multipart/report messages with random delivery-status and feedback-report fields."""
+    kind = draw(st.sampled_from(["delivery-status", "feedback-report"]))
+    fields = draw(st.lists(st.tuples(
+        st.sampled_from(["Final-Recipient", "Original-Recipient", "Action", "Status",
+                         "Diagnostic-Code", "Feedback-Type", "Original-Rcpt-To",
+                         "X-Actual-Recipient", "Reporting-MTA"]), FIELD_VALUE), max_size=12))
+    blocks = "\n".join(f"{k}: {v}" for k, v in fields).replace("\n\n", "\n")
+    body = draw(st.text(max_size=300))
+    quoted = draw(st.sampled_from(["", "From: a@b.example\nTo: c@d.example\n\nhi\n"]))
+    return (f"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\n"
+            f'Content-Type: multipart/report; report-type={kind}; boundary="B"\n\n'
+            f"--B\nContent-Type: text/plain\n\n{body}\n"
+            f"--B\nContent-Type: message/{kind}\n\n{blocks}\n"
+            f"--B\nContent-Type: message/rfc822\n\n{quoted}\n--B--\n"
+            ).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(reports())
+def test_random_reports_never_crash(data: bytes) -> None:
+    _check(data)
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_crash(data: bytes) -> None:
