@@ -155,6 +155,12 @@ class Smtp(Strict):
     helo_name: str | None = None
     ca_file: Path | None = None
 
+    @classmethod
+    def defaults(cls) -> Smtp:
+        """Every setting at its default, and no host: the one place the defaults are, for
+        what a send without an [smtp] table (a dry run) needs."""
+        return cls.model_construct(host="")
+
 
 class Settings(Strict):
     base_url: Url

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from bulletin import links
-from bulletin.send import campaign
+from bulletin.send.config import send_config
 from bulletin.settings import load_workspace
 from bulletin.store import Store
 from bulletin.web.server import bind
@@ -107,7 +107,7 @@ def start_web(workspace: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
     store = Store.open(f"sqlite:///{workspace / 'bulletin.db'}")
     for slug, newsletter in loaded.settings.newsletters.items():
         store.create_list(newsletter.mailing_list, newsletter=slug)
-    app = create_app(loaded, store, KEY.encode(), campaign.transport_factory(loaded),
+    app = create_app(loaded, store, KEY.encode(), send_config(loaded).transport(),
                      **options)
     try:
         with Running(app, sock):

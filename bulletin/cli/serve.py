@@ -29,6 +29,7 @@ def serve_command(
     from .. import links
     from ..errors import SendError
     from ..send import campaign
+    from ..send.config import send_config
     from ..settings import find_config, load_workspace
     from ..web.server import bind, serve
     from ..web.service import create_app
@@ -37,7 +38,7 @@ def serve_command(
         key = links.secret_key()
         workspace = load_workspace(config or find_config())
         try:
-            transport = campaign.transport_factory(workspace)
+            transport = send_config(workspace).transport()
         except SendError as exc:
             transport = None
             err.print(f"[yellow]Warning:[/] subscribing is unavailable (no confirmation "

@@ -1,14 +1,11 @@
 """The parts of a send that bulletin.send.run puts in order: the plan shown before confirming,
-whom `--lang` sends to, the transports built from the settings, the per-language message
-templates, and the [TEST] copies."""
+whom `--lang` sends to, the per-language message templates, and the [TEST] copies."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import links
@@ -21,17 +18,11 @@ from ..settings import Workspace
 from ..store.engine import resolve_url
 from ..store.ledger import Audience, Claim
 from ..store.store import Store
-from .dispatch import DispatchSettings
-from .files import FileTransport
 from .outgoing import Outgoing
-from .smtp import SmtpSettings, SmtpTransport
 from .transport import Result, Transport
 
 if TYPE_CHECKING:
     from ..issue import IssueFile
-
-PASSWORD_VARIABLE = "BULLETIN_SMTP_PASSWORD"
-
 
 def issue_key(loaded: IssueFile) -> str:
     """How the ledger names an issue: newsletter/file stem (as Outgoing.key does)."""
@@ -53,45 +44,6 @@ def templates(outgoing: Outgoing, key: bytes,
                 edition.rendered, outgoing.newsletter, workspace.settings.base_url, key,
                 subject_prefix, dkim)
             for edition in outgoing.editions}
-
-
-def smtp_settings(workspace: Workspace) -> SmtpSettings:
-    smtp = workspace.settings.smtp
-    if smtp is None:
-        raise SendError(f"{workspace.config_path}: no [smtp] table; add one with at least "
-                        "host = \"...\" (see README)")
-    password = os.environ.get(PASSWORD_VARIABLE) or None
-    if smtp.username and not password:
-        raise SendError(f"smtp.username is set: put the password in {PASSWORD_VARIABLE}")
-    extra = {"helo_name": smtp.helo_name} if smtp.helo_name else {}
-    return SmtpSettings(host=smtp.host, port=smtp.port, security=smtp.security,
-                        username=smtp.username, password=password, timeout=smtp.timeout,
-                        require_tls=False if smtp.allow_plaintext else None,
-                        ca_file=smtp.ca_file, **extra)
-
-
-def transport_factory(workspace: Workspace, out_dir: Path | None = None
-                      ) -> Callable[[], Transport]:
-    """SMTP from the settings, or .eml files in `out_dir`."""
-    if out_dir is not None:
-        return lambda: FileTransport(out_dir)
-    settings = smtp_settings(workspace)
-    return lambda: SmtpTransport(settings)
-
-
-def dispatch_settings(workspace: Workspace, connections: int | None = None,
-                      per_second: float | None = None,
-                      per_hour: int | None = None) -> DispatchSettings:
-    smtp = workspace.settings.smtp
-    if smtp is None:
-        return DispatchSettings(connections=connections or 4, per_second=per_second,
-                                per_hour=per_hour)
-    return DispatchSettings(
-        connections=connections or smtp.connections, window=smtp.window or 0,
-        per_second=per_second or smtp.rate_per_second,
-        per_hour=per_hour or smtp.rate_per_hour,
-        max_attempts=smtp.max_attempts, retry_delays=smtp.retry_delays,
-        max_consecutive_failures=smtp.max_consecutive_failures, max_outage=smtp.max_outage)
 
 
 @dataclass(frozen=True)

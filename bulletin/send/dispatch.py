@@ -26,6 +26,7 @@ from typing import ParamSpec, TypeVar
 from ..errors import SendError
 from ..message import Recipient
 from ..personalise import MessageTemplate
+from ..settings import Smtp
 from ..store.journal import Journal
 from ..store.ledger import Audience, Claim, Outcome
 from ..store.store import Store
@@ -37,18 +38,24 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+_SMTP = Smtp.defaults()
+
+
 @dataclass(frozen=True)
 class DispatchSettings:
-    connections: int = 4
+    """How the dispatcher goes about a send: bulletin.toml's [smtp] settings of the same
+    names (bulletin.send.config projects them), with [smtp]'s defaults."""
+
+    connections: int = _SMTP.connections
     window: int = 0
     """Messages claimed but not yet recorded, at most (0: 16 per connection)."""
-    per_second: float | None = None
-    per_hour: int | None = None
-    max_attempts: int = 5
-    retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 900.0)
+    per_second: float | None = _SMTP.rate_per_second
+    per_hour: int | None = _SMTP.rate_per_hour
+    max_attempts: int = _SMTP.max_attempts
+    retry_delays: tuple[float, ...] = _SMTP.retry_delays
     """Seconds to wait before each new pass over messages that failed for now."""
-    max_consecutive_failures: int = 100
-    max_outage: float = 300.0
+    max_consecutive_failures: int = _SMTP.max_consecutive_failures
+    max_outage: float = _SMTP.max_outage
     """Seconds the relay may stay unreachable (no connection can be made, or it will not
     greet us) before the send stops; meanwhile each connection tries again, waiting
     `reconnect_delay` seconds, doubled each time up to `reconnect_delay_max`. Those tries

@@ -30,6 +30,7 @@ from ..store import AuditRecord, Claim, Store
 from ..store.ledger import Audience
 from . import campaign
 from .campaign import Plan
+from .config import send_config
 from .dispatch import Dispatcher, DispatchSettings, Report
 from .outgoing import Notice, Outgoing
 from .transport import Result, Transport
@@ -128,15 +129,14 @@ def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
         raise SendError(refusal(request.issue, outgoing.errors))
     workspace = outgoing.workspace
     key = links.secret_key()  # a dry run refuses what the send would refuse
-    transport = None if request.dry_run else campaign.transport_factory(workspace)
+    config = send_config(workspace, request.connections, request.per_second, request.per_hour)
+    transport = None if request.dry_run else config.transport()
     templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
     audience = campaign.audience(outgoing, request.language)
-    settings = campaign.dispatch_settings(workspace, request.connections, request.per_second,
-                                          request.per_hour)
     list_name = request.list_name or outgoing.newsletter.mailing_list
     with campaign.open_store(workspace) as store:
         yield Send(outgoing, store, campaign.plan(store, outgoing, list_name, audience),
-                   request, audience, templates, transport, settings)
+                   request, audience, templates, transport, config.dispatch)
 
 
 async def _dispatch(dispatcher: Dispatcher) -> Report:
@@ -183,7 +183,7 @@ def send_test(outgoing: Outgoing, addresses: list[str], out_dir: Path | None = N
     written as .eml files to `out_dir`); those the server took are kept as the issue's test
     sends (which `bulletin send` and `bulletin status` show), not as sends to the list."""
     workspace = outgoing.workspace
-    transport = campaign.transport_factory(workspace, out_dir)
+    transport = send_config(workspace).transport(out_dir)
     envelope = envelope_from(workspace, outgoing.newsletter)
     results = asyncrun.run(lambda: campaign.send_tests(outgoing, addresses, transport,
                                                        envelope))

@@ -1,0 +1,73 @@
+"""What a send needs from bulletin.toml and the environment, projected once from the
+workspace (`send_config`): the SMTP relay's settings, with the password from
+BULLETIN_SMTP_PASSWORD, and the dispatcher's, [smtp]'s values with the command's overrides.
+
+Each setting has one default, bulletin.settings.Smtp's (what bulletin.toml documents); the
+dispatcher's settings take theirs from there. Each check is made once, where the value is
+used: the SMTP client's settings (SmtpSettings) check the host, the port and that a username
+has its password; so the relay's settings are built only when mail is to go, and a dry run
+needs neither an [smtp] table nor the password."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..environment import SMTP_PASSWORD
+from ..errors import SendError
+from ..settings import Smtp, Workspace
+from .dispatch import DispatchSettings
+from .files import FileTransport
+from .smtp import SmtpSettings, SmtpTransport
+from .transport import Transport
+
+
+@dataclass(frozen=True)
+class SendConfig:
+    """A workspace's settings as a send uses them."""
+
+    config_path: Path
+    """bulletin.toml, for messages."""
+    smtp: Smtp | None
+    """The [smtp] table, if there is one."""
+    password: str | None = field(repr=False)
+    dispatch: DispatchSettings
+
+    def smtp_settings(self) -> SmtpSettings:
+        """The SMTP client's settings; SendError when there is no [smtp] table or the
+        settings are wrong (a username without BULLETIN_SMTP_PASSWORD, say)."""
+        smtp = self.smtp
+        if smtp is None:
+            raise SendError(f"{self.config_path}: no [smtp] table; add one with at least "
+                            "host = \"...\" (see README)")
+        extra = {"helo_name": smtp.helo_name} if smtp.helo_name else {}
+        return SmtpSettings(host=smtp.host, port=smtp.port, security=smtp.security,
+                            username=smtp.username, password=self.password,
+                            timeout=smtp.timeout,
+                            require_tls=False if smtp.allow_plaintext else None,
+                            ca_file=smtp.ca_file, **extra)
+
+    def transport(self, out_dir: Path | None = None) -> Callable[[], Transport]:
+        """New connections to the relay, or .eml files written to `out_dir`."""
+        if out_dir is not None:
+            return lambda: FileTransport(out_dir)
+        settings = self.smtp_settings()
+        return lambda: SmtpTransport(settings)
+
+
+def send_config(workspace: Workspace, connections: int | None = None,
+                per_second: float | None = None, per_hour: int | None = None) -> SendConfig:
+    """The workspace's send settings; `connections`, `per_second` and `per_hour` (a
+    command's options), where given, over [smtp]'s."""
+    smtp = workspace.settings.smtp
+    table = smtp or Smtp.defaults()
+    dispatch = DispatchSettings(
+        connections=connections or table.connections, window=table.window or 0,
+        per_second=per_second or table.rate_per_second,
+        per_hour=per_hour or table.rate_per_hour, max_attempts=table.max_attempts,
+        retry_delays=table.retry_delays, max_consecutive_failures=table.max_consecutive_failures,
+        max_outage=table.max_outage)
+    return SendConfig(workspace.config_path, smtp, os.environ.get(SMTP_PASSWORD) or None,
+                      dispatch)
