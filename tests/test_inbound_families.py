@@ -278,3 +278,10 @@ def test_microsofts_jmrp_complaint_names_the_original_recipient() -> None:
     assert got.original_headers["Message-ID"] == "<issue-4.ana@bulletin.example>"
     with pytest.raises(TypeError):
         got.original_headers["To"] = "x"  # type: ignore[index]
+
+
+def test_a_recipient_field_with_brackets_and_a_comment_gives_the_bare_address() -> None:
+    data = dsn().replace(b"Original-Recipient: rfc822;ana@Example.ORG\n", b"").replace(
+        b"Final-Recipient: rfc822; ana@Example.ORG",
+        b"Final-Recipient: rfc822; <Ana@Example.ORG> (Ana)")
+    assert classify(data).recipients == ("Ana@example.org",)

@@ -19,6 +19,7 @@ from bulletin.inbound.families.base import (
 )
 from bulletin.inbound.message import (
     Parsed,
+    addresses_in,
     content_type,
     decode_header,
     normalise_address,
@@ -68,8 +69,10 @@ def _blocks(part: email.message.Message) -> list[dict[str, str]]:
 
 
 def _address(value: str) -> str:
+    """The address in a recipient field ("rfc822; <a@b.example> (comment)")."""
     value = value.split(";", 1)[1] if ";" in value else value
-    return normalise_address(value.strip())
+    found = addresses_in(value)
+    return found[0] if found else normalise_address(value.strip())
 
 
 def detect(p: Parsed) -> Finding | None:
