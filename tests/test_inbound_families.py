@@ -293,3 +293,11 @@ def test_a_recipient_field_with_brackets_and_a_comment_gives_the_bare_address() 
         b"Final-Recipient: rfc822; ana@Example.ORG",
         b"Final-Recipient: rfc822; <Ana@Example.ORG> (Ana)")
     assert classify(data).recipients == ("Ana@example.org",)
+
+
+def test_the_reason_may_come_before_the_address_and_is_never_read_from_the_address() -> None:
+    got = classify(simple("Mail System Error - Returned Mail",
+                          "The user(s) account is disabled.\n\n<no-such-user@example.org>\n",
+                          sender="Postmaster@example.org"))
+    assert (got.kind, got.reason, got.recipients) == ("soft", "suspended",
+                                                      ("no-such-user@example.org",))

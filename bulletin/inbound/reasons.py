@@ -163,6 +163,7 @@ _AFTER_MAIL_FROM = re.compile(r"after mail from|in reply to mail from|sender add
                               re.IGNORECASE)
 _AFTER_DATA = re.compile(r"after end of data|after data|in reply to end of data|"
                          r"in reply to data", re.IGNORECASE)
+_ADDRESSISH = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 _ADDRESS_CODES = ("1.1", "1.2", "1.6", "1.10", "2.1")
 
 _DECISIVE = ("quota", "too-large", "mailbox-full", "user-unknown", "has-moved", "suspended",
@@ -172,7 +173,9 @@ _DECISIVE = ("quota", "too-large", "mailbox-full", "user-unknown", "has-moved", 
 def reason_for(status: str | None, diagnostic: str) -> str:
     """One word of the vocabulary for a failure, from its status code and text: the text when
     it names one of the decisive reasons, else a specific status code, else the text; a
-    refusal of the sender is never a dead recipient address."""
+    refusal of the sender is never a dead recipient address. Addresses are taken out of the
+    text first: a local part such as "no-such-user@" says nothing about the failure."""
+    diagnostic = _ADDRESSISH.sub(" ", diagnostic)
     reason = _reason(status, diagnostic)
     if REASONS.get(reason) and _about_sender(status, diagnostic):
         return "sender-rejected"

@@ -165,12 +165,22 @@ def _candidates(text: str, exclusions: Exclusions, strict: bool) -> list[str]:
 
 
 def failure_details(text: str, address: str) -> tuple[str | None, str]:
-    """The status code and diagnostic line(s) near `address` in `text` (or in the whole text)."""
+    """The status code and diagnostic line(s) near `address` in `text` (or in the whole text):
+    up to six lines from the address on, and the explanation just before it ("The account is
+    disabled.\n\n<a@b>"), back to the previous address at most."""
     where = text.lower().find(address.lower())
-    window = text[where:where + 600] if where >= 0 else text[:1500]
-    lines = [line.strip() for line in window.splitlines() if line.strip()][:6]
-    diagnostic = " ".join(lines)[:500]
-    status = find_status(window) or find_status(text[:3000])
+    if where < 0:
+        window = text[:1500]
+        lines = [line.strip() for line in window.splitlines() if line.strip()][:6]
+        return find_status(window) or find_status(text[:3000]), " ".join(lines)[:500]
+    before = text[max(0, where - 300):where]
+    previous = list(ADDRESS.finditer(before))
+    before = before[previous[-1].end():] if previous else before
+    after = text[where:where + 600]
+    lines = [line.strip() for line in after.splitlines() if line.strip()][:6]
+    earlier = [line.strip() for line in before.splitlines() if line.strip()][-2:]
+    diagnostic = " ".join(lines + earlier)[:700]
+    status = find_status(after) or find_status(before) or find_status(text[:3000])
     return status, diagnostic
 
 
