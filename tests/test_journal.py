@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulletin.send.dispatch import Dispatcher, DispatchSettings
+from bulletin.send.config import DispatchSettings
+from bulletin.send.dispatch import Dispatcher
 from bulletin.send.files import MemoryTransport
 from bulletin.store import journal
 from bulletin.store.journal import Journal, dead_runs, directory_for, read
@@ -90,7 +91,7 @@ def test_a_long_send_starts_its_journal_afresh_and_removes_it_at_the_end(
             store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
         store.ledger.create(ISSUE, "cohes3ion")
         report = asyncio.run(Dispatcher(
-            store, ISSUE, {example.rendered.language: template}, example.rendered.language,
+            store.ledger, ISSUE, {example.rendered.language: template}, example.rendered.language,
             "news@example.org", lambda: transport, DispatchSettings(connections=2)).run())
         counts = store.ledger.counts(ISSUE)
     assert report.sent == counts["sent"] == 200 and len(transport.messages) == 200

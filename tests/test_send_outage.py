@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from bulletin.send import campaign
-from bulletin.send.dispatch import Dispatcher, DispatchSettings, Report
+from bulletin.send.config import DispatchSettings
+from bulletin.send.dispatch import Dispatcher, Report
 from bulletin.send.outgoing import render_here
 from bulletin.send.smtp import SmtpSettings, SmtpTransport
 from bulletin.store.store import Store
@@ -55,7 +56,7 @@ def test_a_relay_that_goes_away_and_comes_back(workspace: Path,
                                     reconnect_delay=0.01, reconnect_delay_max=0.1)
         with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
             store.ledger.create(ISSUE, "cohes3ion")
-            dispatcher = Dispatcher(store, ISSUE, templates, outgoing.first.language,
+            dispatcher = Dispatcher(store.ledger, ISSUE, templates, outgoing.first.language,
                                     "cohes3ion@example.gov.wales",
                                     lambda: SmtpTransport(transport), settings,
                                     progress=reports.append)

@@ -1,9 +1,10 @@
 """What a send needs from bulletin.toml and the environment, projected once from the
 workspace (`send_config`): the SMTP relay's settings, with the password from
-BULLETIN_SMTP_PASSWORD, and the dispatcher's, [smtp]'s values with the command's overrides.
+BULLETIN_SMTP_PASSWORD, and the dispatcher's (DispatchSettings), [smtp]'s values with the
+command's overrides.
 
-Each setting has one default, bulletin.settings.Smtp's (what bulletin.toml documents); the
-dispatcher's settings take theirs from there. Each check is made once, where the value is
+Each setting has one default, bulletin.settings.Smtp's (what bulletin.toml documents);
+DispatchSettings takes its defaults from there. Each check is made once, where the value is
 used: the SMTP client's settings (SmtpSettings) check the host, the port and that a username
 has its password; so the relay's settings are built only when mail is to go, and a dry run
 needs neither an [smtp] table nor the password."""
@@ -18,10 +19,40 @@ from pathlib import Path
 from ..environment import SMTP_PASSWORD
 from ..errors import SendError
 from ..settings import Smtp, Workspace
-from .dispatch import DispatchSettings
 from .files import FileTransport
 from .smtp import SmtpSettings, SmtpTransport
 from .transport import Transport
+
+_SMTP = Smtp.defaults()
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How the dispatcher goes about a send: [smtp]'s settings of the same names, with their
+    defaults."""
+
+    connections: int = _SMTP.connections
+    window: int = 0
+    """Messages claimed but not yet recorded, at most (0: 16 per connection)."""
+    per_second: float | None = _SMTP.rate_per_second
+    per_hour: int | None = _SMTP.rate_per_hour
+    max_attempts: int = _SMTP.max_attempts
+    retry_delays: tuple[float, ...] = _SMTP.retry_delays
+    """Seconds to wait before each new pass over messages that failed for now."""
+    max_consecutive_failures: int = _SMTP.max_consecutive_failures
+    max_outage: float = _SMTP.max_outage
+    """Seconds the relay may stay unreachable (no connection can be made, or it will not
+    greet us) before the send stops; meanwhile each connection tries again, waiting
+    `reconnect_delay` seconds, doubled each time up to `reconnect_delay_max`. Those tries
+    are not failures: the messages waiting for them are tried once the relay is back."""
+    reconnect_delay: float = 0.25
+    reconnect_delay_max: float = 30.0
+    flush_every: float = 0.25
+    """Seconds between writes of outcomes to the ledger (also written every `window` / 2)."""
+
+    @property
+    def in_flight(self) -> int:
+        return self.window or 16 * self.connections
 
 
 @dataclass(frozen=True)

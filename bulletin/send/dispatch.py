@@ -26,48 +26,16 @@ from typing import ParamSpec, TypeVar
 from ..errors import SendError
 from ..message import Recipient
 from ..personalise import MessageTemplate
-from ..settings import Smtp
 from ..store.journal import Journal
 from ..store.ledger import Audience, Claim, Outcome
-from ..store.store import Store
+from .config import DispatchSettings
+from .ledger import Ledger
 from .ratelimit import RateLimit
 from .transport import Result, Status, Transport
 
 log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-_SMTP = Smtp.defaults()
-
-
-@dataclass(frozen=True)
-class DispatchSettings:
-    """How the dispatcher goes about a send: bulletin.toml's [smtp] settings of the same
-    names (bulletin.send.config projects them), with [smtp]'s defaults."""
-
-    connections: int = _SMTP.connections
-    window: int = 0
-    """Messages claimed but not yet recorded, at most (0: 16 per connection)."""
-    per_second: float | None = _SMTP.rate_per_second
-    per_hour: int | None = _SMTP.rate_per_hour
-    max_attempts: int = _SMTP.max_attempts
-    retry_delays: tuple[float, ...] = _SMTP.retry_delays
-    """Seconds to wait before each new pass over messages that failed for now."""
-    max_consecutive_failures: int = _SMTP.max_consecutive_failures
-    max_outage: float = _SMTP.max_outage
-    """Seconds the relay may stay unreachable (no connection can be made, or it will not
-    greet us) before the send stops; meanwhile each connection tries again, waiting
-    `reconnect_delay` seconds, doubled each time up to `reconnect_delay_max`. Those tries
-    are not failures: the messages waiting for them are tried once the relay is back."""
-    reconnect_delay: float = 0.25
-    reconnect_delay_max: float = 30.0
-    flush_every: float = 0.25
-    """Seconds between writes of outcomes to the ledger (also written every `window` / 2)."""
-
-    @property
-    def in_flight(self) -> int:
-        return self.window or 16 * self.connections
 
 
 @dataclass
@@ -93,11 +61,14 @@ Progress = Callable[[Report], None]
 
 
 class Dispatcher:
-    def __init__(self, store: Store, issue: str, templates: dict[str, MessageTemplate],
+    """One run: claims from `ledger` (only the calls of send/ledger.py's Ledger), sends
+    through connections from `transport`, records each outcome."""
+
+    def __init__(self, ledger: Ledger, issue: str, templates: dict[str, MessageTemplate],
                  default_language: str, envelope_from: str,
                  transport: Callable[[], Transport], settings: DispatchSettings,
                  progress: Progress | None = None, audience: Audience | None = None) -> None:
-        self.store = store
+        self.ledger = ledger
         self.issue = issue
         self.templates = templates
         self.default_language = default_language
@@ -135,7 +106,7 @@ class Dispatcher:
     async def run(self) -> Report:
         started = self._started = time.monotonic()
         try:
-            self._journal = self.store.ledger.journal()
+            self._journal = self.ledger.journal()
         except OSError as error:  # without one, a crash leaves every claimed row uncertain
             log.warning("no send journal (%s): after a crash, every message claimed and not "
                         "recorded will be uncertain", error)
@@ -168,7 +139,7 @@ class Dispatcher:
 
     async def _db_call(self, function: Callable[_P, _T], *args: _P.args,
                        **kwargs: _P.kwargs) -> _T:
-        """`function` (a store call) in a thread, one at a time."""
+        """`function` (a ledger call) in a thread, one at a time."""
         async with self._db:
             return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -182,7 +153,7 @@ class Dispatcher:
             if room < min(batch, self.settings.in_flight):
                 await self._idle()
                 continue
-            claims = await self._db_call(self.store.ledger.claim, self.issue, room, after,
+            claims = await self._db_call(self.ledger.claim, self.issue, room, after,
                                          self.audience,
                                          self._journal.run if self._journal else None)
             if claims:
@@ -195,7 +166,7 @@ class Dispatcher:
                 await self._idle()
                 continue
             await self._flush(force=True)
-            counts = await self._db_call(self.store.ledger.counts, self.issue, self.audience)
+            counts = await self._db_call(self.ledger.counts, self.issue, self.audience)
             if not counts.get("pending"):
                 return
             if passes >= len(self.settings.retry_delays):
@@ -363,7 +334,7 @@ class Dispatcher:
             return
         outcomes, self._outcomes = self._outcomes, []
         self._last_flush = time.monotonic()
-        await self._db_call(self.store.ledger.record, outcomes)
+        await self._db_call(self.ledger.record, outcomes)
         self._outstanding -= len(outcomes)
         if self._journal is not None and self._journal.full:  # what is still open, afresh
             self._journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
@@ -379,7 +350,7 @@ class Dispatcher:
             if claim is not None:
                 ids.append(claim.id)
         if ids:
-            await self._db_call(self.store.ledger.requeue, self.issue, ids)
+            await self._db_call(self.ledger.requeue, self.issue, ids)
             self._outstanding -= len(ids)
 
 

@@ -30,8 +30,8 @@ from ..store import AuditRecord, Claim, Store
 from ..store.ledger import Audience
 from . import campaign
 from .campaign import Plan
-from .config import send_config
-from .dispatch import Dispatcher, DispatchSettings, Report
+from .config import DispatchSettings, send_config
+from .dispatch import Dispatcher, Report
 from .outgoing import Notice, Outgoing
 from .transport import Result, Transport
 
@@ -112,7 +112,7 @@ class Send:
         if request.resend_uncertain and plan.uncertain:
             store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
         dispatcher = Dispatcher(
-            store, plan.issue, self._templates, outgoing.first.language,
+            store.ledger, plan.issue, self._templates, outgoing.first.language,
             envelope_from(outgoing.workspace, outgoing.newsletter), self._transport,
             self._settings, progress, audience=self.audience)
         report = asyncrun.run(lambda: _dispatch(dispatcher))

@@ -1,0 +1,40 @@
+"""The send ledger as the dispatcher needs it, and no more: claim pending messages, record
+what became of them, put back the ones never started, count what is left, and open the run's
+journal. The store's SendLedger (store.ledger) is one; so may a test's be. Depending on this
+rather than on the whole store keeps the dispatcher to its one job, and shows at a glance
+what it can do to the database.
+
+The contract, as bulletin/store/ledger.py states it: `claim` moves up to `limit` pending rows
+with ids above `after` to `sending` for run `run`; `record` settles claimed rows (sent,
+failed, pending again, or left uncertain); `requeue` puts claimed rows back to pending."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..store.journal import Journal
+    from ..store.ledger import Audience, Claim, Outcome
+
+
+class Ledger(Protocol):
+    """What the dispatcher calls, each call one short transaction (from a worker thread, one
+    at a time)."""
+
+    def journal(self) -> Journal | None:
+        """A new journal for this run (None: nothing outlives the database anyway)."""
+        ...
+
+    def claim(self, issue: str, limit: int, after: int = 0,
+              audience: Audience | None = None, run: str | None = None) -> list[Claim]:
+        ...
+
+    def record(self, outcomes: Sequence[Outcome]) -> int:
+        ...
+
+    def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
+        ...
+
+    def counts(self, issue: str, audience: Audience | None = None) -> dict[str, int]:
+        ...
