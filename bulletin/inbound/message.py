@@ -38,6 +38,7 @@ _ORIGINAL_MARKERS = re.compile(
     r"the header of the original message|the first [\d,]+ lines? of the original)"
     r"[^\n]*$", re.IGNORECASE | re.MULTILINE)
 MAX_TEXT = 200_000
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _PREFIX = re.compile(r"^(?:rfc822\s*;\s*|smtp\s*[=:]\s*|mailto:)<?", re.IGNORECASE)
 
 
@@ -73,7 +74,7 @@ def decode_header(value: object) -> str:
         text = "".join(_chunk(data, charset) for data, charset in chunks)
     except Exception:
         text = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _SURROGATE.search(text):
         text = _chunk(text.encode("utf-8", "surrogateescape"), None)
     return _SPACE.sub(" ", re.sub(r"[\r\n\x00-\x08\x0b-\x1f]+", " ", text)).strip()
 
@@ -175,6 +176,8 @@ class Parsed:
     subject: str = ""
     sender: str = ""
     parts: list[email.message.Message] = field(default_factory=list)
+    # What the family parsers compute about this message once and share (see base.Exclusions).
+    memo: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def of(cls, msg: email.message.Message) -> Parsed:

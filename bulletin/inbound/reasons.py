@@ -128,7 +128,8 @@ _TEXT: list[tuple[str, str]] = [
                r"protocol (?:violation|error)|"
                r"invalid (?:syntax|command)"),
 ]
-_TEXT_COMPILED = [(reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in _TEXT]
+# Matched against lower-cased text (faster than IGNORECASE over long alternations).
+_TEXT_COMPILED = [(reason, re.compile(pattern)) for reason, pattern in _TEXT]
 
 # Enhanced status code (class stripped) -> reason. Used when the text says nothing clear.
 _STATUS: dict[str, str] = {
@@ -175,7 +176,7 @@ def reason_for(status: str | None, diagnostic: str) -> str:
     it names one of the decisive reasons, else a specific status code, else the text; a
     refusal of the sender is never a dead recipient address. Addresses are taken out of the
     text first: a local part such as "no-such-user@" says nothing about the failure."""
-    diagnostic = _ADDRESSISH.sub(" ", diagnostic)
+    diagnostic = _ADDRESSISH.sub(" ", diagnostic).lower()
     reason = _reason(status, diagnostic)
     if REASONS.get(reason) and _about_sender(status, diagnostic):
         return "sender-rejected"

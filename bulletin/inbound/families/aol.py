@@ -25,7 +25,7 @@ def detect(p: Parsed) -> Finding | None:
             names.append(f"{word}@aol.com")
         elif word and names:
             break
-    exclusions = Exclusions(p)
+    exclusions = Exclusions.of(p)
     names = [n for n in names if exclusions.allows(n)]
     if not names:
         return scan(p, "aol", _MARKER, max_lines=12)

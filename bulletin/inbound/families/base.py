@@ -106,6 +106,14 @@ class Exclusions:
     def __init__(self, p: Parsed) -> None:
         self.p = p
 
+    @classmethod
+    def of(cls, p: Parsed) -> Exclusions:
+        """The exclusions of `p`, computed once per message."""
+        found = p.memo.get("exclusions")
+        if not isinstance(found, Exclusions):
+            found = p.memo["exclusions"] = cls(p)
+        return found
+
     @cached_property
     def weak(self) -> set[str]:
         """The quoted original's sender: usually not the failed recipient, but a person who

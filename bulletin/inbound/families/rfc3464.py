@@ -109,7 +109,7 @@ def detect(p: Parsed) -> Finding | None:
                                     action=action))
     if not failures:
         # A report whose status part names no recipient: look in the human-readable text.
-        exclusions = Exclusions(p)
+        exclusions = Exclusions.of(p)
         found = candidates(p.report_text, exclusions)
         if not found:
             return None

@@ -22,7 +22,7 @@ def scan(p: Parsed, family: str, block_start: re.Pattern[str] | None = None,
          max_lines: int = 40, text: str | None = None) -> Finding | None:
     """The failures named after `block_start` (or anywhere in the report text)."""
     text = p.report_text if text is None else text
-    exclusions = Exclusions(p)
+    exclusions = Exclusions.of(p)
     block = block_after(text, block_start, max_lines) if block_start else ""
     found = candidates(block, exclusions) if block else []
     if not found:
