@@ -93,9 +93,9 @@ def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode:
     """What the templates see: one block of text per language, in the order they appear,
     and the parts every language shares."""
     newsletter = loaded.newsletter
-    view = links.archive_url(base_url, loaded.issue.newsletter, loaded.slug)
-    if len(newsletter.languages) > 1 and len(languages) == 1:
-        view += f"?lang={languages[0]}"
+    one_of_several = len(newsletter.languages) > 1 and len(languages) == 1
+    view = links.archive_url(base_url, loaded.issue.newsletter, loaded.slug,
+                             languages[0] if one_of_several else None)
     blocks = [_block(loaded, language, catalogues) for language in languages]
     gettexts = [block["_"] for block in blocks]
 
@@ -119,10 +119,7 @@ def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode:
                                           "width": brand.logo.width, "href": brand.logo.href}},
         "newsletter": {"organisation": joined("organisation"), "name": joined("name"),
                        "postal_address": joined("postal_address", "\n")},
-        "footer_links": [{"text": every(text), "url": url} for text, url in (
-            ("Privacy Policy", newsletter.footer.privacy),
-            ("Cookie Statement", newsletter.footer.cookies),
-            ("Help", newsletter.footer.help)) if url],
+        "footer_links": links.footer_links(newsletter.footer, every),
         "urls": {
             "unsubscribe": ph.UNSUBSCRIBE_URL,
             "preferences": ph.PREFERENCES_URL,

@@ -1,4 +1,5 @@
-"""Public URLs of the web service, and the signed, opaque tokens inside per-recipient links.
+"""Public URLs of the web service, the links every footer carries (the email's and the
+pages'), and the signed, opaque tokens inside per-recipient links.
 
 A token names one subscriber and one purpose (an unsubscribe token cannot change
 preferences), optionally expires, and is signed with HMAC-SHA256 under BULLETIN_SECRET_KEY.
@@ -12,9 +13,15 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .errors import TokenError
+
+if TYPE_CHECKING:
+    from .settings import Footer
 
 KEY_VARIABLE = "BULLETIN_SECRET_KEY"
 PURPOSES = ("unsubscribe", "preferences", "confirm")
@@ -125,8 +132,16 @@ def verify(token: str, purpose: str, key: bytes, now: int) -> str:
     return subject
 
 
-def archive_url(base: str, newsletter: str, issue: str) -> str:
-    return f"{base.rstrip('/')}/archive/{quote(newsletter)}/{quote(issue)}"
+def archive_path(newsletter: str, issue: str, language: str | None = None) -> str:
+    """An issue's place in the archive, below BASE/archive/ (the view-in-browser link's
+    end): with `?lang=` for one language of a newsletter written in several."""
+    path = f"{quote(newsletter)}/{quote(issue)}"
+    return f"{path}?lang={language}" if language else path
+
+
+def archive_url(base: str, newsletter: str, issue: str, language: str | None = None) -> str:
+    """The view-in-browser link: the issue's public copy in the archive."""
+    return f"{base.rstrip('/')}/archive/{archive_path(newsletter, issue, language)}"
 
 
 def subscribe_url(base: str, newsletter: str) -> str:
@@ -138,4 +153,19 @@ def unsubscribe_url(base: str, token: str) -> str:
 
 
 def preferences_url(base: str, token: str) -> str:
+    """The manage-preferences link; from a page of the service, `base` is ".."."""
     return f"{base.rstrip('/')}/preferences/{token}"
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    url: str
+
+
+def footer_links(footer: Footer, words: Callable[[str], str]) -> list[Link]:
+    """The footer links the newsletter sets, in the order the email and every page show
+    them; `words` translates each link's text (into one language, or several joined)."""
+    return [Link(words(text), url) for text, url in (
+        ("Privacy Policy", footer.privacy), ("Cookie Statement", footer.cookies),
+        ("Help", footer.help)) if url]
