@@ -112,6 +112,12 @@ class DkimSigner:
         return SigningPlan(self, {name.strip().lower(): relaxed_header(name, value)
                                   for name, value in headers})
 
+    def signed(self, message: bytes) -> bytes:
+        """`message` (whole, CRLF line ends, not dot-stuffed) with its DKIM-Signature first:
+        for a message made on its own rather than from a template (a confirmation email)."""
+        section, body = message.split(b"\r\n\r\n", 1)
+        return self.prepare(header_fields(section + b"\r\n")).signature({}, [body]) + message
+
     def _sign(self, data: bytes) -> bytes:
         from cryptography.hazmat.primitives.asymmetric import ed25519
 

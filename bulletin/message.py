@@ -1,15 +1,20 @@
-"""One RFC 5322 message for one recipient, from the once-rendered issue."""
+"""One RFC 5322 message for one recipient: the headers every message of a newsletter carries
+and how a message is put together, for the issues (from the once-rendered issue; the fast
+path, personalise.py, writes the same headers) and for the newsletter's other emails (the
+double opt-in confirmation), so that every message has the same headers and DKIM."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import links
@@ -17,6 +22,9 @@ from .errors import BulletinError, RenderError
 from .fields import in_language
 from .render import Rendered
 from .settings import Newsletter, Workspace
+
+if TYPE_CHECKING:
+    from .dkim import DkimSigner
 
 # Bodies are encoded under BODY_POLICY (quoted-printable lines of at most 76 characters, as
 # RFC 2045 requires); the message is written out under SMTP_POLICY, so that long headers
@@ -57,9 +65,7 @@ def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
     sender_domain = parseaddr(newsletter.sender)[1].rpartition("@")[2]
     list_domain = urlsplit(base_url).hostname or sender_domain
     name = in_language(newsletter.name, rendered.language)
-    headers = [("From", newsletter.sender), ("Subject", subject_prefix + rendered.subject)]
-    if newsletter.reply_to:
-        headers.append(("Reply-To", newsletter.reply_to))
+    headers = sender_headers(newsletter, subject_prefix + rendered.subject)
     headers += [("List-Id", f"{_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     if newsletter.feedback_id:
@@ -71,6 +77,14 @@ def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
             raise RenderError(f"{rendered.issue}: the {header} header would have a line break "
                               f"in it, from {where}; a header is one line (`bulletin check` "
                               "shows where)")
+    return headers
+
+
+def sender_headers(newsletter: Newsletter, subject: str) -> list[tuple[str, str]]:
+    """From, Subject and Reply-To: as every message of the newsletter has them."""
+    headers = [("From", newsletter.sender), ("Subject", subject)]
+    if newsletter.reply_to:
+        headers.append(("Reply-To", newsletter.reply_to))
     return headers
 
 
@@ -147,29 +161,26 @@ def _encoded_word(text: str) -> str:
     return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
 
 
-def to_header(name: str, email: str) -> str:
-    """The To header's value for `email` with display name `name` (white space normalised
-    here): folded where it is long, never over 998 octets a line."""
-    address = header_address(email)
-    name = " ".join(name.split())  # no stray or exotic white space in a header
-    if not name:
-        return address
-    return f"{display_name(name)} <{address}>"
-
-
 def recipient_headers(recipient: Recipient, values: dict[str, str], mailto: str | None,
                       date: str, message_id: str) -> list[tuple[str, str]]:
-    """The headers that differ per recipient, each line well under 998 octets; ASCII unless
-    the address's local part is not (a message only for a server with SMTPUTF8). `mailto` is
-    the newsletter's `unsubscribe_mailto` address, if any. Raises AddressError for an address
-    that cannot be written."""
+    """The headers that differ per recipient of an issue, each line well under 998 octets;
+    ASCII unless the address's local part is not (a message only for a server with
+    SMTPUTF8). `mailto` is the newsletter's `unsubscribe_mailto` address, if any. Raises
+    AddressError for an address that cannot be written."""
     unsubscribe = f"<{values['unsubscribe_url']}>"
     if mailto:
         # Tokens are URL-safe already: no quoting needed.
         token = values["unsubscribe_url"].rsplit("/", 1)[1]
         unsubscribe += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
-    # to_header, its common case (an ASCII address, a plain name) inlined: this runs once a
-    # message.
+    return [*address_headers(recipient, date, message_id), ("List-Unsubscribe", unsubscribe)]
+
+
+def address_headers(recipient: Recipient, date: str, message_id: str
+                    ) -> list[tuple[str, str]]:
+    """To, Date and Message-ID: what every message to one person has of its own. The To
+    line is folded where the name is long, never over 998 octets a line; white space in the
+    name is normalised here."""
+    # This runs once a message: the common case (an ASCII address, a plain name) first.
     email = recipient.email if recipient.email.isascii() else header_address(recipient.email)
     name = " ".join(recipient.name.split())
     if not name:
@@ -178,8 +189,13 @@ def recipient_headers(recipient: Recipient, values: dict[str, str], mailto: str 
         to = f"{name} <{email}>"
     else:
         to = f"{display_name(name)} <{email}>"
-    return [("To", to),
-            ("Date", date), ("Message-ID", message_id), ("List-Unsubscribe", unsubscribe)]
+    return [("To", to), ("Date", date), ("Message-ID", message_id)]
+
+
+def stamp(newsletter: Newsletter, now: dt.datetime | None = None) -> tuple[str, str]:
+    """(Date, Message-ID) for a new message from the newsletter."""
+    return (format_datetime(now or dt.datetime.now(dt.UTC)),
+            make_msgid(domain=sender_domain(newsletter)))
 
 
 def unsubscribe_mailto(newsletter: Newsletter) -> str | None:
@@ -200,18 +216,42 @@ def build_message(rendered: Rendered, newsletter: Newsletter, base_url: str,
     The reference for `personalise.MessageTemplate`, which makes the same bytes faster."""
     values = recipient_values(recipient, base_url, key)
     html, text = rendered.personalise(values)
-    msg = EmailMessage(policy=BODY_POLICY)
-    date = format_datetime(now or dt.datetime.now(dt.UTC))
-    message_id = make_msgid(domain=sender_domain(newsletter))
+    date, message_id = stamp(newsletter, now)
     mailto = unsubscribe_mailto(newsletter)
-    for name, value in (*recipient_headers(recipient, values, mailto, date, message_id),
-                        *fixed_headers(rendered, newsletter, base_url, subject_prefix)):
+    return new_message([*recipient_headers(recipient, values, mailto, date, message_id),
+                        *fixed_headers(rendered, newsletter, base_url, subject_prefix)],
+                       text, html)
+
+
+def build_notice(newsletter: Newsletter, recipient: Recipient, subject: str, text: str,
+                 languages: Sequence[str], dkim: DkimSigner | None = None, *,
+                 now: dt.datetime | None = None) -> bytes:
+    """One of the newsletter's own emails that is not an issue (the double opt-in
+    confirmation), as bytes for SMTP's DATA: plain text in `languages`, marked
+    Auto-Submitted (RFC 3834), with an issue's From, Reply-To, To, Date and Message-ID, and
+    DKIM-signed first when `dkim` is given, as every issue is."""
+    date, message_id = stamp(newsletter, now)
+    msg = new_message([*sender_headers(newsletter, subject),
+                       *address_headers(recipient, date, message_id),
+                       ("Auto-Submitted", "auto-generated")], text)
+    msg["Content-Language"] = ", ".join(languages)  # after: set_content clears it
+    data = to_bytes(msg)
+    return dkim.signed(data) if dkim is not None else data
+
+
+def new_message(headers: Iterable[tuple[str, str]], text: str,
+                html: str | None = None) -> EmailMessage:
+    """A message with these headers and a plain text part, or text and HTML as
+    multipart/alternative, quoted-printable in lines of at most 76 characters."""
+    msg = EmailMessage(policy=BODY_POLICY)
+    for name, value in headers:
         if name == "To":  # as written, folds and all: the policy would write it again, worse
             msg.set_raw(name, value)
         else:
             msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
 
 

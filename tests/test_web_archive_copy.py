@@ -9,10 +9,10 @@ import re
 import shutil
 from pathlib import Path
 
-from bulletin.web.archive import public_copy, publish
+from bulletin.public_copy import public_copy
 from bulletin.workflow import prepare_editions
 from tests.conftest import ROOT
-from tests.web_helpers import Web
+from tests.web_helpers import Web, publish
 
 pytest_plugins = ["tests.web_fixtures"]
 

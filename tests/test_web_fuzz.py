@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 
 from bulletin.errors import TokenError
 from bulletin.store import NotSubscribedError
-from bulletin.web import csrf
-from bulletin.web.confirmations import confirm_subject, parse_confirm_subject
+from bulletin.web.service import csrf
+from bulletin.web.service.confirmations import confirm_subject, parse_confirm_subject
 from tests.waiting import SAFETY
 from tests.web_helpers import Web, csrf_of
 

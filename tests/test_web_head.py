@@ -7,11 +7,10 @@ import shutil
 
 import pytest
 
-from bulletin.web.archive import publish
-from bulletin.web.confirmations import confirm_subject
+from bulletin.web.service.confirmations import confirm_subject
 from bulletin.workflow import prepare_editions
 from tests.conftest import ROOT
-from tests.web_helpers import Web
+from tests.web_helpers import Web, publish
 
 pytest_plugins = ["tests.web_fixtures"]
 

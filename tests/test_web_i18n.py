@@ -22,7 +22,7 @@ pytest_plugins = ["tests.web_fixtures"]
 WEB = ROOT / "templates" / "web"
 CATALOGUE = WEB / "locale" / "cy.po"
 # Words translated through a variable rather than a literal _("..."): the footer links
-# (pages.py) and the neutral recipient of archived copies (archive.py).
+# (links.py) and the neutral recipient of archived copies (public_copy.py).
 INDIRECT = {"Privacy Policy", "Cookie Statement", "Help", "your email address"}
 
 
@@ -50,9 +50,9 @@ def _template_messages(path: Path) -> Iterator[str]:
 
 def used_messages() -> set[str]:
     found = set(INDIRECT)
-    for path in (ROOT / "bulletin" / "web").glob("*.py"):
-        if path.name != "preview.py":
-            found.update(_python_messages(path))
+    for path in [*(ROOT / "bulletin" / "web" / "service").rglob("*.py"),
+                 ROOT / "bulletin" / "public_copy.py"]:
+        found.update(_python_messages(path))
     for path in WEB.rglob("*.j2"):
         if path.name != "preview.html.j2":
             found.update(_template_messages(path))

@@ -19,7 +19,7 @@ import pytest
 from bulletin.store import Store
 from bulletin.store.addresses import normalise
 from bulletin.store.rows import Row
-from bulletin.web.oneclick import Journal, OneClick
+from bulletin.web.service.oneclick import Journal, OneClick
 from tests.waiting import SAFETY, wait_for
 from tests.web_helpers import Web, csrf_of
 

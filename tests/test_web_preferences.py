@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bulletin.web import csrf
+from bulletin.web.service import csrf
 from tests.web_helpers import KEY, Web, csrf_of
 
 pytest_plugins = ["tests.web_fixtures"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bulletin.web.confirmations import confirm_subject
+from bulletin.web.service.confirmations import confirm_subject
 from tests.smtp_server import SmtpServer
 from tests.web_helpers import Web, csrf_of, start_web
 
@@ -190,7 +190,7 @@ def test_one_address_gets_one_confirmation_email_in_a_while(slow_web: Web) -> No
 def test_no_smtp_settings_means_subscribing_is_unavailable(workspace: Path, smtp: SmtpServer,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
-    from bulletin.web import service
+    from bulletin.web.service.routes.subscribe import ACCEPTED
 
     web_iter = start_web(workspace, smtp, monkeypatch)
     web = next(web_iter)
@@ -200,7 +200,7 @@ def test_no_smtp_settings_means_subscribing_is_unavailable(workspace: Path, smtp
         assert status == 503 and "Subscribing is not available at the moment" in answer
         response = web.http.post("/api/subscribe/cohes3ion", json={"email": "a@example.org"})
         assert response.status_code == 503
-        assert service.ACCEPTED not in response.text
+        assert ACCEPTED not in response.text
     finally:
         next(web_iter, None)
 

@@ -19,14 +19,21 @@ import uvicorn
 
 from bulletin import links
 from bulletin.send.config import send_config
+from bulletin.send.outgoing import Outgoing
 from bulletin.settings import load_workspace
 from bulletin.store import Store
 from bulletin.web.server import bind
 from bulletin.web.service import create_app
+from bulletin.workflow import Prepared
 from tests.smtp_server import SmtpServer, use_server
 from tests.waiting import SAFETY, wait_for
 
 KEY = "a-web-test-secret-key-0123456789"
+
+
+def publish(editions: list[Prepared], store: Store) -> int:
+    """Every edition's public copy into the archive, as a send publishes them."""
+    return Outgoing.of(editions).publish(store)
 
 
 class Running:

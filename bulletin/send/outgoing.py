@@ -86,7 +86,7 @@ class Outgoing:
     def of(cls, editions: list[Prepared], check: bool = False) -> Outgoing:
         """From the issue rendered in this process (workflow.prepare_editions); with
         `check`, with the findings of `bulletin check`."""
-        from ..web.archive import public_copy
+        from ..public_copy import public_copy
 
         first = editions[0]
         findings = None

@@ -1,1 +1,2 @@
-"""Web apps: the local preview, and (later) the subscriber service."""
+"""Web apps: the authoring preview (preview/) and the subscriber service (service/), both
+served by server.py (uvicorn on a socket bound beforehand)."""

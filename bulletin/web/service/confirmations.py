@@ -7,31 +7,29 @@ so not even its timing tells. A suppressed address gets no email. An address alr
 store is not changed until its owner confirms (someone else typing it in must not turn an
 unsubscribed person into a pending one).
 
-The email is DKIM-signed, as every issue is, when its newsletter has a [dkim] table: by the
-same signer (bulletin.dkim), its keys loaded when the service starts, so that a bad key stops
-the start rather than every confirmation."""
+The email is built as every issue is (message.build_notice: the same From, Reply-To, To, Date
+and Message-ID headers) and DKIM-signed when its newsletter has a [dkim] table, by the same
+signer (bulletin.dkim), its keys loaded when the service starts, so that a bad key stops the
+start rather than every confirmation."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
 import textwrap
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 import jinja2
 
-from .. import links
-from ..dkim import DkimSigner, dkim_signer, header_fields
-from ..errors import BulletinError, TokenError
-from ..message import BODY_POLICY, envelope_from, sender_domain, to_bytes, to_header
-from ..send.transport import Transport
-from ..settings import Workspace
-from ..store import NotSubscribedError, Store, StoreError, SuppressedError
+from ... import links
+from ...dkim import DkimSigner, dkim_signer
+from ...errors import BulletinError, TokenError
+from ...message import Recipient, build_notice, envelope_from
+from ...send.transport import Transport
+from ...settings import Workspace
+from ...store import NotSubscribedError, Store, StoreError, SuppressedError
 from .pages import Pages
 
 log = logging.getLogger("bulletin.web")
@@ -139,38 +137,16 @@ class Confirmations:
         newsletter = self.workspace.newsletter(slug)
         languages = [language] if newsletter.delivery == "each" else \
             sorted(newsletter.languages, key=lambda code: code != language)
-        blocks = []
-        for code in languages:
-            context = self.pages.context(slug, code)
-            blocks.append(context)
+        blocks = [self.pages.frame(slug, code) for code in languages]
         first = blocks[0]
         text = self._mail.get_template("confirm.txt.j2").render(
             blocks=blocks, url=confirm_url(self.workspace.settings.base_url, token),
-            days=CONFIRM_DAYS, organisation=first["organisation"],
-            postal_address=first["postal_address"])
-        subject = " / ".join(block["_"]("Confirm your subscription to %(newsletter)s")
-                             % {"newsletter": block["name"]} for block in blocks)
-        message = EmailMessage(policy=BODY_POLICY)
-        message["From"] = newsletter.sender
-        message.set_raw("To", to_header("", address))  # as the issues write it
-        message["Subject"] = subject
-        message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-        message["Message-ID"] = make_msgid(domain=sender_domain(newsletter))
-        message["Auto-Submitted"] = "auto-generated"
-        if newsletter.reply_to:
-            message["Reply-To"] = newsletter.reply_to
-        message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-        message["Content-Language"] = ", ".join(languages)  # after: set_content clears it
-        return self._signed(slug, to_bytes(message))
-
-    def _signed(self, slug: str, data: bytes) -> bytes:
-        """`data` with a DKIM-Signature first, if newsletter `slug` signs."""
-        signer = self._dkim.get(slug)
-        if signer is None:
-            return data
-        section, body = data.split(b"\r\n\r\n", 1)
-        plan = signer.prepare(header_fields(section + b"\r\n"))
-        return plan.signature({}, [body]) + data
+            days=CONFIRM_DAYS, organisation=first.organisation,
+            postal_address=first.postal_address)
+        subject = " / ".join(block._("Confirm your subscription to %(newsletter)s")
+                             % {"newsletter": block.name} for block in blocks)
+        return build_notice(newsletter, Recipient(id="", email=address), subject, text,
+                            languages, self._dkim.get(slug))
 
     # -- sending, after the answer ------------------------------------------------------------
 

@@ -8,15 +8,15 @@ its main list and its topics (lists created with `--newsletter NAME`)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from ..i18n import language_name
-from ..settings import Workspace
-from ..store import Store, SubscriberInfo, SuppressedError
-from ..store.models import LEFT, Status
+from ...i18n import language_name
+from ...settings import Workspace
+from ...store import Store, SubscriberInfo, SuppressedError
+from ...store.models import LEFT, Status
+from .forms import Form, first
 from .pages import Pages
+from .views import Group, LanguageChoice, ListChoice, Subscription
 
 PAUSE_MONTHS = ("1", "3", "6")
 ACTIONS = ("save", "pause", "resume", "leave", "resubscribe")
@@ -25,20 +25,6 @@ _OWNERS_TTL = 30.0
 
 class FormError(ValueError):
     """A form that this page never makes (an unknown action, a pause of 5 months)."""
-
-
-@dataclass
-class ListChoice:
-    name: str
-    title: str
-    checked: bool
-
-
-@dataclass
-class Group:
-    slug: str
-    name: str
-    lists: list[ListChoice] = field(default_factory=list)
 
 
 def masked(address: str) -> str:
@@ -84,7 +70,7 @@ class Preferences:
 
     # -- the page -----------------------------------------------------------------------------
 
-    def view(self, subscriber_id: int, wanted_language: str | None) -> dict[str, Any]:
+    def view(self, subscriber_id: int, wanted_language: str | None) -> Subscription:
         """What preferences.html.j2 shows (NotSubscribedError if there is no such
         subscriber)."""
         info = self.store.subscriber(subscriber_id)
@@ -95,18 +81,17 @@ class Preferences:
         choices = list(dict.fromkeys(code for slug in slugs
                                      for code in self.workspace.newsletter(slug).languages))
         state = _state(info)
-        return {
-            "slug": slugs[0],
-            "lang": language,
-            "state": state,
-            "masked": masked(info.email),
-            "paused_until": paused_until,
-            "groups": [] if paused_until or state != "active" else
+        return Subscription(
+            slug=slugs[0],
+            lang=language,
+            state=state,
+            masked=masked(info.email),
+            paused_until=paused_until,
+            groups=[] if paused_until or state != "active" else
             self._groups(slugs, memberships, language),
-            "language_choices": [{"code": code, "name": language_name(code)}
-                                 for code in choices],
-            "chosen_language": info.language if info.language in choices else language,
-        }
+            language_choices=[LanguageChoice(code, language_name(code)) for code in choices],
+            chosen_language=info.language if info.language in choices else language,
+        )
 
     def _groups(self, slugs: list[str], memberships: dict[str, str],
                 language: str) -> list[Group]:
@@ -133,7 +118,7 @@ class Preferences:
 
     # -- the changes --------------------------------------------------------------------------
 
-    def apply(self, subscriber_id: int, action: str, form: dict[str, list[str]]) -> str:
+    def apply(self, subscriber_id: int, action: str, form: Form) -> str:
         """Do what the form asks, with the audit source "page"; returns what happened (a key
         of `pages` messages). FormError for a form this page never makes."""
         if action not in ACTIONS:
@@ -159,7 +144,7 @@ class Preferences:
         if state != "active":
             return "nothing"
         if action == "pause":
-            months = _one(form, "months")
+            months = first(form, "months")
             if months not in PAUSE_MONTHS:
                 raise FormError("pause for 1, 3 or 6 months")
             until = datetime.now(UTC) + timedelta(days=30 * int(months))
@@ -169,12 +154,12 @@ class Preferences:
             return "resumed" if self.store.resume(subscriber_id, source="page") else "nothing"
         return self._save(info, form)
 
-    def _save(self, info: SubscriberInfo, form: dict[str, list[str]]) -> str:
+    def _save(self, info: SubscriberInfo, form: Form) -> str:
         view = self.view(info.id, None)
         wanted = set(form.get("list", []))
         status: Status = "pending" if info.status == "pending" else "active"
         try:
-            for group in view["groups"]:
+            for group in view.groups:
                 for choice in group.lists:
                     if choice.name in wanted and not choice.checked:
                         self.store.subscribe(info.email, choice.name, source="page",
@@ -183,9 +168,9 @@ class Preferences:
                         self.store.unsubscribe(info.id, choice.name, source="page")
         except SuppressedError:
             return "blocked"
-        language = _one(form, "language")
+        language = first(form, "language")
         if language is not None:
-            if language not in {c["code"] for c in view["language_choices"]}:
+            if language not in {c.code for c in view.language_choices}:
                 raise FormError(f"no language {language!r} here")
             self.store.set_language(info.id, language, source="page")
         return "saved"
@@ -195,9 +180,4 @@ def _state(info: SubscriberInfo) -> str:
     if info.suppressed or info.status in ("bounced", "complained"):
         return "blocked"
     return "left" if info.status in LEFT else "active"
-
-
-def _one(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name)
-    return values[0] if values else None
 

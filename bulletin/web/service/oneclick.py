@@ -39,7 +39,7 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-from ..store import Store, StoreError
+from ...store import Store, StoreError
 
 BATCH = 500
 WAIT = 2.0

@@ -1,6 +1,8 @@
-"""The public archive ("view in browser"): each edition of an issue, as sent, with every
-per-recipient placeholder filled with a neutral value, so that no recipient's data (address,
-tokens) is ever in it.
+"""The public copy of an edition (the archive's "view in browser"): the issue as sent, with
+every per-recipient placeholder filled with a neutral value, so that no recipient's data
+(address, tokens) is ever in it. A render-layer stage, text in and text out: the send
+use-case makes the copies it publishes with it (send/outgoing.py); the web service serves
+what the store holds.
 
 The copy has its own footer (PublicFooter): no Unsubscribe or Manage preferences links and
 no "sent to ADDRESS", but a Subscribe link and a line that says whose email this is a copy
@@ -11,22 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
 from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import links
-from .. import placeholders as ph
-from ..fields import in_language
-from ..i18n import gettext_for
-from ..settings import BUNDLED_TEMPLATES
-
-ISSUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+from . import links
+from . import placeholders as ph
+from .fields import in_language
+from .i18n import gettext_for
+from .settings import BUNDLED_TEMPLATES
 
 if TYPE_CHECKING:
-    from ..store.store import Store
-    from ..workflow import Prepared
+    from .workflow import Prepared
 
 CATALOGUES = BUNDLED_TEMPLATES / "web" / "locale"
 _LANG = re.compile(r"""\slang=["']([A-Za-z-]+)["']""")
@@ -161,52 +159,3 @@ class PublicFooter:
 
 
 _PARAGRAPH = re.compile(r"(?s)(<p\b[^>]*>)(.*?)</p>")
-
-
-def publish(editions: list[Prepared], store: Store) -> int:
-    """Put every edition of an issue in the archive, under each language it is in (a
-    bilingual edition serves both); replaces an earlier copy. Returns how many copies."""
-    from ..send.outgoing import Outgoing
-
-    return Outgoing.of(editions).publish(store)
-
-
-class IssueDates:
-    """The date an issue bears (its file's `date:`), for the archive's index: that is the
-    issue's date, not the day it happened to be sent. Read from `issues/NAME.yaml` in the
-    workspace, again only when the file changes; None when the file is gone or has none."""
-
-    def __init__(self, root: Path) -> None:
-        self.folder = root / "issues"
-        self._known: dict[str, tuple[int, date | None]] = {}
-
-    def __call__(self, issue: str) -> date | None:
-        if not ISSUE_NAME.fullmatch(issue) or ".." in issue:
-            return None
-        path = self.folder / f"{issue}.yaml"
-        try:
-            changed = path.stat().st_mtime_ns
-        except OSError:
-            return None
-        known = self._known.get(issue)
-        if known is None or known[0] != changed:
-            known = (changed, _date_in(path))
-            self._known[issue] = known
-        return known[1]
-
-
-def _date_in(path: Path) -> date | None:
-    import yaml
-
-    try:
-        with path.open("rb") as stream:
-            value = yaml.safe_load(stream)
-    except (OSError, yaml.YAMLError):
-        return None
-    found = value.get("date") if isinstance(value, dict) else None
-    if isinstance(found, date):
-        return found
-    try:
-        return date.fromisoformat(str(found)) if found is not None else None
-    except ValueError:
-        return None

@@ -1,31 +1,21 @@
-"""`bulletin preview`: the email at desktop and phone width, its text part, headers, source
-and checks, re-rendered whenever the issue, bulletin.toml or the templates change; the open
-page follows by itself (server-sent events)."""
+"""The preview's state: the latest render of one issue (a Snapshot: the email as the sample
+recipient gets it, its text part, headers, source and checks), rebuilt whenever the issue,
+bulletin.toml or the templates change; a mistake keeps the last good render and says so."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
-import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
 
-import jinja2
 import watchfiles
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import Route
 
-from ..checks import Finding
-from ..errors import BulletinError, SettingsError
-from ..settings import BUNDLED_TEMPLATES, find_config
-from ..workflow import prepare, run_checks, sample
-
-WEB_TEMPLATES = BUNDLED_TEMPLATES / "web"
+from ...checks import Finding
+from ...errors import BulletinError, SettingsError
+from ...settings import find_config
+from ...workflow import prepare, run_checks, sample
 
 # Preview only: an image that cannot load keeps a visible box with its alt text.
 _BROKEN_IMAGES = """<style>img.bulletin-preview-broken{outline:1px dashed #8a8a8a;
@@ -123,54 +113,3 @@ class Preview:
 def _with_preview_helpers(html: str) -> str:
     head, sep, tail = html.rpartition("</body>")
     return head + _BROKEN_IMAGES + sep + tail if sep else html + _BROKEN_IMAGES
-
-
-def create_app(preview: Preview) -> Starlette:
-    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_TEMPLATES),
-                               autoescape=True, undefined=jinja2.StrictUndefined)
-
-    async def page(request: Request) -> HTMLResponse:
-        snap = preview.snapshot
-        errors = sum(1 for f in snap.findings if f.level == "error")
-        body = pages.get_template("preview.html.j2").render(
-            snap=snap, issue=preview.issue.name, errors=errors,
-            warnings=len(snap.findings) - errors)
-        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
-
-    async def email_html(request: Request) -> HTMLResponse:
-        return HTMLResponse(preview.snapshot.html, headers={"Cache-Control": "no-store"})
-
-    async def state(request: Request) -> Response:
-        snap = preview.snapshot
-        return Response(json.dumps({"version": snap.version, "error": snap.error}),
-                        media_type="application/json")
-
-    async def events(request: Request) -> StreamingResponse:
-        async def stream() -> AsyncIterator[str]:
-            seen = -1
-            while not preview.closing.is_set():
-                if preview.snapshot.version != seen:
-                    seen = preview.snapshot.version
-                    yield f"data: {seen}\n\n"
-                else:
-                    yield ": keep-alive\n\n"
-                await preview.next_change(seen, timeout=15)
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(preview.rebuild)
-        watcher = asyncio.create_task(preview.watch())
-        try:
-            yield
-        finally:
-            preview.closing.set()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-    return Starlette(routes=[Route("/", page), Route("/email.html", email_html),
-                             Route("/state", state), Route("/events", events)],
-                     lifespan=lifespan)

@@ -3,20 +3,22 @@
 gettext catalogues in `templates/web/locale/`.
 
 A page's language is the first of: `?lang=` (when the newsletter has it), the subscriber's
-language, the newsletter's first language."""
+language, the newsletter's first language. What a page shows comes as a typed view
+(views.py), in the frame every page wears (`Pages.frame`)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from babel.dates import format_date
 
-from ..fields import in_language
-from ..i18n import Gettext, gettext_for, language_name
-from ..settings import BUNDLED_TEMPLATES, Newsletter, Workspace
+from ... import links
+from ...fields import in_language
+from ...i18n import Gettext, gettext_for, language_name
+from ...settings import BUNDLED_TEMPLATES, Newsletter, Workspace
+from .views import Frame, LanguageChoice, Logo, Page, shallow
 
 PACKAGE_WEB = BUNDLED_TEMPLATES / "web"
 
@@ -57,40 +59,36 @@ class Pages:
             language = self.workspace.settings.newsletters[slug].languages[0]
         return in_language(value, language)
 
-    def context(self, slug: str, language: str) -> dict[str, Any]:
+    def frame(self, slug: str, language: str) -> Frame:
         """What every page sees: its language, the brand and the newsletter's words."""
         newsletter = self.workspace.settings.newsletters[slug]
         _ = self.gettext(language)
         brand = newsletter.brand
-        logo = brand.logo and {"src": brand.logo.src, "width": brand.logo.width,
-                               "href": brand.logo.href,
-                               "alt": self.text(brand.logo.alt, slug, language)}
-        footer = newsletter.footer
-        return {
-            "lang": language,
-            "_": _,
-            "slug": slug,
-            "name": self.text(newsletter.name, slug, language),
-            "organisation": self.text(newsletter.organisation, slug, language),
-            "postal_address": self.text(newsletter.postal_address, slug, language),
-            "banner": self.text(brand.banner, slug, language),
-            "colours": brand.colours.model_dump(),
-            "logo": logo,
-            "footer_links": [{"text": _(text), "url": url} for text, url in (
-                ("Privacy Policy", footer.privacy), ("Cookie Statement", footer.cookies),
-                ("Help", footer.help)) if url],
-            "languages": [{"code": code, "name": language_name(code),
-                           "current": code == language}
-                          for code in newsletter.languages] if len(newsletter.languages) > 1
+        logo = None if brand.logo is None else Logo(
+            brand.logo.src, brand.logo.width, brand.logo.href,
+            self.text(brand.logo.alt, slug, language))
+        return Frame(
+            lang=language,
+            _=_,
+            slug=slug,
+            name=self.text(newsletter.name, slug, language),
+            organisation=self.text(newsletter.organisation, slug, language),
+            postal_address=self.text(newsletter.postal_address, slug, language),
+            banner=self.text(brand.banner, slug, language),
+            colours=brand.colours.model_dump(),
+            logo=logo,
+            footer_links=links.footer_links(newsletter.footer, _),
+            languages=[LanguageChoice(code, language_name(code), code == language)
+                       for code in newsletter.languages] if len(newsletter.languages) > 1
             else [],
-            "date": lambda value: self.date(value, language),
-        }
+            date=lambda value: self.date(value, language),
+        )
 
     def date(self, value: date | datetime, language: str) -> str:
         day = value.date() if isinstance(value, datetime) else value
         return format_date(day, "d MMMM y", locale=language)
 
-    def render(self, template: str, slug: str, language: str, **values: Any) -> str:
-        context = self.context(slug, language)
-        context.update(values)
-        return self.env.get_template(f"pages/{template}").render(context)
+    def render(self, page: Page, slug: str, language: str) -> str:
+        context = shallow(self.frame(slug, language))
+        context.update(page.values())
+        return self.env.get_template(f"pages/{page.template}").render(context)
