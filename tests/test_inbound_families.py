@@ -301,3 +301,12 @@ def test_the_reason_may_come_before_the_address_and_is_never_read_from_the_addre
                           sender="Postmaster@example.org"))
     assert (got.kind, got.reason, got.recipients) == ("soft", "suspended",
                                                       ("no-such-user@example.org",))
+
+
+def test_the_envelope_is_the_address_before_forwarding() -> None:
+    forwarded = (b"Delivered-To: mailbox@bulletin.example\n"
+                 b"Delivered-To: bounces+t0k3n@bulletin.example\n") + dsn().replace(
+        b"Delivered-To: bounces+tok3n@bulletin.example\n", b"")
+    assert classify(forwarded).envelope_to == "bounces+t0k3n@bulletin.example"
+    postfix = b"X-Original-To: bounces+abc@bulletin.example\n" + forwarded
+    assert classify(postfix).envelope_to == "bounces+abc@bulletin.example"

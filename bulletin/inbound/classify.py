@@ -110,11 +110,15 @@ def _context(p: Parsed) -> dict[str, object]:
         found = _MESSAGE_ID.search(p.text[p.text.lower().find("message-id"):]
                                    if "message-id" in p.text.lower() else "")
         message_id = found.group(1) if found else None
+    # Where the report was delivered, closest to the envelope first: Postfix's X-Original-To
+    # (before alias expansion), the earliest Delivered-To (each hop prepends one), Exim's
+    # Envelope-To, then To. A VERP address (bounces+TOKEN@) survives in these.
     envelope = None
-    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
+    for name, last in (("X-Original-To", False), ("Delivered-To", True),
+                       ("Envelope-To", False), ("To", False)):
         values = [a for v in headers(p.msg, name) for a in addresses_in(v)]
         if values:
-            envelope = values[0]
+            envelope = values[-1] if last else values[0]
             break
     return {"original_message_id": message_id, "original_headers": selected,
             "envelope_to": envelope}
