@@ -13,6 +13,12 @@ uncertain to those handed over and never answered, each with the reason in `last
 and `requeue()` puts them back to pending when the operator decides to send again.
 Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several senders can share an
 issue; on SQLite the claim runs in a write transaction (one writer at a time).
+
+What each operation costs does not grow with the list: a claim first picks the next `limit`
+pending ids through the index on (issue, state, id) (on PostgreSQL in a materialised CTE, so
+the planner cannot turn it into a join of every pending row), and only then checks whether
+those few may still be sent to; `record` writes a batch of outcomes in a few statements;
+`create` can run in several senders at once (ON CONFLICT DO NOTHING).
 """
 
 from __future__ import annotations
@@ -20,22 +26,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    FromClause,
     Select,
     and_,
-    bindparam,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
+    text,
     true,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import StoreError
 from .models import (
@@ -99,16 +108,6 @@ def _audience(audience: Audience | None) -> ColumnElement[bool]:
     return true() if audience is None else audience.condition()
 
 
-def _sendable() -> ColumnElement[bool]:
-    """SQL: the ledger row's subscriber is still active, on the list, and not suppressed."""
-    return and_(
-        _subscribers.c.status == "active",
-        exists().where(_memberships.c.list_id == _ledger.c.list_id,
-                       _memberships.c.subscriber_id == _ledger.c.subscriber_id,
-                       _memberships.c.status == "active"),
-        ~exists().where(_suppressions.c.email_key == _subscribers.c.email_key))
-
-
 def _unqueued(issue: str, list_id: int,
               audience: Audience | None = None) -> Select[tuple[int]]:
     """SQL: ids of the list's active, unsuppressed members with no row for `issue` yet (of
@@ -128,15 +127,18 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime,
            audience: Audience | None = None) -> int:
     """Queue `issue` for every active, unsuppressed member of the list (of `audience`, if
     given) who has no row for it yet; return how many rows were added (running it again adds
-    only new members)."""
+    only new members). Safe to run in several senders at once: a member another one has
+    just queued is left to it (ON CONFLICT DO NOTHING), not an error."""
     members = _unqueued(issue, list_id, audience).subquery()
     rows = (select(literal(issue), members.c.id, literal(list_id), literal("pending"),
                    literal(0), literal(at, _ledger.c.created_at.type),
                    literal(at, _ledger.c.updated_at.type))
             .order_by(members.c.id))
-    result = connection.execute(insert(_ledger).from_select(
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_ledger).from_select(
         ["issue", "subscriber_id", "list_id", "state", "attempts", "created_at", "updated_at"],
-        rows).execution_options(preserve_rowcount=True))
+        rows).on_conflict_do_nothing(index_elements=["issue", "subscriber_id"])
+    result = connection.execute(statement.execution_options(preserve_rowcount=True))
     return result.rowcount
 
 
@@ -145,6 +147,64 @@ def unqueued(connection: Connection, issue: str, list_id: int,
     """How many rows `create` would add now."""
     return connection.scalar(select(func.count()).select_from(
         _unqueued(issue, list_id, audience).subquery())) or 0
+
+
+def _picked(connection: Connection, issue: str, limit: int, after: int,
+            audience: Audience | None) -> Select[Any]:
+    """The claim's rows: the next `limit` pending rows above `after` (read in id order from
+    the index on (issue, state, id), locked, skipping those another sender holds), and only
+    for those, the subscriber and whether they may still be sent to.
+
+    Each check is a lookup by key for one picked row, written so that PostgreSQL cannot
+    turn it into a hash of the whole table (which its planner prefers for tables of a few
+    thousand rows, and which made the old claim read all of them): the subscriber in a
+    LATERAL subquery with LIMIT 1 (never pulled up into a join), the membership and the
+    suppression as scalar subqueries (never hashed). SQLite looks each up by key anyway."""
+    postgresql_ = connection.dialect.name == "postgresql"
+    columns = (_ledger.c.id, _ledger.c.subscriber_id, _ledger.c.list_id, _ledger.c.attempts)
+    if postgresql_:
+        # A range of the index on (issue, state, id), in its order. Not as `issue = ... AND
+        # state = ...`: with those equal to constants, PostgreSQL takes "in id order" as
+        # given by the primary key too and, assuming the rows it wants are spread evenly,
+        # may read the key through every row of the issues sent before.
+        key = tuple_(_ledger.c.issue, _ledger.c.state, _ledger.c.id)
+        rows = select(*columns).where(
+            key > tuple_(literal(issue), literal("pending"), literal(after)),
+            tuple_(_ledger.c.issue, _ledger.c.state) <= tuple_(literal(issue),
+                                                               literal("pending")))
+        order = key.clauses
+    else:  # SQLite seeks to (issue, state, after) in the index (given row values, it
+        # seeks on (issue, state) alone and reads on through the ids)
+        rows = select(*columns).where(_ledger.c.issue == issue, _ledger.c.state == "pending",
+                                      _ledger.c.id > after)
+        order = [_ledger.c.id]
+    if audience is not None:
+        rows = rows.join_from(_ledger, _subscribers,
+                              _subscribers.c.id == _ledger.c.subscriber_id) \
+            .where(audience.condition())
+    picked = rows.order_by(*order).limit(limit) \
+        .with_for_update(of=_ledger, skip_locked=True).cte("picked")
+    if postgresql_:
+        picked = picked.prefix_with("MATERIALIZED")
+    person = select(_subscribers.c.email, _subscribers.c.name, _subscribers.c.language,
+                    _subscribers.c.status, _subscribers.c.email_key) \
+        .where(_subscribers.c.id == picked.c.subscriber_id)
+    who: FromClause
+    if postgresql_:
+        who = person.limit(1).lateral("who")
+        source = picked.join(who, true())
+    else:
+        who = _subscribers
+        source = picked.join(who, _subscribers.c.id == picked.c.subscriber_id)
+    member = select(_memberships.c.status).where(
+        _memberships.c.list_id == picked.c.list_id,
+        _memberships.c.subscriber_id == picked.c.subscriber_id).scalar_subquery()
+    suppressed = select(literal(1)).where(
+        _suppressions.c.email_key == who.c.email_key).scalar_subquery()
+    sendable = and_(who.c.status == "active", member == "active", suppressed.is_(None))
+    return (select(picked.c.id, picked.c.subscriber_id, who.c.email, who.c.name,
+                   who.c.language, picked.c.attempts, sendable.label("sendable"))
+            .select_from(source).order_by(picked.c.id))
 
 
 def claim(connection: Connection, issue: str, limit: int, at: datetime,
@@ -157,15 +217,7 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
     if limit < 1:
         raise ValueError("limit must be at least 1")
     while True:
-        rows = connection.execute(
-            select(_ledger.c.id, _ledger.c.subscriber_id, _subscribers.c.email,
-                   _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts,
-                   _sendable().label("sendable"))
-            .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
-            .where(_ledger.c.issue == issue, _ledger.c.state == "pending",
-                   _ledger.c.id > after, _audience(audience))
-            .order_by(_ledger.c.id).limit(limit)
-            .with_for_update(of=_ledger, skip_locked=True)).all()
+        rows = connection.execute(_picked(connection, issue, limit, after, audience)).all()
         if not rows:
             return []
         skipped = [row.id for row in rows if not row.sendable]
@@ -180,6 +232,7 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
                                        claimed_at=at, updated_at=at, run=run))
             return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
                           row.attempts + 1) for row in claimed]
+        after = rows[-1].id
 
 
 def _finish(connection: Connection, delivery_id: int, values: dict[str, object]) -> None:
@@ -218,23 +271,43 @@ class Outcome:
 OUTCOME_STATES = ("sent", "failed", "pending", "uncertain")
 
 
+_RECORD_ONE = text("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :sent_at, "
+                   "updated_at = :at, run = NULL WHERE id = :id AND state = 'sending'")
+"""For the outcomes whose reply is theirs alone (a relay's queue id): one statement run with
+each's values, the timestamp converted for the database once, not once a row."""
+
+
 def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) -> int:
-    """Record many outcomes in one statement; only rows still `sending` change (and lose
-    their run: settled). Returns how many did."""
+    """Record many outcomes; only rows still `sending` change (and lose their run: settled).
+    One statement per (state, reply) shared by several outcomes, one for the rest, all with
+    the same timestamp. Returns how many rows changed."""
     if not outcomes:
         return 0
+    groups: dict[tuple[str, str], list[int]] = {}
     for outcome in outcomes:
         if outcome.state not in OUTCOME_STATES:
             raise ValueError(f"cannot record state {outcome.state!r}")
-    statement = (update(_ledger)
-                 .where(_ledger.c.id == bindparam("b_id"), _ledger.c.state == "sending")
-                 .values(state=bindparam("b_state"), last_reply=bindparam("b_reply"),
-                         sent_at=bindparam("b_sent_at"), updated_at=at, run=None))
-    result = connection.execute(statement, [
-        {"b_id": o.id, "b_state": "sending" if o.state == "uncertain" else o.state,
-         "b_reply": o.reply, "b_sent_at": at if o.state == "sent" else None}
-        for o in outcomes])
-    return result.rowcount
+        groups.setdefault((outcome.state, outcome.reply), []).append(outcome.id)
+    changed, alone = 0, []
+    for (state, reply), ids in groups.items():
+        stored = "sending" if state == "uncertain" else state
+        sent_at = at if state == "sent" else None
+        if len(ids) == 1:
+            alone.append((ids[0], stored, reply, state == "sent"))
+            continue
+        changed += connection.execute(
+            update(_ledger).where(_ledger.c.id.in_(ids), _ledger.c.state == "sending")
+            .values(state=stored, last_reply=reply, sent_at=sent_at, updated_at=at, run=None)
+            .execution_options(preserve_rowcount=True)).rowcount
+    if alone:
+        convert = _ledger.c.updated_at.type.bind_processor(connection.dialect)
+        stamp = convert(at) if convert is not None else at
+        result = connection.execute(_RECORD_ONE, [
+            {"id": delivery_id, "state": state, "reply": reply,
+             "sent_at": stamp if sent else None, "at": stamp}
+            for delivery_id, state, reply, sent in alone])
+        changed += result.rowcount
+    return changed
 
 
 NEVER_HANDED = "not sent: its sender stopped before handing it to the server"

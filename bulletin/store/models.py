@@ -183,7 +183,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("issue", "subscriber_id"),
         CheckConstraint(_one_of("state", DELIVERY_STATES), name="state"),
-        Index(None, "issue", "state"),
+        Index(None, "issue", "state", "id"),  # a claim reads the next pending ids from it
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,172 @@
+"""What a claim and a record of outcomes cost does not grow with the list, on SQLite and on
+PostgreSQL; and queueing an issue is safe in several senders at once.
+
+Costs are counted, never timed: on PostgreSQL, the rows the claim read from the tables
+(pg_stat_xact_user_tables); on SQLite, the virtual machine steps its statements took
+(a progress handler called at every step). A claim of 32 out of 10,000 pending must cost about
+what it costs out of 1,000 (before, it read and sorted every pending row, or, on PostgreSQL
+after ANALYZE, hashed the whole memberships table)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, event, text
+
+from bulletin.store import ledger
+from bulletin.store.models import now
+from bulletin.store.store import Store
+from tests.waiting import SAFETY, wait_for
+
+pytest_plugins = ["tests.store_fixtures"]
+
+SMALL, LARGE, CLAIM = 1000, 10000, 32
+
+
+def fill(store: Store, tmp_path: Path, size: int, name: str) -> None:
+    """`size` new members of a new list `name`, queued for the issue `name`; statistics up
+    to date."""
+    csv = tmp_path / f"{name}.csv"
+    csv.write_text("email,name\n" + "".join(f"{name}{n:06d}@example.org,Reader {n}\n"
+                                           for n in range(size)))
+    store.create_list(name, newsletter=name)
+    store.import_csv(csv, name)
+    assert store.ledger.create(name, name) == size
+    with store.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+
+
+def work(store: Store, action: Callable[[Connection], object]) -> int:
+    """How much work `action` made the database do, in one transaction (see the module's
+    docstring)."""
+    with store.engine.connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            # The view holds what this backend has not yet reported, earlier transactions'
+            # reads included; nothing is reported in the middle of a transaction.
+            def read() -> int:
+                return int(connection.scalar(text(
+                    "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) "
+                    "FROM pg_stat_xact_user_tables WHERE schemaname = current_schema()"))
+                    or 0)
+
+            before = read()
+            action(connection)
+            return read() - before
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        steps = [0]
+
+        def step() -> int:
+            steps[0] += 1
+            return 0
+
+        raw.set_progress_handler(step, 1)  # type: ignore[attr-defined]
+        try:
+            action(connection)
+        finally:
+            raw.set_progress_handler(None, 1)  # type: ignore[attr-defined]
+        return steps[0]
+
+
+def test_a_claim_costs_the_same_out_of_ten_times_the_rows(store: Store,
+                                                           tmp_path: Path) -> None:
+    """... and as much near the end of the queue as at its start, and whether or not an
+    earlier issue's rows come first in the ledger."""
+    def claim(issue: str, after: int = 0) -> int:
+        return work(store, lambda connection: ledger.claim(connection, issue, CLAIM, now(),
+                                                           after, run="r"))
+
+    fill(store, tmp_path, SMALL, "small")
+    costs = {"small": claim("small")}
+    fill(store, tmp_path, LARGE, "large")
+    with store.engine.connect() as connection:
+        near_the_end = connection.scalar(text(
+            f"SELECT id FROM ledger WHERE issue = 'large' ORDER BY id "
+            f"LIMIT 1 OFFSET {LARGE - 2 * CLAIM}"))
+    costs |= {"large": claim("large"), "large, near its end": claim("large", near_the_end)}
+    assert all(0 < cost <= costs["small"] * 1.5 for cost in costs.values()), costs
+
+
+def test_a_claim_still_skips_whoever_left_after_the_issue_was_queued(
+        store: Store, tmp_path: Path) -> None:
+    fill(store, tmp_path, 40, "left")
+    store.unsubscribe("left000001@example.org", "left", source="test")
+    store.suppress("left000003@example.org", reason="test", source="test")
+    claims = store.ledger.claim("left", 5, run="r")
+    assert [c.email for c in claims] == [f"left{n:06d}@example.org" for n in (0, 2, 4)]
+    assert store.ledger.counts("left")["skipped"] == 2
+
+
+def test_outcomes_are_written_a_statement_per_shared_reply_with_one_timestamp(
+        store: Store, tmp_path: Path) -> None:
+    fill(store, tmp_path, 70, "rec")
+    claims = store.ledger.claim("rec", 70, run="r")
+    outcomes = [ledger.Outcome(c.id, "sent", "250 ok") for c in claims[:60]]
+    outcomes += [ledger.Outcome(c.id, "pending", "451 later") for c in claims[60:65]]
+    outcomes += [ledger.Outcome(c.id, "sent", f"250 queued as Q{c.id}") for c in claims[65:]]
+    parameter_sets: list[int] = []
+
+    def count(_conn: object, _cursor: object, statement: str, parameters: object,
+              _context: object, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            parameter_sets.append(len(parameters) if executemany else 1)  # type: ignore[arg-type]
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        assert store.ledger.record(outcomes) == 70
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    # "250 ok" and "451 later" one statement each; the five replies of their own one
+    # statement run with five sets of values
+    assert sorted(parameter_sets) == [1, 1, 5], parameter_sets
+    with store.engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT state, last_reply, sent_at, updated_at, run FROM ledger "
+            "WHERE issue = 'rec' ORDER BY id")).all()
+    assert [r.state for r in rows] == ["sent"] * 60 + ["pending"] * 5 + ["sent"] * 5
+    assert rows[-1].last_reply == f"250 queued as Q{claims[-1].id}"
+    assert len({r.updated_at for r in rows}) == 1 and all(r.run is None for r in rows)
+    assert all(r.sent_at is not None for r in rows[:60]) and rows[60].sent_at is None
+    assert store.ledger.record(outcomes) == 0  # no longer sending: nothing changes
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
+        store: Store, tmp_path: Path) -> None:
+    """Two senders queue one issue at the same moment: while the first one's rows are not yet
+    committed, the second one's insert waits for them; once they are, it adds none and is
+    not an error (before, it failed on the unique constraint). On SQLite writers queue
+    whole, so the second one simply finds the rows there."""
+    fill(store, tmp_path, 200, "news")
+    with store.engine.connect() as connection:
+        list_id = connection.scalar(text("SELECT id FROM lists WHERE name = 'news'"))
+    added: list[int] = []
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with store.engine.connect() as connection, connection.begin():
+                added.append(ledger.create(connection, "together", list_id, now()))
+        except BaseException as error:
+            errors.append(error)
+
+    with store.engine.connect() as first, first.begin():
+        added.append(ledger.create(first, "together", list_id, now()))
+        thread = threading.Thread(target=second)
+        thread.start()
+
+        def second_waits_for_the_first() -> bool:
+            with store.engine.connect() as watcher:
+                return bool(watcher.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO ledger%'"))) or not thread.is_alive()
+
+        wait_for(second_waits_for_the_first, "the second sender's insert to wait for the first")
+    thread.join(SAFETY)
+    assert not errors, errors
+    assert added == [200, 0]
+    assert store.ledger.counts("together")["pending"] == 200
