@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .aggregate import Aggregate
@@ -47,6 +48,13 @@ class Archive(Aggregate):
             text: str) -> bool:
         """Keep an issue as sent for the public archive (no recipient's data in it!). Putting
         the same (newsletter, issue, language) again replaces it; True if it was new."""
+        try:
+            return self._put(newsletter, issue, language, subject, html, text)
+        except IntegrityError:  # another sender put it at the same moment: replace theirs
+            return self._put(newsletter, issue, language, subject, html, text)
+
+    def _put(self, newsletter: str, issue: str, language: str, subject: str, html: str,
+             text: str) -> bool:
         at = now()
         with self.transaction() as session:
             found = session.scalar(select(ArchivedIssue).where(

@@ -88,9 +88,13 @@ class Journal:
         self.run = uuid.uuid4().hex
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._lock = os.open(directory / f"{self.run}.lock",
-                             os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Locked before it has its name: another sender opening the store at this moment
+        # (`dead_runs`) must never find this lock free and take this run for a dead one.
+        creating = directory / f".{self.run}.lock.new"
+        self._lock = os.open(creating, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                             0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(creating, directory / f"{self.run}.lock")
         self._sequence = 0
         self._fd = -1
         self._size = 0
