@@ -10,6 +10,7 @@ Parsing says who failed and what the server said; `reasons` alone decides hard o
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bulletin.inbound.families import (
     BOUNCE_FAMILIES,
@@ -59,20 +60,18 @@ def _classify(p: Parsed, unsubscribe_addresses: tuple[str, ...]) -> Classificati
 
 
 def _assemble(p: Parsed, finding: Finding | None) -> Classification:
-    context = _context(p)
+    base = _context(p)
     if finding is None:
-        return Classification(kind="not-bounce", family="none", **context)  # type: ignore[arg-type]
+        return base
     recipients = tuple(dict.fromkeys(f.address for f in finding.failures))
     if finding.kind is not None:
-        return Classification(kind=finding.kind, recipients=recipients, family=finding.family,
-                              diagnostic=finding.diagnostic or None, token=finding.token,
-                              **context)  # type: ignore[arg-type]
+        return replace(base, kind=finding.kind, recipients=recipients, family=finding.family,
+                       diagnostic=finding.diagnostic or None, token=finding.token)
     failed = [f for f in finding.failures if f.action in ("failed", "")] or \
         [f for f in finding.failures if f.action == "delayed"]
     if finding.failures and not failed:
         # Success, relay or expansion notices: nothing failed, no one to name.
-        return Classification(kind="not-bounce", family=finding.family,
-                              **context)  # type: ignore[arg-type]
+        return replace(base, family=finding.family)
     first = failed[0] if failed else Failure(address="", diagnostic=p.report_text[:500])
     status = first.status or find_status(p.report_text[:5000])
     diagnostic = first.diagnostic or finding.diagnostic
@@ -87,13 +86,14 @@ def _assemble(p: Parsed, finding: Finding | None) -> Classification:
     if kind == "hard" and finding.family == "heuristic" and not (
             is_daemon(p.sender) or header(p.msg, "Return-Path").strip() == "<>"):
         kind = "soft"  # a guess from words alone never suppresses anyone
-    return Classification(kind=kind, recipients=tuple(dict.fromkeys(f.address for f in failed)),
-                          status=status, reason=reason, diagnostic=diagnostic or None,
-                          family=finding.family, **context)  # type: ignore[arg-type]
+    return replace(base, kind=kind, recipients=tuple(dict.fromkeys(f.address for f in failed)),
+                   status=status, reason=reason, diagnostic=diagnostic or None,
+                   family=finding.family)
 
 
-def _context(p: Parsed) -> dict[str, object]:
-    """The fields every classification carries: the quoted original and the envelope."""
+def _context(p: Parsed) -> Classification:
+    """A not-bounce classification with the fields every classification carries: the quoted
+    original and the envelope."""
     original = p.original
     selected: dict[str, str] = {}
     if original is not None:
@@ -120,5 +120,5 @@ def _context(p: Parsed) -> dict[str, object]:
         if values:
             envelope = values[-1] if last else values[0]
             break
-    return {"original_message_id": message_id, "original_headers": selected,
-            "envelope_to": envelope}
+    return Classification(kind="not-bounce", family="none", original_message_id=message_id,
+                          original_headers=selected, envelope_to=envelope)

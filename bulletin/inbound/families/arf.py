@@ -14,6 +14,7 @@ import re
 
 from bulletin.inbound.families.base import Failure, Finding
 from bulletin.inbound.message import Parsed, addresses_in, content_type, header, part_text
+from bulletin.inbound.model import Kind
 
 _FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$", re.MULTILINE)
 
@@ -37,13 +38,12 @@ def _fields(p: Parsed) -> dict[str, list[str]] | None:
 
 
 def detect(p: Parsed) -> Finding | None:
-    report_type = ""
     try:
-        report_type = (p.msg.get_param("report-type") or "")  # type: ignore[assignment]
+        report_type = str(p.msg.get_param("report-type") or "")
     except Exception:
         report_type = ""
     fields = _fields(p)
-    if fields is None and str(report_type).lower() != "feedback-report":
+    if fields is None and report_type.lower() != "feedback-report":
         return None
     fields = fields or {}
     feedback = (fields.get("feedback-type") or ["abuse"])[0].lower()
@@ -54,13 +54,14 @@ def detect(p: Parsed) -> Finding | None:
     if not recipients and original is not None:
         recipients = addresses_in(header(original, "To"))
     failures = [Failure(address=a, action="feedback") for a in dict.fromkeys(recipients)]
+    kind: Kind
     if feedback == "opt-out":
         kind = "unsubscribe"
     elif feedback in ("not-spam", "auth-failure"):
         kind = "not-bounce"
     else:
         kind = "complaint"
-    return Finding(family="arf", failures=failures, kind=kind,  # type: ignore[arg-type]
+    return Finding(family="arf", failures=failures, kind=kind,
                    diagnostic=f"feedback-type: {feedback}")
 
 
