@@ -17,7 +17,6 @@ import os
 import re
 from dataclasses import dataclass
 from email import quoprimime
-from email.message import EmailMessage
 from email.utils import format_datetime
 
 from . import links
@@ -25,9 +24,9 @@ from . import placeholders as ph
 from .dkim import DkimSigner, SigningPlan, header_fields, relaxed_header
 from .dotstuff import stuff_lines
 from .message import (
-    BODY_POLICY,
     Recipient,
     fixed_headers,
+    new_message,
     recipient_headers,
     sender_domain,
     to_bytes,
@@ -151,13 +150,8 @@ class MessageTemplate:
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
               subject_prefix: str = "", dkim: DkimSigner | None = None) -> MessageTemplate:
-        skeleton = EmailMessage(policy=BODY_POLICY)
-        for name, value in fixed_headers(rendered, newsletter, base_url, subject_prefix):
-            skeleton[name] = value
-        skeleton.set_content("TEXT\n", subtype="plain", charset="utf-8",
-                             cte="quoted-printable")
-        skeleton.add_alternative("HTML\n", subtype="html", charset="utf-8",
-                                 cte="quoted-printable")
+        skeleton = new_message(fixed_headers(rendered, newsletter, base_url, subject_prefix),
+                               "TEXT\n", "HTML\n")
         head, rest = to_bytes(skeleton).split(b"TEXT\r\n", 1)
         middle, tail = rest.split(b"HTML\r\n", 1)
         parts, holes = [b"", head], []
