@@ -46,7 +46,8 @@ _TEXT: list[tuple[str, str]] = [
     ("blocked", r"(?:low|poor|bad) reputation|reputation of the sending|"
                 r"(?:ip|address|host|domain) (?:is |has been )?(?:black|block)listed"),
     ("quota", r"receiving mail (?:at|over) a rate|rate that prevents|too many messages|"
-              r"sending (?:rate|limit|quota)|rate limit(?:ed)?|exceeded .{0,30}sending"),
+              r"sending (?:rate|limit|quota)|rate limit(?:ed)?|exceeded .{0,30}sending|"
+              r"relay quota|daily (?:sending |relay )?(?:quota|limit)"),
     ("spam-rejected", r"\bspam(?!haus|cop)|junk ?mail|\bbulk mail|uribl|surbl|"
                       r"spamhaus.{0,20}(?:dbl|content)|"
                       r"content.{0,30}(?:reject|refuse|block)|message (?:content )?rejected|"
