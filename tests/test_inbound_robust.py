@@ -118,6 +118,14 @@ def test_many_mutated_corpus_messages_never_crash(data: bytes) -> None:
     _check(data)
 
 
+def test_parts_nested_too_deeply_are_a_one_line_error() -> None:
+    head = b'From: a@b.example\nContent-Type: multipart/mixed; boundary="b0"\n\n'
+    body = b"".join(b'--b%d\nContent-Type: multipart/mixed; boundary="b%d"\n\n' % (i, i + 1)
+                    for i in range(3000))
+    with pytest.raises(NotAnEmailError, match=r"^not an email that can be read: [^\n]+$"):
+        classify(head + body)
+
+
 @pytest.mark.parametrize("data", [b"", b"   \n\n", b"\x00\x01\x02binary", b"%PDF-1.7\n%\xe2\xe3",
                                   b"just some words, no header", "\ufeff".encode() + b"<html>"])
 def test_what_is_not_an_email_is_a_one_line_error(data: bytes) -> None:

@@ -59,8 +59,12 @@ def parse_bytes(data: bytes) -> email.message.Message:
         data = data.replace(b"\r", b"\n")
     try:
         return email.message_from_bytes(data, policy=email.policy.compat32)
+    except RecursionError as exc:
+        raise NotAnEmailError(
+            "not an email that can be read: its MIME parts nest too deeply") from exc
     except Exception as exc:  # the parser is lenient; this is a last resort
-        raise NotAnEmailError(f"not an email: {type(exc).__name__}") from exc
+        raise NotAnEmailError(
+            f"not an email that can be read: the parser failed ({type(exc).__name__})") from exc
 
 
 def decode_header(value: object) -> str:
