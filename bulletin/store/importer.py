@@ -182,8 +182,8 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                 with connection.begin():
                     merge = Merge(connection, list_id(connection, list_name), source, actor,
                                   resubscribe, count, note)
-                    for first, last in staging.batches:
-                        merge.lines(first, last)
+                    for number in range(1, staging.batches + 1):
+                        merge.chunk(number)
                 report.locked_seconds = time.perf_counter() - locked
         finally:
             # The connection goes, and its temporary table and cache with it (also when the

@@ -1,12 +1,12 @@
 """Phase 2 of an import: the staged rows (staging.py) merged into the store, inside the one
 short write transaction the caller holds.
 
-For each batch's range of staged lines, one set-based read joins the staging table with the
-existing subscribers, their suppression and their membership of the list; the subscription
-rules (rules.subscribe, the same function a single subscription uses) decide each row in
-Python; and the changes are written with multi-row statements. New subscribers' memberships
-and audit rows are inserted straight from the rows just inserted (no round trip of their ids
-through Python).
+For each chunk of staged rows (those a batch staged first), one set-based read joins the
+staging table with the existing subscribers, their suppression and their membership of the
+list; the subscription rules (rules.subscribe, the same function a single subscription uses)
+decide each row in Python; and the changes are written with multi-row statements. New
+subscribers' memberships and audit rows are inserted straight from the rows just inserted (no
+round trip of their ids through Python).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Merge:
         just_added = (select(_subscribers.c.id, _subscribers.c.email_key, staged.c.line)
                       .join_from(staged, _subscribers,
                                  _subscribers.c.email_key == staged.c.email_key)
-                      .where(staged.c.line.between(bindparam("first"), bindparam("last")),
+                      .where(staged.c.chunk == bindparam("chunk"),
                              _subscribers.c.id > bindparam("after"))
                       .subquery())
         self.join_new = insert(_memberships).from_select(
@@ -137,11 +137,11 @@ class Merge:
                                  _suppressions.c.email_key == staged.c.email_key)
                       .outerjoin(_memberships, (_memberships.c.list_id == on_list)
                                  & (_memberships.c.subscriber_id == _subscribers.c.id))
-                      .where(staged.c.line.between(bindparam("first"), bindparam("last")))
+                      .where(staged.c.chunk == bindparam("chunk"))
                       .order_by(staged.c.line))
 
-    def lines(self, first: int, last: int) -> None:
-        """Merge the staged rows whose (first) line is from `first` to `last`."""
+    def chunk(self, number: int) -> None:
+        """Merge the staged rows first staged by batch `number`."""
         connection = self.connection
         request = self.request
         where = f"{self.source}:"
@@ -153,7 +153,7 @@ class Merge:
         audits: list[tuple[Any, ...]] = []
         counts: Counter[str] = Counter()
         for (key, email, name, language, line, id_, status, old_name, old_language,
-             suppression, membership) in self.state.run(first=first, last=last):
+             suppression, membership) in self.state.run(chunk=number):
             if id_ is None and suppression is None:
                 before = NOBODY
             else:
@@ -201,7 +201,7 @@ class Merge:
         if new:
             after_id = connection.scalar(select(func.coalesce(func.max(_subscribers.c.id), 0)))
             self.insert_subscribers(new)
-            marks = {"first": first, "last": last, "after": after_id}
+            marks = {"chunk": number, "after": after_id}
             connection.execute(self.join_new, marks)
             for statement in self.audit_new:
                 connection.execute(statement, marks)

@@ -12,8 +12,8 @@ nothing anywhere.
 Duplicates are merged as they are staged: the first row of an address keeps its line, email
 and values, and a blank name or language is filled in from a later row. A duplicate within a
 batch is found in memory; one spread over batches through the table's `batch` column (every
-key of the batch being staged is marked with its number; one whose line is before the batch's
-first line was staged earlier), so memory stays flat however long the file is.
+key of the batch being staged is marked with its number; one first staged by an earlier batch
+keeps that batch's number as its `chunk`), so memory stays flat however long the file is.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ staged = Table("bulletin_import_rows", _temporary,
                Column("email", String(EMAIL_LENGTH), nullable=False),
                Column("name", String()),
                Column("language", String()),
-               Column("line", Integer, nullable=False, index=True),
+               Column("line", Integer, nullable=False),
                Column("batch", Integer, nullable=False, index=True),
+               Column("chunk", Integer, nullable=False, index=True),
                prefixes=["TEMPORARY"], sqlite_with_rowid=False)
-"""One row per address of the file: its first line, its merged values, and the last batch it
-was in. The merge reads it a batch's range of lines at a time."""
+"""One row per address of the file: its first line, its merged values, the last batch it was
+in (`batch`) and the batch it was first in (`chunk`). The merge reads it a chunk at a time."""
 
 
 class Staging:
@@ -50,9 +51,8 @@ class Staging:
                  duplicate: Callable[[int, str], None]) -> None:
         self.connection = connection
         self.duplicate = duplicate
-        self.batches: list[tuple[int, int]] = []
-        """The first and last line of each batch staged: the rows first seen in a batch have
-        their line in its range, and the ranges do not overlap."""
+        self.batches = 0
+        """How many batches were staged: the chunks to merge are 1 to this."""
         with connection.begin():
             _temporary.create_all(connection)
         insert_ = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
@@ -62,11 +62,11 @@ class Staging:
             set_={"name": func.coalesce(staged.c.name, statement.excluded.name),
                   "language": func.coalesce(staged.c.language, statement.excluded.language),
                   "batch": statement.excluded.batch}),
-            ("email_key", "email", "name", "language", "line", "batch"))
+            ("email_key", "email", "name", "language", "line", "batch", "chunk"))
 
     def add(self, rows: list[Row]) -> None:
         """Stage one batch of good rows (in the order of the file)."""
-        number = len(self.batches) + 1
+        number = self.batches + 1
         firsts: dict[str, Row] = {}
         for row in rows:
             key = row.address.key
@@ -78,18 +78,18 @@ class Staging:
                                      f"{first.line}; merged")
             firsts[key] = _merge(first, row)
         with self.connection.begin():
-            self.upsert([(key, row.address.email, row.name, row.language, row.line, number)
-                         for key, row in firsts.items()])
+            self.upsert([(key, row.address.email, row.name, row.language, row.line, number,
+                          number) for key, row in firsts.items()])
             earlier: dict[str, int] = dict(self.connection.execute(
                 select(staged.c.email_key, staged.c.line)
-                .where(staged.c.batch == number, staged.c.line < rows[0].line)).all())
+                .where(staged.c.batch == number, staged.c.chunk < number)).all())
         if earlier:
             for key, row in firsts.items():
                 line = earlier.get(key)
                 if line is not None:
                     self.duplicate(row.line, f"{row.address.email} is a duplicate of line "
                                              f"{line}; merged")
-        self.batches.append((rows[0].line, rows[-1].line))
+        self.batches = number
 
     def analyse(self) -> None:
         """PostgreSQL: statistics for the planner (nothing analyses a temporary table)."""
