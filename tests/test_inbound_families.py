@@ -231,6 +231,8 @@ def test_challenge_response_is_an_auto_reply_not_a_bounce() -> None:
     ("5.0.0", "552 Quota exceeded", "mailbox-full"),
     ("5.3.4", "", "too-large"),
     ("5.1.1", "max message size exceeded", "too-large"),
+    ("5.1.1", "Service unavailable; client host blocked using zen.spamhaus.org", "blocked"),
+    ("5.1.1", "<a@b.example>: Recipient address rejected: User unknown; blocked", "user-unknown"),
     ("5.7.1", "Message rejected because it looks like SPAM", "spam-rejected"),
     ("5.7.1", "Client host [192.0.2.1] blocked using bl.spamcop.net", "blocked"),
     ("5.7.26", "Unauthenticated email is not accepted due to DMARC policy", "policy"),

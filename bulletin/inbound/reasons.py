@@ -42,7 +42,8 @@ REASONS: dict[str, bool] = {
 # Diagnostic text -> reason, most specific first. Checked before the status code, since
 # servers often send a generic code (5.0.0, 5.7.1, 5.5.0) with a precise text.
 _TEXT: list[tuple[str, str]] = [
-    ("virus", r"\bvirus|malware|infected|banned (?:file|attachment)"),
+    ("virus", r"virus (?:found|detected|alert)|(?:contains?|infected with) (?:a |the )?virus|"
+              r"malware|banned (?:file|attachment)|infected (?:by|with)"),
     ("blocked", r"(?:low|poor|bad) reputation|reputation of the sending|"
                 r"(?:ip|address|host|domain) (?:is |has been )?(?:black|block)listed"),
     ("quota", r"receiving mail (?:at|over) a rate|rate that prevents|too many messages|"
@@ -199,6 +200,12 @@ def _reason(status: str | None, diagnostic: str) -> str:
             return reason
     detail = status.split(".", 1)[1] if status else ""
     specific = _STATUS.get(detail)
+    if specific == "user-unknown":
+        # Servers answer a blocklisted sender with 5.1.1 too ("550 5.1.1 ... blocked using
+        # ..."): when the text says blocked and not unknown, the text wins.
+        for reason, pattern in _TEXT_COMPILED:
+            if reason == "blocked" and pattern.search(diagnostic):
+                return reason
     if specific and detail not in ("0.0", "7.0", "7.1", "5.0", "1.0", "3.0"):
         return specific
     for reason, pattern in _TEXT_COMPILED:
