@@ -164,6 +164,10 @@ def test_an_exim_bounce_marked_auto_replied_is_still_a_bounce() -> None:
      "            The e-mail account does not exist at the organization this message was "
      "sent to.\n            <mx.example.org #5.1.1 smtp;550 5.1.1 RESOLVER.ADR.RecipNotFound>\n",
      "hard"),
+    ("exchange", "Microsoft Outlook <postmaster@example.org>", "Undeliverable: Issue 4",
+     "Delivery has failed to these recipients or groups:\n\nAna Example<mailto:ana@example.org>\n"
+     "The email address you entered couldn't be found. Please check the recipient's email "
+     "address and try to resend the message.\n", "hard"),
     ("gmail", "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
      "Delivery Status Notification (Failure)",
      "This is an automatically generated Delivery Status Notification\n\n"

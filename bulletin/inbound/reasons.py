@@ -90,7 +90,9 @@ _TEXT: list[tuple[str, str]] = [
                      r"account (?:does not exist|not found|is unavailable)|"
                      r"not have an account|is not a valid|delivery to the following "
                      r"recipient failed permanently|invalid address|unknown user|"
-                     r"recipient not (?:found|exist)|mailbox is unavailable|no such person"),
+                     r"recipient not (?:found|exist)|mailbox is unavailable|no such person|"
+                     r"address (?:you entered )?(?:couldn't|could not|can't|cannot) be found|"
+                     r"recip(?:ient)?notfound|the email account that you tried to reach"),
     ("host-unknown", r"host (?:or domain name )?(?:not found|unknown)|unknown (?:host|domain)|"
                      r"no such (?:domain|host)|domain (?:not found|does not exist|"
                      r"is not valid|unknown|name not found)|name or service not known|"

@@ -77,7 +77,7 @@ _NOT_RECIPIENT_LINE = re.compile(
     r"reply-to|sender|errors-to|x-[\w-]+|list-[\w-]+|mail from|envelope-from|"
     r"reporting-mta|dkim-signature|authentication-results|arc-[\w-]+|"
     r"(?:.*\bplease contact\b)|(?:.*\bfor (?:further )?(?:assistance|help)\b)|"
-    r"(?:.*\bmailto:)|(?:.*https?://))\b", re.IGNORECASE)
+    r"(?:.*https?://))\b", re.IGNORECASE)
 _LOCAL_NOT_RECIPIENT = re.compile(
     r"^(?:mailer-?daemon|postmaster|abuse|root|nobody|hostmaster|webmaster)$", re.IGNORECASE)
 
