@@ -316,3 +316,10 @@ def test_the_envelope_is_the_address_before_forwarding() -> None:
     assert classify(forwarded).envelope_to == "bounces+t0k3n@bulletin.example"
     postfix = b"X-Original-To: bounces+abc@bulletin.example\n" + forwarded
     assert classify(postfix).envelope_to == "bounces+abc@bulletin.example"
+
+
+def test_a_telephone_number_at_an_sms_gateway_is_a_recipient_not_a_message_id() -> None:
+    got = classify(simple("Re: Issue 4", "Error: Invalid user address\n\n550 - Requested action "
+                          "not taken: no such user here\n\n  RCPT TO: 5551234567@vtext.example\n",
+                          sender="post_master@vtext.example"))
+    assert (got.kind, got.recipients) == ("hard", ("5551234567@vtext.example",))

@@ -47,7 +47,7 @@ class Finding:
 
 
 _DAEMON = re.compile(
-    r"mailer-?daemon|postmaster|mail ?delivery|delivery ?(?:sub)?system|mdaemon|"
+    r"mailer-?daemon|post_?master|mail ?delivery|delivery ?(?:sub)?system|mdaemon|"
     r"\bsmtp\b|mail ?administrator|system administrator|\bmailer\b|e500|"
     r"virus|interscan|imss|mailsweeper|mail ?server|symantec|lsmtp|^<>$", re.IGNORECASE)
 BOUNCE_SUBJECT = re.compile(
@@ -145,6 +145,8 @@ class Exclusions:
             return False
         if address.lower() in self.addresses or (strict and address.lower() in self.weak):
             return False
+        if local.isdigit() and len(local) <= 15:
+            return True  # a telephone number at an SMS gateway
         # Message-IDs look like addresses: a long run of digits/hex before '@' is one.
         return not re.fullmatch(r"[0-9a-fA-F.$=_-]{16,}|[\w.]*\d{8,}[\w.$-]*", local)
 
