@@ -31,14 +31,12 @@ from ..store.ledger import Audience
 from . import campaign
 from .campaign import Plan
 from .config import DispatchSettings, send_config
-from .dispatch import Dispatcher, Report
+from .dispatch import Dispatcher, Progress, Report
 from .outgoing import Notice, Outgoing
 from .transport import Result, Transport
 
 FORCED = "send-forced"
 """The audit trail's action for a send that went ahead past the errors of `bulletin check`."""
-
-Progress = Callable[[Report], None]
 
 
 @dataclass(frozen=True)
@@ -71,21 +69,19 @@ class Finished:
     """The ledger's counts for the issue (for its audience) once the run has stopped."""
 
 
+@dataclass(frozen=True)
 class Send:
     """A send planned and not started: the store open, nothing recorded yet."""
 
-    def __init__(self, outgoing: Outgoing, store: Store, plan: Plan, request: Request,
-                 audience: Audience | None, templates: dict[str, MessageTemplate],
-                 transport: Callable[[], Transport] | None,
-                 settings: DispatchSettings) -> None:
-        self.outgoing = outgoing
-        self.store = store
-        self.plan = plan
-        self.request = request
-        self.audience = audience
-        self._templates = templates
-        self._transport = transport
-        self._settings = settings
+    outgoing: Outgoing
+    store: Store
+    plan: Plan
+    request: Request
+    audience: Audience | None
+    templates: dict[str, MessageTemplate]
+    transport: Callable[[], Transport] | None
+    """None for a dry run."""
+    settings: DispatchSettings
 
     @property
     def total(self) -> int:
@@ -100,21 +96,21 @@ class Send:
 
     def run(self, progress: Progress | None = None) -> Finished:
         """Record, publish and dispatch; the report, and the ledger's counts after."""
-        if self._transport is None:
+        if self.transport is None:
             raise SendError("a dry run sends nothing")
         outgoing, store, plan, request = self.outgoing, self.store, self.plan, self.request
         if outgoing.errors and request.force is not None:
-            store.audit_issue(plan.issue, FORCED, list_name=plan.list_name, source=request.source,
-                              actor=request.actor, detail=forced(request.force,
-                                                                 outgoing.errors))
+            store.audit_issue(plan.issue, FORCED, list_name=plan.list_name,
+                              source=request.source, actor=request.actor,
+                              detail=forced(request.force, outgoing.errors))
         store.ledger.create(plan.issue, plan.list_name, self.audience)
         outgoing.publish(store)  # the public archive: view in browser
         if request.resend_uncertain and plan.uncertain:
             store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
         dispatcher = Dispatcher(
-            store.ledger, plan.issue, self._templates, outgoing.first.language,
-            envelope_from(outgoing.workspace, outgoing.newsletter), self._transport,
-            self._settings, progress, audience=self.audience)
+            store.ledger, plan.issue, self.templates, outgoing.first.language,
+            envelope_from(outgoing.workspace, outgoing.newsletter), self.transport,
+            self.settings, progress, audience=self.audience)
         report = asyncrun.run(lambda: _dispatch(dispatcher))
         return Finished(report, store.ledger.counts(plan.issue, self.audience))
 
