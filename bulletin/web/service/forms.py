@@ -1,6 +1,6 @@
-"""The forms the pages post: read whole (URL-encoded, multipart, or a bare body) and at most
-64 KB, before any CSRF check or change; what the OpenAPI schema says of them; the few values
-they carry that need cleaning."""
+"""What a request brings: the forms the pages post, read whole (URL-encoded, multipart, or a
+bare body) and at most 64 KB before any CSRF check or change, what the OpenAPI schema says
+of them, the few values they carry that need cleaning; and the `?lang=` every page takes."""
 
 from __future__ import annotations
 
