@@ -23,6 +23,7 @@ from bulletin.personalise import MessageTemplate
 from bulletin.send.files import FileTransport, MemoryTransport, Sent, safe_name
 from bulletin.send.smtp import (
     Reply,
+    ReplyParser,
     SmtpSettings,
     SmtpStats,
     SmtpTransport,
@@ -174,6 +175,31 @@ def test_reply_lines() -> None:
         parse_reply([b"250-a\r\n"])
 
 
+@given(st.lists(st.tuples(st.integers(200, 599), reply_lines), max_size=6), st.data())
+def test_replies_parsed_as_the_bytes_arrive(replies: list[tuple[int, list[str]]],
+                                            data: st.DataObject) -> None:
+    wire = b"".join(format_reply(code, lines) for code, lines in replies)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
+    parser, got = ReplyParser(1 << 16), []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        parser.feed(wire[start:end], got.append)
+    assert got == [Reply(code, "\n".join(lines)) for code, lines in replies]
+    assert parser.pending == 0
+
+
+def test_reply_parser_refuses_what_is_not_smtp() -> None:
+    parser, got = ReplyParser(100), []
+    with pytest.raises(ValueError, match="not an SMTP reply line"):
+        parser.feed(b"250 ok\r\n250-a\r\nHTTP/1.1 200 OK\r\n", got.append)
+    assert got == [Reply(250, "ok")]
+    with pytest.raises(ValueError, match="changes its code"):
+        ReplyParser(100).feed(b"250-a\r\n251 b\r\n", got.append)
+    with pytest.raises(ValueError, match="over-long line"):
+        ReplyParser(100).feed(b"250 " + b"x" * 100, got.append)
+    with pytest.raises(ValueError, match="over-long line"):
+        ReplyParser(100).feed(b"250 " + b"x" * 100 + b"\r\n", got.append)
+
+
 def test_extensions() -> None:
     reply = Reply(250, "mx.example\nPIPELINING\nSIZE 1000\nauth PLAIN LOGIN\n8BITMIME")
     assert parse_extensions(reply) == {"PIPELINING": "", "SIZE": "1000",
@@ -198,7 +224,7 @@ def test_other_hosts(host: str) -> None:
 def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     async def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the transport tried to connect")
-    monkeypatch.setattr(asyncio, "open_connection", refuse)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "create_connection", refuse)
 
 
 async def enter(settings: SmtpSettings) -> None:

@@ -14,6 +14,7 @@ from .policy import check_tls_policy, is_loopback
 from .settings import SECURITIES, Security, SmtpSettings
 from .wire import (
     Reply,
+    ReplyParser,
     dot_stuff,
     dot_unstuff,
     parse_extensions,
@@ -21,6 +22,6 @@ from .wire import (
     parse_reply_line,
 )
 
-__all__ = ["SECURITIES", "Reply", "Security", "SmtpSettings", "SmtpStats", "SmtpTransport",
-           "check_tls_policy", "dot_stuff", "dot_unstuff", "is_loopback", "parse_extensions",
-           "parse_reply", "parse_reply_line"]
+__all__ = ["SECURITIES", "Reply", "ReplyParser", "Security", "SmtpSettings", "SmtpStats",
+           "SmtpTransport", "check_tls_policy", "dot_stuff", "dot_unstuff", "is_loopback",
+           "parse_extensions", "parse_reply", "parse_reply_line"]

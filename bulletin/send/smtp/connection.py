@@ -1,5 +1,7 @@
-"""One SMTP connection on asyncio streams: opening it (greeting, EHLO or HELO, STARTTLS and
-AUTH under the TLS policy), writing, and reading replies, each within the settings' timeout.
+"""One SMTP connection at the asyncio.Protocol level: opening it (greeting, EHLO or HELO,
+STARTTLS and AUTH under the TLS policy), writing, and reading replies, each within the
+settings' timeout. Replies are parsed as the bytes arrive, so a reply that is already here is
+read without waiting, and a write waits only when the system's buffers are full.
 
 Trouble comes out in three kinds: `Lost` (the connection broke, timed out or stopped speaking
 SMTP), `Unavailable` (the server is not taking mail now: 4xx while connecting, or 421 at any
@@ -13,17 +15,19 @@ import asyncio
 import base64
 import logging
 import ssl
+from collections import deque
 from dataclasses import dataclass
 
 from ...errors import SendError
 from . import policy
 from .settings import SmtpSettings
-from .wire import Reply, parse_extensions, parse_reply, parse_reply_line
+from .wire import Reply, ReplyParser, parse_extensions
 
 log = logging.getLogger("bulletin.send.smtp")
 
 _QUIT_TIMEOUT = 5.0
 _READ_LIMIT = 1 << 16
+_READ_SIZE = 1 << 16
 
 
 class Lost(Exception):
@@ -50,10 +54,87 @@ class SmtpStats:
     """Ends of data that went out with the next message's MAIL, RCPT and DATA."""
 
 
-def _buffered(reader: asyncio.StreamReader) -> bytes | bytearray:
-    """What the server sent that nobody has read yet (StreamReader has no public way)."""
-    buffer: bytes | bytearray = getattr(reader, "_buffer", b"")
-    return buffer
+class _Stream(asyncio.BufferedProtocol):
+    """What the event loop reports about one connection: replies as they are parsed, the
+    end of the stream, and whether writing must wait. The bytes arrive in a buffer of its
+    own, reused (a plain Protocol would take a fresh 256 KiB from the allocator each time)."""
+
+    def __init__(self) -> None:
+        self._buffer = memoryview(bytearray(_READ_SIZE))
+        self.transport: asyncio.Transport | None = None
+        self.parser = ReplyParser(_READ_LIMIT)
+        self.replies: deque[Reply] = deque()
+        self.failure: str | None = None
+        """Why the server's bytes stopped making sense, once they have."""
+        self.eof = False
+        self.lost = False
+        self.error: BaseException | None = None
+        """What ended the connection, if it did not end cleanly."""
+        self.paused = False
+        self.waiters: list[asyncio.Future[None]] = []
+        """Reads and writes waiting for the event loop's news (a read and a write may wait
+        at once: the one message reading its last reply, the next writing)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.failure is None:
+            try:
+                self.parser.feed(self._buffer[:nbytes].tobytes(), self.replies.append)
+            except ValueError as error:
+                self.failure = str(error)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        """The server will send no more; writing may go on, as asyncio's streams allow (but
+        a TLS transport closes at its end)."""
+        self.eof = True
+        self._wake()
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost, self.error = True, exc
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def broken(self) -> Lost | None:
+        """What a read finds when no reply is here and none can come."""
+        if self.failure is not None:
+            return Lost(self.failure)
+        if self.error is not None:
+            return Lost(f"the connection was lost ({type(self.error).__name__})")
+        if self.eof or self.lost:
+            return Lost("the server closed the connection")
+        return None
+
+    async def wait(self, deadline: float) -> None:
+        """Until the event loop has news for this connection; TimeoutError at `deadline`
+        (the loop's clock)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await waiter
+        finally:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
 
 
 class Connection:
@@ -64,8 +145,7 @@ class Connection:
         self.stats = stats
         self.extensions: dict[str, str] = {}
         self.encrypted = False
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._stream: _Stream | None = None
         self._tls: ssl.SSLContext | None = None
 
     @property
@@ -80,8 +160,8 @@ class Connection:
         implicit = settings.security == "tls"
         try:
             async with asyncio.timeout(settings.timeout):
-                self._reader, self._writer = await asyncio.open_connection(
-                    settings.host, settings.port, limit=_READ_LIMIT,
+                _, self._stream = await asyncio.get_running_loop().create_connection(
+                    _Stream, settings.host, settings.port,
                     ssl=self._context() if implicit else None,
                     server_hostname=settings.host if implicit else None)
         except ssl.SSLError as error:
@@ -131,19 +211,24 @@ class Connection:
         reply = await self.command(b"STARTTLS\r\n")
         if reply.code != 220:
             raise self._refusal("STARTTLS", reply)
-        assert self._reader is not None and self._writer is not None
+        stream = self._stream
+        assert stream is not None and stream.transport is not None
         if self.unread():  # plain text slipped in before the handshake
             raise SendError(f"the SMTP server {settings.where} sent more than its reply to "
                             "STARTTLS: refusing to go on (is something tampering with it?)")
         try:
             async with asyncio.timeout(settings.timeout):
-                await self._writer.start_tls(self._context(), server_hostname=settings.host)
+                transport = await asyncio.get_running_loop().start_tls(
+                    stream.transport, stream, self._context(), server_hostname=settings.host)
         except ssl.SSLError as error:
             raise policy.tls_failure(settings, error) from error
         except TimeoutError as error:
             raise Lost(f"no TLS handshake within {settings.timeout:g} s") from error
         except OSError as error:
             raise Lost(error.strerror or str(error) or type(error).__name__) from error
+        if transport is None:
+            raise Lost("the connection closed during the TLS handshake")
+        stream.transport = transport
         self.encrypted = True
         await self._hello()
 
@@ -185,34 +270,39 @@ class Connection:
 
     def alive(self) -> bool:
         """Whether the connection is open both ways, as far as the event loop has seen."""
-        reader, writer = self._reader, self._writer
-        return (reader is not None and writer is not None and not writer.is_closing()
-                and not reader.at_eof() and reader.exception() is None)
+        stream = self._stream
+        return (stream is not None and stream.transport is not None
+                and not stream.transport.is_closing() and stream.error is None
+                and not (stream.eof and not self.unread()))
 
     def unread(self) -> int:
-        """Bytes the server sent that nobody has read yet."""
-        return len(_buffered(self._reader)) if self._reader is not None else 0
+        """How much the server sent that nobody has read yet (replies, bytes)."""
+        stream = self._stream
+        if stream is None:
+            return 0
+        return len(stream.replies) + stream.parser.pending + (stream.failure is not None)
 
     def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.transport.abort()
-        self._reader = self._writer = None
+        if self._stream is not None and self._stream.transport is not None:
+            self._stream.transport.abort()
+        self._stream = None
 
     async def quit(self) -> None:
         """Says QUIT and closes the connection, ignoring any trouble on the way."""
-        reader, writer = self._reader, self._writer
-        self._reader = self._writer = None
-        if writer is None or reader is None:
+        stream, self._stream = self._stream, None
+        if stream is None or stream.transport is None:
             return
+        transport = stream.transport
+        deadline = asyncio.get_running_loop().time() + min(self.settings.timeout, _QUIT_TIMEOUT)
         try:
-            async with asyncio.timeout(min(self.settings.timeout, _QUIT_TIMEOUT)):
-                writer.write(b"QUIT\r\n")
-                await writer.drain()
-                await reader.readuntil(b"\n")
-                writer.close()
-                await writer.wait_closed()
+            transport.write(b"QUIT\r\n")
+            while not stream.replies and stream.broken() is None:
+                await stream.wait(deadline)
+            transport.close()
+            while not stream.lost:
+                await stream.wait(deadline)
         except BaseException as error:  # leaving politely is best effort
-            writer.transport.abort()
+            transport.abort()
             if not isinstance(error, Exception):
                 raise
 
@@ -224,48 +314,40 @@ class Connection:
         return await self.read()
 
     async def write(self, data: bytes) -> None:
-        writer = self._writer
-        if writer is None:
+        """Hands `data` to the system; waits only while the system's buffers are full."""
+        stream = self._stream
+        if stream is None or stream.transport is None:
             raise Lost("the connection was closed")
-        writer.write(data)
+        if not stream.lost and not stream.transport.is_closing():
+            stream.transport.write(data)
         try:
-            if writer.transport.get_write_buffer_size():
-                async with asyncio.timeout(self.settings.timeout):
-                    await writer.drain()
-            else:
-                await writer.drain()  # all handed to the system: returns (or raises) at once
+            if stream.paused:
+                deadline = asyncio.get_running_loop().time() + self.settings.timeout
+                while stream.paused and not stream.lost:
+                    await stream.wait(deadline)
         except TimeoutError as error:
             raise Lost(f"the server took nothing for {self.settings.timeout:g} s") from error
-        except OSError as error:
-            raise Lost(f"the connection was lost ({type(error).__name__})") from error
+        if stream.lost or stream.transport.is_closing():
+            name = type(stream.error).__name__ if stream.error else "ConnectionResetError"
+            raise Lost(f"the connection was lost ({name})")
 
     async def read(self) -> Reply:
         """The server's next reply; raises Unavailable for 421 (the server is closing)."""
-        reader = self._reader
-        if reader is None:
+        stream = self._stream
+        if stream is None:
             raise Lost("the connection was closed")
-        lines = []
-        try:
-            while True:
-                if b"\n" in _buffered(reader):  # a pipelined reply already here: no timer
-                    line = await reader.readuntil(b"\n")
-                else:
-                    async with asyncio.timeout(self.settings.timeout):
-                        line = await reader.readuntil(b"\n")
-                lines.append(line)
-                if parse_reply_line(line)[1]:
-                    break
-            reply = parse_reply(lines)
-        except TimeoutError as error:
-            raise Lost(f"no reply within {self.settings.timeout:g} s") from error
-        except asyncio.IncompleteReadError as error:
-            raise Lost("the server closed the connection") from error
-        except asyncio.LimitOverrunError as error:
-            raise Lost("the server sent an over-long line") from error
-        except ValueError as error:
-            raise Lost(str(error)) from error
-        except OSError as error:
-            raise Lost(f"the connection was lost ({type(error).__name__})") from error
+        replies = stream.replies
+        if not replies:  # else a pipelined reply is already here: no waiting, no timer
+            deadline = asyncio.get_running_loop().time() + self.settings.timeout
+            while not replies:
+                broken = stream.broken()
+                if broken is not None:
+                    raise broken
+                try:
+                    await stream.wait(deadline)
+                except TimeoutError as error:
+                    raise Lost(f"no reply within {self.settings.timeout:g} s") from error
+        reply = replies.popleft()
         if reply.code == 421:
             raise Unavailable(reply)
         return reply

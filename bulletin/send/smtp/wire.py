@@ -1,18 +1,19 @@
-"""SMTP on the wire as pure functions (bytes in, bytes out, no I/O): reading the server's
-replies, formatting the envelope commands, and the dot-stuffing of the data (written once in
-`bulletin.dotstuff`, which the byte templates use too, and offered here with the rest)."""
+"""SMTP on the wire as pure functions and a parser (bytes in, bytes out, no I/O): reading the
+server's replies (whole, or as the bytes arrive), formatting the envelope commands, and the
+dot-stuffing of the data (written once in `bulletin.dotstuff`, which the byte templates use
+too, and offered here with the rest)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...dotstuff import dot_stuff, dot_unstuff
 from ...message import AddressError, header_address
 
-__all__ = ["END_OF_DATA", "Reply", "dot_stuff", "dot_unstuff", "envelope_path", "has_unsafe",
-           "mail_command", "parse_extensions", "parse_reply", "parse_reply_line",
+__all__ = ["END_OF_DATA", "Reply", "ReplyParser", "dot_stuff", "dot_unstuff", "envelope_path",
+           "has_unsafe", "mail_command", "parse_extensions", "parse_reply", "parse_reply_line",
            "rcpt_command"]
 
 END_OF_DATA = b".\r\n"
@@ -103,3 +104,42 @@ def mail_command(path: bytes, *, size: int | None = None, smtputf8: bool = False
 
 def rcpt_command(path: bytes) -> bytes:
     return b"RCPT TO:<%s>\r\n" % path
+
+
+class ReplyParser:
+    """Replies from a stream's bytes as they arrive: `feed` each chunk; every whole reply goes
+    to `out`, in order. A line that is not a reply line, a reply that changes its code, or a
+    line longer than `limit` raises ValueError (the replies before it are out already)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._rest = b""
+        """An unfinished line."""
+        self._lines: list[bytes] = []
+        """The lines so far of an unfinished reply."""
+
+    @property
+    def pending(self) -> int:
+        """Bytes taken that are not yet part of a whole reply."""
+        return len(self._rest) + sum(map(len, self._lines))
+
+    def feed(self, data: bytes, out: Callable[[Reply], object]) -> None:
+        if self._rest:
+            data, self._rest = self._rest + data, b""
+        limit, start = self._limit, 0
+        while (end := data.find(b"\n", start)) >= 0:
+            line, start = data[start:end + 1], end + 1
+            if len(line) > limit:
+                raise ValueError("the server sent an over-long line")
+            code, last, text = parse_reply_line(line)
+            if not last:
+                self._lines.append(line)
+            elif self._lines:
+                self._lines.append(line)
+                lines, self._lines = self._lines, []
+                out(parse_reply(lines))
+            else:  # a one-line reply: the usual
+                out(Reply(code, text))
+        if len(data) - start > limit:
+            raise ValueError("the server sent an over-long line")
+        self._rest = data[start:]
