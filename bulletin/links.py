@@ -3,7 +3,13 @@ pages'), and the signed, opaque tokens inside per-recipient links.
 
 A token names one subscriber and one purpose (an unsubscribe token cannot change
 preferences), optionally expires, and is signed with HMAC-SHA256 under BULLETIN_SECRET_KEY.
-No email address ever appears in a URL."""
+No email address ever appears in a URL.
+
+A delivery token names one row of the send ledger (one message to one person), for the
+envelope sender (VERP) and the Message-ID, so that what comes back can be traced to it: the
+same HMAC, its purpose "delivery", written in lower-case base32 (letters and digits only:
+mail systems may change the case of an address's local part) and short (the id, then 80 bits
+of MAC)."""
 
 from __future__ import annotations
 
@@ -96,6 +102,12 @@ class Signer:
             tokens.append(f"{head_b64}{rest_b64}.{_b64(outer.digest()[:_MAC_BYTES])}")
         return tokens[0], tokens[1]
 
+    def sign_delivery(self, delivery: int) -> str:
+        """The delivery token of ledger row `delivery` (see `verify_delivery`)."""
+        mac = self._keyed.copy()
+        mac.update(_delivery_payload(delivery))
+        return _delivery_token(delivery, mac.digest())
+
     def sign(self, purpose: str, subject: str, expires: int | None = None) -> str:
         """A URL-safe token for `subject` (a subscriber id) and `purpose`."""
         if purpose not in PURPOSES:
@@ -130,6 +142,49 @@ def verify(token: str, purpose: str, key: bytes, now: int) -> str:
     if expires and now > int(expires):
         raise TokenError("this link has expired")
     return subject
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B32_VALUES = {c: n for n, c in enumerate(_B32)}
+_DELIVERY_MAC_BYTES = 10
+_DELIVERY_MAC_CHARS = 16  # 80 bits in base32, no padding
+_DELIVERY_ID_CHARS = 13  # up to 2**64
+
+
+def _delivery_payload(delivery: int) -> bytes:
+    if delivery < 1:
+        raise ValueError(f"a ledger row's id is positive, not {delivery}")
+    return f"delivery\x1f{delivery}".encode()
+
+
+def _delivery_token(delivery: int, mac: bytes) -> str:
+    digits = []
+    while delivery:
+        delivery, digit = divmod(delivery, 32)
+        digits.append(_B32[digit])
+    signature = base64.b32encode(mac[:_DELIVERY_MAC_BYTES]).decode("ascii").lower()
+    return "".join(reversed(digits)) + signature
+
+
+def sign_delivery(delivery: int, key: bytes) -> str:
+    """A short token naming ledger row `delivery`: lower-case letters and digits."""
+    return _delivery_token(delivery, _mac(key, _delivery_payload(delivery)))
+
+
+def verify_delivery(token: str, key: bytes) -> int:
+    """The ledger row a delivery token names; TokenError for anything else. Case does not
+    matter (mail systems may fold it); nothing else may differ from what was signed."""
+    text = token.lower() if token.isascii() else ""  # not "K" (Kelvin) for "k"
+    number = text[:-_DELIVERY_MAC_CHARS]
+    if not number or len(number) > _DELIVERY_ID_CHARS or number[0] == _B32[0] or \
+            any(c not in _B32_VALUES for c in text):
+        raise TokenError("malformed delivery token")
+    delivery = 0
+    for c in number:
+        delivery = delivery * 32 + _B32_VALUES[c]
+    if not hmac.compare_digest(sign_delivery(delivery, key), text):
+        raise TokenError("delivery token signature does not match")
+    return delivery
 
 
 def archive_path(newsletter: str, issue: str, language: str | None = None) -> str:

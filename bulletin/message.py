@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,21 @@ def stamp(newsletter: Newsletter, now: dt.datetime | None = None) -> tuple[str, 
     """(Date, Message-ID) for a new message from the newsletter."""
     return (format_datetime(now or dt.datetime.now(dt.UTC)),
             make_msgid(domain=sender_domain(newsletter)))
+
+
+def delivery_message_id(token: str, domain: str) -> str:
+    """The Message-ID of a message of a send: its delivery token (links.sign_delivery, which
+    names its ledger row and nothing personal), a dot, random hex (unique even when a row is
+    sent again), @ the sender's domain. A bounce or complaint quoting it leads back to the
+    row (bulletin.inbound.attribute)."""
+    return f"<{token}.{os.urandom(5).hex()}@{domain}>"
+
+
+def verp_address(envelope: str, token: str) -> str:
+    """The envelope sender LOCAL+TOKEN@domain of `envelope` (LOCAL@domain), for VERP: a
+    bounce is delivered to it, and the token says which message bounced."""
+    local, _, domain = envelope.rpartition("@")
+    return f"{local}+{token}@{domain}"
 
 
 def unsubscribe_mailto(newsletter: Newsletter) -> str | None:

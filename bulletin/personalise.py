@@ -25,6 +25,7 @@ from .dkim import DkimSigner, SigningPlan, header_fields, relaxed_header
 from .dotstuff import stuff_lines
 from .message import (
     Recipient,
+    delivery_message_id,
     fixed_headers,
     new_message,
     recipient_headers,
@@ -146,6 +147,8 @@ class MessageTemplate:
     """The part of parts[1] after the header section: where the body, which DKIM hashes,
     begins."""
     dkim: SigningPlan | None = None
+    verp: bool = False
+    """The newsletter's `verp`: each message's envelope sender carries its delivery token."""
 
     @classmethod
     def build(cls, rendered: Rendered, newsletter: Newsletter, base_url: str, key: bytes,
@@ -171,19 +174,22 @@ class MessageTemplate:
             parts, [stuff_lines(part) for part in parts], tuple(holes), prefixes,
             frozenset(name for name, prefix in zip(("unsubscribe_url", "preferences_url"),
                                                    prefixes, strict=True) if _plain(prefix)),
-            body_start, dkim.prepare(header_fields(section + b"\r\n")) if dkim else None)
+            body_start, dkim.prepare(header_fields(section + b"\r\n")) if dkim else None,
+            newsletter.verp)
 
     def message(self, recipient: Recipient, date: str | None = None, *,
-                stuffed: bool = False) -> tuple[str, bytes]:
+                stuffed: bool = False, token: str | None = None) -> tuple[str, bytes]:
         """(Message-ID, the whole message) for one recipient; with `stuffed`, dot-stuffed
         ready for SMTP's DATA (the same bytes as `dotstuff.dot_stuff` of the plain message, made
-        without scanning the whole message again)."""
+        without scanning the whole message again). `token`, the delivery token of its ledger
+        row (links.Signer.sign_delivery), goes into the Message-ID (message.message_id)."""
         # What message.recipient_values makes, made faster: both tokens in one go.
         unsubscribe, preferences = self.signer.sign_both(recipient.id)
         values = {"unsubscribe_url": self.link_prefixes[0] + unsubscribe,
                   "preferences_url": self.link_prefixes[1] + preferences,
                   "email": recipient.email}
-        message_id = f"<{os.urandom(12).hex()}@{self.domain}>"
+        message_id = delivery_message_id(token, self.domain) if token else \
+            f"<{os.urandom(12).hex()}@{self.domain}>"
         date = date or format_datetime(dt.datetime.now(dt.UTC))
         headers = recipient_headers(recipient, values, self.mailto, date, message_id)
         plain, escaped = {}, {}  # each value quoted-printable, as text and as HTML

@@ -102,6 +102,15 @@ class Dkim(Strict):
     domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
+class Bounces(Strict):
+    """What is done with what comes back ([newsletters.X.bounces]): a hard bounce or a
+    complaint suppresses at once; `soft_limit` soft bounces (of different messages) within
+    `soft_days` days count as a hard bounce."""
+
+    soft_limit: int = Field(default=3, ge=1, le=100)
+    soft_days: int = Field(default=30, ge=1, le=3650)
+
+
 class Newsletter(Strict):
     name: Prose
     organisation: Prose
@@ -123,6 +132,10 @@ class Newsletter(Strict):
     unsubscribe_mailto: Address | None = None
     feedback_id: str | None = None
     dkim: Dkim | None = None
+    verp: bool = False
+    """Each message's envelope sender is LOCAL+TOKEN@domain (TOKEN names its ledger row), so
+    that a bounce names what bounced; off for relays that forbid it."""
+    bounces: Bounces = Bounces()
 
 
 class Smtp(Strict):
@@ -162,9 +175,31 @@ class Smtp(Strict):
         return cls.model_construct(host="")
 
 
+class Inbound(Strict):
+    """The mailbox bounces, complaints and emailed unsubscribes arrive in, read over IMAP
+    (`bulletin bounces fetch`; `bulletin serve` every `poll_minutes`). Always over TLS; the
+    password comes only from BULLETIN_IMAP_PASSWORD. Folder names take "/" between levels
+    (the server's own separator is used)."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Default: 993 with security "tls", 143 with "starttls"."""
+    security: Literal["tls", "starttls"] = "tls"
+    username: str = Field(min_length=1)
+    folder: str = Field(default="INBOX", min_length=1)
+    processed_folder: str = Field(default="bulletin/processed", min_length=1)
+    """Where processed messages are moved (made if missing); other mail is left where it is."""
+    poll_minutes: float = Field(default=5.0, ge=0.1, le=1440)
+    ca_file: Path | None = None
+    """CA certificates to trust (PEM, relative to bulletin.toml's folder) instead of the
+    system's, for a server with a private certificate."""
+    timeout: float = Field(default=60.0, gt=0)
+
+
 class Settings(Strict):
     base_url: Url
     smtp: Smtp | None = None
+    inbound: Inbound | None = None
     newsletters: dict[str, Newsletter] = Field(min_length=1)
     database_url: str | None = None
 

@@ -24,7 +24,7 @@ from email.utils import format_datetime
 from typing import ParamSpec, TypeVar
 
 from ..errors import SendError
-from ..message import Recipient
+from ..message import Recipient, verp_address
 from ..personalise import MessageTemplate
 from ..store.journal import Journal
 from ..store.ledger import Audience, Claim, Outcome
@@ -209,16 +209,21 @@ class Dispatcher:
                 template = self.templates.get(claim.language or "") or \
                     self.templates[self.default_language]
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
-                _, data = template.message(recipient, _date(), stuffed=True)
+                # The delivery token: in the Message-ID, and (VERP) the envelope sender.
+                token = template.signer.sign_delivery(claim.id)
+                _, data = template.message(recipient, _date(), stuffed=True, token=token)
+                envelope = verp_address(self.envelope_from, token) if template.verp \
+                    else self.envelope_from
             except Exception as exc:  # this one's message cannot be made: they fail, not the run
                 self._handle(claim, Result(Status.PERMANENT, 0,
                                            f"not sent: its message could not be made: "
                                            f"{_why(exc)}"))
                 continue
-            await self._deliver(transport, claim, data)
+            await self._deliver(transport, claim, data, envelope)
         self._queue.put_nowait(None)  # for the other senders on this connection
 
-    async def _deliver(self, transport: Transport, claim: Claim, data: bytes) -> None:
+    async def _deliver(self, transport: Transport, claim: Claim, data: bytes,
+                       envelope: str) -> None:
         """One claimed message through `transport`, its outcome handled; while the relay
         cannot be reached, tried again (the relay's state, not the recipient's)."""
         handed = False
@@ -238,7 +243,7 @@ class Dispatcher:
         tries = 0
         while True:
             try:
-                result = await transport.send(self.envelope_from, claim.email, data,
+                result = await transport.send(envelope, claim.email, data,
                                               stuffed=True, handover=handover)
             except SendError as exc:  # the settings are wrong: this one was not sent
                 self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -250,3 +251,30 @@ class Pause(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"), primary_key=True)
     until: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundMessage(Base):
+    """One message that came back (a bounce, a complaint, an auto-reply, an emailed
+    unsubscribe request), recorded once: `key` is a hash of its Message-ID, else of its
+    bytes. `evidence` is the message (its first EVIDENCE_BYTES) compressed with zlib."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        Index(None, "subscriber_id", "kind", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    recipient: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    """The ledger row it is about, when known (no foreign key: ledger rows are the send's)."""
+    attribution: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[bytes] = mapped_column(LargeBinary)

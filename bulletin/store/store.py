@@ -16,6 +16,7 @@ depend on one aggregate alone rather than on the whole store.
     imports         imports.py        import and export (how rows are written: importer.py)
     archive         archive.py        the public copies of sent issues
     ledger          sendledger.py     the send ledger and test sends
+    inbound         inbound.py        bounces, complaints, emailed unsubscribes: recorded once
 
 The Store's own operation names below (`store.subscribe`, `store.lists()`, ...) are the
 names callers used before the split, each bound to the aggregate's operation; they remain so
@@ -36,6 +37,7 @@ from .archive import Archive, ArchivedCopy, ArchiveEntry
 from .audit import AuditRecord, AuditTrail
 from .errors import StoreError, first_line
 from .imports import Imports
+from .inbound import Inbound
 from .lists import ListInfo, MailingLists, Member, list_id
 from .pauses import Pauses
 from .sendledger import SendLedger
@@ -62,6 +64,7 @@ class Store:
         self.archive = Archive(engine)
         self.ledger = SendLedger(engine, url, list_id)
         """The send ledger and the test sends, for the dispatcher and the send use-case."""
+        self.inbound = Inbound(engine)
 
         # The names from before the split (see the module's docstring).
         self.create_list = self.mailing_lists.create

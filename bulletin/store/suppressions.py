@@ -4,9 +4,10 @@ spam complaint, or an operator's decision).
     store.suppressions.add("ann@example.org", reason="asked by phone", source="cli")
     store.suppressions.contains("Ann@Example.org")       # True: addresses match in any case
 
-Suppression always wins and is never undone here: subscribe and the importer refuse a
-suppressed address, and `suppressed()` leaves it out of every count of active members and of
-every send, whatever its subscriber's status. Adding one writes an audit row.
+Suppression always wins: subscribe and the importer refuse a suppressed address, and
+`suppressed()` leaves it out of every count of active members and of every send, whatever its
+subscriber's status. Only an operator lifts one (`remove`); it does not make the person a
+subscriber again. Adding or lifting one writes an audit row.
 """
 
 from __future__ import annotations
@@ -41,13 +42,32 @@ def suppress(session: Session, email: str, key: str, reason: str, source: str,
 
 
 class Suppressions(Aggregate):
-    """Adding to the suppression list, and asking it."""
+    """Adding to the suppression list, lifting from it, and asking it."""
 
     def add(self, email: str, *, reason: str, source: str, actor: str | None = None) -> bool:
         """Never send to `email` again, subscribed or not. False if it already was."""
         checked = address(email)
         with self.transaction() as session:
             return suppress(session, checked.email, checked.key, reason, source, actor, now())
+
+    def remove(self, email: str, *, source: str, actor: str | None = None,
+               reason: str | None = None) -> bool:
+        """Lift the suppression of `email`, with its audit row. False if it was not
+        suppressed. The subscriber's status stays as it is (bounced, complained, ...)."""
+        checked = address(email)
+        at = now()
+        with self.transaction() as session:
+            row = session.get(Suppression, checked.key)
+            if row is None:
+                return False
+            session.delete(row)
+            subscriber_id = session.scalar(select(Subscriber.id)
+                                           .where(Subscriber.email_key == checked.key))
+            session.add(AuditEntry(at=at, subscriber_id=subscriber_id, email_key=checked.key,
+                                   action="unsuppress", source=source, actor=actor,
+                                   detail=f"was: {row.reason}" + (f"; {reason}" if reason
+                                                                  else "")))
+            return True
 
     def contains(self, email: str) -> bool:
         with Session(self.engine) as session:

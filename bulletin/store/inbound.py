@@ -1,0 +1,239 @@
+"""What comes back after sending: each bounce, complaint, auto-reply or emailed unsubscribe
+request recorded once, with its evidence, and its effect on the subscriber in the same
+transaction.
+
+    store.inbound.delivery(41)                      # the ledger row a token names
+    store.inbound.record(arrival, soft_since=..., decide=policy)
+
+`record` is the one write: it refuses a message already recorded (its key: a hash of its
+Message-ID, else of its bytes), inserts the row, counts the subscriber's soft bounces since
+`soft_since` (different messages: two delay notices about one message count once), asks
+`decide` (the policy, bulletin.inbound.policy) what to do, and does it: a bounce or a
+complaint changes the subscriber's status and suppresses the address, an unsubscribe request
+unsubscribes from everything, as the one-click link does. Every change writes its audit row,
+whose detail names the status, the reason and the inbound row (`inbound #ID`). Done together
+or not at all, so a message that is fed again after a crash is processed as if for the first
+time, and one fed again after success changes nothing.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .aggregate import Aggregate
+from .audit import record
+from .models import LEFT, InboundMessage, LedgerEntry, Subscriber, now
+from .subscribers import address
+from .suppressions import suppress
+
+EVIDENCE_BYTES = 256 * 1024
+"""The most of a message kept as evidence (its headers and the report come first)."""
+
+Action = Literal["none", "count", "bounce", "complaint", "unsubscribe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One ledger row: one message of an issue to one subscriber."""
+
+    id: int
+    issue: str
+    subscriber_id: int
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One inbound message, classified and attributed, to record."""
+
+    key: str
+    source: str
+    kind: str
+    raw: bytes
+    status: str | None = None
+    reason: str | None = None
+    recipient: str | None = None
+    subscriber_id: int | None = None
+    delivery_id: int | None = None
+    attribution: str = "none"
+    diagnostic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What the policy decided: `action`, and `detail`, why (for the audit trail)."""
+
+    action: Action
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    id: int
+    duplicate: bool
+    action: str
+    """What was done: bounced, complained, unsubscribed, counted, nothing, or already (the
+    subscriber had left that way before)."""
+    subscriber_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """A recorded message, for showing."""
+
+    id: int
+    received_at: datetime
+    source: str
+    kind: str
+    status: str | None
+    reason: str | None
+    recipient: str | None
+    delivery_id: int | None
+    attribution: str
+    action: str
+    diagnostic: str | None
+
+
+_STATUS = {"bounce": "bounced", "complaint": "complained", "unsubscribe": "unsubscribed"}
+_SOURCE = {"bounce": "bounce", "complaint": "complaint", "unsubscribe": "mailto"}
+
+
+class Inbound(Aggregate):
+    """Recording what came back, and the lookups attribution needs."""
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        """The ledger row `delivery_id`, with its subscriber's address; None if none."""
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.subscriber_id,
+                       Subscriber.email)
+                .join(Subscriber, Subscriber.id == LedgerEntry.subscriber_id)
+                .where(LedgerEntry.id == delivery_id)).first()
+            return None if row is None else Delivery(*row)
+
+    def subscriber_id(self, email: str) -> int | None:
+        """The id of the subscriber with this address (any case); None if none or if it is
+        not an address."""
+        try:
+            key = address(email).key
+        except ValueError:
+            return None
+        with Session(self.engine) as session:
+            found: int | None = session.scalar(
+                select(Subscriber.id).where(Subscriber.email_key == key))
+            return found
+
+    def seen(self, key: str) -> Recorded | None:
+        """The message recorded under `key`, if it was."""
+        with Session(self.engine) as session:
+            row = session.scalar(select(InboundMessage).where(InboundMessage.key == key))
+            return None if row is None else Recorded(row.id, True, row.action,
+                                                     row.subscriber_id)
+
+    def record(self, arrival: Arrival, *, soft_since: datetime,
+               decide: Callable[[int], Effect]) -> Recorded:
+        """Record `arrival` once and apply what `decide` (given the subscriber's soft
+        bounces since `soft_since`, this one included) says; a duplicate changes nothing."""
+        try:
+            with self.transaction() as session:
+                if session.scalar(select(InboundMessage.id)
+                                  .where(InboundMessage.key == arrival.key)) is not None:
+                    done = None
+                else:
+                    done = _record(session, arrival, soft_since, decide)
+        except IntegrityError:  # recorded by another process at the same moment
+            done = None
+        if done is None:
+            seen = self.seen(arrival.key)
+            assert seen is not None
+            return seen
+        return done
+
+    def evidence(self, inbound_id: int) -> bytes:
+        """The stored copy of a recorded message (its first EVIDENCE_BYTES)."""
+        with Session(self.engine) as session:
+            data = session.scalar(select(InboundMessage.evidence)
+                                  .where(InboundMessage.id == inbound_id))
+        return b"" if data is None else zlib.decompress(data)
+
+    def of(self, subscriber_id: int) -> list[InboundRecord]:
+        """What came back about one subscriber, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(InboundMessage)
+                                   .where(InboundMessage.subscriber_id == subscriber_id)
+                                   .order_by(InboundMessage.id)).all()
+            return [InboundRecord(r.id, r.received_at, r.source, r.kind, r.status, r.reason,
+                                  r.recipient, r.delivery_id, r.attribution, r.action,
+                                  r.diagnostic) for r in rows]
+
+
+def _record(session: Session, arrival: Arrival, soft_since: datetime,
+            decide: Callable[[int], Effect]) -> Recorded:
+    at = now()
+    row = InboundMessage(
+        key=arrival.key, received_at=at, source=arrival.source[:16], kind=arrival.kind,
+        status=(arrival.status or None) and arrival.status[:16],
+        reason=(arrival.reason or None) and arrival.reason[:64],
+        recipient=(arrival.recipient or None) and arrival.recipient[:320],
+        subscriber_id=arrival.subscriber_id, delivery_id=arrival.delivery_id,
+        attribution=arrival.attribution[:16], action="nothing",
+        diagnostic=(arrival.diagnostic or None) and arrival.diagnostic[:2000],
+        evidence=zlib.compress(arrival.raw[:EVIDENCE_BYTES], 6))
+    session.add(row)
+    session.flush()  # its id, for the audit rows; a duplicate key fails here
+    softs = 0
+    if arrival.subscriber_id is not None and arrival.kind == "soft":
+        softs = _soft_bounces(session, arrival.subscriber_id, soft_since)
+    effect = decide(softs)
+    row.action = _apply(session, arrival, effect, row.id, at)
+    return Recorded(row.id, False, row.action, arrival.subscriber_id)
+
+
+def _soft_bounces(session: Session, subscriber_id: int, since: datetime) -> int:
+    """Soft bounces of the subscriber since `since`: one per message that bounced."""
+    mine = (InboundMessage.subscriber_id == subscriber_id, InboundMessage.kind == "soft",
+            InboundMessage.received_at >= since)
+    messages = session.scalar(select(func.count(func.distinct(InboundMessage.delivery_id)))
+                              .where(*mine, InboundMessage.delivery_id.is_not(None))) or 0
+    unknown = session.scalar(select(func.count()).select_from(InboundMessage)
+                             .where(*mine, InboundMessage.delivery_id.is_(None))) or 0
+    return messages + unknown
+
+
+def _apply(session: Session, arrival: Arrival, effect: Effect, inbound_id: int,
+           at: datetime) -> str:
+    """Do what the policy decided; what was done, in a word."""
+    if effect.action == "count":
+        return "counted"
+    if effect.action == "none" or arrival.subscriber_id is None:
+        return "nothing"
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.id == arrival.subscriber_id)
+                                .with_for_update())
+    if subscriber is None:
+        return "nothing"
+    detail = f"{effect.detail}; evidence: inbound #{inbound_id}"
+    status, source = _STATUS[effect.action], _SOURCE[effect.action]
+    actor = arrival.source
+    changed = False
+    if effect.action == "unsubscribe":
+        if subscriber.status not in LEFT:
+            record(session, subscriber, "unsubscribe", subscriber.status, status, source, actor,
+                   detail=detail)
+            subscriber.status, subscriber.updated_at, changed = status, at, True
+    else:
+        # A complaint outranks a bounce: someone who complained stays "complained".
+        if subscriber.status != status and subscriber.status != "complained":
+            record(session, subscriber, status, subscriber.status, status, source, actor,
+                   detail=detail)
+            subscriber.status, subscriber.updated_at, changed = status, at, True
+        changed |= suppress(session, subscriber.email, subscriber.email_key, detail,
+                            source, actor, at)
+    return status if changed else "already"
