@@ -61,10 +61,13 @@ class Plan:
     new: int
     """Members with no ledger row yet: queued when the send starts."""
     uncertain: list[Claim]
+    """Messages left `sending` by a sender that stopped (of `audience`, if given; queued
+    from any list, like `elsewhere`): `--resend-uncertain` sends exactly these again."""
     tests: list[tuple[str, datetime]]
     languages: list[str]
     audience: Audience | None = None
-    """One language's edition alone (`send --lang`): the counts are its subscribers'."""
+    """One language's edition alone (`send --lang`): the counts, the waiting and the
+    uncertain are its subscribers'."""
     elsewhere: int = 0
     """Messages of this issue still waiting from a send to another list: the dispatcher
     sends every waiting message of the issue, so they go too."""
@@ -99,8 +102,7 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
     members = store.count_active(list_name)  # as `bulletin subscribers count` counts them
     counts = store.ledger.counts(key, audience, list_name)
     waiting = store.ledger.counts(key, audience).get("pending", 0)
-    uncertain = [claim for claim in store.ledger.uncertain(key)
-                 if audience is None or audience.includes(claim.language)]
+    uncertain = store.ledger.uncertain(key, audience)  # from any list: they go with the rest
     return Plan(
         issue=key, newsletter=in_language(newsletter.name, outgoing.first.language),
         subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,

@@ -90,12 +90,6 @@ class Audience:
     """The newsletter's other languages (for the default edition: whom it is not for)."""
     default: bool = False
 
-    def includes(self, language: str | None) -> bool:
-        """Whether a subscriber of this language is in the audience (as `condition` says)."""
-        if self.default:
-            return language is None or language not in self.others
-        return language == self.language
-
     def condition(self) -> ColumnElement[bool]:
         column = _subscribers.c.language
         if self.default:
@@ -372,15 +366,16 @@ def failures(connection: Connection, issue: str) -> list[tuple[str, int]]:
 _CLAIMED = "claimed by a sender still running (or one that stopped on another machine)"
 
 
-def uncertain(connection: Connection, issue: str) -> list[Claim]:
-    """The issue's rows in `sending` (those of a sender still running included), each with
-    the reason recorded for it."""
+def uncertain(connection: Connection, issue: str,
+              audience: Audience | None = None) -> list[Claim]:
+    """The issue's rows in `sending` (those of a sender still running included; of
+    `audience`'s subscribers only, if given), each with the reason recorded for it."""
     rows = connection.execute(
         select(_ledger.c.id, _ledger.c.subscriber_id, _subscribers.c.email,
                _subscribers.c.name, _subscribers.c.language, _ledger.c.attempts,
                _ledger.c.last_reply, _ledger.c.run)
         .join_from(_ledger, _subscribers, _subscribers.c.id == _ledger.c.subscriber_id)
-        .where(_ledger.c.issue == issue, _ledger.c.state == "sending")
+        .where(_ledger.c.issue == issue, _ledger.c.state == "sending", _audience(audience))
         .order_by(_ledger.c.id)).all()
     return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
                   row.attempts, _CLAIMED if row.run else row.last_reply)

@@ -115,10 +115,11 @@ class SendLedger:
             list_id = None if list_name is None else self._list_id(session, list_name)
             return ledger.counts(session.connection(), issue, audience, list_id)
 
-    def uncertain(self, issue: str) -> list[Claim]:
-        """Messages left `sending` (a sender stopped mid-send): they may have gone."""
+    def uncertain(self, issue: str, audience: ledger.Audience | None = None) -> list[Claim]:
+        """Messages left `sending` (a sender stopped mid-send; to `audience`, if given): they
+        may have gone."""
         with self.engine.connect() as connection:
-            return ledger.uncertain(connection, issue)
+            return ledger.uncertain(connection, issue, audience)
 
     def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
         with self._writer.connect() as connection, connection.begin():
