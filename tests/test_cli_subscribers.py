@@ -182,8 +182,8 @@ def blocked_reading(pid: int, path: Path) -> bool:
 def test_stopping_an_import_half_way_leaves_nothing_behind(
         workspace: Path, database_url: str, tmp_path: Path, stop: signal.Signals) -> None:
     """A real process, stopped after it has written 150,000 rows of a file it is still
-    reading: killed (SIGKILL, no clean-up of any kind) or interrupted (Ctrl-C). The import is
-    one transaction: none of it stays."""
+    reading: killed (SIGKILL, no clean-up of any kind) or interrupted (Ctrl-C). An import is
+    all or nothing: none of it stays."""
     fifo = tmp_path / "people.csv"
     os.mkfifo(fifo)
     environment = {**os.environ, "BULLETIN_DATABASE_URL": database_url}
@@ -233,7 +233,7 @@ def test_stopping_an_import_half_way_leaves_nothing_behind(
     else:
         assert process.returncode == 1
         assert progress.splitlines()[-1] == (
-            f"Error: {fifo}: interrupted; nothing was imported (an import is one transaction). "
+            f"Error: {fifo}: interrupted; nothing was imported (an import is all or nothing). "
             f"Run it again to import the file")
     with Store.open(database_url) as store:
         assert store.counts()["active"] == 0

@@ -121,8 +121,8 @@ def import_command(
             "--encoding", help="The file's encoding when it is not UTF-8: cp1252 for a file "
                                "Excel saved as plain 'CSV', utf-16 for 'Unicode Text'")] = None,
         config: StoreConfigOpt = None) -> None:
-    """Import subscribers from a CSV file into a list, in one transaction: if anything stops
-    it, nothing is imported. Running the same import again changes nothing."""
+    """Import subscribers from a CSV file into a list, all or nothing: if anything stops it,
+    nothing is imported. Running the same import again changes nothing."""
     shown_notes: Counter[str] = Counter()
 
     def on_note(note: Note) -> None:
@@ -155,7 +155,7 @@ def import_command(
                                           on_progress=on_progress, stream=stream)
         except KeyboardInterrupt:
             raise BulletinError(f"{file}: interrupted; nothing was imported (an import is "
-                                f"one transaction). Run it again to import the file") from None
+                                f"all or nothing). Run it again to import the file") from None
         finally:
             if stream is not None:
                 stream.close()
