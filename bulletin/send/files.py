@@ -25,6 +25,14 @@ def safe_name(recipient: str) -> str:
     return _UNSAFE.sub("_", recipient)[:_NAME_LIMIT].lstrip(".") or "_"
 
 
+def _taken(data: bytes, stuffed: bool, handover: Handover | None) -> bytes:
+    """The message as given to a transport that takes it at once: unstuffed, its handover
+    told (see `Transport.send`)."""
+    if handover is not None:
+        handover()
+    return dot_unstuff(data) if stuffed else data
+
+
 class FileTransport:
     """Writes each message to `directory/<n>-<recipient>.eml`, n counting on from the
     highest number already there, so a second dry run into the same folder overwrites
@@ -46,10 +54,7 @@ class FileTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
                    stuffed: bool = False, handover: Handover | None = None) -> Result:
-        if stuffed:
-            data = dot_unstuff(data)
-        if handover is not None:
-            handover()
+        data = _taken(data, stuffed, handover)
         self._count += 1
         path = self.directory / f"{self._count:06d}-{safe_name(recipient)}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
@@ -88,10 +93,7 @@ class MemoryTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
                    stuffed: bool = False, handover: Handover | None = None) -> Result:
-        if stuffed:
-            data = dot_unstuff(data)
-        if handover is not None:
-            handover()
+        data = _taken(data, stuffed, handover)
         result = self.outcome(sender, recipient, data) if self.outcome else SENT
         if result.sent:
             self.messages.append(Sent(sender, recipient, data))

@@ -164,12 +164,8 @@ class Connection:
                     _Stream, settings.host, settings.port,
                     ssl=self._context() if implicit else None,
                     server_hostname=settings.host if implicit else None)
-        except ssl.SSLError as error:
-            raise policy.tls_failure(settings, error) from error
-        except TimeoutError as error:
-            raise Lost(f"no connection within {settings.timeout:g} s") from error
-        except OSError as error:
-            raise Lost(error.strerror or str(error) or type(error).__name__) from error
+        except OSError as error:  # TimeoutError and ssl.SSLError are OSErrors too
+            raise self._failure("connection", error) from error
         self.stats.connections += 1
         self.encrypted = implicit
         self.extensions = {}
@@ -220,12 +216,8 @@ class Connection:
             async with asyncio.timeout(settings.timeout):
                 transport = await asyncio.get_running_loop().start_tls(
                     stream.transport, stream, self._context(), server_hostname=settings.host)
-        except ssl.SSLError as error:
-            raise policy.tls_failure(settings, error) from error
-        except TimeoutError as error:
-            raise Lost(f"no TLS handshake within {settings.timeout:g} s") from error
         except OSError as error:
-            raise Lost(error.strerror or str(error) or type(error).__name__) from error
+            raise self._failure("TLS handshake", error) from error
         if transport is None:
             raise Lost("the connection closed during the TLS handshake")
         stream.transport = transport
@@ -260,6 +252,15 @@ class Connection:
             return Unavailable(reply)
         return SendError(f"the SMTP server {self.settings.where} refused {what}: "
                          f"{reply.code} {reply.text}")
+
+    def _failure(self, what: str, error: OSError) -> Exception:
+        """What a failed connection or TLS handshake means: SendError for TLS trouble,
+        else Lost."""
+        if isinstance(error, ssl.SSLError):
+            return policy.tls_failure(self.settings, error)
+        if isinstance(error, TimeoutError):
+            return Lost(f"no {what} within {self.settings.timeout:g} s")
+        return Lost(error.strerror or str(error) or type(error).__name__)
 
     def _context(self) -> ssl.SSLContext:
         if self._tls is None:
