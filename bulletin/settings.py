@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .fields import Colour, Language, Prose, Strict, Url, prose_fields
+from .textfile import read_text
 from .validation import describe
 from .yamlsource import Loc, dotted
 
@@ -347,16 +348,7 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
 
 
 def load_workspace(config: Path) -> Workspace:
-    try:
-        text = config.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SettingsError(f"{config}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise SettingsError(f"{config}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                            "save the file as UTF-8") from None
-    except OSError as exc:
-        raise SettingsError(f"{config}: cannot read: {exc.strerror or exc}") from None
-    raw, lines = toml_with_lines(text, config)
+    raw, lines = toml_with_lines(read_text(config, SettingsError), config)
 
     def where(loc: Loc) -> str:
         for end in range(len(loc), -1, -1):

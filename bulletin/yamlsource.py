@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import IssueError
+from .textfile import read_text
 
 if TYPE_CHECKING:
     import yaml
@@ -51,16 +52,7 @@ class Located:
 def load_yaml(path: Path) -> Located:
     """Read one YAML document. Keys are always strings (YAML 1.1 would turn `no:` into
     False); duplicate keys are errors rather than silently keeping the last."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IssueError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                         "save the file as UTF-8") from None
-    except OSError as exc:
-        raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, path)
+    return parse_yaml(read_text(path, IssueError), path)
 
 
 def parse_yaml(text: str, path: Path) -> Located:
