@@ -7,3 +7,6 @@ DATABASE_URL = "BULLETIN_DATABASE_URL"
 
 SMTP_PASSWORD = "BULLETIN_SMTP_PASSWORD"
 """The SMTP relay's password, for smtp.username in bulletin.toml."""
+
+IMAP_PASSWORD = "BULLETIN_IMAP_PASSWORD"
+"""The bounce mailbox's password, for inbound.username in bulletin.toml."""

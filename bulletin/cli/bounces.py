@@ -88,6 +88,37 @@ def receive_command(config: StoreConfigOpt = None) -> None:
     out.print(f"{done.kind}:{subscriber} {what}" + ("" if done.ours else " (not ours)"))
 
 
+@app.command("fetch")
+def fetch_command(config: StoreConfigOpt = None) -> None:
+    """Process the bounce mailbox ([inbound] in bulletin.toml, the password in
+    BULLETIN_IMAP_PASSWORD) once: bounces, complaints, auto-replies and unsubscribe requests
+    are recorded and moved to the processed folder; other mail is left where it is, unread."""
+    from functools import partial
+
+    from .. import links
+    from ..errors import SettingsError
+    from ..inbound import mailbox
+    from ..inbound.process import process
+    from ..settings import find_config, load_workspace
+    from ..store import Store
+    from ..store.engine import resolve_url
+
+    with reported():
+        workspace = load_workspace(config or find_config())
+        inbound = workspace.settings.inbound
+        if inbound is None:
+            raise SettingsError(f"{workspace.config_path}: no [inbound] table: add one with "
+                                f"the mailbox's host and username (see README, \"Bounces\")")
+        account = mailbox.account(inbound, workspace.root, workspace.where(("inbound",)))
+        links.secret_key()  # tokens are checked with it: say so before reading any mail
+        with Store.open(resolve_url(workspace.root, workspace.settings.database_url)) as store:
+            tally = mailbox.fetch(account, inbound.folder, inbound.processed_folder,
+                                  partial(process, store, workspace, source="imap"))
+    out.print(escape(tally.line().capitalize()))
+    if tally.unreadable:
+        raise typer.Exit(1)
+
+
 def _fail(code: int, message: str) -> NoReturn:
     err.print(f"[bold red]Error:[/] {escape(' '.join(message.split()))}")
     raise typer.Exit(code)

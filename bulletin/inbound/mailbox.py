@@ -1,0 +1,150 @@
+"""The IMAP intake: read the bounce mailbox once, hand each message to the processing
+use-case, and move what was ours to the processed folder; everything else stays where it was,
+unread.
+
+Nothing is remembered between runs, so nothing can be lost by remembering wrongly: a message
+is moved only after it was processed (recorded in the store), and processing is idempotent
+(the same message counts once), so a run cut short anywhere (the connection lost, the store
+gone, Ctrl-C) is finished by the next one. Mail that is not ours is read each time (fetched
+with BODY.PEEK, so it stays unread); a long-lived poller may pass it over with `skip`, which
+holds (UIDVALIDITY, UID) pairs the server guarantees are never reused for other mail.
+
+Messages are fetched in batches (`BATCH` a command) and the batch's processed ones moved in
+one command, so ten thousand bounces take a few hundred round trips, not forty thousand."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..environment import IMAP_PASSWORD
+from ..errors import BulletinError, SettingsError, TokenError
+from ..store.errors import StoreError
+from .imap import Account, Mailbox
+
+if TYPE_CHECKING:
+    from ..settings import Inbound
+
+log = logging.getLogger("bulletin.inbound")
+
+BATCH = 100
+"""Messages fetched (and then moved) per command."""
+
+
+def account(inbound: Inbound, root: Path, where: str) -> Account:
+    """The mailbox of bulletin.toml's [inbound] table (at `where`), with its password from
+    the environment; paths are relative to `root`, bulletin.toml's folder."""
+    password = os.environ.get(IMAP_PASSWORD, "")
+    if not password:
+        raise SettingsError(f"{where}: [inbound] needs the password of '{inbound.username}' "
+                            f"in the environment: set {IMAP_PASSWORD}")
+    port = inbound.port or (993 if inbound.security == "tls" else 143)
+    ca_file = root / inbound.ca_file if inbound.ca_file else None
+    if ca_file is not None and not ca_file.is_file():
+        raise SettingsError(f"{where}: inbound.ca_file {ca_file} is not a file; give the "
+                            f"path of the mailbox server's CA certificate (PEM)")
+    return Account(inbound.host, port, inbound.security, inbound.username, password,
+                   ca_file, inbound.timeout)
+
+
+class Outcome(Protocol):
+    """What the processing use-case says of one message (bulletin.inbound.process's
+    Processed)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def ours(self) -> bool: ...
+    @property
+    def duplicate(self) -> bool: ...
+
+
+Handler = Callable[[bytes], Outcome]
+
+LABELS = (("hard", "hard"), ("soft", "soft"), ("complaint", "complaints"),
+          ("auto-reply", "auto-replies"), ("unsubscribe", "unsubscribes"))
+
+
+@dataclass
+class Tally:
+    """What one pass over the mailbox did."""
+
+    kinds: Counter[str] = field(default_factory=Counter)
+    """Processed (moved) messages by kind."""
+    duplicates: int = 0
+    """Of those, messages processed before (moved now, counted once)."""
+    left: int = 0
+    """Not ours: left where they were, unread."""
+    unreadable: int = 0
+    """Not an email, or failing to process: left where they were, tried again next time."""
+    passed_over: int = 0
+    """Known from an earlier pass not to be ours (`skip`), not fetched again."""
+
+    @property
+    def processed(self) -> int:
+        return sum(self.kinds.values())
+
+    def line(self) -> str:
+        kinds = ", ".join(f"{label} {self.kinds[kind]}" for kind, label in LABELS)
+        text = f"processed {self.processed}: {kinds}; left alone {self.left + self.passed_over}"
+        if self.duplicates:
+            text += f" ({self.duplicates} of the processed were counted before)"
+        if self.unreadable:
+            text += f"; could not process {self.unreadable} (left in place)"
+        return text
+
+
+def fetch(account: Account, folder: str, processed_folder: str, handle: Handler, *,
+          skip: set[tuple[int, int]] | None = None, stop: Callable[[], bool] | None = None,
+          use_move: bool = True, batch: int = BATCH) -> Tally:
+    """Process every message of `folder` once with `handle` and move the ones that are ours
+    to `processed_folder`. Stops early, keeping what is done, when `stop()` turns true; a
+    StoreError or TokenError from `handle` (the store gone, no secret key) stops the pass
+    too, after moving what was processed, and is raised again."""
+    tally = Tally()
+    with Mailbox.open(account) as mailbox:
+        mailbox.select(folder)
+        uids = mailbox.uids()
+        if skip is not None:
+            known = {uid for validity, uid in skip if validity == mailbox.uidvalidity}
+            tally.passed_over = sum(uid in known for uid in uids)
+            uids = [uid for uid in uids if uid not in known]
+        for start in range(0, len(uids), batch):
+            if stop is not None and stop():
+                break
+            done: list[int] = []
+            try:
+                for uid, raw in mailbox.fetch(uids[start:start + batch]):
+                    outcome = _handle(handle, uid, raw, tally)
+                    if outcome is None:
+                        continue
+                    if outcome.ours:
+                        done.append(uid)
+                        tally.kinds[outcome.kind] += 1
+                        tally.duplicates += outcome.duplicate
+                    else:
+                        tally.left += 1
+                        if skip is not None:
+                            skip.add((mailbox.uidvalidity, uid))
+            finally:
+                mailbox.move(done, processed_folder, use_move=use_move)
+    return tally
+
+
+def _handle(handle: Handler, uid: int, raw: bytes, tally: Tally) -> Outcome | None:
+    try:
+        return handle(raw)
+    except (StoreError, TokenError):
+        raise
+    except BulletinError as exc:  # not an email, say: stays, for a person to look at
+        log.warning("message UID %d left in place: %s", uid, type(exc).__name__)
+    except Exception as exc:  # a bug must not hold up the rest of the mailbox
+        log.error("message UID %d left in place: processing failed (%s)", uid,
+                  type(exc).__name__)
+    tally.unreadable += 1
+    return None
