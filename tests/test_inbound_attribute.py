@@ -1,0 +1,170 @@
+"""Attribution's tokens: the delivery token (VERP and Message-ID) round-trips, is short and
+case-proof, and a forged or altered one never verifies; and the pure policy."""
+
+from __future__ import annotations
+
+import re
+from email.headerregistry import Address
+from email.utils import parseaddr
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bulletin import links
+from bulletin.errors import TokenError
+from bulletin.inbound import Classification
+from bulletin.inbound.attribute import (
+    NOBODY,
+    attribute,
+    delivery_id,
+    message_id_tokens,
+    verp_token,
+)
+from bulletin.inbound.policy import decide
+from bulletin.message import delivery_message_id, verp_address
+from bulletin.settings import Bounces
+from bulletin.store.inbound import Delivery
+
+KEY = b"k" * 32
+OTHER = b"o" * 32
+
+
+@given(st.integers(min_value=1, max_value=2**63))
+def test_a_delivery_token_names_its_row(row: int) -> None:
+    token = links.sign_delivery(row, KEY)
+    assert re.fullmatch(r"[a-z2-7]{17,29}", token)
+    assert links.verify_delivery(token, KEY) == row
+    assert links.verify_delivery(token.upper(), KEY) == row  # a mail system folded its case
+    assert links.Signer(KEY).sign_delivery(row) == token
+    with pytest.raises(TokenError):
+        links.verify_delivery(token, OTHER)
+
+
+def test_a_token_is_short() -> None:
+    assert len(links.sign_delivery(1_000_000, KEY)) == 20
+
+
+@given(st.integers(min_value=1, max_value=2**40), st.data())
+def test_an_altered_token_never_verifies(row: int, data: st.DataObject) -> None:
+    token = links.sign_delivery(row, KEY)
+    position = data.draw(st.integers(0, len(token) - 1))
+    replacement = data.draw(st.characters(codec="utf-8"))
+    assume(replacement.lower() != token[position])
+    altered = token[:position] + replacement + token[position + 1:]
+    with pytest.raises(TokenError):
+        links.verify_delivery(altered, KEY)
+    for cut in (token[:-1], token[1:], token + "a", "a" + token):
+        with pytest.raises(TokenError):
+            links.verify_delivery(cut, KEY)
+
+
+@given(st.text(max_size=60))
+def test_a_forged_token_never_verifies(text: str) -> None:
+    with pytest.raises(TokenError):
+        links.verify_delivery(text, KEY)
+    assert delivery_id(text, KEY) is None
+
+
+def test_an_unsubscribe_token_is_not_a_delivery_token() -> None:
+    with pytest.raises(TokenError):
+        links.verify_delivery(links.sign("unsubscribe", "7", KEY), KEY)
+
+
+def test_verp_address_round_trip() -> None:
+    token = links.sign_delivery(41, KEY)
+    envelope = verp_address("bounces@news.example.org", token)
+    assert envelope == f"bounces+{token}@news.example.org"
+    assert Address(addr_spec=envelope).username == f"bounces+{token}"  # a valid address
+    assert verp_token(envelope) == token
+    assert verp_token(envelope.upper()) == token.upper()
+    assert delivery_id(verp_token(envelope.upper()) or "", KEY) == 41
+    assert verp_token("bounces@news.example.org") is None
+    assert verp_token(None) is None
+
+
+def test_message_id_round_trip() -> None:
+    token = links.sign_delivery(99, KEY)
+    first, second = (delivery_message_id(token, "example.gov.wales") for _ in range(2))
+    assert first != second  # unique even for the same row sent again
+    assert re.fullmatch(r"<[a-z2-7]+\.[0-9a-f]{10}@example\.gov\.wales>", first)
+    assert parseaddr(first)[1] == first.strip("<>")  # a valid msg-id
+    assert message_id_tokens(first) == [token]
+    assert delivery_id(message_id_tokens(f"<x@y> {first}")[1], KEY) == 99
+    assert message_id_tokens("<1234.abc@elsewhere.example>") == ["1234"]
+    assert delivery_id("1234", KEY) is None
+
+
+class Lookups:
+    """The store's answers, for attribution alone."""
+
+    def __init__(self) -> None:
+        self.deliveries = {7: Delivery(7, "news/one", 70, "ann@example.org")}
+        self.subscribers = {"bob@example.org": 80}
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        return self.deliveries.get(delivery_id)
+
+    def subscriber_id(self, email: str) -> int | None:
+        return self.subscribers.get(email.lower())
+
+
+def bounce(**fields: object) -> Classification:
+    return Classification(**{"kind": "hard", "status": "5.1.1", "reason": "user-unknown",
+                             **fields})  # type: ignore[arg-type]
+
+
+def test_attribution_order() -> None:
+    good = links.sign_delivery(7, KEY)
+    lookups = Lookups()
+    by_verp = attribute(bounce(envelope_to=f"b+{good}@x.org", recipients=("bob@example.org",),
+                               original_message_id="<zz@x>"), b"", KEY, lookups)
+    assert (by_verp.how, by_verp.subscriber_id, by_verp.recipient) == \
+        ("verp", 70, "bob@example.org")
+    by_id = attribute(bounce(envelope_to="b@x.org", recipients=("bob@example.org",),
+                             original_message_id=delivery_message_id(good, "x.org")),
+                      b"", KEY, lookups)
+    assert (by_id.how, by_id.subscriber_id) == ("message-id", 70)
+    by_address = attribute(bounce(recipients=("Bob@Example.org",)), b"", KEY, lookups)
+    assert (by_address.how, by_address.subscriber_id) == ("address", 80)
+    assert not attribute(bounce(recipients=("carol@example.org",)), b"", KEY, lookups).found
+
+
+def test_a_forged_token_attributes_nothing() -> None:
+    lookups = Lookups()
+    forged = links.sign_delivery(7, OTHER)
+    found = attribute(bounce(envelope_to=f"b+{forged}@x.org",
+                             original_message_id=delivery_message_id(forged, "x.org")),
+                      b"", KEY, lookups)
+    assert not found.found
+    # Nor does a well-signed token of a row that does not exist.
+    missing = links.sign_delivery(8, KEY)
+    assert not attribute(bounce(envelope_to=f"b+{missing}@x.org"), b"", KEY, lookups).found
+
+
+def test_an_unsubscribe_request_needs_its_token() -> None:
+    lookups = Lookups()
+    token = links.sign("unsubscribe", "80", KEY)
+    found = attribute(Classification(kind="unsubscribe", token=token), b"", KEY, lookups)
+    assert (found.how, found.subscriber_id) == ("token", 80)
+    for bad in (None, links.sign("preferences", "80", KEY), links.sign("unsubscribe", "80",
+                                                                       OTHER), token[:-2]):
+        assert attribute(Classification(kind="unsubscribe", token=bad,
+                                        recipients=("bob@example.org",)),
+                         b"From: bob@example.org\n\nunsubscribe\n", KEY, lookups) == NOBODY
+
+
+def test_policy() -> None:
+    rules = Bounces(soft_limit=3, soft_days=30)
+    assert decide(bounce(diagnostic="550 no\n such user"), 0, rules).detail == \
+        "hard bounce 5.1.1 user-unknown: 550 no such user"
+    assert decide(bounce(), 0, rules).action == "bounce"
+    soft = bounce(kind="soft", status="4.2.2", reason="mailbox-full")
+    assert decide(soft, 1, rules).action == "count"
+    assert decide(soft, 2, rules).action == "count"
+    third = decide(soft, 3, rules)
+    assert third.action == "bounce" and third.detail.startswith("3 soft bounces in 30 days")
+    assert decide(Classification(kind="complaint", family="arf"), 0, rules).action == \
+        "complaint"
+    assert decide(Classification(kind="auto-reply"), 0, rules).action == "none"
+    assert decide(Classification(kind="unsubscribe"), 0, rules).action == "unsubscribe"
