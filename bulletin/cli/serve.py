@@ -1,17 +1,23 @@
 """`bulletin serve`: the subscriber web service (unsubscribe, preferences, subscribe, archive)
-on the workspace's store, for the links in every email. Thin, like the rest of the CLI; the
-work is in bulletin.web.service."""
+on the workspace's store, for the links in every email, and, when bulletin.toml has an
+[inbound] table, the bounce mailbox read every few minutes. Thin, like the rest of the CLI; the
+work is in bulletin.web.service and bulletin.inbound.poller."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from .common import err, out, reported
+
+if TYPE_CHECKING:
+    from ..inbound.poller import Poller
+    from ..settings import Workspace
+    from ..store import Store
 
 app = typer.Typer()
 
@@ -25,7 +31,8 @@ def serve_command(
                              "nearest one above the current folder)")] = None) -> None:
     """Serve the pages behind every email's links: one-click unsubscribe, preferences,
     subscribe (double opt-in), view in browser and the archive. Needs BULLETIN_SECRET_KEY,
-    the key the emails' links were signed with."""
+    the key the emails' links were signed with. With an [inbound] table in bulletin.toml,
+    also processes the bounce mailbox every poll_minutes (password: BULLETIN_IMAP_PASSWORD)."""
     from .. import links
     from ..errors import SendError
     from ..send import campaign
@@ -46,7 +53,9 @@ def serve_command(
         store = campaign.open_store(workspace)
         try:
             sock = bind(host, port)
-            app = create_app(workspace, store, key, transport)  # a bad DKIM key: stops here
+            poller = _poller(workspace, store)
+            app = create_app(workspace, store, key, transport,  # a bad DKIM key: stops here
+                             background=[poller] if poller else [])
         except BaseException:
             store.close()
             raise
@@ -54,8 +63,33 @@ def serve_command(
     shown = f"[{host}]" if ":" in host else host
     out.print(f"Serving subscriber pages at http://{shown}:{sock.getsockname()[1]}/ for "
               f"{escape(workspace.settings.base_url)} (Ctrl-C to stop)")
+    if poller is not None:
+        out.print(f"Reading the bounce mailbox {escape(poller.account.username)} at "
+                  f"{escape(poller.account.where)} every {poller.every / 60:g} minutes")
     try:
         serve(app, sock)
     finally:
         store.close()
     out.print("Stopped.")
+
+
+def _poller(workspace: Workspace, store: Store) -> Poller | None:
+    """The bounce mailbox's poller, when bulletin.toml has an [inbound] table; without its
+    password, a warning, and the service runs without it."""
+    from functools import partial
+
+    from ..errors import SettingsError
+    from ..inbound import mailbox
+    from ..inbound.poller import Poller
+    from ..inbound.process import process
+
+    inbound = workspace.settings.inbound
+    if inbound is None:
+        return None
+    try:
+        account = mailbox.account(inbound, workspace.root, workspace.where(("inbound",)))
+    except SettingsError as exc:
+        err.print(f"[yellow]Warning:[/] the bounce mailbox is not read: {escape(str(exc))}")
+        return None
+    return Poller(account, inbound.folder, inbound.processed_folder,
+                  partial(process, store, workspace, source="imap"), inbound.poll_minutes * 60)

@@ -1,14 +1,16 @@
 """The subscriber service's app: the shared state made once (dependencies.Service, kept in
 `app.state.service`), the error handlers (errors.py), HEAD answered as GET, one router per
 group of routes (routes/), and the work of the service's life: the one-click journal, ending
-pauses that are over, and confirmation emails still on their way at shutdown."""
+pauses that are over, confirmation emails still on their way at shutdown, and what else runs
+beside the service (`background`: the bounce mailbox's poller, in a thread of its own)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -28,9 +30,18 @@ RESUME_EVERY = 600.0
 """Seconds between looks for pauses that have ended."""
 
 
+class Background(Protocol):
+    """Work beside the service, started with it and stopped (waited for) at its end."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def create_app(workspace: Workspace, store: Store, key: bytes,
                transport_factory: Callable[[], Transport] | None,
-               *, resend_after: float = RESEND_AFTER) -> FastAPI:
+               *, resend_after: float = RESEND_AFTER,
+               background: Sequence[Background] = ()) -> FastAPI:
     """The subscriber service on `store`, signing with `key`; confirmation emails go through
     `transport_factory` (None: subscribing is unavailable, everything else works)."""
     service = Service(workspace, store, key, transport_factory, resend_after)
@@ -39,7 +50,8 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
     routes = [route for group in (health, unsubscribe, preferences, subscribe, archive)
               for route in group.router.routes]
     app = FastAPI(title="bulletin subscriber service", version="1", docs_url=None,
-                  redoc_url=None, lifespan=lambda app: lifespan(service), routes=routes)
+                  redoc_url=None, lifespan=lambda app: lifespan(service, background=background),
+                  routes=routes)
     app.state.service = service
     app.add_middleware(HeadAsGet)
     errors.install(app)
@@ -47,8 +59,8 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
 
 
 @contextlib.asynccontextmanager
-async def lifespan(service: Service, resume_every: float = RESUME_EVERY
-                   ) -> AsyncIterator[None]:
+async def lifespan(service: Service, resume_every: float = RESUME_EVERY,
+                   background: Sequence[Background] = ()) -> AsyncIterator[None]:
     async def resume_pauses() -> None:
         while True:
             try:
@@ -62,6 +74,8 @@ async def lifespan(service: Service, resume_every: float = RESUME_EVERY
     await run_in_threadpool(service.ensure_lists)
     await service.one_click.start()  # and apply what an earlier run left in its journal
     task = asyncio.create_task(resume_pauses())
+    for work in background:
+        work.start()
     # SQLite: the store opens a connection per operation, and closing the last one to a
     # WAL database checkpoints it (about 1.5 ms, every time). One idle connection held
     # open for the service's life spares each request that; SQLite still checkpoints
@@ -71,6 +85,8 @@ async def lifespan(service: Service, resume_every: float = RESUME_EVERY
     try:
         yield
     finally:
+        for work in background:
+            await run_in_threadpool(work.stop)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
