@@ -96,7 +96,6 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
     from functools import partial
 
     from .. import links
-    from ..errors import SettingsError
     from ..inbound import mailbox
     from ..inbound.process import process
     from ..settings import find_config, load_workspace
@@ -105,12 +104,10 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
 
     with reported():
         workspace = load_workspace(config or find_config())
-        inbound = workspace.settings.inbound
-        if inbound is None:
-            raise SettingsError(f"{workspace.config_path}: no [inbound] table: add one with "
-                                f"the mailbox's host and username (see README, \"Bounces\")")
-        account = mailbox.account(inbound, workspace.root, workspace.where(("inbound",)))
+        account = mailbox.account(workspace)
         links.secret_key()  # tokens are checked with it: say so before reading any mail
+        inbound = workspace.settings.inbound
+        assert inbound is not None  # account() said so
         with Store.open(resolve_url(workspace.root, workspace.settings.database_url)) as store:
             tally = mailbox.fetch(account, inbound.folder, inbound.processed_folder,
                                   partial(process, store, workspace, source="imap"))

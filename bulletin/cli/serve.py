@@ -87,7 +87,7 @@ def _poller(workspace: Workspace, store: Store) -> Poller | None:
     if inbound is None:
         return None
     try:
-        account = mailbox.account(inbound, workspace.root, workspace.where(("inbound",)))
+        account = mailbox.account(workspace)
     except SettingsError as exc:
         err.print(f"[yellow]Warning:[/] the bounce mailbox is not read: {escape(str(exc))}")
         return None

@@ -19,7 +19,6 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..environment import IMAP_PASSWORD
@@ -28,7 +27,7 @@ from ..store.errors import StoreError
 from .imap import Account, Mailbox
 
 if TYPE_CHECKING:
-    from ..settings import Inbound
+    from ..settings import Workspace
 
 log = logging.getLogger("bulletin.inbound")
 
@@ -36,18 +35,24 @@ BATCH = 100
 """Messages fetched (and then moved) per command."""
 
 
-def account(inbound: Inbound, root: Path, where: str) -> Account:
-    """The mailbox of bulletin.toml's [inbound] table (at `where`), with its password from
-    the environment; paths are relative to `root`, bulletin.toml's folder."""
+def account(workspace: Workspace) -> Account:
+    """The mailbox of bulletin.toml's [inbound] table, with its password from the
+    environment; ca_file is relative to bulletin.toml's folder."""
+    inbound = workspace.settings.inbound
+    if inbound is None:
+        raise SettingsError(f"{workspace.config_path}: no [inbound] table: add one with the "
+                            f"mailbox's host and username (see README, \"Bounces\")")
     password = os.environ.get(IMAP_PASSWORD, "")
     if not password:
-        raise SettingsError(f"{where}: [inbound] needs the password of '{inbound.username}' "
-                            f"in the environment: set {IMAP_PASSWORD}")
+        raise SettingsError(f"{workspace.where(('inbound', 'username'))}: [inbound] needs the "
+                            f"password of '{inbound.username}' in the environment: set "
+                            f"{IMAP_PASSWORD}")
     port = inbound.port or (993 if inbound.security == "tls" else 143)
-    ca_file = root / inbound.ca_file if inbound.ca_file else None
+    ca_file = workspace.root / inbound.ca_file if inbound.ca_file else None
     if ca_file is not None and not ca_file.is_file():
-        raise SettingsError(f"{where}: inbound.ca_file {ca_file} is not a file; give the "
-                            f"path of the mailbox server's CA certificate (PEM)")
+        raise SettingsError(f"{workspace.where(('inbound', 'ca_file'))}: inbound.ca_file "
+                            f"{ca_file} is not a file; give the path of the mailbox server's "
+                            f"CA certificate (PEM)")
     return Account(inbound.host, port, inbound.security, inbound.username, password,
                    ca_file, inbound.timeout)
 
