@@ -22,7 +22,8 @@ Dovecot's quirks, met here and worked around:
   user (mail_uid/mail_gid, first_valid_uid lowered to let a system user's uid through); the
   maildir is chowned to it and its folder made traversable (0755), and anything written into
   the maildir directly (`fill`) is chowned too. Run as any other user, every one of those is
-  that user, and the login process is not chrooted (only root can chroot).
+  that user, and the login process is not chrooted (only root can chroot), as Dovecot's
+  documentation on running unprivileged says; the tests have only been run as root.
 - The system's own Dovecot service is never needed: this instance reads only its own
   configuration (`dovecot -F -c FILE`) and stops with the fixture (SIGTERM to the master,
   which ends its children).
