@@ -19,7 +19,7 @@ import pytest
 from bulletin.errors import BulletinError
 from bulletin.inbound import classify
 from bulletin.inbound.imap import Account, Mailbox, MailboxError, sequence, utf7
-from bulletin.inbound.mailbox import Tally, fetch
+from bulletin.inbound.mailbox import Tally, batches, fetch
 from bulletin.store.errors import StoreError
 from tests.smtp_server import free_port
 
@@ -124,6 +124,24 @@ def test_ours_are_moved_and_the_rest_left_unread(dovecot: Dovecot, use_move: boo
                             "unsubscribes 0; left alone 2")
     assert dovecot.contents("INBOX") == inbox
     assert sorted(dovecot.contents("bulletin.processed")) == sorted(moved)
+
+
+@slow
+def test_batches_of_a_few_messages_give_the_same(dovecot: Dovecot) -> None:
+    sent = filled(dovecot)
+    tally = run(dovecot, StandIn(), batch=2)
+    assert (tally.processed, tally.left) == (5, 2)
+    assert sorted(raw for _, raw in dovecot.contents("bulletin.processed")) == \
+        sorted(sent[name] for name in OURS)
+    assert [raw for _, raw in dovecot.contents("INBOX")] == [sent[name] for name in UNRELATED]
+
+
+def test_batches_hold_so_many_messages_and_bytes_at_most() -> None:
+    sizes = {1: 10, 2: 10, 3: 100, 4: 10, 5: 10, 6: 10}
+    assert list(batches([1, 2, 3, 4, 5, 6], sizes, 3, 50)) == [[1, 2], [3], [4, 5, 6]]
+    assert list(batches([1, 2, 3, 4, 5, 6], sizes, 2, 1000)) == [[1, 2], [3, 4], [5, 6]]
+    assert list(batches([7, 8], {}, 5, 1)) == [[7, 8]]  # sizes unknown: by count alone
+    assert list(batches([], sizes)) == []
 
 
 @slow

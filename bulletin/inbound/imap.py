@@ -243,6 +243,20 @@ class Mailbox:
         words = b" ".join(item for item in data if isinstance(item, bytes)).split()
         return sorted(int(word) for word in words if word.isdigit())
 
+    def sizes(self, uids: Iterable[int]) -> dict[int, int]:
+        """Each message's size in bytes (RFC822.SIZE), by UID."""
+        wanted = sequence(uids)
+        if not wanted:
+            return {}
+        found = {}
+        for item in self._uid("FETCH", wanted, "(UID RFC822.SIZE)"):
+            line = item[0] if isinstance(item, tuple) else item
+            uid = re.search(rb"UID (\d+)", line or b"")
+            size = re.search(rb"RFC822\.SIZE (\d+)", line or b"")
+            if uid and size:
+                found[int(uid.group(1))] = int(size.group(1))
+        return found
+
     def fetch(self, uids: Iterable[int]) -> Iterator[tuple[int, bytes]]:
         """Each message's UID and bytes (BODY.PEEK[]: it stays unread). A message expunged
         meanwhile by someone else is simply not among them."""

@@ -9,15 +9,16 @@ gone, Ctrl-C) is finished by the next one. Mail that is not ours is read each ti
 with BODY.PEEK, so it stays unread); a long-lived poller may pass it over with `skip`, which
 holds (UIDVALIDITY, UID) pairs the server guarantees are never reused for other mail.
 
-Messages are fetched in batches (`BATCH` a command) and the batch's processed ones moved in
-one command, so ten thousand bounces take a few hundred round trips, not forty thousand."""
+Messages are fetched in batches (`BATCH` messages or `BATCH_BYTES` a command, whichever
+comes first) and the batch's processed ones moved in one command, so ten thousand bounces
+take a few hundred round trips, not forty thousand."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("bulletin.inbound")
 
 BATCH = 100
-"""Messages fetched (and then moved) per command."""
+"""Messages fetched (and then moved) per command, at most..."""
+BATCH_BYTES = 16 * 1024 * 1024
+"""... and bytes (a message bigger than this is fetched alone): a bounce can carry the
+whole original, attachments and all, and a batch is held in memory."""
 
 
 def account(workspace: Workspace) -> Account:
@@ -119,12 +123,12 @@ def fetch(account: Account, folder: str, processed_folder: str, handle: Handler,
             known = {uid for validity, uid in skip if validity == mailbox.uidvalidity}
             tally.passed_over = sum(uid in known for uid in uids)
             uids = [uid for uid in uids if uid not in known]
-        for start in range(0, len(uids), batch):
+        for chunk in batches(uids, mailbox.sizes(uids), batch):
             if stop is not None and stop():
                 break
             done: list[int] = []
             try:
-                for uid, raw in mailbox.fetch(uids[start:start + batch]):
+                for uid, raw in mailbox.fetch(chunk):
                     outcome = _handle(handle, uid, raw, tally)
                     if outcome is None:
                         continue
@@ -139,6 +143,23 @@ def fetch(account: Account, folder: str, processed_folder: str, handle: Handler,
             finally:
                 mailbox.move(done, processed_folder, use_move=use_move)
     return tally
+
+
+def batches(uids: list[int], sizes: dict[int, int], most: int = BATCH,
+            most_bytes: int = BATCH_BYTES) -> Iterator[list[int]]:
+    """`uids` in order, in runs of at most `most` messages and `most_bytes` bytes (a
+    bigger message alone)."""
+    run: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if run and (len(run) == most or total + size > most_bytes):
+            yield run
+            run, total = [], 0
+        run.append(uid)
+        total += size
+    if run:
+        yield run
 
 
 def _handle(handle: Handler, uid: int, raw: bytes, tally: Tally) -> Outcome | None:
