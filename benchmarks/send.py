@@ -3,6 +3,7 @@ beside a plain smtplib loop and Postfix's own C load generator; a relay 50 ms aw
 of one personalised message; the sender's peak memory for a million recipients.
 
     python benchmarks/send.py [--quick] [--memory-only] [--time-limit 3600]
+    python benchmarks/send.py --postgresql [--pg-sizes 20000,100000] [--old-code DIR]
 
 Rows of the one table it prints (all traffic on 127.0.0.1):
 
@@ -33,6 +34,17 @@ Rows of the one table it prints (all traffic on 127.0.0.1):
     end), the render child's, and the two together while both were alive (sampled; RSS and
     PSS); os.wait4's ru_maxrss, which is the larger of the two peaks and not their sum, is
     shown too. The target is 80 MB (76.3 MiB). --memory-only runs this row alone.
+
+--postgresql runs only this row instead (the ledger on a server database):
+ P  The dispatcher as in row 1 (8 connections, into smtp-sink), its store in a fresh schema
+    of PostgreSQL (postgresql+psycopg://postgres@127.0.0.1:5432/test, dropped afterwards),
+    at each of --pg-sizes recipients: the subscribers made by INSERT ... SELECT (the import
+    is not what is measured), the tables ANALYZEd, then ledger.create and Dispatcher.run.
+    msg/s, and the time of one claim (SendLedger.claim, its transaction included) at the
+    start of the run and at its end (the median of the first and of the last 20 claims
+    that found messages). With
+    --old-code DIR (a checkout of an older bulletin, e.g. `git worktree add /tmp/old HEAD`),
+    the same again with PYTHONPATH=DIR, each figure beside the other.
 
 Every measurement runs in a fresh process (the sender's peak RSS is its own: a small
 launcher stands between it and this script, whose size a forked child would inherit). The
@@ -504,12 +516,11 @@ def child_dispatch(issue: Path, connections: int) -> None:
     from bulletin import asyncrun, links
     from bulletin.message import envelope_from
     from bulletin.send import campaign
-    from bulletin.send.dispatch import Dispatcher
 
     workspace, newsletter = outgoing.workspace, outgoing.newsletter
     list_name = newsletter.mailing_list
     key = links.secret_key()
-    transport = campaign.transport_factory(workspace)
+    transport, settings = _sending(workspace, connections)
     with campaign.open_store(workspace) as store:
         plan = campaign.plan(store, outgoing, list_name)
         setup = time.perf_counter() - started
@@ -517,10 +528,9 @@ def child_dispatch(issue: Path, connections: int) -> None:
         begun = time.perf_counter()
         store.ledger.create(plan.issue, list_name)
         queued = time.perf_counter() - begun
-        dispatcher = Dispatcher(
+        dispatcher = _dispatcher(
             store, plan.issue, campaign.templates(outgoing, key),
-            outgoing.first.language, envelope_from(workspace, newsletter),
-            transport, campaign.dispatch_settings(workspace, connections))
+            outgoing.first.language, envelope_from(workspace, newsletter), transport, settings)
         report = asyncrun.run(dispatcher.run)
         seconds = time.perf_counter() - begun
         counts = store.ledger.counts(plan.issue)
@@ -530,6 +540,234 @@ def child_dispatch(issue: Path, connections: int) -> None:
                       "seconds": seconds, "dispatch": report.seconds, "counts": counts,
                       "rss_before_kib": rss_before,
                       "window": dispatcher.settings.in_flight}))
+
+
+# -- the ledger on PostgreSQL (--postgresql) ---------------------------------------------------
+
+POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLAIMS_SHOWN = 20  # claims at the start and at the end whose median is shown
+
+
+def _sending(workspace: Any, connections: int) -> tuple[Any, Any]:
+    """The transport factory and the dispatch settings, from whichever bulletin is imported
+    (newer ones build both in bulletin.send.config)."""
+    try:
+        from bulletin.send.config import send_config
+    except ImportError:
+        from bulletin.send import campaign
+
+        return (campaign.transport_factory(workspace),  # type: ignore[attr-defined]
+                campaign.dispatch_settings(workspace, connections))  # type: ignore[attr-defined]
+    config = send_config(workspace, connections)
+    return config.transport(), config.dispatch
+
+
+def _dispatcher(store: Any, *args: Any, **kwargs: Any) -> Any:
+    """A Dispatcher of whichever bulletin is imported: one that takes the store, or (newer)
+    only its ledger."""
+    import inspect
+
+    from bulletin.send.dispatch import Dispatcher
+
+    first = next(iter(inspect.signature(Dispatcher).parameters))
+    return Dispatcher(store if first == "store" else store.ledger, *args, **kwargs)
+
+
+def child_postgresql(issue: Path, connections: int, size: int) -> None:
+    """Runs in the child, with BULLETIN_DATABASE_URL a fresh schema: `size` subscribers on
+    the list, ANALYZE, then what child_dispatch does, every claim timed; one JSON line."""
+    from sqlalchemy import text
+
+    import bulletin
+    from bulletin import asyncrun, links
+    from bulletin.message import envelope_from
+    from bulletin.send import campaign
+    from bulletin.send.outgoing import render_apart
+    from bulletin.store.store import Store
+
+    with Store.open(os.environ["BULLETIN_DATABASE_URL"]) as store:
+        store.create_list(LIST, newsletter=LIST)
+        started = time.perf_counter()
+        with store.engine.begin() as connection:  # set-based: the import is not measured here
+            connection.execute(text(
+                "INSERT INTO subscribers (id, email, email_key, name, language, status, "
+                "created_at, updated_at) SELECT n, 'reader' || n || '@example.org', "
+                "'reader' || n || '@example.org', 'Reader ' || n, "
+                "CASE WHEN n % 2 = 0 THEN 'en' END, 'active', now(), now() "
+                "FROM generate_series(1, :size) AS n"), {"size": size})
+            connection.execute(text(
+                "INSERT INTO memberships (list_id, subscriber_id, status, created_at, "
+                "updated_at) SELECT lists.id, n, 'active', now(), now() FROM lists, "
+                "generate_series(1, :size) AS n"), {"size": size})
+            connection.execute(text(
+                "SELECT setval(pg_get_serial_sequence('subscribers', 'id'), :size)"),
+                {"size": size})
+        with store.engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+            connection.commit()
+        import_seconds = time.perf_counter() - started
+    outgoing = render_apart(issue)
+    workspace, newsletter = outgoing.workspace, outgoing.newsletter
+    list_name = newsletter.mailing_list
+    transport, settings = _sending(workspace, connections)
+    claims: list[tuple[float, int]] = []
+    with campaign.open_store(workspace) as store:
+        plan = campaign.plan(store, outgoing, list_name)
+        claim = store.ledger.claim
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            before = time.perf_counter()
+            got = claim(*args, **kwargs)
+            claims.append((time.perf_counter() - before, len(got)))
+            return got
+
+        store.ledger.claim = timed  # type: ignore[method-assign]
+        begun = time.perf_counter()
+        store.ledger.create(plan.issue, list_name)
+        queued = time.perf_counter() - begun
+        probes = probe_claims(store, plan.issue, size)
+        begun = time.perf_counter() - queued
+        dispatcher = _dispatcher(
+            store, plan.issue, campaign.templates(outgoing, links.secret_key()),
+            outgoing.first.language, envelope_from(workspace, newsletter), transport,
+            settings)
+        report = asyncrun.run(dispatcher.run)
+        seconds = time.perf_counter() - begun
+        counts = store.ledger.counts(plan.issue)
+    found = [duration for duration, size in claims if size]
+    print(json.dumps({"code": str(Path(bulletin.__file__).parent.parent),
+                      "import_seconds": import_seconds,
+                      "sent": report.sent, "seconds": seconds, "queued": queued,
+                      "counts": counts, "claims": len(found),
+                      "batch": sum(size for _, size in claims) / max(1, len(found)),
+                      "first_ms": statistics.median(found[:CLAIMS_SHOWN]) * 1000,
+                      "last_ms": statistics.median(found[-CLAIMS_SHOWN:]) * 1000} | probes))
+
+
+def probe_claims(store: Any, issue: str, size: int) -> dict[str, float]:
+    """One claim of 64 (ledger.claim in a transaction then rolled back, nothing else
+    running), CLAIMS_SHOWN times at the start of the queue and as many times 200 rows
+    before its end: the median milliseconds of each."""
+    from sqlalchemy import text
+
+    from bulletin.store import ledger
+    from bulletin.store.models import now
+
+    with store.engine.connect() as connection:
+        near_the_end = connection.scalar(text(
+            "SELECT id FROM ledger WHERE issue = :issue ORDER BY id LIMIT 1 OFFSET :skip"),
+            {"issue": issue, "skip": max(0, size - 200)})
+        connection.rollback()
+        found = {}
+        for name, after in (("probe_first_ms", 0), ("probe_last_ms", near_the_end)):
+            times = []
+            for _ in range(CLAIMS_SHOWN):
+                before = time.perf_counter()
+                transaction = connection.begin()
+                ledger.claim(connection, issue, 64, now(), after)
+                transaction.rollback()
+                times.append(time.perf_counter() - before)
+            found[name] = statistics.median(times) * 1000
+    return found
+
+
+def postgresql_schema() -> tuple[str, Any]:
+    """A fresh schema on the benchmark's PostgreSQL server, and an engine to drop it with."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT",
+                           connect_args={"connect_timeout": 5})
+    schema = f"bulletin_send_bench_{os.getpid()}_{time.monotonic_ns()}"
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    return schema, engine
+
+
+def postgresql_run(issue: Path, folder: Path, size: int, code: Path, connections: int,
+                   timeout: float) -> Run:
+    """Row P: one send of `size` recipients by the bulletin at `code` (its root), on a fresh
+    PostgreSQL schema."""
+    from urllib.parse import quote
+
+    from sqlalchemy import text
+
+    run = Run(f"{size:,} recipients")
+    schema, engine = postgresql_schema()
+    try:
+        url = f"{POSTGRESQL}?options={quote(f'-csearch_path={schema}')}"
+        env = child_env(url) | {"PYTHONPATH": str(code),
+                                "XDG_STATE_HOME": str(folder / "state")}
+        with Sink(None, max_seconds=timeout + 60) as sink:
+            configure(issue, sink.port, connections)
+            done = run_measured([sys.executable, __file__, "--child-postgresql", str(issue),
+                                 "--connections", str(connections), "--size", str(size)],
+                                timeout=timeout, env=env, cwd=issue.parent.parent, sink=sink)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+    run.others = done.others
+    if done.code != 0 or done.timed_out:
+        run.error = _failure(done)
+        return run
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    run.sent, run.seconds = result["sent"], result["seconds"]
+    run.rate = run.sent / run.seconds
+    if run.sent != size or result["counts"].get("sent") != size:
+        run.error = f"sent {run.sent} of {size}; ledger {result['counts']}"
+    if Path(result["code"]).resolve() != code.resolve():
+        run.error = f"ran the bulletin at {result['code']}, not {code}"
+    run.extra = result
+    run.details = [
+        f"{run.sent:,} sent in {run.seconds:.2f} s (ledger.create {result['queued']:.2f} s "
+        f"included); {result['claims']:,} claims of {result['batch']:.0f} on average",
+        f"{size:,} subscribers made in {result['import_seconds']:.1f} s; others "
+        f"{done.others:.1f} CPUs"]
+    return run
+
+
+def measure_postgresql(options: Options, folder: Path, issue: Path, clock: Clock,
+                       rows: list[tuple[str, str, str, str, str, str]]) -> None:
+    codes = [("new", ROOT)] + ([("old", options.old_code)] if options.old_code else [])
+    connections = options.connections[-1]
+    for index, size in enumerate(options.pg_sizes):
+        runs = {}
+        for name, code in codes:
+            step(clock, options.quiet_wait, f"P: {size:,} recipients on PostgreSQL, {name} "
+                 f"code ({code})")
+            runs[name] = _guard(lambda s=size, c=code: postgresql_run(
+                issue, folder, s, c, connections, clock.allow(max(600.0, s / 100))),
+                f"{name} code")
+        for name, code in codes:
+            run = runs[name]
+            what = (f"dispatcher + PostgreSQL ledger → smtp-sink, {size:,} recipients, "
+                    f"{connections} connections, {name} code ({code})")
+            number = "P" if index == 0 and name == "new" else ""
+            if run.error:
+                rows.append((number, what, "-", esc(run.error), "", "[red]no figure[/]"))
+                continue
+            got = run.extra
+            first, last = got["probe_first_ms"], got["probe_last_ms"]
+            claim = [f"one claim of 64 alone (rolled back): {first:.2f} ms at the start of "
+                     f"the queue, {last:.2f} ms 200 rows before its end",
+                     f"claims during the run (the sender busy, so its thread waits too): "
+                     f"{got['first_ms']:.2f} ms at the start, {got['last_ms']:.2f} ms at the "
+                     f"end ({got['last_ms'] / got['first_ms']:.2f}x)"]
+            comparison = []
+            other = runs.get("old") if name == "new" else None
+            if other is not None and not other.error:
+                comparison = [f"{run.rate / other.rate:.2f}x the old code's rate",
+                              f"a claim alone {other.extra['probe_first_ms'] / first:.1f}x "
+                              f"faster at the start, {other.extra['probe_last_ms'] / last:.1f}x "
+                              "near the end",
+                              f"during the run {other.extra['first_ms'] / got['first_ms']:.1f}x "
+                              f"at the start, {other.extra['last_ms'] / got['last_ms']:.1f}x "
+                              "at the end"]
+            end = got["last_ms"] / got["first_ms"]
+            rows.append((number, what, rate(run.rate), esc(lines([*claim, *run.details])),
+                         lines(comparison),
+                         verdict(end <= 1.5, f"claim at the end of the run {end:.2f}x the "
+                                 "start vs target ≤ 1.5x", run.others)))
 
 
 @dataclass
@@ -861,6 +1099,9 @@ class Options:
     slow: int
     repeat: int
     memory_only: bool = False
+    postgresql: bool = False
+    pg_sizes: tuple[int, ...] = (20_000, 100_000)
+    old_code: Path | None = None
 
 
 def parse() -> tuple[argparse.Namespace, Options | None]:
@@ -885,9 +1126,19 @@ def parse() -> tuple[argparse.Namespace, Options | None]:
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each throughput measurement (rows 1-4; the CLI and "
                              "memory runs once); the fastest is shown")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="only row P: the dispatcher with its ledger on PostgreSQL "
+                             "(127.0.0.1:5432, database test, a fresh schema), at --pg-sizes")
+    parser.add_argument("--pg-sizes", default="20000,100000",
+                        help="recipients of each --postgresql run")
+    parser.add_argument("--old-code", type=Path,
+                        help="with --postgresql: also run the bulletin at this checkout "
+                             "(PYTHONPATH), beside this one")
     parser.add_argument("--child-dispatch", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-postgresql", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child_dispatch:
+    if args.child_dispatch or args.child_postgresql:
         return args, None
     sizes = (20_000, 100_000) if args.quick else (100_000, args.big)
     return args, Options(
@@ -896,7 +1147,9 @@ def parse() -> tuple[argparse.Namespace, Options | None]:
         delay_connections=[int(c) for c in args.delay_connections.split(",")],
         plain=args.plain, source_messages=args.source_messages, memory_sizes=sizes,
         time_limit=args.time_limit, quiet_wait=args.quiet_wait, fast=100_000, slow=1_000,
-        repeat=args.repeat, memory_only=args.memory_only)
+        repeat=args.repeat, memory_only=args.memory_only, postgresql=args.postgresql,
+        pg_sizes=tuple(int(n) for n in args.pg_sizes.split(",")),
+        old_code=args.old_code.resolve() if args.old_code else None)
 
 
 class Clock:
@@ -922,7 +1175,10 @@ def main() -> None:
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, _on_signal)
     if options is None:
-        child_dispatch(args.child_dispatch, int(args.connections))
+        if args.child_postgresql:
+            child_postgresql(args.child_postgresql, int(args.connections), args.size)
+        else:
+            child_dispatch(args.child_dispatch, int(args.connections))
         return
     for tool in (SMTP_SINK, SMTP_SOURCE):
         if not os.access(tool, os.X_OK):
@@ -948,6 +1204,9 @@ def measure_all(options: Options, folder: Path, issue: Path, clock: Clock,
                 rows: list[tuple[str, str, str, str, str, str]]) -> None:
     if options.memory_only:
         memory_rows(rows, options, measure_memory(options, folder, issue, clock, None))
+        return
+    if options.postgresql:
+        measure_postgresql(options, folder, issue, clock, rows)
         return
     say(f"importing {options.recipients:,} subscribers (Store.import_csv)")
     small = prepare_store(folder, options.recipients)
@@ -1201,6 +1460,8 @@ def print_table(options: Options, rows: list[tuple[str, str, str, str, str, str]
         title += " — QUICK RUN (--quick: no 1,000,000-recipient run; memory at 20,000/100,000)"
     if options.memory_only:
         title += " — MEMORY ONLY (--memory-only: row 6 alone)"
+    if options.postgresql:
+        title += " — POSTGRESQL LEDGER (--postgresql: row P alone)"
     table = Table(title=esc(title), show_lines=True, title_justify="left",
                   caption="msg/s: messages per second. others: CPUs' worth of work done by "
                           "processes outside the measurement while it ran (the machine is "
