@@ -258,6 +258,13 @@ def test_an_untrusted_certificate_is_refused(dovecot: Dovecot) -> None:
 
 
 @slow
+def test_tls_to_a_plain_port_says_to_check_the_port(dovecot: Dovecot) -> None:
+    with pytest.raises(MailboxError, match=r"^TLS with the mailbox server 127\.0\.0\.1:\d+ "
+                       r"failed \(.+\); check inbound\.port and inbound\.security$"):
+        Mailbox.open(account(dovecot, port=dovecot.plain_port))
+
+
+@slow
 def test_a_missing_folder_is_named(dovecot: Dovecot) -> None:
     with pytest.raises(MailboxError, match=r"has no folder 'Bounces' to read .*; check "
                                            r"inbound\.folder"):

@@ -139,8 +139,9 @@ class Mailbox:
                                f"trusted ({exc.verify_message}); set inbound.ca_file to its "
                                f"CA certificate, or give the server a trusted one") from None
         except ssl.SSLError as exc:
-            raise MailboxError(f"TLS with the mailbox server {where} failed ({exc.reason}); "
-                               f"check inbound.port and inbound.security") from None
+            raise MailboxError(f"TLS with the mailbox server {where} failed "
+                               f"({exc.reason or exc}); check inbound.port and "
+                               f"inbound.security") from None
         except (socket.gaierror, OSError) as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise MailboxError(f"cannot reach the mailbox server {where} ({reason}); check "
@@ -168,6 +169,7 @@ class Mailbox:
             raise self._lost(exc) from None
         except imaplib.IMAP4.error as exc:
             reason = str(exc).removeprefix("b'").removeprefix('b"').rstrip("'\"")
+            reason = reason.replace(account.password, "...") if account.password else reason
             raise MailboxError(f"the mailbox server {account.where} refused the login of "
                                f"'{account.username}' ({reason}); check inbound.username in "
                                f"bulletin.toml and BULLETIN_IMAP_PASSWORD") from None
