@@ -4,6 +4,7 @@ transaction.
 
     store.inbound.delivery(41)                      # the ledger row a token names
     store.inbound.record(arrival, soft_since=..., decide=policy)
+    store.inbound.of_issue("cohes3ion/cohes3ion-04")  # what came back about one issue
 
 `record` is the one write: it refuses a message already recorded (its key: a hash of its
 Message-ID, else of its bytes), inserts the row, counts the subscriber's soft bounces since
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from .aggregate import Aggregate
 from .audit import record
-from .models import LEFT, InboundMessage, LedgerEntry, Subscriber, now
+from .models import LEFT, AuditEntry, InboundMessage, LedgerEntry, Subscriber, now
 from .subscribers import address
 from .suppressions import suppress
 
@@ -100,6 +101,23 @@ class InboundRecord:
     attribution: str
     action: str
     diagnostic: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueReturns:
+    """What came back about one issue's messages: each count is of messages (a message
+    reported twice counts once), except `unsubscribed`, which counts people."""
+
+    sent: int
+    first_sent: datetime | None
+    hard: int
+    soft: int
+    bounced: int
+    """Messages that bounced, hard or soft (a message with both counts once)."""
+    complaints: int
+    unsubscribed: int
+    """People it was sent to who unsubscribed from everything, or left the list it was sent
+    from, since its first message went (audit trail), whatever the way."""
 
 
 _STATUS = {"bounce": "bounced", "complaint": "complained", "unsubscribe": "unsubscribed"}
@@ -173,6 +191,35 @@ class Inbound(Aggregate):
             return [InboundRecord(r.id, r.received_at, r.source, r.kind, r.status, r.reason,
                                   r.recipient, r.delivery_id, r.attribution, r.action,
                                   r.diagnostic) for r in rows]
+
+    def of_issue(self, issue: str) -> IssueReturns:
+        """The bounces and complaints traced to `issue`'s ledger rows, and the unsubscribes
+        of people it was sent to since it was first sent."""
+        with Session(self.engine) as session:
+            sent, first = session.execute(
+                select(func.count(), func.min(LedgerEntry.sent_at))
+                .where(LedgerEntry.issue == issue, LedgerEntry.state == "sent")).one()
+            kinds: dict[str, int] = dict(session.execute(
+                select(InboundMessage.kind, func.count(func.distinct(InboundMessage.delivery_id)))
+                .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
+                .where(LedgerEntry.issue == issue).group_by(InboundMessage.kind)).all())
+            bounced = session.scalar(
+                select(func.count(func.distinct(InboundMessage.delivery_id)))
+                .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
+                .where(LedgerEntry.issue == issue,
+                       InboundMessage.kind.in_(("hard", "soft")))) or 0
+            unsubscribed = 0 if first is None else session.scalar(
+                select(func.count(func.distinct(Subscriber.id)))
+                .select_from(LedgerEntry)
+                .join(Subscriber, Subscriber.id == LedgerEntry.subscriber_id)
+                .join(AuditEntry, AuditEntry.email_key == Subscriber.email_key)
+                .where(LedgerEntry.issue == issue, LedgerEntry.state == "sent",
+                       AuditEntry.at >= first,
+                       (AuditEntry.action == "unsubscribe") |
+                       ((AuditEntry.action == "leave") &
+                        (AuditEntry.list_id == LedgerEntry.list_id)))) or 0
+            return IssueReturns(sent, first, kinds.get("hard", 0), kinds.get("soft", 0),
+                                bounced, kinds.get("complaint", 0), unsubscribed)
 
 
 def _record(session: Session, arrival: Arrival, soft_since: datetime,

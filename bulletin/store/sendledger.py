@@ -4,6 +4,7 @@ transaction on the store's engine (ledger.py holds the SQL; journal.py the sende
     store.ledger.create(issue, list_name)      # queue the list's active members
     store.ledger.claim(issue, 32, run=...)     # pending -> sending, for this sender
     store.ledger.record(outcomes)              # sending -> sent | failed | pending
+    store.ledger.of_subscriber(41)             # one person's rows, for `subscribers show`
 
 Writes go through the store's writer engine (on SQLite, one writer at a time); reads through
 the plain engine.
@@ -12,6 +13,7 @@ the plain engine.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select
@@ -20,7 +22,19 @@ from sqlalchemy.orm import Session
 from . import engine as engines
 from . import journal, ledger
 from .ledger import Claim
-from .models import TestSend, now
+from .models import LedgerEntry, TestSend, now
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One issue's message to one subscriber, as the ledger holds it."""
+
+    id: int
+    issue: str
+    state: str
+    last_reply: str | None
+    at: datetime
+    """When it was sent, else when its row last changed."""
 
 
 class SendLedger:
@@ -124,3 +138,14 @@ class SendLedger:
     def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
         with self._writer.connect() as connection, connection.begin():
             return ledger.requeue(connection, issue, ids, now())
+
+    def of_subscriber(self, subscriber_id: int) -> list[Delivered]:
+        """The ledger rows of one subscriber (every issue queued for them), oldest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.state,
+                       LedgerEntry.last_reply, LedgerEntry.sent_at, LedgerEntry.updated_at)
+                .where(LedgerEntry.subscriber_id == subscriber_id)
+                .order_by(LedgerEntry.id)).all()
+            return [Delivered(row.id, row.issue, row.state, row.last_reply,
+                              row.sent_at or row.updated_at) for row in rows]

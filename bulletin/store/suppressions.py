@@ -3,6 +3,7 @@ spam complaint, or an operator's decision).
 
     store.suppressions.add("ann@example.org", reason="asked by phone", source="cli")
     store.suppressions.contains("Ann@Example.org")       # True: addresses match in any case
+    store.suppressions.all()                             # the list, newest first
 
 Suppression always wins: subscribe and the importer refuse a suppressed address, and
 `suppressed()` leaves it out of every count of active members and of every send, whatever its
@@ -12,6 +13,7 @@ subscriber again. Adding or lifting one writes an audit row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, select
@@ -20,6 +22,17 @@ from sqlalchemy.orm import Session
 from .aggregate import Aggregate
 from .models import AuditEntry, Subscriber, Suppression, now
 from .subscribers import address
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """One address on the suppression list: why, from where (bounce, complaint, cli, ...),
+    and since when."""
+
+    email: str
+    reason: str
+    source: str
+    at: datetime
 
 
 def suppressed() -> ColumnElement[bool]:
@@ -72,3 +85,19 @@ class Suppressions(Aggregate):
     def contains(self, email: str) -> bool:
         with Session(self.engine) as session:
             return session.get(Suppression, address(email).key) is not None
+
+    def get(self, email: str) -> Suppressed | None:
+        """The suppression of `email` (any case), or None if it is not suppressed."""
+        with Session(self.engine) as session:
+            row = session.get(Suppression, address(email).key)
+            return None if row is None else Suppressed(row.email, row.reason, row.source,
+                                                       row.created_at)
+
+    def all(self) -> list[Suppressed]:
+        """Every suppressed address, newest first (ties in address order)."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(Suppression.email, Suppression.reason, Suppression.source,
+                       Suppression.created_at)
+                .order_by(Suppression.created_at.desc(), Suppression.email_key)).all()
+            return [Suppressed(*row) for row in rows]
