@@ -6,27 +6,26 @@ The store (SQLAlchemy) is imported when a command runs, not when the CLI starts.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from ..environment import DATABASE_URL
-from ..errors import BulletinError, SettingsError
+from ..errors import BulletinError
+from . import subscriber_show
 from .common import StoreConfigOpt, actor, err, out, reported
+from .database import open_store as _store
+from .database import workspace as _workspace
 
 if TYPE_CHECKING:
-    from ..settings import Workspace
-    from ..store import ImportReport, Note, Store
+    from ..store import ImportReport, Note
 
 subscribers_app = typer.Typer(name="subscribers", no_args_is_help=True,
-                              help="Subscribers and lists: import, export, add, remove, count.")
+                              help="Subscribers and lists: import, export, add, remove, "
+                                   "count, show.")
 db_app = typer.Typer(name="db", no_args_is_help=True, help="The subscriber database.")
 app = typer.Typer()
 """Both groups, for the top level."""
@@ -40,48 +39,6 @@ EmailArg = Annotated[str, typer.Argument(help="An email address", show_default=F
 SOURCE = "cli"
 NOTES_SHOWN = 10
 PROGRESS_EVERY = 100_000
-
-
-def _workspace(config: Path | None) -> Workspace | None:
-    """The workspace, or None when the database is named in the environment and there is no
-    bulletin.toml to be found."""
-    from ..settings import find_config, load_workspace
-
-    if config is not None:
-        return load_workspace(config)
-    try:
-        path = find_config()
-    except SettingsError:
-        if os.environ.get(DATABASE_URL):
-            return None
-        raise
-    return load_workspace(path)
-
-
-def _title(workspace: Workspace, slug: str) -> str:
-    newsletter = workspace.newsletter(slug)
-    name = newsletter.name
-    return name if isinstance(name, str) else name.get(newsletter.languages[0],
-                                                       next(iter(name.values())))
-
-
-@contextmanager
-def _store(config: Path | None) -> Iterator[Store]:
-    """The workspace's store, with a list for every newsletter in bulletin.toml."""
-    from ..store import Store
-    from ..store.engine import resolve_url
-
-    workspace = _workspace(config)
-    url = resolve_url(workspace.root if workspace else None,
-                      workspace.settings.database_url if workspace else None)
-    with Store.open(url) as store:
-        if workspace is not None:
-            known = set(store.list_names())
-            for slug, newsletter in workspace.settings.newsletters.items():
-                if newsletter.mailing_list not in known:
-                    store.create_list(newsletter.mailing_list, newsletter=slug,
-                                      title=_title(workspace, slug))
-        yield store
 
 
 def _number(count: int, thing: str, things: str | None = None) -> str:
@@ -272,6 +229,9 @@ def count_command(
             lines.append(_counts_line("everyone", store.counts()))
     for line in lines:
         out.print(escape(line))
+
+
+subscriber_show.register(subscribers_app)
 
 
 @subscribers_app.command("lists")
