@@ -106,10 +106,14 @@ class Dkim(Strict):
 class Bounces(Strict):
     """What is done with what comes back ([newsletters.X.bounces]): a hard bounce or a
     complaint suppresses at once; `soft_limit` soft bounces (of different messages) within
-    `soft_days` days count as a hard bounce."""
+    `soft_days` days count as a hard bounce. `bulletin status` warns when an issue's
+    complaints reach `complaint_warning` of the messages sent, or its bounces (hard or soft)
+    `bounce_warning`."""
 
     soft_limit: int = Field(default=3, ge=1, le=100)
     soft_days: int = Field(default=30, ge=1, le=3650)
+    complaint_warning: float = Field(default=0.001, gt=0, le=1)
+    bounce_warning: float = Field(default=0.02, gt=0, le=1)
 
 
 class Newsletter(Strict):

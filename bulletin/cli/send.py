@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..send.campaign import Plan
     from ..send.dispatch import Report
     from ..send.outgoing import Outgoing
-    from ..send.run import Finished, Send
+    from ..send.run import Finished, Send, Status
 
 app = typer.Typer()
 
@@ -247,7 +247,8 @@ def _final(report: Report, counts: dict[str, int]) -> None:
 
 @app.command("status")
 def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
-    """What became of ISSUE's send: counts by state, failures by reply, the uncertain."""
+    """What became of ISSUE's send: counts by state, failures by reply, the uncertain; the
+    bounces, complaints and unsubscribes since, with their rates."""
     from ..send.run import status
 
     with reported():
@@ -267,9 +268,30 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
             out.print(f"  {escape(claim.email)} (attempt {claim.attempts}){escape(why)}")
         if len(uncertain) > 50:
             out.print(f"  ... and {len(uncertain) - 50} more")
+    _show_returns(found)
     out.print(f"Test sends: {len(found.tests)}")
     for record in found.forced:
         reason, _, overridden = (record.detail or "").partition("\n")
         out.print(f"[red]Sent past {len(overridden.splitlines())} check error(s)[/] to "
                   f"{escape(record.list_name or '?')} by {escape(record.actor or '?')} at "
                   f"{record.at:%Y-%m-%d %H:%M} UTC (--force): {escape(reason)}")
+
+
+def _show_returns(found: Status) -> None:
+    """Bounces, complaints and unsubscribes since the issue was sent, and any warning."""
+    from ..send.run import percent, rate
+
+    returns = found.returns
+    if returns is None or not returns.sent:
+        return
+    parts = []
+    for count, what in ((returns.hard, "hard bounce"), (returns.soft, "soft bounce"),
+                        (returns.complaints, "complaint"), (returns.unsubscribed, "")):
+        share = rate(count, returns.sent)
+        named = f"{what}{'s' * (count != 1)}" if what else "unsubscribed"
+        parts.append(f"{count:,} {named} ({percent(share) if share is not None else '-'})")
+    since = f" since {returns.first_sent:%Y-%m-%d %H:%M} UTC" if returns.first_sent else ""
+    out.print(f"[bold]Came back{escape(since)}[/] (of {returns.sent:,} sent): "
+              + ", ".join(parts))
+    for line in found.warnings:
+        out.print(f"[bold yellow]Warning:[/] {escape(line)}")

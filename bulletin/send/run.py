@@ -8,8 +8,10 @@ the CLI only parses, confirms, calls and prints.
                                                # to the archive, requeue the uncertain if
                                                # asked, dispatch, count
 
-`send_test` (the [TEST] copies to a few addresses) and `status` (what became of a send) are
-the other two use-cases of a send's life, sequenced here for the same reason.
+`send_test` (the [TEST] copies to a few addresses) and `status` (what became of a send, and
+what came back: bounces, complaints and unsubscribes, their rates held against the
+newsletter's thresholds) are the other two use-cases of a send's life, sequenced here for the
+same reason.
 
 Ctrl-C (SIGINT) or SIGTERM during `run`, in the main thread: the dispatcher finishes what is
 in flight, records it and stops; the report says "interrupted"."""
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 
 from .. import asyncrun, links
@@ -27,6 +30,7 @@ from ..errors import SendError
 from ..message import envelope_from
 from ..personalise import MessageTemplate
 from ..store import AuditRecord, Claim, Store
+from ..store.inbound import IssueReturns
 from ..store.ledger import Audience
 from . import campaign
 from .campaign import Plan
@@ -203,6 +207,40 @@ class Status:
     tests: list[tuple[str, datetime]]
     forced: list[AuditRecord]
     """The sends that went past the errors of `bulletin check`."""
+    returns: IssueReturns | None = None
+    """Bounces, complaints and unsubscribes since it was sent."""
+    warnings: list[str] = field(default_factory=list)
+    """A rate at or above its newsletter's threshold ([newsletters.X.bounces])."""
+
+
+def rate(count: int, sent: int) -> Fraction | None:
+    """`count` of `sent` messages, exactly (None when nothing was sent)."""
+    return Fraction(count, sent) if sent else None
+
+
+def warnings(returns: IssueReturns, complaint_warning: float,
+             bounce_warning: float) -> list[str]:
+    """What is wrong with an issue's rates, one line each: the complaint rate at or above
+    `complaint_warning`, the bounce rate (hard and soft) at or above `bounce_warning`.
+    Compared exactly (as fractions), so that 1 in 1,000 is 0.1%."""
+    found = []
+    for what, count, threshold, advice in (
+            ("complaint", returns.complaints, complaint_warning,
+             "mailbox providers start refusing mail from senders near 0.3%; check that "
+             "everyone on the list asked for it"),
+            ("bounce", returns.bounced, bounce_warning,
+             "clean the list: old or bought addresses hurt delivery to everyone")):
+        share = rate(count, returns.sent)
+        if share is not None and share >= Fraction(str(threshold)):
+            found.append(f"{what} rate {percent(share)} ({count:,} of {returns.sent:,} sent) "
+                         f"is at or above {percent(Fraction(str(threshold)))}: {advice}")
+    return found
+
+
+def percent(share: Fraction) -> str:
+    """A share as a percentage with up to two decimals: 0.1%, 2%, 33.33%."""
+    shown = f"{float(share * 100):.2f}".rstrip("0").rstrip(".")
+    return "under 0.01%" if shown == "0" and share else shown + "%"
 
 
 def status(issue: Path, config: Path | None = None) -> Status:
@@ -212,7 +250,10 @@ def status(issue: Path, config: Path | None = None) -> Status:
 
     workspace, loaded = load(issue, config)
     key = campaign.issue_key(loaded)
+    rules = workspace.newsletter(loaded.issue.newsletter).bounces
     with campaign.open_store(workspace) as store:
+        returns = store.inbound.of_issue(key)
         return Status(key, store.ledger.counts(key), store.ledger.failures(key),
                       store.ledger.uncertain(key), store.ledger.test_sends(key),
-                      [record for record in store.issue_audit(key) if record.action == FORCED])
+                      [record for record in store.issue_audit(key) if record.action == FORCED],
+                      returns, warnings(returns, rules.complaint_warning, rules.bounce_warning))
