@@ -118,8 +118,7 @@ def _unqueued(issue: str, list_id: int,
 
 
 ANALYZE_AFTER = 1000
-"""Rows queued at once from which PostgreSQL's statistics of the ledger are brought up to
-date at once."""
+"""Rows queued at once from which PostgreSQL's statistics of the ledger are renewed."""
 
 
 def create(connection: Connection, issue: str, list_id: int, at: datetime,
@@ -177,8 +176,7 @@ def _picked(connection: Connection, issue: str, limit: int, after: int,
             tuple_(_ledger.c.issue, _ledger.c.state) <= tuple_(literal(issue),
                                                                literal("pending")))
         order = key.clauses
-    else:  # SQLite seeks to (issue, state, after) in the index (given row values, it
-        # seeks on (issue, state) alone and reads on through the ids)
+    else:  # SQLite seeks (issue, state, after); given row values, only (issue, state)
         rows = select(*columns).where(_ledger.c.issue == issue, _ledger.c.state == "pending",
                                       _ledger.c.id > after)
         order = [_ledger.c.id]
@@ -277,8 +275,8 @@ OUTCOME_STATES = ("sent", "failed", "pending", "uncertain")
 
 _RECORD_ONE = text("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :sent_at, "
                    "updated_at = :at, run = NULL WHERE id = :id AND state = 'sending'")
-"""For the outcomes whose reply is theirs alone (a relay's queue id): one statement run with
-each's values, the timestamp converted for the database once, not once a row."""
+"""For outcomes with a reply of their own (a relay's queue id): run with each's values, the
+timestamp converted once."""
 
 
 def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime) -> int:
