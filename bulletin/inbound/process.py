@@ -7,7 +7,9 @@ mailbox, a webhook): classify, attribute, decide, record once.
     processed.duplicate   # True: recorded before; nothing changed now
 
 Only messages that are ours are recorded (unrelated mail is never stored). The same message
-(the same Message-ID, else the same bytes) is recorded and acted on once. Raises
+(the same Message-ID, else the same bytes) is recorded and acted on once. A provider's
+event (a webhook's bounce or complaint: bulletin.inbound.webhooks) comes already classified,
+with its own key, and joins at `process_classified`. Raises
 NotAnEmailError for bytes that are not an email, StoreError when the store cannot be used,
 TokenError without BULLETIN_SECRET_KEY (tokens cannot be verified): the caller keeps the
 message and tries again later."""
@@ -79,18 +81,28 @@ def process(store: Store, workspace: Workspace, raw: bytes, *, source: str) -> P
     c = classify(raw, unsubscribe_addresses=unsubscribe_addresses(workspace))
     if c.kind == "not-bounce":
         return Processed(c.kind, False, False, None, "ignored", classification=c)
-    key = message_key(raw)
+    return process_classified(store, workspace, c, message_key(raw), raw, source=source)
+
+
+def process_classified(store: Store, workspace: Workspace, c: Classification, key: str,
+                       evidence: bytes, *, source: str) -> Processed:
+    """Attribute, decide and record once what is already classified: `c`, recorded under
+    `key` with `evidence` (the raw message; for a provider's event, its JSON)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown inbound source {source!r}")
+    if c.kind == "not-bounce":
+        return Processed(c.kind, False, False, None, "ignored", classification=c)
     seen = store.inbound.seen(key)
     if seen is not None:
         return Processed(c.kind, True, True, seen.subscriber_id, seen.action, seen.id,
                          classification=c)
-    found = attribute(c, raw, links.secret_key(), store.inbound)
+    found = attribute(c, evidence, links.secret_key(), store.inbound)
     if not found.found:
         return Processed(c.kind, False, False, None, "ignored", classification=c)
     rules = policy.rules_for(workspace, found.delivery.issue if found.delivery else None,
                              c.envelope_to)
     recorded = store.inbound.record(
-        _arrival(key, source, c, raw, found), soft_since=policy.soft_since(rules, now()),
+        _arrival(key, source, c, evidence, found), soft_since=policy.soft_since(rules, now()),
         decide=lambda softs: policy.decide(c, softs, rules))
     return Processed(c.kind, True, recorded.duplicate, recorded.subscriber_id,
                      recorded.action, recorded.id, found.how, c)
