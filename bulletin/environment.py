@@ -10,3 +10,7 @@ SMTP_PASSWORD = "BULLETIN_SMTP_PASSWORD"
 
 IMAP_PASSWORD = "BULLETIN_IMAP_PASSWORD"
 """The bounce mailbox's password, for inbound.username in bulletin.toml."""
+
+WEBHOOK_SECRET = "BULLETIN_WEBHOOK_SECRET"
+"""The shared secret of `bulletin serve`'s generic webhook (POST /webhooks/events), for
+HMAC-SHA256 over each request; [webhooks] events = true in bulletin.toml turns it on."""
