@@ -201,23 +201,14 @@ class Inbound(Strict):
     timeout: float = Field(default=60.0, gt=0)
 
 
-SNS_TOPIC = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
-
-
-def _topic(value: str) -> str:
-    if not SNS_TOPIC.fullmatch(value):
-        raise ValueError(f"expected an SNS topic's ARN such as "
-                         f"'arn:aws:sns:eu-west-1:123456789012:ses-feedback' (got {value!r})")
-    return value
+SNS_TOPIC = r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 
 
 class Webhooks(Strict):
-    """What `bulletin serve` takes from mail providers ([webhooks]): Amazon SES
-    notifications through the SNS topics `ses_topics` (POST /webhooks/ses; none: off), and
-    with `events = true` the generic JSON endpoint (POST /webhooks/events), its shared
-    secret only in BULLETIN_WEBHOOK_SECRET."""
+    """[webhooks]: SES notifications from the SNS topics `ses_topics` (POST /webhooks/ses)
+    and, with `events = true`, POST /webhooks/events (its secret: BULLETIN_WEBHOOK_SECRET)."""
 
-    ses_topics: tuple[Annotated[str, AfterValidator(_topic)], ...] = ()
+    ses_topics: tuple[Annotated[str, Field(pattern=SNS_TOPIC)], ...] = ()
     events: bool = False
 
 

@@ -285,4 +285,4 @@ def test_a_topic_that_is_not_an_arn_is_a_settings_error_naming_its_line(
     with pytest.raises(SettingsError) as caught:
         load_workspace(config)
     assert str(caught.value).startswith(f"{config}:{lines}: webhooks.ses_topics[0]: "
-                                        f"expected an SNS topic's ARN")
+                                        f"string should match pattern '^arn:aws")
