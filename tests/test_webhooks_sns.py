@@ -5,7 +5,9 @@ the events AWS's documented examples become."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -286,3 +288,40 @@ def test_a_topic_that_is_not_an_arn_is_a_settings_error_naming_its_line(
         load_workspace(config)
     assert str(caught.value).startswith(f"{config}:{lines}: webhooks.ses_topics[0]: "
                                         f"string should match pattern '^arn:aws")
+
+
+def test_the_fetch_follows_no_redirect_and_reads_no_more_than_asked() -> None:
+    """sns.fetch itself, against a local server (the host rules are Certificates' job)."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            if self.path == "/moved.pem":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere.pem")
+                self.end_headers()
+                return
+            body = b"x" * (2000 if self.path == "/big.pem" else 10)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            assert sns.fetch(f"{base}/small.pem", 1000) == b"x" * 10
+            with pytest.raises(ValueError):
+                sns.fetch(f"{base}/big.pem", 1000)
+            with pytest.raises(OSError):
+                sns.fetch(f"{base}/moved.pem", 1000)
+        finally:
+            server.shutdown()
+            thread.join()
+    assert asked == ["/small.pem", "/big.pem", "/moved.pem"]  # never /elsewhere.pem
