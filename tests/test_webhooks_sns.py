@@ -196,6 +196,8 @@ def test_the_documented_bounce_becomes_one_hard_event_per_recipient() -> None:
     assert (c.kind, c.recipients, c.status, c.reason, c.family) == \
         ("hard", ("jane@example.com",), "5.1.1", "user-unknown", "ses")
     assert c.original_message_id == "custom-message-ID"  # not SES's own messageId
+    assert dict(c.original_headers) == {"Message-ID": "custom-message-ID",
+                                         "From": "\"John Doe\" <john@example.com>"}
     assert c.envelope_to == "john@example.com"
     assert c.diagnostic == "smtp; 550 5.1.1 <jane@example.com>... User"
     two = ses.events(envelope(notification(ses_message(BOUNCE, recipients=["a@x.org",

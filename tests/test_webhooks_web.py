@@ -141,13 +141,16 @@ def test_an_ses_bounce_is_recorded_once_with_its_evidence(hooks: Hooks,
 
 
 def test_an_ses_complaint_by_address_and_a_delivery(hooks: Hooks) -> None:
-    fields = notification(ses_message(COMPLAINT, recipients=["bob@example.org",
-                                                             "stranger@example.net"]),
+    fields = notification(ses_message(COMPLAINT, recipients=["bob@example.org"],
+                                      message_id=hooks.message_id("bob@example.org")),
                           message_id="c0mpla1nt")
-    assert hooks.post_ses(fields) == (200, "ok: 1 recorded, 0 already recorded, 1 not ours\n")
+    assert hooks.post_ses(fields) == (200, "ok: 1 recorded, 0 already recorded, 0 not ours\n")
     assert hooks.statuses()["bob@example.org"] == "complained"
     [row] = hooks.web.store.inbound.of(hooks.ids["bob@example.org"])
-    assert (row.kind, row.attribution) == ("complaint", "address")
+    assert (row.kind, row.attribution) == ("complaint", "message-id")
+    stranger = notification(ses_message(COMPLAINT, recipients=["stranger@example.net"]),
+                            message_id="str4nger")
+    assert hooks.post_ses(stranger) == (200, "ok: 0 recorded, 0 already recorded, 1 not ours\n")
     delivery = notification(ses_message(DELIVERY), message_id="d3l1very")
     assert hooks.post_ses(delivery) == (200, "ok: 0 recorded, 0 already recorded, 0 not ours\n")
     assert hooks.recorded() == 1
@@ -214,8 +217,9 @@ def test_generic_events_are_recorded_once(hooks: Hooks,
          "status": "5.1.1", "diagnostic": "550 5.1.1 no such user", "id": "evt-1",
          "message_id": hooks.message_id("ann@example.org")},
         {"type": "bounce", "recipient": "bob@example.org", "bounce_type": "soft",
-         "status": "4.2.2", "id": "evt-2"},
-        {"type": "complaint", "recipient": "cat@example.org", "id": "evt-3"},
+         "status": "4.2.2", "id": "evt-2", "message_id": hooks.message_id("bob@example.org")},
+        {"type": "complaint", "recipient": "cat@example.org", "id": "evt-3",
+         "message_id": hooks.message_id("cat@example.org")},
         {"type": "bounce", "recipient": "nobody@example.net", "id": "evt-4"}]}).encode()
     assert hooks.post_events(body) == (200, "ok: 3 recorded, 0 already recorded, 1 not ours\n")
     assert hooks.statuses() == {"ann@example.org": "bounced", "bob@example.org": "active",
@@ -254,8 +258,10 @@ def test_a_store_that_cannot_be_used_is_503_and_the_retry_records(hooks: Hooks) 
         raise StoreError("cannot use the database: it is locked")
 
     body = json.dumps({"events": [{"type": "complaint", "recipient": "cat@example.org",
-                                   "id": "c"}]}).encode()
-    fields = notification(ses_message(BOUNCE, recipients=["ann@example.org"]))
+                                   "id": "c", "message_id": hooks.message_id("cat@example.org")
+                                   }]}).encode()
+    fields = notification(ses_message(BOUNCE, recipients=["ann@example.org"],
+                                      message_id=hooks.message_id("ann@example.org")))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(hooks.web.store.inbound, "seen", busy)
         now = str(int(time.time()))

@@ -8,10 +8,12 @@ complained-about recipient becomes one classified Event.
     Complaint   each of complainedRecipients, complaintFeedbackType as the reason.
     Delivery and anything else: nothing.
 
-The message is traced by the original's own Message-ID (in mail.headers; SES's messageId is
-its own and names nothing of ours), by the envelope sender mail.source (VERP), and by the
-recipient's address. Each event's key is the SNS MessageId with the recipient, so that the
-same notification delivered again records nothing new."""
+The message is traced as an email's report is (inbound.attribute): by the original's own
+Message-ID (in mail.headers; SES's messageId is its own and names nothing of ours), by the
+envelope sender mail.source (VERP), and by the recipient's address, the original's From,
+List-Id and List-Unsubscribe kept to tell that it was ours. Each event's key is the SNS
+MessageId with the recipient, so that the same notification delivered again records nothing
+new."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from ..reasons import find_status, is_hard, reason_for
 from .model import Event, event_key
 from .sns import Envelope
 
+QUOTED = ("From", "List-Id", "List-Unsubscribe")
+"""The original's headers (mail.headers) kept, with its Message-ID, to tell it is ours."""
 SUBTYPE_REASONS = {"NoEmail": "user-unknown", "MailboxFull": "mailbox-full",
                    "MessageTooLarge": "too-large", "ContentRejected": "spam-rejected",
                    "AttachmentRejected": "policy"}
@@ -54,8 +58,10 @@ def events(envelope: Envelope) -> list[Event]:
                for h in _list(mail.get("headers")) if isinstance(h, dict)}
     common = _strings(mail.get("commonHeaders"))
     original = headers.get("message-id") or _text(common.get("messageId"))
-    context: dict[str, Any] = {"original_message_id": original,
-                               "original_headers": {"Message-ID": original} if original else {},
+    quoted = {name: headers[name.lower()] for name in QUOTED if headers.get(name.lower())}
+    if original:
+        quoted["Message-ID"] = original
+    context: dict[str, Any] = {"original_message_id": original, "original_headers": quoted,
                                "envelope_to": _text(mail.get("source")), "family": "ses"}
     found: list[tuple[str, Classification]] = []
     if kind == "Bounce":
