@@ -16,6 +16,7 @@ from bulletin.errors import TokenError
 from bulletin.inbound import Classification
 from bulletin.inbound.attribute import (
     NOBODY,
+    Ours,
     attribute,
     delivery_id,
     message_id_tokens,
@@ -125,9 +126,82 @@ def test_attribution_order() -> None:
                              original_message_id=delivery_message_id(good, "x.org")),
                       b"", KEY, lookups)
     assert (by_id.how, by_id.subscriber_id) == ("message-id", 70)
-    by_address = attribute(bounce(recipients=("Bob@Example.org",)), b"", KEY, lookups)
+    # The address only when the quoted original is demonstrably ours (here: its From).
+    ours = Ours(senders=frozenset({"news@x.org"}))
+    by_address = attribute(bounce(recipients=("Bob@Example.org",),
+                                  original_headers={"From": "News <news@x.org>"}),
+                           b"", KEY, lookups, ours)
     assert (by_address.how, by_address.subscriber_id) == ("address", 80)
-    assert not attribute(bounce(recipients=("carol@example.org",)), b"", KEY, lookups).found
+    assert not attribute(bounce(recipients=("carol@example.org",),
+                                original_headers={"From": "news@x.org"}),
+                         b"", KEY, lookups, ours).found
+
+
+def test_a_bounce_of_mail_not_ours_attributes_nothing() -> None:
+    lookups = Lookups()
+    ours = Ours(senders=frozenset({"news@x.org"}), domains=frozenset({"x.org"}),
+                list_ids=frozenset({"news.x.org"}))
+    foreign = {"From": "someone@elsewhere.example", "Message-ID": "<a.b@elsewhere.example>"}
+    for original in ({}, foreign):
+        assert not attribute(bounce(recipients=("bob@example.org",), original_headers=original,
+                                    original_message_id=original.get("Message-ID")),
+                             b"", KEY, lookups, ours).found
+        assert not attribute(bounce(recipients=("bob@example.org",), original_headers=original),
+                             b"", KEY, lookups).found
+    for mark in ({"Message-ID": "<a.b@x.org>"}, {"List-Id": "News <news.x.org>"}):
+        found = attribute(bounce(recipients=("bob@example.org",), original_headers=mark,
+                                 original_message_id=mark.get("Message-ID")),
+                          b"", KEY, lookups, ours)
+        assert (found.how, found.subscriber_id) == ("address", 80)
+
+
+def test_a_forged_token_naming_a_subscriber_attributes_nothing() -> None:
+    lookups = Lookups()
+    ours = Ours(senders=frozenset({"news@x.org"}), domains=frozenset({"x.org"}))
+    forged = links.sign_delivery(7, OTHER)
+    original = {"From": "news@x.org"}
+    by_verp = bounce(envelope_to=f"b+{forged}@x.org", recipients=("bob@example.org",),
+                     original_headers=original)
+    assert attribute(by_verp, b"", KEY, lookups, ours) == NOBODY
+    by_id = bounce(recipients=("bob@example.org",), original_headers=original,
+                   original_message_id=delivery_message_id(forged, "x.org"))
+    assert attribute(by_id, b"", KEY, lookups, ours) == NOBODY
+    # Even with a good token beside it: a forged one means the report is not to be trusted.
+    good = links.sign_delivery(7, KEY)
+    assert attribute(bounce(envelope_to=f"b+{good}@x.org", recipients=("bob@example.org",),
+                            original_message_id=delivery_message_id(forged, "x.org")),
+                     b"", KEY, lookups, ours) == NOBODY
+
+
+def test_a_complaint_needs_a_verified_token() -> None:
+    lookups = Lookups()
+    ours = Ours(senders=frozenset({"news@x.org"}), domains=frozenset({"x.org"}))
+    good = links.sign_delivery(7, KEY)
+    for kind in ("complaint", "unsubscribe"):  # abuse, or a feedback loop's opt-out
+        about_bob = Classification(kind=kind, family="arf", recipients=("bob@example.org",),
+                                   original_headers={"From": "news@x.org"},
+                                   original_message_id="<a.b@x.org>")
+        assert not attribute(about_bob, b"", KEY, lookups, ours).found
+        tokened = Classification(kind=kind, family="arf", recipients=("bob@example.org",),
+                                 original_message_id=delivery_message_id(good, "x.org"))
+        found = attribute(tokened, b"", KEY, lookups, ours)
+        assert (found.how, found.subscriber_id) == ("message-id", 70)
+        by_verp = attribute(Classification(kind=kind, family="arf",
+                                           envelope_to=f"fbl+{good}@x.org"),
+                            b"", KEY, lookups, ours)
+        assert (by_verp.how, by_verp.subscriber_id) == ("verp", 70)
+
+
+def test_verp_with_a_plus_in_the_local_part() -> None:
+    token = links.sign_delivery(7, KEY)
+    assert verp_token(f"news+bounces+{token}@x.org") == token
+    found = attribute(bounce(envelope_to=f"news+bounces+{token}@x.org"), b"", KEY, Lookups())
+    assert (found.how, found.subscriber_id) == ("verp", 70)
+    # Without VERP, news+bounces@ holds no token: the other ways are tried.
+    by_id = attribute(bounce(envelope_to="news+bounces@x.org",
+                             original_message_id=delivery_message_id(token, "x.org")),
+                      b"", KEY, Lookups())
+    assert (by_id.how, by_id.subscriber_id) == ("message-id", 70)
 
 
 def test_a_forged_token_attributes_nothing() -> None:
@@ -168,3 +242,12 @@ def test_policy() -> None:
         "complaint"
     assert decide(Classification(kind="auto-reply"), 0, rules).action == "none"
     assert decide(Classification(kind="unsubscribe"), 0, rules).action == "unsubscribe"
+
+
+def test_a_delay_notice_changes_nothing() -> None:
+    rules = Bounces(soft_limit=3, soft_days=30)
+    delay = bounce(kind="soft", status="4.7.1", reason="delayed")
+    for softs in (0, 3, 10):
+        assert decide(delay, softs, rules).action == "none"
+    assert decide(Classification(kind="unsubscribe", family="arf"), 0, rules).action == \
+        "unsubscribe"

@@ -117,7 +117,8 @@ def test_soft_bounces_count_once_a_message_up_to_the_limit(setup: Setup) -> None
         return dsn(setup.sent(issue, cat), setup.verp(issue, cat), cat, "4.2.2",
                    "452 4.2.2 mailbox full", action=action, mta=mta)
 
-    assert setup.feed(soft("cohes3ion/issue-1", "delayed"))[3] == "counted"
+    assert setup.feed(soft("cohes3ion/issue-1", "delayed"))[3] == "nothing"  # a delay
+    assert setup.feed(soft("cohes3ion/issue-1"))[3] == "counted"
     # The same message again (a later notice about it): still one.
     assert setup.feed(soft("cohes3ion/issue-1", mta="mx2.example.org"))[3] == "counted"
     assert setup.feed(soft("cohes3ion/issue-2"))[3] == "counted"
@@ -239,3 +240,79 @@ def test_receive_says_tempfail_when_the_store_is_unavailable(workspace: Path) ->
 def test_receive_refuses_what_is_not_an_email(workspace: Path) -> None:
     done = receive(workspace, b"\x00\x01 not mail")
     assert done.returncode == 65 and done.stderr.count("\n") == 1
+
+
+def test_a_forged_token_naming_a_subscriber_changes_nothing(setup: Setup) -> None:
+    one = "cohes3ion/issue-1"
+    forged = links.sign_delivery(setup.rows[one]["ann@example.org"], b"x" * 32)
+    by_verp = dsn(setup.sent(one, "ann@example.org"), verp_address(ENVELOPE, forged),
+                  "ann@example.org", "5.1.1", "550 5.1.1 no such user")
+    # Our From, but a Message-ID in our format whose token does not verify.
+    sent = (f"From: Welsh Government <{ENVELOPE}>\r\nTo: bob@example.org\r\n"
+            f"Message-ID: {delivery_message_id(forged, 'example.gov.wales')}\r\n\r\nHi\r\n")
+    by_id = dsn(sent.encode(), ENVELOPE, "bob@example.org", "5.1.1", "550 5.1.1 no such user")
+    for raw in (by_verp, by_id):
+        assert setup.feed(raw) == ("hard", False, False, "ignored")
+    for person in ("ann@example.org", "bob@example.org"):
+        assert setup.store.subscriber(person).status == "active"
+        assert setup.store.inbound.of(setup.ids()[person]) == []
+
+
+def test_a_complaint_without_a_token_changes_nothing(setup: Setup) -> None:
+    # Anyone can send a feedback report naming anyone, about any message.
+    sent = (f"From: Welsh Government <{ENVELOPE}>\r\nTo: cat@example.org\r\n"
+            f"Subject: Hello\r\n\r\nHi\r\n").encode()
+    assert setup.feed(arf(sent, ENVELOPE, "cat@example.org")) == \
+        ("complaint", False, False, "ignored")
+    cat = setup.store.subscriber("cat@example.org")
+    assert cat.status == "active" and not cat.suppressed
+
+
+def test_a_bounce_of_mail_not_ours_changes_nothing(setup: Setup) -> None:
+    foreign = (b"From: someone@elsewhere.example\r\nTo: dan@example.org\r\n"
+               b"Message-ID: <a.b@elsewhere.example>\r\n\r\nHi\r\n")
+    raw = dsn(foreign, "someone@elsewhere.example", "dan@example.org", "5.1.1",
+              "550 5.1.1 no such user")
+    assert setup.feed(raw) == ("hard", False, False, "ignored")
+    assert setup.store.subscriber("dan@example.org").status == "active"
+    # The same report about a message of ours (our From, no token) is attributed by address.
+    ours = (f"From: Welsh Government <{ENVELOPE}>\r\nTo: dan@example.org\r\n"
+            f"Message-ID: <1.2@example.gov.wales>\r\n\r\nHi\r\n").encode()
+    done = process(setup.store, setup.workspace,
+                   dsn(ours, ENVELOPE, "dan@example.org", "5.1.1", "550 5.1.1 no such user"),
+                   source="pipe")
+    assert (done.attribution, done.action) == ("address", "bounced")
+
+
+def test_delay_notices_change_nothing(setup: Setup) -> None:
+    cat = "cat@example.org"
+    for number in range(1, 5):
+        issue = f"cohes3ion/issue-{number}"
+        raw = dsn(setup.sent(issue, cat), setup.verp(issue, cat), cat, "4.7.1",
+                  "450 4.7.1 greylisted, try again later", action="delayed")
+        assert setup.feed(raw) == ("soft", True, False, "nothing")
+    assert setup.store.subscriber(cat).status == "active"
+    assert setup.store.inbound.of_issue("cohes3ion/issue-1").soft == 0
+
+
+def test_a_feedback_loop_opt_out_unsubscribes(setup: Setup) -> None:
+    one = "cohes3ion/issue-3"
+    raw = arf(setup.sent(one, "bob@example.org"), ENVELOPE, "bob@example.org") \
+        .replace(b"Feedback-Type: abuse", b"Feedback-Type: opt-out")
+    done = process(setup.store, setup.workspace, raw, source="imap")
+    assert (done.kind, done.ours, done.action, done.attribution) == \
+        ("unsubscribe", True, "unsubscribed", "message-id")
+    bob = setup.store.subscriber("bob@example.org")
+    assert bob.status == "unsubscribed" and not bob.suppressed
+    [row] = [r for r in setup.store.audit("bob@example.org") if r.action == "unsubscribe"]
+    assert row.source == "feedback-loop"
+
+
+def test_an_auto_reply_matched_by_address_keeps_no_copy(setup: Setup) -> None:
+    reply = (b"From: ann@example.org\r\nTo: cohes3ion@example.gov.wales\r\n"
+             b"Subject: Out of Office: hello\r\nAuto-Submitted: auto-replied\r\n"
+             b"Message-ID: <r1@example.org>\r\n\r\nI am away, my new number is 0123.\r\n")
+    done = process(setup.store, setup.workspace, reply, source="pipe")
+    assert (done.kind, done.attribution, done.action) == ("auto-reply", "address", "nothing")
+    assert done.inbound_id is not None
+    assert setup.store.inbound.evidence(done.inbound_id) == b""

@@ -99,9 +99,12 @@ def test_status_counts_what_came_back_about_this_issue_alone(
     assert not any(line.startswith("Warning:") for line in before)
 
     assert sent.bounce("p0@example.org").action == "bounced"
-    # A soft bounce, and a second notice about the same message: one message.
+    # A delay notice counts nowhere; a soft bounce, and a second notice about the same
+    # message: one message.
     assert sent.bounce("p1@example.org", "4.2.2", "452 4.2.2 mailbox full",
-                       action="delayed").action == "counted"
+                       action="delayed").action == "nothing"
+    assert sent.bounce("p1@example.org", "4.2.2", "452 4.2.2 mailbox full").action == \
+        "counted"
     assert sent.bounce("p1@example.org", "4.2.2", "452 4.2.2 mailbox full",
                        mta="mx2.example.org").action == "counted"
     assert sent.complaint("p2@example.org").action == "complained"

@@ -6,18 +6,23 @@ In order, the first that names a ledger row that exists wins:
    with `verp = true`), TOKEN a delivery token (links.sign_delivery).
 2. Message-ID: the quoted original's Message-ID (for an auto-reply, In-Reply-To or
    References) is <TOKEN.RANDOM@domain> (message.delivery_message_id).
-3. The address: the failed (or complained-about) recipient the report names, as a
-   subscriber's address; for an auto-reply, its From address (it changes nothing).
+3. The address: for a bounce, the failed recipient the report names, as a subscriber's
+   address, but only when the quoted original is demonstrably ours (its Message-ID is in
+   our format or at our domain, or its From, List-Id or List-Unsubscribe is a newsletter's:
+   `Ours`); for an auto-reply, its From address (it changes nothing).
 
-A token that does not verify under BULLETIN_SECRET_KEY (forged, cut, from another
-installation) attributes nothing; the next way is tried. An emailed unsubscribe request is
-attributed by its unsubscribe token alone, never by its From address: anyone can write any
-From."""
+A token that is there but does not verify under BULLETIN_SECRET_KEY (forged, cut, from
+another installation) attributes nothing at all: no other way is tried, since the report
+is then someone else's or made up. A complaint (or a feedback loop's opt-out) needs a
+verified token: anyone can send a feedback report naming anyone. An emailed unsubscribe
+request is attributed by its unsubscribe token alone, never by its From address: anyone can
+write any From."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -31,6 +36,35 @@ from .model import Classification
 
 How = Literal["verp", "message-id", "address", "token", "none"]
 _MSGID = re.compile(r"<([^<>@\s]+)@[^<>\s]+>")
+_OUR_MSGID = re.compile(r"<([a-z2-7]{17,29})\.[0-9a-f]{10}@([^<>\s]+)>", re.IGNORECASE)
+_TOKEN_SHAPE = re.compile(r"[a-z2-7]{17,29}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Ours:
+    """What marks a quoted original as one of our newsletters' messages: their From
+    addresses and domains, List-Id values and List-Unsubscribe targets (all lower-case)."""
+
+    senders: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    list_ids: frozenset[str] = frozenset()
+    unsubscribe: frozenset[str] = frozenset()
+
+    def of(self, original: Mapping[str, str], message_id: str | None) -> bool:
+        """Whether the quoted original (its selected headers) is one of ours."""
+        ids = message_id or original.get("Message-ID") or ""
+        if _OUR_MSGID.search(ids):
+            return True
+        if any(domain.lower() in self.domains for domain in re.findall(r"@([^<>\s]+)>", ids)):
+            return True
+        sender = {a.lower() for _, a in getaddresses([original.get("From", "")]) if a}
+        if sender & self.senders:
+            return True
+        list_id = original.get("List-Id", "").lower()
+        if any(f"<{x}>" in list_id for x in self.list_ids):
+            return True
+        unsubscribe = original.get("List-Unsubscribe", "").lower()
+        return any(x in unsubscribe for x in self.unsubscribe)
 
 
 class Lookups(Protocol):
@@ -62,7 +96,7 @@ def verp_token(envelope_to: str | None) -> str | None:
     if not envelope_to:
         return None
     local = envelope_to.rpartition("@")[0]
-    _, plus, token = local.partition("+")
+    _, plus, token = local.rpartition("+")
     return token.strip() or None if plus else None
 
 
@@ -83,12 +117,14 @@ def delivery_id(token: str, key: bytes) -> int | None:
 
 
 def attribute(classification: Classification, raw: bytes, key: bytes,
-              lookups: Lookups) -> Attribution:
-    """Who `classification` (of `raw`) is about, or NOBODY."""
+              lookups: Lookups, ours: Ours | None = None) -> Attribution:
+    """Who `classification` (of `raw`) is about, or NOBODY. `ours` says which quoted
+    originals are our newsletters' (without it, only our Message-ID format does)."""
     c = classification
     if c.kind == "not-bounce":
         return NOBODY
-    if c.kind == "unsubscribe":
+    feedback = c.family == "arf"  # a complaint, or a feedback loop's opt-out
+    if c.kind == "unsubscribe" and not feedback:
         return _unsubscriber(c.token, key)
     named = c.recipients[0] if c.recipients else None
     candidates: list[tuple[How, str]] = []
@@ -103,16 +139,38 @@ def attribute(classification: Classification, raw: bytes, key: bytes,
             candidates += [("message-id", t) for t in message_id_tokens(str(head[name] or ""))]
         found = getaddresses([str(head["From"] or "")])
         sender = found[0][1] if found and "@" in found[0][1] else None
+    verified: list[tuple[How, int]] = []
     for how, token in candidates:
         row = delivery_id(token, key)
-        delivery = None if row is None else lookups.delivery(row)
+        if row is not None:
+            verified.append((how, row))
+        elif (how == "verp" and _TOKEN_SHAPE.fullmatch(token)) or \
+                (how == "message-id" and _is_our_format(token, c, raw)):
+            return NOBODY  # a token of ours that does not verify: forged, or not ours
+    for how, row in verified:
+        delivery = lookups.delivery(row)
         if delivery is not None:
             return Attribution(how, delivery.subscriber_id, delivery, named or delivery.email)
+    if feedback or c.kind not in ("hard", "soft", "auto-reply"):
+        return Attribution("none", recipient=named)
+    if c.kind != "auto-reply" and not (ours or Ours()).of(c.original_headers,
+                                                          c.original_message_id):
+        return Attribution("none", recipient=named)
     for recipient in [*c.recipients, *([sender] if sender else [])]:
         subscriber = lookups.subscriber_id(recipient)
         if subscriber is not None:
             return Attribution("address", subscriber, None, recipient)
     return Attribution("none", recipient=named)
+
+
+def _is_our_format(token: str, c: Classification, raw: bytes) -> bool:
+    """Whether `token` came from a Message-ID in our delivery format (TOKEN.HEX@domain)."""
+    texts = [c.original_message_id or ""]
+    if c.kind == "auto-reply":
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        texts += [str(head["In-Reply-To"] or ""), str(head["References"] or "")]
+    return any(found.group(1).lower() == token.lower()
+               for text in texts for found in _OUR_MSGID.finditer(text))
 
 
 def _unsubscriber(token: str | None, key: bytes) -> Attribution:

@@ -81,7 +81,7 @@ def _assemble(p: Parsed, finding: Finding | None) -> Classification:
     delayed = all(f.action == "delayed" for f in failed) and bool(failed)
     permanent = False if delayed else finding.permanent
     if delayed:
-        reason = "delayed" if reason in ("unknown", "expired", "network", "system") else reason
+        reason = "delayed"  # whatever the cause: still being tried, so nothing failed yet
     kind: Kind = "hard" if is_hard(reason, status, permanent) else "soft"
     if kind == "hard" and finding.family == "heuristic" and not (
             is_daemon(p.sender) or header(p.msg, "Return-Path").strip() == "<>"):

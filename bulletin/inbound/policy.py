@@ -5,20 +5,46 @@ settings; the store (store.inbound) applies it, in the transaction that records 
     hard bounce            bounced, and the address suppressed
     soft bounce            counted; the `soft_limit`th (of different messages) within
                            `soft_days` days counts as hard
+    delay notice           nothing (the mail is still being tried; it may well arrive)
     complaint              complained: unsubscribed from everything, and suppressed
     auto-reply             nothing
     unsubscribe request    unsubscribed from everything, as by the one-click link (only
-                           with a valid token: attribute.py)
+                           with a valid token: attribute.py); so is a feedback loop's
+                           opt-out report about a message of ours
 
 Defaults ([newsletters.X.bounces] in bulletin.toml): soft_limit = 3, soft_days = 30."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 from ..settings import Bounces, Workspace
 from ..store.inbound import Effect
+from .attribute import Ours
 from .model import Classification
+
+
+def is_delay(c: Classification) -> bool:
+    """A delay notice: the mail is still queued, nothing has failed yet."""
+    return c.kind == "soft" and c.reason == "delayed"
+
+
+def ours(workspace: Workspace) -> Ours:
+    """What marks a quoted original as one of this workspace's newsletters' messages."""
+    newsletters = workspace.settings.newsletters.values()
+    senders = {parseaddr(n.sender)[1].lower() for n in newsletters}
+    domains = {s.rpartition("@")[2] for s in senders}
+    host = (urlsplit(workspace.settings.base_url).hostname or "").lower()
+    list_ids = {f"{n.mailing_list}.{d}".lower() for n in newsletters for d in (*domains, host)
+                if d}
+    unsubscribe = {parseaddr(n.unsubscribe_mailto)[1].lower()
+                   for n in newsletters if n.unsubscribe_mailto}
+    if host:
+        unsubscribe.add(f"//{host}/")
+    return Ours(frozenset(senders - {""}), frozenset(domains - {""}), frozenset(list_ids),
+                frozenset(unsubscribe - {""}))
 
 
 def rules_for(workspace: Workspace, issue: str | None = None,
@@ -30,11 +56,12 @@ def rules_for(workspace: Workspace, issue: str | None = None,
     if issue is not None and issue.partition("/")[0] in newsletters:
         return newsletters[issue.partition("/")[0]].bounces
     if envelope_to:
-        local, _, domain = envelope_to.lower().rpartition("@")
-        base = f"{local.split('+', 1)[0]}@{domain}"
+        local, _, domain = parseaddr(envelope_to)[1].rpartition("@")
+        bases = {f"{local}@{domain.lower()}", f"{local.rpartition('+')[0]}@{domain.lower()}"}
         for newsletter in newsletters.values():
             for configured in (newsletter.sender, newsletter.unsubscribe_mailto or ""):
-                if base and base in configured.lower():
+                mine, _, at = parseaddr(configured)[1].rpartition("@")
+                if mine and f"{mine}@{at.lower()}" in bases:
                     return newsletter.bounces
     if len(newsletters) == 1:
         return next(iter(newsletters.values())).bounces
@@ -53,6 +80,8 @@ def decide(c: Classification, soft_bounces: int, rules: Bounces) -> Effect:
     reason = c.reason or "unknown"
     if c.kind == "hard":
         return Effect("bounce", f"hard bounce {status} {reason}{_said(c)}")
+    if is_delay(c):
+        return Effect("none", f"delay notice {status}: not a bounce; nothing counted")
     if c.kind == "soft":
         if soft_bounces >= rules.soft_limit:
             return Effect("bounce", f"{soft_bounces} soft bounces in {rules.soft_days} days "
@@ -62,6 +91,8 @@ def decide(c: Classification, soft_bounces: int, rules: Bounces) -> Effect:
                                f"{rules.soft_days} days: {status} {reason}")
     if c.kind == "complaint":
         return Effect("complaint", f"spam complaint (feedback report, {c.family})")
+    if c.kind == "unsubscribe" and c.family == "arf":
+        return Effect("unsubscribe", "opt-out by feedback report (arf), about a message of ours")
     if c.kind == "unsubscribe":
         return Effect("unsubscribe", "unsubscribe request by email, with a valid token")
     return Effect("none", c.kind)

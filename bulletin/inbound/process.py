@@ -96,7 +96,7 @@ def process_classified(store: Store, workspace: Workspace, c: Classification, ke
     if seen is not None:
         return Processed(c.kind, True, True, seen.subscriber_id, seen.action, seen.id,
                          classification=c)
-    found = attribute(c, evidence, links.secret_key(), store.inbound)
+    found = attribute(c, evidence, links.secret_key(), store.inbound, policy.ours(workspace))
     if not found.found:
         return Processed(c.kind, False, False, None, "ignored", classification=c)
     rules = policy.rules_for(workspace, found.delivery.issue if found.delivery else None,

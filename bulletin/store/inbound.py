@@ -120,6 +120,9 @@ class IssueReturns:
     from, since its first message went (audit trail), whatever the way."""
 
 
+_NOT_DELAY = InboundMessage.reason.is_(None) | (InboundMessage.reason != "delayed")
+"""A delay notice (kind soft, reason delayed) is not a bounce: it counts nowhere."""
+
 _STATUS = {"bounce": "bounced", "complaint": "complained", "unsubscribe": "unsubscribed"}
 _SOURCE = {"bounce": "bounce", "complaint": "complaint", "unsubscribe": "mailto"}
 
@@ -202,12 +205,13 @@ class Inbound(Aggregate):
             kinds: dict[str, int] = dict(session.execute(
                 select(InboundMessage.kind, func.count(func.distinct(InboundMessage.delivery_id)))
                 .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
-                .where(LedgerEntry.issue == issue).group_by(InboundMessage.kind)).all())
+                .where(LedgerEntry.issue == issue, _NOT_DELAY)
+                .group_by(InboundMessage.kind)).all())
             bounced = session.scalar(
                 select(func.count(func.distinct(InboundMessage.delivery_id)))
                 .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
                 .where(LedgerEntry.issue == issue,
-                       InboundMessage.kind.in_(("hard", "soft")))) or 0
+                       InboundMessage.kind.in_(("hard", "soft")), _NOT_DELAY)) or 0
             unsubscribed = 0 if first is None else session.scalar(
                 select(func.count(func.distinct(Subscriber.id)))
                 .select_from(LedgerEntry)
@@ -241,13 +245,17 @@ def _record(session: Session, arrival: Arrival, soft_since: datetime,
         softs = _soft_bounces(session, arrival.subscriber_id, soft_since)
     effect = decide(softs)
     row.action = _apply(session, arrival, effect, row.id, at)
+    if effect.action == "none" and arrival.attribution == "address":
+        # Matched by an address alone and changing nothing (an auto-reply from a
+        # subscriber's address): keep no copy of what may be a person's own mail.
+        row.evidence = zlib.compress(b"", 6)
     return Recorded(row.id, False, row.action, arrival.subscriber_id)
 
 
 def _soft_bounces(session: Session, subscriber_id: int, since: datetime) -> int:
     """Soft bounces of the subscriber since `since`: one per message that bounced."""
     mine = (InboundMessage.subscriber_id == subscriber_id, InboundMessage.kind == "soft",
-            InboundMessage.received_at >= since)
+            InboundMessage.received_at >= since, _NOT_DELAY)
     messages = session.scalar(select(func.count(func.distinct(InboundMessage.delivery_id)))
                               .where(*mine, InboundMessage.delivery_id.is_not(None))) or 0
     unknown = session.scalar(select(func.count()).select_from(InboundMessage)
@@ -268,6 +276,9 @@ def _apply(session: Session, arrival: Arrival, effect: Effect, inbound_id: int,
         return "nothing"
     detail = f"{effect.detail}; evidence: inbound #{inbound_id}"
     status, source = _STATUS[effect.action], _SOURCE[effect.action]
+    if effect.action == "unsubscribe" and arrival.kind == "unsubscribe" and \
+            arrival.attribution != "token":
+        source = "feedback-loop"  # a feedback loop's opt-out report, not an email of theirs
     actor = arrival.source
     changed = False
     if effect.action == "unsubscribe":
