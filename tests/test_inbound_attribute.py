@@ -251,3 +251,19 @@ def test_a_delay_notice_changes_nothing() -> None:
         assert decide(delay, softs, rules).action == "none"
     assert decide(Classification(kind="unsubscribe", family="arf"), 0, rules).action == \
         "unsubscribe"
+
+
+def test_rules_for_matches_the_newsletter_address_exactly() -> None:
+    from types import SimpleNamespace
+
+    from bulletin.inbound.policy import rules_for
+
+    anna, other = Bounces(soft_limit=5, soft_days=10), Bounces(soft_limit=7, soft_days=20)
+    newsletters = {
+        "x": SimpleNamespace(sender="X <anna@b.org>", unsubscribe_mailto=None, bounces=anna),
+        "y": SimpleNamespace(sender="y@c.org", unsubscribe_mailto=None, bounces=other)}
+    workspace = SimpleNamespace(settings=SimpleNamespace(newsletters=newsletters))
+    assert rules_for(workspace, envelope_to="a@b.org") == Bounces()  # type: ignore[arg-type]
+    token = links.sign_delivery(7, KEY)
+    for envelope in ("anna@B.ORG", f"anna+{token}@b.org"):
+        assert rules_for(workspace, envelope_to=envelope) == anna  # type: ignore[arg-type]

@@ -316,3 +316,26 @@ def test_an_auto_reply_matched_by_address_keeps_no_copy(setup: Setup) -> None:
     assert (done.kind, done.attribution, done.action) == ("auto-reply", "address", "nothing")
     assert done.inbound_id is not None
     assert setup.store.inbound.evidence(done.inbound_id) == b""
+
+
+def test_a_complaint_outranks_a_later_bounce_either_way(setup: Setup) -> None:
+    # Store.record_complaint/record_bounce follow the same rule as what comes back by mail.
+    setup.store.record_complaint("ann@example.org")
+    setup.store.record_bounce("ann@example.org", reply="550 5.1.1 no such user")
+    assert setup.store.subscriber("ann@example.org").status == "complained"
+
+
+def test_receive_keeps_personal_data_out_of_an_unexpected_failure(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bulletin.inbound.process
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cannot handle <ann@example.org>")
+
+    monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
+    monkeypatch.chdir(workspace)
+    monkeypatch.setattr(bulletin.inbound.process, "process", fails)
+    result = CliRunner().invoke(app, ["bounces", "receive"], input=HARD)
+    assert result.exit_code == 75
+    assert "try again later" in result.output and "RuntimeError" in result.output
+    assert "ann@example.org" not in result.output

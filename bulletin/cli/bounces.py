@@ -82,7 +82,9 @@ def receive_command(config: StoreConfigOpt = None) -> None:
     except BulletinError as exc:
         _fail(EX_TEMPFAIL, f"not processed, try again later: {exc}")
     except Exception as exc:  # whatever failed, the MTA must keep the message
-        _fail(EX_TEMPFAIL, f"not processed, try again later: {type(exc).__name__}: {exc}")
+        # Only the kind of failure: its text may quote the message (addresses), and this
+        # line goes to the MTA's log.
+        _fail(EX_TEMPFAIL, f"not processed, try again later: unexpected {type(exc).__name__}")
     what = "already processed" if done.duplicate else done.action
     subscriber = f" subscriber {done.subscriber_id}" if done.subscriber_id is not None else ""
     out.print(f"{done.kind}:{subscriber} {what}" + ("" if done.ours else " (not ours)"))

@@ -213,7 +213,9 @@ class Subscriptions(Aggregate):
         at = now()
         with self.transaction() as session:
             subscriber = find(session, who)
-            if subscriber.status != status:
+            # As store.inbound: a complaint outranks a bounce (someone who complained stays
+            # "complained").
+            if subscriber.status != status and subscriber.status != "complained":
                 record(session, subscriber, status, subscriber.status, status, source, None,
                        detail=reason)
                 subscriber.status = status
