@@ -102,22 +102,21 @@ def test_fetch_processes_the_mailbox_once(fetch, dovecot: Dovecot, database: str
 
     result = fetch()
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("Processed 5: hard 2, soft 0, complaints 1, auto-replies 1, "
-                             "unsubscribes 1; left alone 3\n")
+    # The corpus's bounces and complaint quote mail that is not ours (no token of ours, a
+    # stranger's original): they name subscribers, but change nothing and stay in INBOX.
+    assert result.stdout == ("Processed 2: hard 0, soft 0, complaints 0, auto-replies 1, "
+                             "unsubscribes 1; left alone 6\n")
     processed = dovecot.contents("bulletin.processed")
-    assert len(processed) == 5
+    assert len(processed) == 2
     inbox = dovecot.contents("INBOX")
-    assert [raw for _, raw in inbox] == [before[i][1] for i in (0, 5, 6)]
+    assert [raw for _, raw in inbox] == [before[i][1] for i in (0, 1, 2, 3, 5, 6)]
     assert all("\\Seen" not in flags for flags, _ in inbox)
 
     with Store.open(database) as store:
         people = {email: store.subscriptions.subscriber(email) for email in
                   [*OURS.values(), LEAVING]}
-    assert people["recipient@example.net"].status == "bounced"
-    assert people["recipient@example.net"].suppressed
-    assert people["exampleuser@yyahoo.com"].status == "bounced"
-    assert people["kijitora@example.org"].status == "complained"
-    assert people["kijitora@example.org"].suppressed
+    for email in ("recipient@example.net", "exampleuser@yyahoo.com", "kijitora@example.org"):
+        assert people[email].status == "active" and not people[email].suppressed
     assert people["fred@example.com"].status == "active"  # an auto-reply changes nothing
     assert people["fred@example.com"].lists == (LIST,)
     assert people[LEAVING].status == "unsubscribed"
@@ -125,7 +124,7 @@ def test_fetch_processes_the_mailbox_once(fetch, dovecot: Dovecot, database: str
     again = fetch()
     assert again.exit_code == 0, again.output
     assert again.stdout == ("Processed 0: hard 0, soft 0, complaints 0, auto-replies 0, "
-                            "unsubscribes 0; left alone 3\n")
+                            "unsubscribes 0; left alone 6\n")
     assert dovecot.contents("INBOX") == inbox
     assert sorted(dovecot.contents("bulletin.processed")) == sorted(processed)
 
@@ -157,9 +156,9 @@ def test_reports_about_a_send_are_traced_to_its_messages(fetch, dovecot: Dovecot
         auto_reply(sent("cat@example.org"), envelope, "cat@example.org"),
         emailed_unsubscribe(MAILTO, "dan@example.org",
                             links.sign("unsubscribe", str(ids["dan@example.org"]), key)),
-        # about someone else's message, with a token that does not verify: not ours
-        dsn(b"From: x@example.com\r\nTo: zed@example.net\r\nMessage-ID: <a.b@example.com>"
-            b"\r\n\r\nHi\r\n", forged, "zed@example.net", "5.1.1", "550 5.1.1 unknown"),
+        # naming a subscriber, with a token that does not verify: not ours, nothing done
+        dsn(b"From: x@example.com\r\nTo: cat@example.org\r\nMessage-ID: <a.b@example.com>"
+            b"\r\n\r\nHi\r\n", forged, "cat@example.org", "5.1.1", "550 5.1.1 unknown"),
         (CORPUS / NOT_OURS[0]).read_bytes(),
     ]
     for raw in mail:
