@@ -52,8 +52,8 @@ T = TypeVar("T")
 HANG_TIMEOUT = 8.0
 """The client's timeout where a test makes the server stop answering: it must run out there,
 and never on the replies around it, which a loopback server gives in milliseconds; 8 s leaves
-room for a machine so busy that a process waits seconds for a core. Everywhere else the timeout is SAFETY: only ever reached when a test is
-broken."""
+room for a machine so busy that a process waits seconds for a core. Everywhere else the
+timeout is SAFETY: only ever reached when a test is broken."""
 GAVE_UP_IN = 120.0
 """Seconds within which a client facing a silent server has given up (HANG_TIMEOUT and
 reconnecting, however slow the machine): far less than the hour the test server stays
