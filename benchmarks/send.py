@@ -650,7 +650,7 @@ def probe_claims(store: Any, issue: str, size: int) -> dict[str, float]:
     before its end: the median milliseconds of each."""
     from sqlalchemy import text
 
-    from bulletin.store import ledger
+    from bulletin.store import claims
     from bulletin.store.models import now
 
     with store.engine.connect() as connection:
@@ -664,7 +664,7 @@ def probe_claims(store: Any, issue: str, size: int) -> dict[str, float]:
             for _ in range(CLAIMS_SHOWN):
                 before = time.perf_counter()
                 transaction = connection.begin()
-                ledger.claim(connection, issue, 64, now(), after)
+                claims.claim(connection, issue, 64, now(), after)
                 transaction.rollback()
                 times.append(time.perf_counter() - before)
             found[name] = statistics.median(times) * 1000

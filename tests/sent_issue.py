@@ -11,7 +11,7 @@ from bulletin.inbound.process import Processed, process
 from bulletin.message import delivery_message_id
 from bulletin.settings import Workspace
 from bulletin.store import Store
-from bulletin.store.ledger import Outcome
+from bulletin.store.outcomes import Outcome
 from tests.inbound_mail import arf, dsn
 
 KEY = "a-test-secret-key-of-some-length"

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, event, text
 
+from bulletin.store import claims as claiming
 from bulletin.store import ledger
+from bulletin.store import outcomes as results
 from bulletin.store.models import now
 from bulletin.store.store import Store
 from tests.waiting import SAFETY, wait_for
@@ -77,7 +79,7 @@ def test_a_claim_costs_the_same_out_of_ten_times_the_rows(store: Store,
     """... and as much near the end of the queue as at its start, and whether or not an
     earlier issue's rows come first in the ledger."""
     def claim(issue: str, after: int = 0) -> int:
-        return work(store, lambda connection: ledger.claim(connection, issue, CLAIM, now(),
+        return work(store, lambda connection: claiming.claim(connection, issue, CLAIM, now(),
                                                            after, run="r"))
 
     fill(store, tmp_path, SMALL, "small")
@@ -105,9 +107,9 @@ def test_outcomes_are_written_a_statement_per_shared_reply_with_one_timestamp(
         store: Store, tmp_path: Path) -> None:
     fill(store, tmp_path, 70, "rec")
     claims = store.ledger.claim("rec", 70, run="r")
-    outcomes = [ledger.Outcome(c.id, "sent", "250 ok") for c in claims[:60]]
-    outcomes += [ledger.Outcome(c.id, "pending", "451 later") for c in claims[60:65]]
-    outcomes += [ledger.Outcome(c.id, "sent", f"250 queued as Q{c.id}") for c in claims[65:]]
+    outcomes = [results.Outcome(c.id, "sent", "250 ok") for c in claims[:60]]
+    outcomes += [results.Outcome(c.id, "pending", "451 later") for c in claims[60:65]]
+    outcomes += [results.Outcome(c.id, "sent", f"250 queued as Q{c.id}") for c in claims[65:]]
     parameter_sets: list[int] = []
 
     def count(_conn: object, _cursor: object, statement: str, parameters: object,

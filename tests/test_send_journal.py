@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from bulletin.store import journal
-from bulletin.store.ledger import NEVER_HANDED, UNANSWERED
 from bulletin.store.models import LedgerEntry, Subscriber, table
+from bulletin.store.outcomes import NEVER_HANDED, UNANSWERED
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SmtpServer, ready_to_send

@@ -184,6 +184,9 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
             "will NOT be sent again (--resend-uncertain to send them)"
         out.print(f"[yellow]Uncertain:[/]  {len(plan.uncertain)} message(s) may or may not "
                   f"have gone when an earlier run stopped; they {verb}")
+    if plan.being_sent:
+        out.print(f"[yellow]Sending:[/]    being sent by another sender: {plan.being_sent} "
+                  "(running on this machine; never sent again by this one)")
     if plan.tests:
         shown = ", ".join(sorted({escape(address) for address, _ in plan.tests}))
         out.print(f"[bold]Test sends:[/] {len(plan.tests)} ({shown})")

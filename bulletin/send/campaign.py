@@ -62,7 +62,8 @@ class Plan:
     """Members with no ledger row yet: queued when the send starts."""
     uncertain: list[Claim]
     """Messages left `sending` by a sender that stopped (of `audience`, if given; queued
-    from any list, like `elsewhere`): `--resend-uncertain` sends exactly these again."""
+    from any list, like `elsewhere`): `--resend-uncertain` sends exactly these again. Not
+    those of a sender still running here (`being_sent`); the rule: store/outcomes.py."""
     tests: list[tuple[str, datetime]]
     languages: list[str]
     audience: Audience | None = None
@@ -71,6 +72,8 @@ class Plan:
     elsewhere: int = 0
     """Messages of this issue still waiting from a send to another list: the dispatcher
     sends every waiting message of the issue, so they go too."""
+    being_sent: int = 0
+    """Messages claimed by another sender running on this machine now: never sent again."""
 
     @property
     def to_send(self) -> int:
@@ -103,13 +106,15 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
     counts = store.ledger.counts(key, audience, list_name)
     waiting = store.ledger.counts(key, audience).get("pending", 0)
     uncertain = store.ledger.uncertain(key, audience)  # from any list: they go with the rest
+    being_sent = store.ledger.being_sent(key, audience)
     return Plan(
         issue=key, newsletter=in_language(newsletter.name, outgoing.first.language),
         subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,
         list_name=list_name, members=members, counts=counts,
         new=store.ledger.unqueued(key, list_name, audience), uncertain=uncertain,
         tests=store.ledger.test_sends(key), languages=[r.language for r in rendered],
-        audience=audience, elsewhere=waiting - counts.get("pending", 0))
+        audience=audience, elsewhere=waiting - counts.get("pending", 0),
+        being_sent=being_sent)
 
 
 async def send_tests(outgoing: Outgoing, addresses: list[str],

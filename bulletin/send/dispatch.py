@@ -8,7 +8,9 @@ One fixed sequence, per message: claim (pending → sending) → personalise →
 server and each reply, so that of those only the messages on the wire (handed over, not
 answered) stay uncertain once the store is opened again; they are never resent without being
 asked. Temporary failures go back to pending and are tried again in a later pass through the
-queue, after a delay."""
+queue, after a delay; a message never handed over (released at a stop, the relay
+unreachable) goes back with its attempt not counted. The run records and releases only the
+rows it still holds (store/outcomes.py), never another sender's."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import datetime as dt
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -27,7 +30,8 @@ from ..errors import SendError
 from ..message import Recipient, verp_address
 from ..personalise import MessageTemplate
 from ..store.journal import Journal
-from ..store.ledger import Audience, Claim, Outcome
+from ..store.ledger import Audience, Claim
+from ..store.outcomes import Outcome
 from .config import DispatchSettings
 from .ledger import Ledger
 from .ratelimit import RateLimit
@@ -90,6 +94,9 @@ class Dispatcher:
         self._db = asyncio.Lock()
         self._consecutive = 0
         self._journal: Journal | None = None
+        self._run = uuid.uuid4().hex
+        """This run, as its claims name it (its journal's, when it has one): it records
+        and releases only rows it still holds."""
         self._live: set[int] = set()
         """Claims handed to the server and not yet answered."""
         self._down_since: float | None = None
@@ -107,6 +114,8 @@ class Dispatcher:
         started = self._started = time.monotonic()
         try:
             self._journal = self.ledger.journal()
+            if self._journal is not None:
+                self._run = self._journal.run
         except OSError as error:  # without one, a crash leaves every claimed row uncertain
             log.warning("no send journal (%s): after a crash, every message claimed and not "
                         "recorded will be uncertain", error)
@@ -154,8 +163,7 @@ class Dispatcher:
                 await self._idle()
                 continue
             claims = await self._db_call(self.ledger.claim, self.issue, room, after,
-                                         self.audience,
-                                         self._journal.run if self._journal else None)
+                                         self.audience, self._run)
             if claims:
                 after = claims[-1].id
                 self._outstanding += len(claims)
@@ -246,7 +254,8 @@ class Dispatcher:
                 result = await transport.send(envelope, claim.email, data,
                                               stuffed=True, handover=handover)
             except SendError as exc:  # the settings are wrong: this one was not sent
-                self._outcomes.append(Outcome(claim.id, "pending", f"not sent: {exc}"))
+                self._outcomes.append(Outcome(claim.id, "pending" if handed else "unsent",
+                                              f"not sent: {exc}"))
                 self.halt(str(exc))
                 raise
             except Exception as exc:  # a fault of ours: this message alone, the run goes on
@@ -258,7 +267,7 @@ class Dispatcher:
                 self._handle(claim, result)
                 return
             if not await self._relay_back(result, tries):
-                self._outcomes.append(Outcome(claim.id, "pending",
+                self._outcomes.append(Outcome(claim.id, "unsent",
                                               f"not sent: the relay was unreachable: "
                                               f"{result.reply}"))
                 self._due.set()
@@ -339,7 +348,7 @@ class Dispatcher:
             return
         outcomes, self._outcomes = self._outcomes, []
         self._last_flush = time.monotonic()
-        await self._db_call(self.ledger.record, outcomes)
+        await self._db_call(self.ledger.record, outcomes, self._run)
         self._outstanding -= len(outcomes)
         if self._journal is not None and self._journal.full:  # what is still open, afresh
             self._journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
@@ -348,14 +357,15 @@ class Dispatcher:
         self.progress(self.report)
 
     async def _release_unstarted(self) -> None:
-        """Claimed messages no worker picked up go back to pending: they were never sent."""
+        """Claimed messages no worker picked up go back to pending, their attempt not
+        counted: they were never sent."""
         ids = []
         while not self._queue.empty():
             claim = self._queue.get_nowait()
             if claim is not None:
                 ids.append(claim.id)
         if ids:
-            await self._db_call(self.ledger.requeue, self.issue, ids)
+            await self._db_call(self.ledger.release, ids, self._run)
             self._outstanding -= len(ids)
 
 

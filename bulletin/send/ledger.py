@@ -4,9 +4,10 @@ journal. The store's SendLedger (store.ledger) is one; so may a test's be. Depen
 rather than on the whole store keeps the dispatcher to its one job, and shows at a glance
 what it can do to the database.
 
-The contract, as bulletin/store/ledger.py states it: `claim` moves up to `limit` pending rows
-with ids above `after` to `sending` for run `run`; `record` settles claimed rows (sent,
-failed, pending again, or left uncertain); `requeue` puts claimed rows back to pending."""
+The contract, as bulletin/store/claims.py and outcomes.py state it: `claim` moves up to
+`limit` pending rows with ids above `after` to `sending` for run `run`; `record` settles
+run `run`'s claimed rows (sent, failed, pending again, or left uncertain); `release` puts
+its claims never handed over back to pending."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..store.journal import Journal
-    from ..store.ledger import Audience, Claim, Outcome
+    from ..store.ledger import Audience, Claim
+    from ..store.outcomes import Outcome
 
 
 class Ledger(Protocol):
@@ -30,10 +32,10 @@ class Ledger(Protocol):
               audience: Audience | None = None, run: str | None = None) -> list[Claim]:
         ...
 
-    def record(self, outcomes: Sequence[Outcome]) -> int:
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
         ...
 
-    def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
+    def release(self, ids: Sequence[int], run: str) -> int:
         ...
 
     def counts(self, issue: str, audience: Audience | None = None) -> dict[str, int]:

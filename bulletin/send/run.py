@@ -109,7 +109,7 @@ class Send:
                               detail=forced(request.force, outgoing.errors))
         store.ledger.create(plan.issue, plan.list_name, self.audience)
         outgoing.publish(store)  # the public archive: view in browser
-        if request.resend_uncertain and plan.uncertain:
+        if request.resend_uncertain and plan.uncertain:  # never a running sender's
             store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
         dispatcher = Dispatcher(
             store.ledger, plan.issue, self.templates, outgoing.first.language,

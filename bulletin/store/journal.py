@@ -17,6 +17,9 @@ answered stays `sending` (uncertain) with the reason in `last_reply`; one never 
 goes back to `pending`, its attempt not counted, since it cannot have been sent. A row whose
 run has no journal here (claimed on another machine, or before journals) is left as it is.
 
+The same locks tell which senders are alive (`live_runs`): a run whose lock is held here is
+still sending, and its rows are never taken for uncertain (store/outcomes.py states the rule).
+
 Journals live beside a SQLite database (`bulletin.db.journal/`) or, for a server database,
 under `$XDG_STATE_HOME/bulletin/journals/<hash of its URL>/`. A sender's journal is removed
 when it finishes; while it runs it is started afresh (with what is still open) whenever it
@@ -38,7 +41,7 @@ from sqlalchemy.engine import make_url
 
 MAGIC = "bulletin-journal 1"
 ROTATE_BYTES = 8 << 20
-_STATES = frozenset({"sent", "failed", "pending", "uncertain"})
+_STATES = frozenset({"sent", "failed", "pending", "unsent", "uncertain"})
 
 
 def directory_for(url: str) -> Path | None:
@@ -124,7 +127,8 @@ class Journal:
         self._size += os.write(self._fd, b"H %d\n" % delivery_id)
 
     def answered(self, delivery_id: int, state: str, reply: str) -> None:
-        """What became of it: sent, failed, pending (a temporary failure) or uncertain."""
+        """What became of it: sent, failed, pending (a temporary failure), unsent (never
+        handed over) or uncertain."""
         self._size += os.write(self._fd, _answer(delivery_id, state, reply))
 
     @property
@@ -228,3 +232,23 @@ def dead_runs(directory: Path | None) -> Iterator[list[tuple[Record, list[Path]]
     finally:
         for fd in held:
             os.close(fd)
+
+
+def live_runs(directory: Path | None) -> set[str]:
+    """The runs whose sender is alive on this machine: those whose journal lock in
+    `directory` is held (by another process, or by a journal open in this one)."""
+    live: set[str] = set()
+    if directory is None or not directory.is_dir():
+        return live
+    for lock in directory.glob("*.lock"):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:  # its sender has just finished
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            live.add(lock.stem)
+        finally:
+            os.close(fd)  # a lock taken here goes with it
+    return live

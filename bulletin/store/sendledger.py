@@ -1,9 +1,11 @@
 """The send ledger as the send use-case and the dispatcher see it: each operation one short
-transaction on the store's engine (ledger.py holds the SQL; journal.py the sender's journal).
+transaction on the store's engine (ledger.py, claims.py and outcomes.py hold the SQL;
+journal.py the sender's journal).
 
     store.ledger.create(issue, list_name)      # queue the list's active members
     store.ledger.claim(issue, 32, run=...)     # pending -> sending, for this sender
-    store.ledger.record(outcomes)              # sending -> sent | failed | pending
+    store.ledger.record(outcomes, run=...)     # its sending -> sent | failed | pending
+    store.ledger.uncertain(issue)              # sending, and no sender alive here has them
     store.ledger.of_subscriber(41)             # one person's rows, for `subscribers show`
 
 Writes go through the store's writer engine (on SQLite, one writer at a time); reads through
@@ -19,8 +21,8 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from . import claims, journal, ledger, outcomes
 from . import engine as engines
-from . import journal, ledger
 from .ledger import Claim
 from .models import LedgerEntry, TestSend, now
 
@@ -68,7 +70,7 @@ class SendLedger:
         """Up to `limit` pending messages (ids above `after`; for `audience` only, if given),
         now marked sending, for this process to send (as `run`, its journal's)."""
         with self._writer.connect() as connection, connection.begin():
-            return ledger.claim(connection, issue, limit, now(), after, audience, run)
+            return claims.claim(connection, issue, limit, now(), after, audience, run)
 
     def journal(self) -> journal.Journal | None:
         """A new journal for a sender of this store's messages (None for a database in
@@ -83,17 +85,23 @@ class SendLedger:
         with journal.dead_runs(journal.directory_for(self.url)) as runs:
             for record, paths in runs:
                 with self._writer.connect() as connection, connection.begin():
-                    counts = ledger.settle(connection, record.run, record.handed,
+                    counts = outcomes.settle(connection, record.run, record.handed,
                                            record.answered, now(), trusted=record.trusted)
                 settled += sum(counts.values())
                 for path in paths:
                     path.unlink(missing_ok=True)
         return settled
 
-    def record(self, outcomes: Sequence[ledger.Outcome]) -> int:
-        """Record the outcomes of many claimed messages in one transaction."""
+    def record(self, done: Sequence[outcomes.Outcome], run: str | None = None) -> int:
+        """Record the outcomes of many claimed messages in one transaction; only those still
+        claimed by `run`, if given (a sender's own)."""
         with self._writer.connect() as connection, connection.begin():
-            return ledger.record(connection, outcomes, now())
+            return outcomes.record(connection, done, now(), run)
+
+    def release(self, ids: Sequence[int], run: str) -> int:
+        """`run`'s claims it never handed over back to pending, their attempt not counted."""
+        with self._writer.connect() as connection, connection.begin():
+            return outcomes.release(connection, ids, run, now())
 
     def failures(self, issue: str) -> list[tuple[str, int]]:
         """(last reply, how many) of the issue's failed messages, most common first."""
@@ -115,11 +123,11 @@ class SendLedger:
 
     def mark_sent(self, delivery_id: int, reply: str) -> None:
         with self._writer.connect() as connection, connection.begin():
-            ledger.mark_sent(connection, delivery_id, reply, now())
+            outcomes.mark_sent(connection, delivery_id, reply, now())
 
     def mark_failed(self, delivery_id: int, reply: str, *, permanent: bool) -> None:
         with self._writer.connect() as connection, connection.begin():
-            ledger.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
+            outcomes.mark_failed(connection, delivery_id, reply, now(), permanent=permanent)
 
     def counts(self, issue: str, audience: ledger.Audience | None = None,
                       list_name: str | None = None) -> dict[str, int]:
@@ -129,15 +137,30 @@ class SendLedger:
             list_id = None if list_name is None else self._list_id(session, list_name)
             return ledger.counts(session.connection(), issue, audience, list_id)
 
+    def live_runs(self) -> set[str]:
+        """The runs of the senders of this store's messages alive on this machine."""
+        return journal.live_runs(journal.directory_for(self.url))
+
     def uncertain(self, issue: str, audience: ledger.Audience | None = None) -> list[Claim]:
-        """Messages left `sending` (a sender stopped mid-send; to `audience`, if given): they
-        may have gone."""
+        """Messages left `sending` by a sender that is not running here (it stopped
+        mid-send, or runs on another machine; to `audience`, if given): they may have gone.
+        The rule: store/outcomes.py."""
+        live = self.live_runs()
         with self.engine.connect() as connection:
-            return ledger.uncertain(connection, issue, audience)
+            return outcomes.uncertain(connection, issue, audience, live)
+
+    def being_sent(self, issue: str, audience: ledger.Audience | None = None) -> int:
+        """Messages claimed by a sender running on this machine, not yet recorded."""
+        live = self.live_runs()
+        with self.engine.connect() as connection:
+            return outcomes.being_sent(connection, issue, audience, live)
 
     def requeue(self, issue: str, ids: Sequence[int] | None = None) -> int:
+        """The operator's: the issue's uncertain messages (all, or just `ids`) back to
+        pending, to be sent again; never those of a sender running here."""
+        live = self.live_runs()
         with self._writer.connect() as connection, connection.begin():
-            return ledger.requeue(connection, issue, ids, now())
+            return outcomes.requeue(connection, issue, ids, now(), live)
 
     def of_subscriber(self, subscriber_id: int) -> list[Delivered]:
         """The ledger rows of one subscriber (every issue queued for them), oldest first."""
