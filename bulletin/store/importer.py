@@ -169,6 +169,13 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     # closed after the import): fewer re-reads of the unique index's pages.
                     # A fixed amount, whatever the size of the file.
                     connection.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+                    # The same for the temporary database the staging table is in (the
+                    # pragma above is the main database's only), and its journal in memory:
+                    # a batch's changes, as small as the batch; a crash loses that table
+                    # anyway. The main database's journal and syncing are left as they are.
+                    connection.exec_driver_sql(
+                        f"PRAGMA temp.cache_size = -{IMPORT_CACHE_KIB}")
+                    connection.exec_driver_sql("PRAGMA temp.journal_mode = MEMORY")
                 list_id(connection, list_name)  # an unknown list: before reading the file
             staging = Staging(connection, duplicate)
             for batch in _batches(rows, report, batch_size, note):

@@ -24,7 +24,7 @@ from dataclasses import replace
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .bulk import Many
+from .bulk import Copy, Many
 from .models import EMAIL_LENGTH
 from .rows import Row
 
@@ -40,6 +40,11 @@ staged = Table("bulletin_import_rows", _temporary,
                prefixes=["TEMPORARY"], sqlite_with_rowid=False)
 """One row per address of the file: its first line, its merged values, the last batch it was
 in (`batch`) and the batch it was first in (`chunk`). The merge reads it a chunk at a time."""
+incoming = Table("bulletin_import_batch", _temporary,
+                 *(Column(column.name, column.type) for column in staged.columns),
+                 prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+"""PostgreSQL: one batch, written with COPY and then upserted into `staged` in one statement
+(emptied at the end of each batch's transaction)."""
 
 
 class Staging:
@@ -53,16 +58,30 @@ class Staging:
         self.duplicate = duplicate
         self.batches = 0
         """How many batches were staged: the chunks to merge are 1 to this."""
+        keys = ("email_key", "email", "name", "language", "line", "batch", "chunk")
+        postgres = connection.dialect.name == "postgresql"
         with connection.begin():
-            _temporary.create_all(connection)
-        insert_ = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+            _temporary.create_all(connection, tables=[staged, incoming] if postgres else [staged])
+        insert_ = postgresql.insert if postgres else sqlite.insert
         statement = insert_(staged)
-        self.upsert = Many(connection, statement.on_conflict_do_update(
+        if postgres:
+            statement = statement.from_select(keys, select(*(incoming.c[key] for key in keys)))
+        upsert = statement.on_conflict_do_update(
             index_elements=[staged.c.email_key],
             set_={"name": func.coalesce(staged.c.name, statement.excluded.name),
                   "language": func.coalesce(staged.c.language, statement.excluded.language),
-                  "batch": statement.excluded.batch}),
-            ("email_key", "email", "name", "language", "line", "batch", "chunk"))
+                  "batch": statement.excluded.batch})
+        self.upsert: Callable[[list[tuple[object, ...]]], None]
+        if postgres:
+            copy = Copy(connection, incoming.name, keys)
+
+            def copy_then_upsert(rows: list[tuple[object, ...]]) -> None:
+                copy(rows)
+                connection.execute(upsert)
+
+            self.upsert = copy_then_upsert
+        else:
+            self.upsert = Many(connection, upsert, keys)
 
     def add(self, rows: list[Row]) -> None:
         """Stage one batch of good rows (in the order of the file)."""
