@@ -3,6 +3,11 @@ path (a CSV file on disk → bulletin.csvimport → Store.import_csv) into a fre
 then stream every active member of the list.
 
     python benchmarks/store.py [--rows 1000000] [--small 100000] [--no-postgresql]
+    python benchmarks/store.py --old-code DIR [--rows 200000] [--no-postgresql]
+
+--old-code DIR (a checkout of an older bulletin, e.g. `git worktree add /tmp/old HEAD`) runs
+the import of --rows with that code and with this one, alternating, on SQLite and on
+PostgreSQL, and prints one table of both: rows/s, write-lock seconds and peak memory.
 
 One run prints: rows per second, peak memory of the import (Python's heap by tracemalloc, and
 the growth of the process's peak RSS, which includes SQLite's own cache), how long the
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import people  # benchmarks/people.py: generated subscribers
@@ -38,10 +44,10 @@ POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # -- the measuring child ----------------------------------------------------------------------
 
-def child(csv_path: Path, url: str, trace: bool, stream: bool) -> None:
+def child(csv_path: Path, url: str, trace: bool, stream: bool, code: Path = ROOT) -> None:
     import tracemalloc
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(code))
     from bulletin.store import Store
 
     with Store.open(url) as store:
@@ -71,8 +77,9 @@ def child(csv_path: Path, url: str, trace: bool, stream: bool) -> None:
     print(json.dumps(result))
 
 
-def measure(csv_path: Path, url: str, *, trace: bool = False, stream: bool = False) -> dict:
-    command = [sys.executable, __file__, "--child", str(csv_path), url]
+def measure(csv_path: Path, url: str, *, trace: bool = False, stream: bool = False,
+            code: Path = ROOT) -> dict:
+    command = [sys.executable, __file__, "--child", str(csv_path), url, "--code", str(code)]
     command += ["--trace"] * trace + ["--stream"] * stream
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -117,12 +124,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument("--old-code", type=Path,
+                        help="an older checkout to compare with, in one table")
+    parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("CSV", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        child(Path(options.child[0]), options.child[1], options.trace, options.stream)
+        child(Path(options.child[0]), options.child[1], options.trace, options.stream,
+              options.code)
+        return
+    if options.old_code:
+        compare(options.old_code.resolve(), options.rows, not options.no_postgresql)
         return
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as temporary:
@@ -192,6 +206,67 @@ def main() -> None:
           f"{mib(speed_big['rss_growth_kib'] * 1024)} against "
           f"{mib(speed_small['rss_growth_kib'] * 1024)} — "
           f"{'met' if flat and rss_flat else 'NOT MET'}")
+
+
+def compare(old: Path, rows: int, postgresql: bool) -> None:
+    """The import of `rows` with the code at `old` and with this one, alternating (old, new,
+    old, new: each twice, the better run kept), on SQLite and PostgreSQL; memory in a third
+    run of each under tracemalloc."""
+    codes = (("old", old), ("new", ROOT))
+    results: dict[tuple[str, str], dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as temporary:
+        folder = Path(temporary)
+        path = folder / f"subscribers-{rows}.csv"
+        people.generate(path, rows)
+        backends = ["SQLite"] + ["PostgreSQL"] * postgresql
+
+        def url(backend: str) -> tuple[str, Callable[[], None]]:
+            if backend == "SQLite":
+                return fresh_sqlite(folder, "compare.db"), lambda: None
+            made = postgresql_schema()
+            if made is None:
+                sys.exit("PostgreSQL is not answering on 127.0.0.1:5432")
+            schema, engine = made
+            return (f"{POSTGRESQL}?options=-csearch_path%3D{schema}",
+                    lambda: drop_schema(schema, engine))
+
+        for backend in backends:
+            for _ in range(2):
+                for label, code in codes:
+                    target, done = url(backend)
+                    try:
+                        run = measure(path, target, code=code)
+                    finally:
+                        done()
+                    assert run["added"] == run["rows"] == rows, run
+                    best = results.get((backend, label))
+                    if best is None or run["seconds"] < best["seconds"]:
+                        results[(backend, label)] = run
+            for label, code in codes:
+                target, done = url(backend)
+                try:
+                    results[(backend, label)]["traced_peak"] = \
+                        measure(path, target, code=code, trace=True)["traced_peak"]
+                finally:
+                    done()
+    print(f"import of {rows:,} generated subscribers (CSV file → Store.import_csv), old = "
+          f"{old}, new = {ROOT}; best of 2 alternating runs")
+    print(f"{'':<12}{'code':<6}{'seconds':>9}{'rows/s':>10}{'write lock s':>14}"
+          f"{'tracemalloc peak':>18}{'peak RSS growth':>17}{'new/old':>9}")
+    for backend in backends:
+        for label, _ in codes:
+            run = results[(backend, label)]
+            ratio = results[(backend, "old")]["seconds"] / run["seconds"]
+            print(f"{backend:<12}{label:<6}{run['seconds']:>9.2f}"
+                  f"{run['rows'] / run['seconds']:>10,.0f}{run['locked_seconds']:>14.2f}"
+                  f"{mib(run['traced_peak']):>18}{mib(run['rss_growth_kib'] * 1024):>17}"
+                  f"{ratio:>8.2f}x")
+    target = {"SQLite": 60_000, "PostgreSQL": 50_000}
+    for backend in backends:
+        run = results[(backend, "new")]
+        rate = run["rows"] / run["seconds"]
+        print(f"target on {backend} ≥ {target[backend]:,} rows/s: {rate:,.0f} — "
+              f"{'met' if rate >= target[backend] else 'NOT MET'}")
 
 
 def _sqlite_version() -> str:
