@@ -10,13 +10,16 @@ import signal
 import subprocess
 import sys
 import threading
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from bulletin.settings import load_workspace
 from bulletin.store import Store
+from tests.inbound_mail import dsn
 from tests.waiting import SAFETY, wait_for
 from tests.web_helpers import KEY
 
@@ -27,7 +30,17 @@ pytest_plugins = ["tests.imap_server"]
 pytestmark = pytest.mark.slow  # bulletin serve as a real process, a real Dovecot
 
 CORPUS = Path(__file__).resolve().parent / "data" / "inbound"
-BOUNCE = "bounceparser/doesnotexist.msg"  # a hard bounce for recipient@example.net
+BOUNCE = "bounceparser/doesnotexist.msg"  # a hard bounce about someone else's mail
+
+
+def our_bounce(workspace: Path) -> bytes:
+    """A hard bounce, as Postfix writes one, of a message the workspace's newsletter sent to
+    recipient@example.net (a bounce of mail that is not ours is left alone)."""
+    sender = load_workspace(workspace / "bulletin.toml").newsletter("cohes3ion").sender
+    sent = (f"From: {sender}\r\nTo: recipient@example.net\r\nSubject: Cohes3ion\r\n"
+            f"Message-ID: <issue-4@example.org>\r\n\r\nHello.\r\n").encode()
+    return dsn(sent, parseaddr(sender)[1], "recipient@example.net", "5.1.1",
+               "550 5.1.1 <recipient@example.net>: Recipient address rejected: User unknown")
 
 
 class Serving:
@@ -81,7 +94,7 @@ def test_serve_processes_the_mailbox_beside_the_service(workspace: Path,
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
         store.create_list("cohes3ion", newsletter="cohes3ion")
         store.subscribe("recipient@example.net", "cohes3ion", source="test")
-    dovecot.append((CORPUS / BOUNCE).read_bytes())
+    dovecot.append(our_bounce(workspace))
     dovecot.append((CORPUS / "cpython-email/msg_02.txt").read_bytes())
     serving = Serving(workspace, dovecot.password)
     try:
