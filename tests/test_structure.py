@@ -159,6 +159,12 @@ def test_only_the_cli_imports_the_cli() -> None:
     ("bulletin.web.service", ("bulletin.send.dispatch", "bulletin.send.campaign",
                               "bulletin.send.smtp", "bulletin.send.outgoing",
                               "bulletin.workflow")),
+    # What comes back is classified without a database; its processing reaches the store,
+    # never the sender, the service or the renderer.
+    ("bulletin.inbound.families", ("bulletin.store", "bulletin.send", "bulletin.web",
+                                   "bulletin.render")),
+    ("bulletin.inbound", ("bulletin.send", "bulletin.web", "bulletin.render",
+                          "bulletin.compose", "bulletin.workflow")),
     # Rendering is pure: no database, no sending, no service.
     ("bulletin.render", ("bulletin.store", "bulletin.send", "bulletin.web")),
     ("bulletin.compose", ("bulletin.store", "bulletin.send", "bulletin.web")),
