@@ -71,11 +71,10 @@ def receive_command(config: StoreConfigOpt = None) -> None:
     from ..inbound.process import process
     from ..settings import find_config, load_workspace
     from ..store import Store
-    from ..store.engine import resolve_url
 
     try:
         workspace = load_workspace(config or find_config())
-        with Store.open(resolve_url(workspace.root, workspace.settings.database_url)) as store:
+        with Store.for_workspace(workspace) as store:
             done = process(store, workspace, raw, source="pipe")
     except NotAnEmailError as exc:
         _fail(EX_DATAERR, f"not processed: {exc}")
@@ -102,7 +101,6 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
     from ..inbound.process import process
     from ..settings import find_config, load_workspace
     from ..store import Store
-    from ..store.engine import resolve_url
 
     with reported():
         workspace = load_workspace(config or find_config())
@@ -110,7 +108,7 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
         links.secret_key()  # tokens are checked with it: say so before reading any mail
         inbound = workspace.settings.inbound
         assert inbound is not None  # account() said so
-        with Store.open(resolve_url(workspace.root, workspace.settings.database_url)) as store:
+        with Store.for_workspace(workspace) as store:
             tally = mailbox.fetch(account, inbound.folder, inbound.processed_folder,
                                   partial(process, store, workspace, source="imap"))
     out.print(escape(tally.line().capitalize()))

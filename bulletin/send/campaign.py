@@ -15,7 +15,6 @@ from ..fields import in_language
 from ..message import Recipient
 from ..personalise import MessageTemplate
 from ..settings import Workspace
-from ..store.engine import resolve_url
 from ..store.ledger import Audience, Claim
 from ..store.store import Store
 from .outgoing import Outgoing
@@ -30,7 +29,7 @@ def issue_key(loaded: IssueFile) -> str:
 
 
 def open_store(workspace: Workspace) -> Store:
-    return Store.open(resolve_url(workspace.root, workspace.settings.database_url))
+    return Store.for_workspace(workspace)
 
 
 def templates(outgoing: Outgoing, key: bytes,

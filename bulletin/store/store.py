@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -44,6 +45,9 @@ from .sendledger import SendLedger
 from .subscribers import SubscriberRef
 from .subscriptions import SubscriberInfo, Subscriptions
 from .suppressions import Suppressions
+
+if TYPE_CHECKING:
+    from ..settings import Workspace
 
 __all__ = ["ArchiveEntry", "ArchivedCopy", "AuditRecord", "ListInfo", "Member", "Store",
            "SubscriberInfo", "SubscriberRef", "upgrade"]
@@ -98,6 +102,12 @@ class Store:
         self.archive_put = self.archive.put
         self.archive_get = self.archive.get
         self.archive_index = self.archive.index
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> Store:
+        """The workspace's store: BULLETIN_DATABASE_URL, else database_url in bulletin.toml,
+        else the SQLite file beside it."""
+        return cls.open(engines.resolve_url(workspace.root, workspace.settings.database_url))
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
