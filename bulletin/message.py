@@ -145,8 +145,8 @@ def display_name(name: str) -> str:
     words, chunk, size = [], "", 0
     for character in name:
         width = len(character.encode("utf-8", "surrogatepass"))
-        if size + width > _WORD_BYTES and chunk:
-            cut = chunk.rfind(" ") + 1 or len(chunk)  # after the last space, if any
+        while size + width > _WORD_BYTES and chunk:  # twice when the part after the space
+            cut = chunk.rfind(" ") + 1 or len(chunk)  # is still too long with `character`
             words.append(_encoded_word(chunk[:cut]))
             chunk = chunk[cut:]
             size = len(chunk.encode("utf-8", "surrogatepass"))

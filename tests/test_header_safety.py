@@ -148,6 +148,17 @@ def _rfc2047_name(data: bytes) -> str:
     return str(email.header.make_header(email.header.decode_header(phrase)))
 
 
+def test_a_name_cut_after_a_space_keeps_every_encoded_word_short(
+        template: MessageTemplate) -> None:
+    """The part after the last space, with the next character, can itself be too long for one
+    encoded word: it is cut again (two-byte characters fill a word quickly)."""
+    name = "0" * 7 + "\x80" * 19 + " 0000" + "\x80" * 21
+    data = message_for(template, Recipient("1", "a@example.org", name))
+    words = ENCODED_WORD.findall(raw_to(data))
+    assert len(words) > 1 and all(len(w) <= 75 for w in words)
+    assert _rfc2047_name(data) == name
+
+
 local_parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.+-_=&'!#$%*/?^`{|}~âŵüßЖ中",
                       min_size=1, max_size=40).filter(
     lambda s: not s.startswith(".") and ".." not in s and not s.endswith("."))
