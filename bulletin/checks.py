@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
+from . import parity
 from . import placeholders as ph
 from .issue import IssueFile
 from .render import Rendered
@@ -49,7 +50,8 @@ def check(loaded: IssueFile, rendered: Rendered, html: str, text: str) -> list[F
     on what is sent."""
     return [*_size(loaded, html), *_structure(loaded, rendered),
             *_links_and_images(loaded, html), *_headers(loaded, rendered),
-            *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text)]
+            *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text),
+            *(Finding(*found) for found in parity.check(loaded))]
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

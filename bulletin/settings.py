@@ -16,6 +16,8 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .fields import Colour, Language, Prose, Strict, Url, prose_fields
+from .languages import LanguageOptions
+from .mediasettings import Logo, MediaSettings
 from .textfile import read_text
 from .validation import describe
 from .yamlsource import Loc, dotted
@@ -49,13 +51,6 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
-
-
-class Logo(Strict):
-    src: Url
-    alt: Prose
-    width: int = Field(default=200, ge=16, le=600)
-    href: Url | None = None
 
 
 class Colours(Strict):
@@ -106,17 +101,18 @@ class Dkim(Strict):
 class Bounces(Strict):
     """What is done with what comes back ([newsletters.X.bounces]): a hard bounce or a
     complaint suppresses at once; `soft_limit` soft bounces (of different messages) within
-    `soft_days` days count as a hard bounce. `bulletin status` warns when an issue's
-    complaints reach `complaint_warning` of the messages sent, or its bounces (hard or soft)
-    `bounce_warning`."""
+    `soft_days` days, or a soft bounce of each of the last `soft_consecutive` issues sent to
+    them (0: off), count as a hard bounce. `bulletin status` warns when an issue's
+    complaints reach `complaint_warning` of the messages sent, or its bounces `bounce_warning`."""
 
     soft_limit: int = Field(default=3, ge=1, le=100)
     soft_days: int = Field(default=30, ge=1, le=3650)
+    soft_consecutive: int = Field(default=3, ge=0, le=100)
     complaint_warning: float = Field(default=0.001, gt=0, le=1)
     bounce_warning: float = Field(default=0.02, gt=0, le=1)
 
 
-class Newsletter(Strict):
+class Newsletter(LanguageOptions):
     name: Prose
     organisation: Prose
     sender: Address = Field(alias="from")
@@ -141,6 +137,7 @@ class Newsletter(Strict):
     """Each message's envelope sender is LOCAL+TOKEN@domain (TOKEN names its ledger row), so
     that a bounce names what bounced; off for relays that forbid it."""
     bounces: Bounces = Bounces()
+    approvals: int = Field(default=0, ge=0, le=20)  # sign-offs a send needs (bulletin.approval)
 
 
 class Smtp(Strict):
@@ -219,6 +216,7 @@ class Settings(Strict):
     webhooks: Webhooks = Webhooks()
     newsletters: dict[str, Newsletter] = Field(min_length=1)
     database_url: str | None = None
+    media: MediaSettings = MediaSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -130,7 +130,7 @@ def test_every_edition_is_checked(workspace: Path, server: SmtpServer,
         sections:
           - heading: {en: Plans, cy: Cynlluniau}
             body:
-              cy: Mae'r cynlluniau wedi'u [cyhoeddi](https://example.org/cynlluniau).
+              cy: Mae'r cynlluniau wedi'u [cyhoeddi](https://example.org/plans).
               en: The plans {{ are }} [published](https://example.org/plans).
         """))
     code, output = bulletin("send", str(path), "--yes", "--delivery", "each")

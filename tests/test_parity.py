@@ -1,0 +1,150 @@
+"""Parity of a bilingual issue in `bulletin check` (and so in `bulletin send`): same links,
+images and fields in every language, no translation placeholder, lengths compared."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulletin.cli import app
+from tests.conftest import ROOT
+
+BILINGUAL = ROOT / "issues" / "cohes3ion-04-bilingual.yaml"
+
+
+def bulletin(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def example(workspace: Path) -> Path:
+    """The bundled bilingual example, copied into a workspace to change."""
+    path = workspace / "issues" / BILINGUAL.name
+    shutil.copy(BILINGUAL, path)
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def change(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+def check(path: Path, *more: str) -> tuple[int, str]:
+    return bulletin("check", str(path), "--config", str(path.parent.parent / "bulletin.toml"),
+                    *more)
+
+
+def test_the_bundled_example_passes_its_own_checks(example: Path) -> None:
+    for delivery in ("bilingual", "side-by-side", "each"):
+        code, output = check(example, "--delivery", delivery)
+        assert code == 0, output
+        assert "0 errors, 0 warnings" in output
+    assert "native" in BILINGUAL.read_text()  # marked for a native speaker's review
+
+
+def test_a_welsh_body_with_one_link_fewer_is_an_error_naming_field_language_line(
+        example: Path) -> None:
+    change(example, "\n        - gwneud [fideo'r prosiect]"
+           "(https://www.interregeurope.eu/cohes3ion/news#project-video)",
+           "\n        - gwneud fideo'r prosiect")
+    code, output = check(example)
+    assert code == 1, output
+    assert re.search(rf"{re.escape(str(example))}:\d+: sections\[2\]\.body \(cy\): 2 links, "
+                     r"the 'en' text has 3", output) or \
+        re.search(rf"{re.escape(str(example))}:\d+: sections\[2\]\.body \(en\): 3 links, "
+                  r"the 'cy' text has 2", output), output
+
+
+def test_a_placeholder_left_is_an_error_with_its_own_line(example: Path) -> None:
+    change(example, "        Er gwaethaf yr heriau,",
+           "        [Cyfieithiad i ddilyn / Welsh translation to follow]\n"
+           "        Er gwaethaf yr heriau,")
+    code, output = check(example)
+    assert code == 1, output
+    line = line_of(example, "[Cyfieithiad i ddilyn")
+    assert f"{example}:{line}: sections[2].body (cy): 'Cyfieithiad i ddilyn' marks a " \
+        "translation still to come" in " ".join(output.split()), output
+
+
+@pytest.mark.parametrize("placeholder", ["TODO", "[cy]"])
+def test_other_placeholders_are_errors(example: Path, placeholder: str) -> None:
+    change(example, "cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol",
+           f"cy: \"{placeholder} Cyhoeddi Cynlluniau Gweithredu Rhanbarthol\"")
+    code, output = check(example)
+    assert code == 1 and "sections[0].heading (cy)" in output, output
+    assert f"'{placeholder}' marks a translation" in output
+
+
+def test_configured_pattern_is_an_error(example: Path) -> None:
+    config = example.parent.parent / "bulletin.toml"
+    config.write_text(config.read_text() + '\n[newsletters.cohes3ion-bilingual.parity]\n'
+                      'placeholders = ["Rhanbarthol$"]\n')
+    code, output = check(example)
+    assert code == 1 and "sections[0].heading (cy): 'Rhanbarthol'" in output, output
+
+
+def test_text_identical_to_the_other_language_is_untranslated(example: Path) -> None:
+    change(example, "cy: Edrych yn ôl ar rai o gerrig milltir allweddol y prosiect",
+           "cy: Looking back at some key project milestones")
+    code, output = check(example)
+    assert code == 1, output
+    line = line_of(example, "en: Looking back")
+    assert f"{example}:{line}: sections[2].heading (en): the same text as the 'cy' text" \
+        in output, output
+
+
+def test_a_link_to_another_page_is_an_error_unless_the_pair_is_listed(example: Path) -> None:
+    welsh = "https://www.interregeurope.eu/cohes3ion/news#fideo-y-prosiect"
+    change(example, "[fideo'r prosiect](https://www.interregeurope.eu/cohes3ion/news#project-video)",
+           f"[fideo'r prosiect]({welsh})")
+    code, output = check(example)
+    assert code == 1 and f"links to {welsh}" in output, output
+    config = example.parent.parent / "bulletin.toml"
+    config.write_text(config.read_text() + '\n[newsletters.cohes3ion-bilingual.parity]\n'
+                      f'urls = [{{cy = "{welsh}", en = "https://www.interregeurope.eu/'
+                      'cohes3ion/news#project-video"}]\n')
+    code, output = check(example)
+    assert code == 0, output
+
+
+def test_subject_written_once_and_no_preheader_are_errors(example: Path) -> None:
+    change(example, "subject:\n  cy: Cylchlythyr Cohes3ion Rhifyn 4\n"
+           "  en: Cohes3ion Newsletter Issue 4\n", "subject: Cohes3ion Newsletter Issue 4\n")
+    text = example.read_text()
+    start = text.index("preheader:")
+    example.write_text(text[:start] + text[text.index("sections:"):])
+    code, output = check(example)
+    assert code == 1, output
+    assert "subject: written once" in output and "preheader: missing" in output
+
+
+def test_a_much_shorter_translation_is_a_warning(example: Path) -> None:
+    change(example, "        Er gwaethaf yr heriau, mae Cam 1 prosiect Cohes3ion wedi bod yn "
+           "llwyddiant mawr:", "        Llwyddiant:")
+    change(example, "heading:\n      cy: Edrych yn ôl ar rai o gerrig milltir allweddol y "
+           "prosiect", "heading:\n      cy: Cerrig milltir")
+    code, output = check(example)
+    assert code == 0, output
+    assert "warning parity-length" in output and "sections[2].heading (en)" in output
+
+
+def test_send_refuses_an_issue_with_a_placeholder(example: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET_KEY", "k" * 32)
+    change(example, "cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol",
+           "cy: \"[Cyfieithiad i ddilyn] Cyhoeddi\"")
+    code, output = bulletin("send", str(example), "--dry-run", "--yes", "--config",
+                            str(example.parent.parent / "bulletin.toml"))
+    assert code == 1, output
+    assert "translation-placeholder" in output or "translation still to come" in output
