@@ -16,6 +16,7 @@ from . import placeholders as ph
 from .errors import RenderError
 from .fields import in_language
 from .i18n import gettext_for, language_name
+from .images import Images
 from .issue import IssueFile
 from .markdown import to_html_and_text, wrap
 
@@ -52,15 +53,17 @@ MODES = ("single", "bilingual", "side-by-side")
 
 
 def compose(loaded: IssueFile, theme_dir: Path, base_url: str,
-            languages: tuple[str, ...] | str, mode: str = "single") -> Composed:
+            languages: tuple[str, ...] | str, mode: str = "single",
+            images: Images | None = None) -> Composed:
     """Render the theme's three templates for one issue: in one language ("single"), or in
-    several, one after the other ("bilingual") or side by side on wide screens."""
+    several, one after the other ("bilingual") or side by side on wide screens. Local
+    images are shown as `images` placed them (images.prepare)."""
     if isinstance(languages, str):
         languages = (languages,)
     if mode not in MODES:
         raise RenderError(f"unknown delivery mode '{mode}'; choose one of {', '.join(MODES)}")
     context = _context(loaded, base_url, languages, mode if len(languages) > 1 else "single",
-                       theme_dir / "locale")
+                       theme_dir / "locale", images or Images())
     env = environment(theme_dir)
     out = {}
     for name in (MJML_TEMPLATE, TEXT_TEMPLATE, CSS_TEMPLATE):
@@ -89,14 +92,14 @@ def _template_line(exc: Exception, name: str) -> int | str:
 
 
 def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode: str,
-             catalogues: Path) -> dict[str, Any]:
+             catalogues: Path, images: Images) -> dict[str, Any]:
     """What the templates see: one block of text per language, in the order they appear,
     and the parts every language shares."""
     newsletter = loaded.newsletter
     one_of_several = len(newsletter.languages) > 1 and len(languages) == 1
     view = links.archive_url(base_url, loaded.issue.newsletter, loaded.slug,
                              languages[0] if one_of_several else None)
-    blocks = [_block(loaded, language, catalogues) for language in languages]
+    blocks = [_block(loaded, language, catalogues, images) for language in languages]
     gettexts = [block["_"] for block in blocks]
 
     def every(message: str) -> str:
@@ -115,8 +118,13 @@ def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode:
         "preheader": joined("preheader", " | "),
         "every": every,
         "brand": {"banner": joined("banner"), "colours": brand.colours.model_dump(),
-                  "logo": brand.logo and {"src": brand.logo.src, "alt": joined("logo_alt"),
-                                          "width": brand.logo.width, "href": brand.logo.href}},
+                  "logo": brand.logo and {
+                      "src": images.logo.url if images.logo else brand.logo.src,
+                      "dark_src": images.logo_dark.url if images.logo_dark
+                      else brand.logo.dark_src,
+                      "alt": joined("logo_alt"), "width": brand.logo.width,
+                      "height": images.logo.height if images.logo else None,
+                      "href": brand.logo.href}},
         "newsletter": {"organisation": joined("organisation"), "name": joined("name"),
                        "postal_address": joined("postal_address", "\n")},
         "footer_links": links.footer_links(newsletter.footer, every),
@@ -130,7 +138,8 @@ def _context(loaded: IssueFile, base_url: str, languages: tuple[str, ...], mode:
     }
 
 
-def _block(loaded: IssueFile, language: str, catalogues: Path) -> dict[str, Any]:
+def _block(loaded: IssueFile, language: str, catalogues: Path,
+           images: Images) -> dict[str, Any]:
     """Everything in one language: the issue's text and the theme's translated words."""
     issue, newsletter = loaded.issue, loaded.newsletter
     _ = gettext_for(catalogues, language)
@@ -139,15 +148,19 @@ def _block(loaded: IssueFile, language: str, catalogues: Path) -> dict[str, Any]
         return in_language(value, language)
 
     sections = []
-    for section in issue.sections:
+    for index, section in enumerate(issue.sections):
         body_html, body_text = to_html_and_text(t(section.body))
         image = section.image
+        placed = images.sections.get(index)
         sections.append({
             "heading": t(section.heading),
             "body_html": body_html,
             "body_text": body_text,
-            "image": image and {"src": image.src, "alt": t(image.alt) if image.alt is not None
-                                else None, "width": image.width, "href": image.href},
+            "image": image and {"src": placed.url if placed else image.src,
+                                "alt": t(image.alt) if image.alt is not None else None,
+                                "width": placed.width if placed else image.width,
+                                "height": placed.height if placed else None,
+                                "href": image.href},
             "button": section.button and {"text": t(section.button.text),
                                           "url": section.button.url},
             "style": section.style,

@@ -74,6 +74,21 @@ def _url(value: str) -> str:
 
 Url = Annotated[str, AfterValidator(_url)]
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _image_source(value: str) -> str:
+    if _SCHEME.match(value) and not re.match(r"^[A-Za-z]:[\\/]", value):
+        return _url(value)
+    if not value.strip() or "\0" in value:
+        raise ValueError(f"expected an https:// URL or a path relative to this file "
+                         f"(got {value!r})")
+    return value
+
+
+ImageSource = Annotated[str, AfterValidator(_image_source)]
+"""An image: an absolute URL, or a file's path relative to the file that names it."""
+
 
 def _colour(value: str) -> str:
     if not _COLOUR.match(value):

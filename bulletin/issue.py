@@ -10,14 +10,14 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from .errors import IssueError, SettingsError
-from .fields import Prose, Strict, Url, prose_fields
+from .fields import ImageSource, Prose, Strict, Url, prose_fields
 from .settings import Newsletter, Workspace
 from .validation import describe
 from .yamlsource import Loc, Located, dotted, load_yaml
 
 
 class Image(Strict):
-    src: Url
+    src: ImageSource
     alt: Prose | None = None
     width: int | None = Field(default=None, ge=16, le=600)
     href: Url | None = None

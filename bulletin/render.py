@@ -20,6 +20,7 @@ from .errors import RenderError
 if TYPE_CHECKING:
     from premailer import Premailer
 
+    from .images import MediaFile
     from .issue import IssueFile
     from .settings import Workspace
 
@@ -44,6 +45,8 @@ class Rendered:
     preheader: str
     html: str
     text: str
+    media: tuple[MediaFile, ...] = ()
+    """The processed local images the HTML shows (images.py), to publish before sending."""
 
     def personalise(self, values: dict[str, str]) -> tuple[str, str]:
         """(html, text) with the recipient's values in place of the placeholders."""
@@ -165,12 +168,15 @@ def render(loaded: IssueFile, workspace: Workspace, language: str | None = None)
 def render_edition(loaded: IssueFile, workspace: Workspace,
                    languages: tuple[str, ...]) -> Rendered:
     from .compose import compose
+    from .images import prepare, set_heights
 
     newsletter = loaded.newsletter
     mode = newsletter.delivery if len(languages) > 1 else "single"
+    images = prepare(loaded, workspace)
     composed = compose(loaded, workspace.theme_dir(newsletter.theme),
-                       workspace.settings.base_url, languages, mode)
-    html = inline_css(compile_mjml(composed.mjml), composed.css)
+                       workspace.settings.base_url, languages, mode, images)
+    html = inline_css(set_heights(compile_mjml(composed.mjml), images.heights()), composed.css)
     return Rendered(newsletter=loaded.issue.newsletter, issue=loaded.slug,
                     language=languages[0], languages=languages, subject=composed.subject,
-                    preheader=composed.preheader, html=html, text=composed.text)
+                    preheader=composed.preheader, html=html, text=composed.text,
+                    media=images.files)

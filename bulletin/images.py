@@ -1,0 +1,304 @@
+"""Local images: a file on the officer's disk made into what every inbox can show.
+
+An issue's `image.src` and a logo's `src`/`dark_src` may be a path relative to the file that
+names it. Each is read with Pillow once per render and checked (a real JPEG, PNG or GIF; WebP
+is converted to PNG; SVG is refused, since most mail clients do not show it), turned upright
+by its EXIF orientation, resized to twice its display width (sharp on phones, never larger
+than it was), stripped of its metadata (EXIF with GPS position and camera serials, XMP,
+comments) and optimised. The result is content-addressed: `<sha256 prefix>.<ext>` of the
+processed bytes, served at `BASE/media/<name>` (or `[media] base_url`), so a changed image is
+a new name and the old URL can be cached for ever.
+
+Pure: files in, bytes out; publishing them (the store) and serving them are elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .errors import IssueError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+    from .issue import IssueFile
+    from .settings import Workspace
+
+CONTENT_WIDTH = 552
+"""The widest an image is shown in the default theme: 600 px less 24 px padding each side."""
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""A larger file is refused before it is decoded: a camera original, not a picture to mail."""
+MAX_PIXELS = 40_000_000
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
+_JPEG_QUALITY = 82
+_MEDIA_NAME = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|gif)$")
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One processed image as published: its content-addressed name, bytes and type."""
+
+    name: str
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An image as the email shows it."""
+
+    url: str
+    width: int
+    """Display width in CSS pixels (the HTML's width)."""
+    height: int
+    file: MediaFile | None = None
+    """The processed local file; None for a remote URL (whose size is not known)."""
+    source: Path | None = None
+
+
+@dataclass(frozen=True)
+class Images:
+    """Every local image of one issue, placed: by section index, and the logos."""
+
+    sections: dict[int, Placed] = field(default_factory=dict)
+    logo: Placed | None = None
+    logo_dark: Placed | None = None
+
+    @property
+    def files(self) -> tuple[MediaFile, ...]:
+        """Each processed file once."""
+        found: dict[str, MediaFile] = {}
+        for placed in (*self.sections.values(), self.logo, self.logo_dark):
+            if placed is not None and placed.file is not None:
+                found.setdefault(placed.file.name, placed.file)
+        return tuple(found.values())
+
+    def heights(self) -> dict[str, int]:
+        """URL -> display height of each local image (for the <img height>)."""
+        return {p.url: p.height for p in (*self.sections.values(), self.logo, self.logo_dark)
+                if p is not None and p.file is not None}
+
+
+def is_local(src: str) -> bool:
+    """True for a path to a file, False for an http(s) URL."""
+    return urlsplit(src).scheme not in ("http", "https")
+
+
+def is_media_name(name: str) -> bool:
+    """True for a name `process` could have given (nothing else is served or written)."""
+    return bool(_MEDIA_NAME.match(name))
+
+
+def media_url(base_url: str, media_base_url: str | None, name: str) -> str:
+    """Where a published image is fetched from: `[media] base_url`/NAME, else BASE/media/NAME."""
+    base = media_base_url or base_url.rstrip("/") + "/media"
+    return f"{base.rstrip('/')}/{name}"
+
+
+def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
+    """Every local image of the issue and its newsletter's logo, processed; one IssueError
+    naming each bad file (its file and line, and what to do) when any cannot be used."""
+    settings = workspace.settings
+    problems: list[str] = []
+
+    def place(src: str, base: Path, width: int, where: str, exact: bool) -> Placed | None:
+        if not is_local(src):
+            return None
+        path = (base / src).resolve()
+        try:
+            processed = process(path, width, exact)
+        except ImageProblem as exc:
+            problems.append(f"{where}: {src}: {exc}")
+            return None
+        name, data, content_type, shown_width, shown_height = processed
+        url = media_url(settings.base_url, settings.media.base_url, name)
+        return Placed(url, shown_width, shown_height, MediaFile(name, data, content_type), path)
+
+    sections: dict[int, Placed] = {}
+    for index, section in enumerate(loaded.issue.sections):
+        image = section.image
+        if image is not None:
+            where = loaded.where(("sections", index, "image", "src"))
+            placed = place(image.src, loaded.path.parent, image.width or CONTENT_WIDTH, where,
+                           image.width is not None)
+            if placed is not None:
+                sections[index] = placed
+    logo = loaded.newsletter.brand.logo
+    found: list[Placed | None] = [None, None]
+    if logo is not None:
+        slug = loaded.issue.newsletter
+        for i, (key, src) in enumerate((("src", logo.src), ("dark_src", logo.dark_src))):
+            if src is not None:
+                where = workspace.where(("newsletters", slug, "brand", "logo", key))
+                found[i] = place(src, workspace.config_path.parent, logo.width, where, True)
+    if problems:
+        raise IssueError("\n".join(problems))
+    return Images(sections, found[0], found[1])
+
+
+class ImageProblem(Exception):
+    """Why a file cannot be used (turned into an IssueError naming its file and line)."""
+
+
+def process(path: Path, display_width: int, exact: bool = True
+            ) -> tuple[str, bytes, str, int, int]:
+    """(name, bytes, content type, display width, display height) of the image at `path`,
+    shown `display_width` wide (narrower when the file is narrower, unless `exact`).
+    Remembered by the file's path, size and time, so editions and re-renders reuse it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ImageProblem("no such file; check the path (it is relative to the file that "
+                           "names it)") from None
+    except OSError as exc:
+        raise ImageProblem(f"cannot read it: {exc.strerror}") from None
+    if not path.is_file():
+        raise ImageProblem("is not a file")
+    if stat.st_size > MAX_FILE_BYTES:
+        raise ImageProblem(f"the file is {stat.st_size / 1e6:.1f} MB, over the "
+                           f"{MAX_FILE_BYTES // (1024 * 1024)} MB an image may be; export a "
+                           f"smaller copy (about {2 * display_width} px wide is plenty)")
+    return _process(path, stat.st_size, stat.st_mtime_ns, display_width, exact)
+
+
+@lru_cache(maxsize=64)
+def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
+             ) -> tuple[str, bytes, str, int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    raw = path.read_bytes()
+    if _looks_like_svg(raw):
+        raise ImageProblem("SVG is not shown by most mail clients (Gmail, Outlook); export "
+                           "it as PNG")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with Image.open(io.BytesIO(raw)) as opened:
+            kind = opened.format or "?"
+            if kind not in (*CONTENT_TYPES, "WEBP"):
+                raise ImageProblem(f"a {kind} image; mail clients show JPEG, PNG and GIF: "
+                                   "export it as one of those")
+            frames = _frames(opened)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, Image.DecompressionBombError):
+            raise ImageProblem(f"over {MAX_PIXELS // 1_000_000} megapixels; export a "
+                               "smaller copy") from None
+        raise ImageProblem("not an image Pillow can read (is it really a JPEG, PNG or "
+                           "GIF?); export it again") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageProblem(f"a damaged image ({exc}); export it again") from None
+    if kind == "WEBP":  # most mail clients cannot show WebP: PNG keeps its transparency
+        kind = "PNG"
+    first = frames[0][0]
+    natural_width, natural_height = first.size
+    shown = display_width if exact else min(display_width, natural_width)
+    target = min(natural_width, 2 * shown)
+    if target < natural_width:
+        height = max(1, round(natural_height * target / natural_width))
+        frames = [(frame.resize((target, height), _lanczos()), duration)
+                  for frame, duration in frames]
+    data = _encode(kind, frames)
+    content_type = CONTENT_TYPES[kind]
+    name = f"{hashlib.sha256(data).hexdigest()[:20]}.{EXTENSIONS[content_type]}"
+    return name, data, content_type, shown, max(1, round(natural_height * shown
+                                                         / natural_width))
+
+
+def _looks_like_svg(raw: bytes) -> bool:
+    head = raw[:1024].lstrip().lower()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in raw[:4096])
+
+
+def _lanczos() -> PILImage.Resampling:
+    from PIL import Image
+
+    return Image.Resampling.LANCZOS
+
+
+def _frames(opened: PILImage.Image) -> list[tuple[PILImage.Image, int]]:
+    """The image upright (its EXIF orientation applied), as (frame, milliseconds) pairs: one
+    for a still image, every frame of an animated GIF (its first is what Outlook shows)."""
+    from PIL import ImageOps, ImageSequence
+
+    if getattr(opened, "is_animated", False) and opened.format == "GIF":
+        return [(frame.convert("RGBA"), int(frame.info.get("duration", 100)))
+                for frame in ImageSequence.Iterator(opened)]
+    upright = ImageOps.exif_transpose(opened)
+    upright.load()
+    return [(upright, 0)]
+
+
+def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
+    """The frames as `kind`, with no metadata: nothing from the original's info is passed on
+    (no exif, xmp, icc comment or text chunks)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    frames = [(_bare(frame), duration) for frame, duration in frames]
+    first = frames[0][0]
+    if kind == "JPEG":
+        rgb = first.convert("RGB") if first.mode not in ("RGB", "L") else first
+        rgb.save(out, "JPEG", quality=_JPEG_QUALITY, optimize=True, progressive=True)
+    elif kind == "PNG":
+        still = first if first.mode in ("RGB", "RGBA", "L", "LA", "P") else first.convert(
+            "RGBA")
+        still.save(out, "PNG", optimize=True)
+    else:
+        images = [frame.convert("RGBA").convert("P", palette=Image.Palette.ADAPTIVE,
+                                                   colors=255)
+                  if frame.mode not in ("P", "L") else frame for frame, _ in frames]
+        if len(images) > 1:
+            images[0].save(out, "GIF", save_all=True, append_images=images[1:], loop=0,
+                           duration=[duration for _, duration in frames], optimize=True,
+                           disposal=2)
+        else:
+            images[0].save(out, "GIF", optimize=True)
+    return out.getvalue()
+
+
+def _bare(frame: PILImage.Image) -> PILImage.Image:
+    """A copy with none of the original's metadata (Pillow carries `info` through resizes
+    and some encoders write it), keeping only a palette's transparent colour."""
+    bare = frame.copy()
+    kept = {k: v for k, v in frame.info.items() if k == "transparency"}
+    bare.info.clear()
+    bare.info.update(kept)
+    if hasattr(bare, "_exif"):
+        bare._exif = None
+    return bare
+
+
+def set_heights(html: str, heights: dict[str, int]) -> str:
+    """Each local image's <img height="auto"> (as MJML writes it) made its real height, so
+    the layout is reserved before the image loads; its CSS height stays auto (phones)."""
+    if not heights:
+        return html
+
+    def fix(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', tag)
+        height = heights.get(src.group(1).replace("&amp;", "&")) if src else None
+        return tag.replace('height="auto"', f'height="{height}"', 1) if height else tag
+
+    return re.sub(r"<img\b[^>]*>", fix, html)
+
+
+def inline_for_preview(html: str, files: Iterable[MediaFile], urls: dict[str, str]) -> str:
+    """`html` with each published image's URL replaced by its bytes as a data: URI, so a
+    preview, a rendered .html file or a screenshot shows the images with no server. Never
+    for mail that is sent. `urls` maps name -> URL."""
+    import base64
+
+    for media in files:
+        url = urls.get(media.name)
+        if url:
+            data = base64.b64encode(media.data).decode()
+            html = html.replace(url, f"data:{media.content_type};base64,{data}")
+    return html
