@@ -2,19 +2,21 @@
 the record of what happened.
 
 One fixed sequence, per message: claim (pending → sending) → personalise → rate limit → send
-→ record (sent | failed | pending again | uncertain). Claims are taken only while fewer than
-`window` messages are claimed and not yet recorded, so a crash leaves at most `window` rows in
-`sending`; the run's journal (store/journal.py) notes each message as it is handed to the
-server and each reply, so that of those only the messages on the wire (handed over, not
-answered) stay uncertain once the store is opened again; they are never resent without being
-asked. Temporary failures go back to pending and are tried again in a later pass through the
-queue, after a delay; a message never handed over (released at a stop, the relay
-unreachable) goes back with its attempt not counted. The run records and releases only the
+→ record (sent | failed | pending again | uncertain). At most `window` messages are with the
+workers and not yet recorded; with a journal, claims are taken `CLAIM_AHEAD` windows at a
+time, the rest waiting in a backlog. The journal (store/journal.py) notes each message as it
+is handed to the server and each reply: after a crash only the messages on the wire (handed
+over, not answered) stay uncertain once the store is opened again, the rest go back to
+pending (a clean stop puts them back itself), and the uncertain are resent only when asked.
+(Without a journal every claimed row of a crashed run stays uncertain: it claims a window.)
+Temporary failures go back to pending for a later pass, after a delay; a message never
+handed over goes back with its attempt not counted. The run records and releases only the
 rows it still holds (store/outcomes.py), never another sender's."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -86,6 +88,7 @@ class Dispatcher:
         self.stop = asyncio.Event()
         self._limit = RateLimit(settings.per_second, settings.per_hour)
         self._queue: asyncio.Queue[Claim | None] = asyncio.Queue()
+        self._backlog: collections.deque[Claim] = collections.deque()  # not yet with a worker
         self._outcomes: list[Outcome] = []
         self._outstanding = 0
         self._room = asyncio.Event()
@@ -153,24 +156,27 @@ class Dispatcher:
             return await asyncio.to_thread(function, *args, **kwargs)
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
-        after, passes = 0, 0
-        batch = max(1, self.settings.in_flight // 4)
+        after, passes, exhausted = 0, 0, False
+        window = self.settings.in_flight
+        ahead = window * CLAIM_AHEAD if self._journal is not None else window
+        threshold = max(1, window // 4, ahead - 2 * window)
         while not self.stop.is_set():
             if any(w.done() for w in workers):
                 return  # a worker or the writer failed for good: stop
-            room = self.settings.in_flight - self._outstanding
-            if room < min(batch, self.settings.in_flight):
-                await self._idle()
-                continue
-            claims = await self._db_call(self.ledger.claim, self.issue, room, after,
-                                         self.audience, self._run)
-            if claims:
-                after = claims[-1].id
-                self._outstanding += len(claims)
-                for claim in claims:
-                    self._queue.put_nowait(claim)
-                continue
-            if self._outstanding:
+            while self._backlog and self._outstanding < window:  # to the workers
+                self._queue.put_nowait(self._backlog.popleft())
+                self._outstanding += 1
+            held = self._outstanding + len(self._backlog)  # claimed, not yet recorded
+            room = ahead - held
+            if not exhausted and room >= min(threshold, ahead):
+                claims = await self._db_call(self.ledger.claim, self.issue, room, after,
+                                             self.audience, self._run)
+                if claims:
+                    after = claims[-1].id
+                    self._backlog.extend(claims)
+                    continue
+                exhausted = True  # this pass has claimed all it will find
+            if held:
                 await self._idle()
                 continue
             await self._flush(force=True)
@@ -183,7 +189,7 @@ class Dispatcher:
                           f"{passes + 1} passes; run `bulletin send` again later")
                 return
             await self._wait(self.stop, self.settings.retry_delays[passes])
-            passes, after = passes + 1, 0
+            passes, after, exhausted = passes + 1, 0, False
 
     async def _idle(self) -> None:
         """Wait for room in the window; meanwhile write what has come back, so the last
@@ -359,14 +365,15 @@ class Dispatcher:
     async def _release_unstarted(self) -> None:
         """Claimed messages no worker picked up go back to pending, their attempt not
         counted: they were never sent."""
-        ids = []
+        queued = []
         while not self._queue.empty():
             claim = self._queue.get_nowait()
             if claim is not None:
-                ids.append(claim.id)
+                queued.append(claim.id)
+        ids, self._backlog = [c.id for c in self._backlog] + queued, collections.deque()
         if ids:
             await self._db_call(self.ledger.release, ids, self._run)
-            self._outstanding -= len(ids)
+            self._outstanding -= len(queued)
 
 
 def _why(exc: Exception) -> str:
@@ -376,6 +383,9 @@ def _why(exc: Exception) -> str:
 
 
 FAILURE_KINDS = 50
+CLAIM_AHEAD = 4
+"""With a journal, a run claims up to this many windows of messages ahead, once its backlog
+runs low (without one: a window, once a quarter of it is free): few claims, of many rows."""
 _ADDRESS = re.compile(r"<?[^\s<>@\"']+@[^\s<>\"']+>?")
 
 _dates: dict[int, str] = {}

@@ -1,0 +1,149 @@
+"""Claims sized apart from the window: a run with a journal claims several windows of messages
+at once (fewer, larger claims: each costs about the same whatever its size), still hands at
+most `window` to its workers, and puts back what it claimed and never handed over when it
+stops. (After a crash the journal does the same: tests/test_send_journal.py.)
+
+Real store (a SQLite file, so the run has a journal), the real dispatcher, the in-memory
+transport; the claims are counted as the store answers them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bulletin.send import campaign
+from bulletin.send.config import DispatchSettings
+from bulletin.send.dispatch import CLAIM_AHEAD, Dispatcher
+from bulletin.send.files import MemoryTransport
+from bulletin.send.outgoing import render_here
+from bulletin.send.transport import Handover, Result
+from bulletin.store.ledger import Claim
+from bulletin.store.outcomes import Outcome
+from bulletin.store.store import Store
+from tests.conftest import EXAMPLE
+from tests.smtp_server import SECRET_KEY
+
+ISSUE = "cohes3ion/cohes3ion-04"
+WINDOW = 16
+
+
+class CountedLedger:
+    """The store's ledger, its claims and records counted; what is claimed and not recorded
+    is followed."""
+
+    def __init__(self, store: Store) -> None:
+        self.ledger = store.ledger
+        self.claims: list[int] = []
+        self.open: set[int] = set()
+        self.most_open = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> list[Claim]:
+        claims = self.ledger.claim(*args, **kwargs)
+        self.claims.append(len(claims))
+        self.open |= {claim.id for claim in claims}
+        self.most_open = max(self.most_open, len(self.open))
+        return claims
+
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
+        self.open -= {outcome.id for outcome in done}
+        return self.ledger.record(done, run)
+
+    def release(self, ids: Sequence[int], run: str) -> int:
+        self.open -= set(ids)
+        return self.ledger.release(ids, run)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ledger, name)
+
+
+class WindowTransport(MemoryTransport):
+    """Takes every message; notes how many were with the workers and not yet recorded at
+    each send (what the window bounds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dispatcher: Dispatcher | None = None
+        self.most_out = 0
+
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
+        assert self.dispatcher is not None
+        self.most_out = max(self.most_out, self.dispatcher._outstanding)
+        await asyncio.sleep(0)  # let the others in, as a socket would
+        return await super().send(sender, recipient, data, stuffed=stuffed, handover=handover)
+
+
+def queued(workspace: Path, count: int) -> str:
+    url = f"sqlite:///{workspace / 'bulletin.db'}"
+    people = workspace / "people.csv"
+    people.write_text("email\n" + "".join(f"reader{n:05d}@example.org\n" for n in range(count)))
+    with Store.open(url) as store:
+        store.create_list("cohes3ion", newsletter="cohes3ion")
+        store.import_csv(people, "cohes3ion")
+        assert store.ledger.create(ISSUE, "cohes3ion") == count
+    return url
+
+
+def dispatcher(ledger: CountedLedger, workspace: Path, transport: MemoryTransport) -> Dispatcher:
+    (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    outgoing = render_here(workspace / "issues" / EXAMPLE.name)
+    return Dispatcher(ledger, ISSUE, campaign.templates(outgoing, SECRET_KEY.encode()),
+                      outgoing.first.language, "cohes3ion@example.gov.wales",
+                      lambda: transport, DispatchSettings(connections=1, window=WINDOW))
+
+
+def test_a_thousand_messages_take_few_claims_and_the_window_still_holds(
+        workspace: Path) -> None:
+    url = queued(workspace, 1000)
+    with Store.open(url) as store:
+        ledger, transport = CountedLedger(store), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        report = asyncio.run(running.run())
+        counts = store.ledger.counts(ISSUE)
+    assert report.sent == len(transport.messages) == 1000 and counts["sent"] == 1000
+    claimed = [size for size in ledger.claims if size]
+    # Before, a claim took what the window had room for: 4 to 16 rows, 60 to 250 claims.
+    assert len(ledger.claims) <= 1000 // (2 * WINDOW) + 3, ledger.claims
+    assert min(claimed[:-1]) >= 2 * WINDOW, ledger.claims
+    assert ledger.most_open <= CLAIM_AHEAD * WINDOW
+    assert transport.most_out <= WINDOW
+
+
+class StoppingTransport(WindowTransport):
+    """Stops the send (as Ctrl-C does) while its first message goes, once many more are
+    claimed than the window holds."""
+
+    async def send(self, sender: str, recipient: str, data: bytes, *,
+                   stuffed: bool = False, handover: Handover | None = None) -> Result:
+        running = self.dispatcher
+        assert running is not None
+        if not running.stop.is_set():
+            running.halt("interrupted")
+            while running._outstanding > 1:  # the others released: only this one is out
+                await asyncio.sleep(0)
+        return await super().send(sender, recipient, data, stuffed=stuffed,
+                                  handover=handover)
+
+
+@pytest.mark.parametrize("people", [200])
+def test_a_stop_puts_back_everything_claimed_and_not_handed_over(
+        workspace: Path, people: int) -> None:
+    url = queued(workspace, people)
+    with Store.open(url) as store:
+        ledger, transport = CountedLedger(store), StoppingTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        report = asyncio.run(running.run())
+        with store.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT state, attempts, run, COUNT(*) FROM ledger WHERE issue = :issue "
+                "GROUP BY state, attempts, run ORDER BY state"), {"issue": ISSUE}).all()
+    assert report.stopped == "interrupted" and report.sent == 1
+    assert ledger.claims[0] > WINDOW  # more claimed than the workers were handed
+    assert [tuple(row) for row in rows] == [("pending", 0, None, people - 1),
+                                           ("sent", 1, None, 1)]
+    assert not ledger.open
