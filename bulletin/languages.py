@@ -6,7 +6,7 @@ so that the Welsh Language Standards' rules live in one place."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -59,6 +59,17 @@ class LanguageOptions(Strict):
     language's edition, or the edition with every language (default: "bilingual" when the
     languages include Welsh, else "first")."""
     parity: Parity = Parity()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_language_first(cls, data: Any) -> Any:
+        """`languages` in the order they are presented: `first_language` at the front, so
+        every part (subject, blocks, editions, web pages) reads one order."""
+        if isinstance(data, dict) and isinstance(data.get("languages"), list | tuple):
+            first = data.get("first_language")
+            if isinstance(first, str) and first in data["languages"]:
+                data = {**data, "languages": list(ordered(data["languages"], first))}
+        return data
 
     @model_validator(mode="after")
     def _first_is_a_language(self) -> LanguageOptions:
