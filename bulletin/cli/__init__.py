@@ -10,6 +10,7 @@ registration runs one way (this package imports its modules; none imports this p
     subscribers  subscribers ..., db ...
     bounces      bounces parse, receive, fetch (what comes back)
     suppressions suppressions list, add, remove, export
+    media        media export (published images)
     common       the consoles, the shared options, `reported` (errors become messages)
     helptext     --help in click's conventions, for the whole tree
 
@@ -21,14 +22,15 @@ from __future__ import annotations
 
 import typer
 
-from . import authoring, bounces, send, serve, subscribers, suppressions
+from . import authoring, bounces, media, send, serve, subscribers, suppressions
 from .helptext import ConventionalGroup
 
 app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
                                cls=ConventionalGroup, no_args_is_help=True,
                                add_completion=False, pretty_exceptions_enable=False)
 # Added without a name, a module's commands (and groups) join the top level, in this order.
-for part in (authoring.app, send.app, serve.app, subscribers.app, bounces.app, suppressions.app):
+for part in (authoring.app, send.app, serve.app, subscribers.app, bounces.app, suppressions.app,
+             media.app):
     app.add_typer(part)
 
 

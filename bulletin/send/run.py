@@ -108,6 +108,7 @@ class Send:
                               source=request.source, actor=request.actor,
                               detail=forced(request.force, outgoing.errors))
         store.ledger.create(plan.issue, plan.list_name, self.audience)
+        publish_media(outgoing, store)  # the images the mail links to, before any goes out
         outgoing.publish(store)  # the public archive: view in browser
         if request.resend_uncertain and plan.uncertain:  # never a running sender's
             store.ledger.requeue(plan.issue, [claim.id for claim in plan.uncertain])
@@ -168,6 +169,15 @@ def forced(reason: str, errors: list[Notice]) -> str:
     return " ".join(reason.split()) + "\n" + "\n".join(map(str, errors))
 
 
+def publish_media(outgoing: Outgoing, store: Store) -> int:
+    """Every edition's local images into the store (BASE/media/<name>, `bulletin serve`);
+    how many were new. Done before the first message, so no one opens an email whose
+    images are not there yet."""
+    return store.media.put((media.name, media.data, media.content_type)
+                           for edition in outgoing.editions
+                           for media in edition.rendered.media)
+
+
 @dataclass(frozen=True)
 class TestCopy:
     """One [TEST] copy: to whom, which edition, what the server said."""
@@ -185,6 +195,9 @@ def send_test(outgoing: Outgoing, addresses: list[str], out_dir: Path | None = N
     workspace = outgoing.workspace
     transport = send_config(workspace).transport(out_dir)
     envelope = envelope_from(workspace, outgoing.newsletter)
+    if any(edition.rendered.media for edition in outgoing.editions):
+        with campaign.open_store(workspace) as store:
+            publish_media(outgoing, store)
     results = asyncrun.run(lambda: campaign.send_tests(outgoing, addresses, transport,
                                                        envelope))
     with campaign.open_store(workspace) as store:

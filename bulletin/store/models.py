@@ -237,6 +237,19 @@ class ArchivedIssue(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MediaObject(Base):
+    """A published image (images.py), by its content-addressed name: never changed once put
+    (migration 0009)."""
+
+    __tablename__ = "media"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Pause(Base):
     """A subscriber's pause of one list: the membership is left (status unsubscribed) until
     `until`, then taken up again. The row remembers which lists to give back."""

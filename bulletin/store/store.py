@@ -15,6 +15,7 @@ depend on one aggregate alone rather than on the whole store.
     audit_trail     audit.py          who changed what, and rows about issues
     imports         imports.py        import and export (how rows are written: importer.py)
     archive         archive.py        the public copies of sent issues
+    media           media.py          published images, by content-addressed name
     ledger          sendledger.py     the send ledger and test sends
     inbound         inbound.py        bounces, complaints, emailed unsubscribes: recorded once
 
@@ -40,6 +41,7 @@ from .errors import StoreError, first_line
 from .imports import Imports
 from .inbound import Inbound
 from .lists import ListInfo, MailingLists, Member, list_id
+from .media import Media
 from .pauses import Pauses
 from .sendledger import SendLedger
 from .subscribers import SubscriberRef
@@ -66,6 +68,7 @@ class Store:
         self.audit_trail = AuditTrail(engine)
         self.imports = Imports(engine, self.mailing_lists)
         self.archive = Archive(engine)
+        self.media = Media(engine)
         self.ledger = SendLedger(engine, url, list_id)
         """The send ledger and the test sends, for the dispatcher and the send use-case."""
         self.inbound = Inbound(engine)

@@ -22,7 +22,7 @@ from ...store import Store, StoreError
 from . import errors
 from .confirmations import RESEND_AFTER
 from .dependencies import Service
-from .routes import archive, health, preferences, subscribe, unsubscribe, webhooks
+from .routes import archive, health, media, preferences, subscribe, unsubscribe, webhooks
 
 log = logging.getLogger("bulletin.web")
 
@@ -48,7 +48,7 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
     # Each group's routes become the app's own, in this order: `include_router` would keep
     # each router whole and match every request twice over (about 40 µs a request).
     routes = [route for group in (health, unsubscribe, preferences, subscribe, archive,
-                                  webhooks)
+                                  media, webhooks)
               for route in group.router.routes]
     app = FastAPI(title="bulletin subscriber service", version="1", docs_url=None,
                   redoc_url=None, lifespan=lambda app: lifespan(service, background=background),
