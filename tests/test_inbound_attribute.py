@@ -26,6 +26,7 @@ from bulletin.inbound.policy import decide
 from bulletin.message import delivery_message_id, verp_address
 from bulletin.settings import Bounces
 from bulletin.store.inbound import Delivery
+from bulletin.store.softbounces import SoftCount
 
 KEY = b"k" * 32
 OTHER = b"o" * 32
@@ -230,27 +231,35 @@ def test_an_unsubscribe_request_needs_its_token() -> None:
 
 def test_policy() -> None:
     rules = Bounces(soft_limit=3, soft_days=30)
-    assert decide(bounce(diagnostic="550 no\n such user"), 0, rules).detail == \
+    assert decide(bounce(diagnostic="550 no\n such user"), SoftCount(0), rules).detail == \
         "hard bounce 5.1.1 user-unknown: 550 no such user"
-    assert decide(bounce(), 0, rules).action == "bounce"
+    assert decide(bounce(), SoftCount(0), rules).action == "bounce"
     soft = bounce(kind="soft", status="4.2.2", reason="mailbox-full")
-    assert decide(soft, 1, rules).action == "count"
-    assert decide(soft, 2, rules).action == "count"
-    third = decide(soft, 3, rules)
+    assert decide(soft, SoftCount(1), rules).action == "count"
+    assert decide(soft, SoftCount(2), rules).action == "count"
+    third = decide(soft, SoftCount(3), rules)
     assert third.action == "bounce" and third.detail.startswith("3 soft bounces in 30 days")
-    assert decide(Classification(kind="complaint", family="arf"), 0, rules).action == \
+    # Or a soft bounce of each of the last soft_consecutive issues (default 3; 0: off).
+    streak = decide(soft, SoftCount(1, 3, ("n/3", "n/2", "n/1")), rules)
+    assert streak.action == "bounce" and streak.detail.startswith(
+        "soft bounces of the last 3 issues sent (limit 3: n/3, n/2, n/1)")
+    assert decide(soft, SoftCount(1, 2, ("n/3", "n/2")), rules).action == "count"
+    off = Bounces(soft_limit=3, soft_days=30, soft_consecutive=0)
+    assert decide(soft, SoftCount(1, 3, ("n/3", "n/2", "n/1")), off).action == "count"
+    none = SoftCount()
+    assert decide(Classification(kind="complaint", family="arf"), none, rules).action == \
         "complaint"
-    assert decide(Classification(kind="auto-reply"), 0, rules).action == "none"
-    assert decide(Classification(kind="unsubscribe"), 0, rules).action == "unsubscribe"
+    assert decide(Classification(kind="auto-reply"), SoftCount(0), rules).action == "none"
+    assert decide(Classification(kind="unsubscribe"), none, rules).action == "unsubscribe"
 
 
 def test_a_delay_notice_changes_nothing() -> None:
     rules = Bounces(soft_limit=3, soft_days=30)
     delay = bounce(kind="soft", status="4.7.1", reason="delayed")
     for softs in (0, 3, 10):
-        assert decide(delay, softs, rules).action == "none"
-    assert decide(Classification(kind="unsubscribe", family="arf"), 0, rules).action == \
-        "unsubscribe"
+        assert decide(delay, SoftCount(softs), rules).action == "none"
+    assert decide(Classification(kind="unsubscribe", family="arf"), SoftCount(),
+                  rules).action == "unsubscribe"
 
 
 def test_rules_for_matches_the_newsletter_address_exactly() -> None:

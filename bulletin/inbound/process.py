@@ -5,6 +5,8 @@ mailbox, a webhook): classify, attribute, decide, record once.
     processed.ours        # False: not a bounce, complaint, auto-reply or unsubscribe request
                           # of ours; an IMAP intake leaves it where it is
     processed.duplicate   # True: recorded before; nothing changed now
+    done = process_many(store, workspace, [raw, ...], source="imap")  # one transaction
+
 
 Only messages that are ours are recorded (unrelated mail is never stored). The same message
 (the same Message-ID, else the same bytes) is recorded and acted on once. A provider's
@@ -12,20 +14,29 @@ event (a webhook's bounce or complaint: bulletin.inbound.webhooks) comes already
 with its own key, and joins at `process_classified`. Raises
 NotAnEmailError for bytes that are not an email, StoreError when the store cannot be used,
 TokenError without BULLETIN_SECRET_KEY (tokens cannot be verified): the caller keeps the
-message and tries again later."""
+message and tries again later.
+
+`process_many` does a batch (an IMAP fetch's messages) with one transaction for all that are
+ours: classifying and attributing are done first, message by message (one that fails is
+reported as its error, the others go on), then everything is recorded together, so a
+commit is paid once a batch and not once a message."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 
 from .. import links
+from ..errors import TokenError
 from ..settings import Workspace
 from ..store import Store
-from ..store.inbound import Arrival
+from ..store.errors import StoreError
+from ..store.inbound import Arrival, Decide, Effect
 from ..store.models import now
+from ..store.softbounces import SoftCount, SoftRule
 from . import policy
 from .attribute import Attribution, attribute
 from .classify import classify
@@ -90,6 +101,62 @@ def process_classified(store: Store, workspace: Workspace, c: Classification, ke
     `key` with `evidence` (the raw message; for a provider's event, its JSON)."""
     if source not in SOURCES:
         raise ValueError(f"unknown inbound source {source!r}")
+    prepared = _prepare(store, workspace, c, key, evidence, source)
+    if isinstance(prepared, Processed):
+        return prepared
+    [recorded] = store.inbound.record_many([prepared.item])
+    return prepared.done(recorded.duplicate, recorded.subscriber_id, recorded.action,
+                         recorded.id)
+
+
+def process_many(store: Store, workspace: Workspace, raws: Sequence[bytes], *,
+                 source: str) -> list[Processed | Exception]:
+    """`process` for each of `raws`, what is ours recorded in one transaction: for each,
+    what became of it, or the error that kept it from being processed (not an email, a
+    bug). Raises StoreError (nothing of the batch recorded) and TokenError."""
+    results: list[Processed | Exception] = []
+    pending: list[tuple[int, _Pending]] = []
+    ours = unsubscribe_addresses(workspace)
+    for raw in raws:
+        try:
+            c = classify(raw, unsubscribe_addresses=ours)
+            prepared = _prepare(store, workspace, c, message_key(raw), raw, source)
+        except (StoreError, TokenError):
+            raise
+        except Exception as exc:  # this message alone; the caller leaves it in place
+            results.append(exc)
+            continue
+        if isinstance(prepared, _Pending):
+            pending.append((len(results), prepared))
+        results.append(prepared if isinstance(prepared, Processed) else
+                       Processed(c.kind, True, False, None, "ignored"))
+    if pending:
+        recorded = store.inbound.record_many([item.item for _, item in pending])
+        for (index, item), done in zip(pending, recorded, strict=True):
+            results[index] = item.done(done.duplicate, done.subscriber_id, done.action, done.id)
+    return results
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A message ready to be recorded: what to record, and how to say what became of it."""
+
+    item: tuple[Arrival, SoftRule, Decide]
+    c: Classification
+    how: str
+
+    def done(self, duplicate: bool, subscriber_id: int | None, action: str,
+             inbound_id: int) -> Processed:
+        return Processed(self.c.kind, True, duplicate, subscriber_id, action, inbound_id,
+                         self.how if not duplicate else "none", self.c)
+
+
+def _prepare(store: Store, workspace: Workspace, c: Classification, key: str,
+             evidence: bytes, source: str) -> Processed | _Pending:
+    """Attribute `c` and decide its rules: a Processed when there is nothing to record (not
+    ours, or recorded before), else what to record."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown inbound source {source!r}")
     if c.kind == "not-bounce":
         return Processed(c.kind, False, False, None, "ignored", classification=c)
     seen = store.inbound.seen(key)
@@ -99,13 +166,27 @@ def process_classified(store: Store, workspace: Workspace, c: Classification, ke
     found = attribute(c, evidence, links.secret_key(), store.inbound, policy.ours(workspace))
     if not found.found:
         return Processed(c.kind, False, False, None, "ignored", classification=c)
-    rules = policy.rules_for(workspace, found.delivery.issue if found.delivery else None,
-                             c.envelope_to)
-    recorded = store.inbound.record(
-        _arrival(key, source, c, evidence, found), soft_since=policy.soft_since(rules, now()),
-        decide=lambda softs: policy.decide(c, softs, rules))
-    return Processed(c.kind, True, recorded.duplicate, recorded.subscriber_id,
-                     recorded.action, recorded.id, found.how, c)
+    issue = found.delivery.issue if found.delivery else None
+    rules = policy.rules_for(workspace, issue, c.envelope_to)
+    soft = policy.soft_rule(rules, now(), policy.newsletter_of(workspace, issue,
+                                                               c.envelope_to))
+
+    def decide(softs: SoftCount) -> Effect:
+        return policy.decide(c, softs, rules)
+
+    return _Pending((_arrival(key, source, c, evidence, found), soft, decide), c, found.how)
+
+
+def original_of(c: Classification, found: Attribution) -> str | None:
+    """What identifies the message a report is about: its ledger row, else a hash of the
+    Message-ID it quotes; None when it names neither (it then counts as a message of its
+    own)."""
+    if found.delivery is not None:
+        return f"delivery:{found.delivery.id}"
+    quoted = (c.original_message_id or "").strip()
+    if not quoted:
+        return None
+    return hashlib.sha256(b"message-id:" + quoted.encode("utf-8", "replace")).hexdigest()
 
 
 def _arrival(key: str, source: str, c: Classification, raw: bytes,
@@ -113,4 +194,6 @@ def _arrival(key: str, source: str, c: Classification, raw: bytes,
     return Arrival(key=key, source=source, kind=c.kind, raw=raw, status=c.status,
                    reason=c.reason, recipient=found.recipient, subscriber_id=found.subscriber_id,
                    delivery_id=found.delivery.id if found.delivery else None,
-                   attribution=found.how, diagnostic=c.diagnostic)
+                   attribution=found.how, diagnostic=c.diagnostic,
+                   issue=found.delivery.issue if found.delivery else None,
+                   original=original_of(c, found))

@@ -3,18 +3,21 @@ request recorded once, with its evidence, and its effect on the subscriber in th
 transaction.
 
     store.inbound.delivery(41)                      # the ledger row a token names
-    store.inbound.record(arrival, soft_since=..., decide=policy)
+    store.inbound.record(arrival, soft=SoftRule(...), decide=policy)
+    store.inbound.record_many([(arrival, soft, decide), ...])   # one transaction
     store.inbound.of_issue("cohes3ion/cohes3ion-04")  # what came back about one issue
 
 `record` is the one write: it refuses a message already recorded (its key: a hash of its
-Message-ID, else of its bytes), inserts the row, counts the subscriber's soft bounces since
-`soft_since` (different messages: two delay notices about one message count once), asks
-`decide` (the policy, bulletin.inbound.policy) what to do, and does it: a bounce or a
+Message-ID, else of its bytes), inserts the row, counts the subscriber's soft bounces
+(store/softbounces.py: of different original messages, within days and across the last
+issues), asks `decide` (the policy, bulletin.inbound.policy) what to do, and does it: a bounce or a
 complaint changes the subscriber's status and suppresses the address, an unsubscribe request
 unsubscribes from everything, as the one-click link does. Every change writes its audit row,
 whose detail names the status, the reason and the inbound row (`inbound #ID`). Done together
 or not at all, so a message that is fed again after a crash is processed as if for the first
-time, and one fed again after success changes nothing.
+time, and one fed again after success changes nothing. `record_many` does the same for many
+messages in one transaction (one commit, not one a message: what makes a mailbox of ten
+thousand bounces quick on SQLite), all or none of them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session
 from .aggregate import Aggregate
 from .audit import record
 from .models import LEFT, AuditEntry, InboundMessage, LedgerEntry, Subscriber, now
+from .softbounces import NOT_DELAY, SoftCount, SoftRule, count
 from .subscribers import address
 from .suppressions import suppress
 
@@ -66,6 +70,10 @@ class Arrival:
     delivery_id: int | None = None
     attribution: str = "none"
     diagnostic: str | None = None
+    issue: str | None = None
+    """The issue of the ledger row `delivery_id`."""
+    original: str | None = None
+    """The original message it is about (InboundMessage.original)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,8 @@ class InboundRecord:
     attribution: str
     action: str
     diagnostic: str | None
+    issue: str | None = None
+    """The issue of its ledger row, when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +130,8 @@ class IssueReturns:
     from, since its first message went (audit trail), whatever the way."""
 
 
-_NOT_DELAY = InboundMessage.reason.is_(None) | (InboundMessage.reason != "delayed")
-"""A delay notice (kind soft, reason delayed) is not a bounce: it counts nowhere."""
+Decide = Callable[[SoftCount], Effect]
+"""The policy, given the subscriber's soft bounces (this one included)."""
 
 _STATUS = {"bounce": "bounced", "complaint": "complained", "unsubscribe": "unsubscribed"}
 _SOURCE = {"bounce": "bounce", "complaint": "complaint", "unsubscribe": "mailto"}
@@ -159,24 +169,25 @@ class Inbound(Aggregate):
             return None if row is None else Recorded(row.id, True, row.action,
                                                      row.subscriber_id)
 
-    def record(self, arrival: Arrival, *, soft_since: datetime,
-               decide: Callable[[int], Effect]) -> Recorded:
+    def record(self, arrival: Arrival, *, soft: SoftRule, decide: Decide) -> Recorded:
         """Record `arrival` once and apply what `decide` (given the subscriber's soft
-        bounces since `soft_since`, this one included) says; a duplicate changes nothing."""
+        bounces under `soft`, this one included) says; a duplicate changes nothing."""
+        return self.record_many([(arrival, soft, decide)])[0]
+
+    def record_many(self, items: list[tuple[Arrival, SoftRule, Decide]]) -> list[Recorded]:
+        """`record` for each item, in order, in one transaction: each sees the ones before
+        it (the same message twice is recorded once; soft bounces add up). If another
+        process records one of them at the same moment, they are done one by one."""
         try:
             with self.transaction() as session:
-                if session.scalar(select(InboundMessage.id)
-                                  .where(InboundMessage.key == arrival.key)) is not None:
-                    done = None
-                else:
-                    done = _record(session, arrival, soft_since, decide)
-        except IntegrityError:  # recorded by another process at the same moment
-            done = None
-        if done is None:
-            seen = self.seen(arrival.key)
-            assert seen is not None
-            return seen
-        return done
+                return [_record_once(session, *item) for item in items]
+        except IntegrityError:  # one recorded by another process at the same moment
+            if len(items) > 1:
+                return [self.record(arrival, soft=soft, decide=decide)
+                        for arrival, soft, decide in items]
+        seen = self.seen(items[0][0].key)
+        assert seen is not None
+        return [seen]
 
     def evidence(self, inbound_id: int) -> bytes:
         """The stored copy of a recorded message (its first EVIDENCE_BYTES)."""
@@ -193,7 +204,7 @@ class Inbound(Aggregate):
                                    .order_by(InboundMessage.id)).all()
             return [InboundRecord(r.id, r.received_at, r.source, r.kind, r.status, r.reason,
                                   r.recipient, r.delivery_id, r.attribution, r.action,
-                                  r.diagnostic) for r in rows]
+                                  r.diagnostic, r.issue) for r in rows]
 
     def of_issue(self, issue: str) -> IssueReturns:
         """The bounces and complaints traced to `issue`'s ledger rows, and the unsubscribes
@@ -205,13 +216,13 @@ class Inbound(Aggregate):
             kinds: dict[str, int] = dict(session.execute(
                 select(InboundMessage.kind, func.count(func.distinct(InboundMessage.delivery_id)))
                 .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
-                .where(LedgerEntry.issue == issue, _NOT_DELAY)
+                .where(LedgerEntry.issue == issue, NOT_DELAY)
                 .group_by(InboundMessage.kind)).all())
             bounced = session.scalar(
                 select(func.count(func.distinct(InboundMessage.delivery_id)))
                 .join(LedgerEntry, LedgerEntry.id == InboundMessage.delivery_id)
                 .where(LedgerEntry.issue == issue,
-                       InboundMessage.kind.in_(("hard", "soft")), _NOT_DELAY)) or 0
+                       InboundMessage.kind.in_(("hard", "soft")), NOT_DELAY)) or 0
             unsubscribed = 0 if first is None else session.scalar(
                 select(func.count(func.distinct(Subscriber.id)))
                 .select_from(LedgerEntry)
@@ -226,8 +237,17 @@ class Inbound(Aggregate):
                                 bounced, kinds.get("complaint", 0), unsubscribed)
 
 
-def _record(session: Session, arrival: Arrival, soft_since: datetime,
-            decide: Callable[[int], Effect]) -> Recorded:
+def _record_once(session: Session, arrival: Arrival, soft: SoftRule,
+                 decide: Decide) -> Recorded:
+    row = session.execute(select(InboundMessage.id, InboundMessage.action,
+                                 InboundMessage.subscriber_id)
+                          .where(InboundMessage.key == arrival.key)).first()
+    if row is not None:
+        return Recorded(row.id, True, row.action, row.subscriber_id)
+    return _record(session, arrival, soft, decide)
+
+
+def _record(session: Session, arrival: Arrival, soft: SoftRule, decide: Decide) -> Recorded:
     at = now()
     row = InboundMessage(
         key=arrival.key, received_at=at, source=arrival.source[:16], kind=arrival.kind,
@@ -235,14 +255,16 @@ def _record(session: Session, arrival: Arrival, soft_since: datetime,
         reason=(arrival.reason or None) and arrival.reason[:64],
         recipient=(arrival.recipient or None) and arrival.recipient[:320],
         subscriber_id=arrival.subscriber_id, delivery_id=arrival.delivery_id,
+        issue=(arrival.issue or None) and arrival.issue[:200],
+        original=(arrival.original or None) and arrival.original[:64],
         attribution=arrival.attribution[:16], action="nothing",
         diagnostic=(arrival.diagnostic or None) and arrival.diagnostic[:2000],
         evidence=zlib.compress(arrival.raw[:EVIDENCE_BYTES], 6))
     session.add(row)
     session.flush()  # its id, for the audit rows; a duplicate key fails here
-    softs = 0
+    softs = SoftCount()
     if arrival.subscriber_id is not None and arrival.kind == "soft":
-        softs = _soft_bounces(session, arrival.subscriber_id, soft_since)
+        softs = count(session, arrival.subscriber_id, soft)
     effect = decide(softs)
     row.action = _apply(session, arrival, effect, row.id, at)
     if effect.action == "none" and arrival.attribution == "address":
@@ -250,17 +272,6 @@ def _record(session: Session, arrival: Arrival, soft_since: datetime,
         # subscriber's address): keep no copy of what may be a person's own mail.
         row.evidence = zlib.compress(b"", 6)
     return Recorded(row.id, False, row.action, arrival.subscriber_id)
-
-
-def _soft_bounces(session: Session, subscriber_id: int, since: datetime) -> int:
-    """Soft bounces of the subscriber since `since`: one per message that bounced."""
-    mine = (InboundMessage.subscriber_id == subscriber_id, InboundMessage.kind == "soft",
-            InboundMessage.received_at >= since, _NOT_DELAY)
-    messages = session.scalar(select(func.count(func.distinct(InboundMessage.delivery_id)))
-                              .where(*mine, InboundMessage.delivery_id.is_not(None))) or 0
-    unknown = session.scalar(select(func.count()).select_from(InboundMessage)
-                             .where(*mine, InboundMessage.delivery_id.is_(None))) or 0
-    return messages + unknown
 
 
 def _apply(session: Session, arrival: Arrival, effect: Effect, inbound_id: int,

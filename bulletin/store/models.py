@@ -274,6 +274,7 @@ class InboundMessage(Base):
     __tablename__ = "inbound"
     __table_args__ = (
         Index(None, "subscriber_id", "kind", "received_at"),
+        Index(None, "subscriber_id", "issue"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -287,6 +288,11 @@ class InboundMessage(Base):
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
     delivery_id: Mapped[int | None] = mapped_column(Integer)
     """The ledger row it is about, when known (no foreign key: ledger rows are the send's)."""
+    issue: Mapped[str | None] = mapped_column(String(200))
+    """The issue of that ledger row (migration 0008)."""
+    original: Mapped[str | None] = mapped_column(String(64))
+    """The original message it is about: "delivery:ID", else a hash of the Message-ID it
+    quotes; None when unknown. Reports with one `original` count as one soft bounce."""
     attribution: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     diagnostic: Mapped[str | None] = mapped_column(Text)
