@@ -156,8 +156,7 @@ class Dispatcher:
             return await asyncio.to_thread(function, *args, **kwargs)
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
-        after, passes, exhausted = 0, 0, False
-        window = self.settings.in_flight
+        after, passes, exhausted, window = 0, 0, False, self.settings.in_flight
         ahead = window * CLAIM_AHEAD if self._journal is not None else window
         threshold = max(1, window // 4, ahead - 2 * window)
         while not self.stop.is_set():
