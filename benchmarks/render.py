@@ -1,6 +1,7 @@
 """Time bulletin's render pipeline, stage by stage, beside mjml JS compiling the same MJML.
 
     python benchmarks/render.py [--iterations N] [--warmup N] [--issue PATH]
+    python benchmarks/render.py --commands N [--old-code DIR] [--issue PATH]
 
 Stages, for one issue file in its newsletter's first language:
 
@@ -17,6 +18,12 @@ stage produced, timed in-process in one long-lived node process by benchmarks/mj
 Both sides report per-iteration times; medians and p90s are computed here, the same way.
 
 Target: our whole pipeline (MJML, inlining, text) faster than mjml JS's compile alone.
+
+`--commands N` times whole commands instead, each run a new process, N runs each, taking
+turns: `python -m bulletin render ISSUE` (HTML, text and .eml, imports included) against
+the `mjml` CLI (benchmarks/node_modules/.bin/mjml) compiling the MJML that render composed;
+with `--old-code DIR`, also DIR's bulletin (an older checkout) the same way. Target: bulletin
+render at least 1.2x faster than the mjml CLI.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -283,6 +291,60 @@ def verdict(whole: Row, js: Row | None) -> str:
             f"not met ({ours / theirs:.1f}x slower)")
 
 
+def bench_commands(issue: Path, workspace: Workspace, runs: int,
+                   old_code: Path | None) -> int:
+    """Whole commands, one new process a run, taking turns; a table of wall times."""
+    ensure_mjml_js()
+    loaded = load_issue(issue, workspace)
+    newsletter = loaded.newsletter
+    composed = compose(loaded, workspace.theme_dir(newsletter.theme),
+                       workspace.settings.base_url, (newsletter.languages[0],), "single")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
+        source = Path(tmp) / "issue.mjml"
+        source.write_text(composed.mjml, encoding="utf-8")
+        render_ = [sys.executable, "-m", "bulletin", "render", str(issue), "--out",
+                   str(Path(tmp) / "out")]
+        commands: list[tuple[str, list[str], Path]] = [
+            ("bulletin render", render_, ROOT),
+            ("mjml CLI", [str(BENCH_DIR / "node_modules" / ".bin" / "mjml"), str(source), "-o",
+                          str(Path(tmp) / "mjml.html")], ROOT)]
+        if old_code is not None:  # `python -m` imports from the folder it runs in first
+            commands.append((f"bulletin render ({old_code.name})", render_, old_code.resolve()))
+        times: dict[str, list[int]] = {name: [] for name, _, _ in commands}
+        cpu: dict[str, list[int]] = {name: [] for name, _, _ in commands}
+        for run in range(runs + 1):  # the first round warms the page cache, untimed
+            for name, command, folder in commands:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter_ns()
+                done = subprocess.run(command, cwd=folder, env=env, capture_output=True,
+                                      text=True, timeout=NODE_TIMEOUT, check=False)
+                elapsed = time.perf_counter_ns() - started
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                used = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                if done.returncode != 0:
+                    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                    say(f"{name} failed: {last}", style="red")
+                    return 1
+                if run:
+                    times[name].append(elapsed)
+                    cpu[name].append(int(used * 1e9))
+    out = Table(title=f"whole commands, wall ms: {runs} runs each, taking turns; load avg "
+                      f"{_load_average()}", title_justify="left")
+    for column in ("command", "median", "min", "p90", "mjml CLI / this", "CPU median"):
+        out.add_column(column, justify="left" if column == "command" else "right")
+    theirs = median_ms(times["mjml CLI"])
+    for name, measured in times.items():
+        out.add_row(name, f"{median_ms(measured):.1f}", f"{ms(min(measured)):.1f}",
+                    f"{p90_ms(measured):.1f}", f"{theirs / median_ms(measured):.2f}x",
+                    f"{median_ms(cpu[name]):.1f}")
+    console.print(out)
+    ours = median_ms(times["bulletin render"])
+    say(f"target: bulletin render at least 1.2x faster than the mjml CLI: "
+        f"{theirs / ours:.2f}x, {'met' if theirs / ours >= 1.2 else 'not met'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=200,
@@ -291,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="untimed iterations before timing, both sides (default 50)")
     parser.add_argument("--issue", type=Path, default=DEFAULT_ISSUE,
                         help="issue file (default issues/cohes3ion-04.yaml)")
+    parser.add_argument("--commands", type=int, default=0, metavar="N",
+                        help="time whole commands instead: bulletin render against the mjml "
+                             "CLI, N runs each")
+    parser.add_argument("--old-code", type=Path, metavar="DIR",
+                        help="with --commands: also an older checkout's bulletin render")
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be at least 1 and --warmup at least 0")
@@ -298,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     workspace = load_workspace(ROOT / "bulletin.toml")
     issue = args.issue.resolve()
     say(f"issue: {issue.relative_to(ROOT) if issue.is_relative_to(ROOT) else issue}")
+    if args.commands:
+        try:
+            return bench_commands(issue, workspace, args.commands, args.old_code)
+        except NodeUnavailable as exc:
+            say(f"mjml CLI unavailable: {exc}", style="yellow")
+            return 1
 
     load_before = _load_average()
     cold, warm, mjml, html_bytes = bench_python(issue, workspace, args.iterations, args.warmup)

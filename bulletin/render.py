@@ -2,17 +2,23 @@
 
 Runs once per issue and language; per-recipient work is `Rendered.personalise`.
 
-Importing this module is cheap: the rendering stack (Jinja, mjml, premailer with lxml, cssutils
-and requests, Babel, markdown-it) is imported when something is first rendered, so that a
-process that only holds `Rendered` results (the sender) never loads it."""
+Importing this module is cheap: the rendering stack (Jinja, mjml, premailer with lxml and
+cssutils, Babel, markdown-it) is imported when something is first rendered, so that a process
+that only holds `Rendered` results (the sender) never loads it. premailer imports requests
+(a third of a render's time) only to fetch remote stylesheets, which a render never does
+(`allow_network=False`): it gets a stand-in that imports requests on first use instead
+(`_import_premailer`)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+import sys
+import types
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import placeholders as ph
 from .errors import RenderError
@@ -81,10 +87,37 @@ _ParsedRules = tuple[list[tuple[tuple[int, ...], str, str]], list[object]]
 the rules left over (media queries, pseudo-classes)."""
 
 
+class _OnFirstUse(types.ModuleType):
+    """Stands for the module of its name until one of its attributes is used, then imports
+    the real one and hands that attribute over."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def _import_premailer() -> None:
+    """premailer, without importing requests: while premailer is imported, `requests` in
+    sys.modules is a stand-in (`_OnFirstUse`), taken out again at once, so premailer alone
+    holds it (and imports requests only if it ever fetches) while any other `import requests`
+    gets the real module. Not when requests is already imported: then there is nothing to
+    save."""
+    if "requests" in sys.modules or "premailer.premailer" in sys.modules:
+        return
+    stand_in = sys.modules["requests"] = _OnFirstUse("requests")
+    try:
+        importlib.import_module("premailer")
+    finally:
+        if sys.modules.get("requests") is stand_in:
+            del sys.modules["requests"]
+
+
 @cache
 def _inliner() -> type[Premailer]:
     """premailer, remembering the rules it parsed from a CSS text: the theme's CSS is the same
     for every issue, and turning it into rules was most of premailer's time."""
+    _import_premailer()
     import premailer
 
     class Inliner(premailer.Premailer):
