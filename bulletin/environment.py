@@ -14,3 +14,7 @@ IMAP_PASSWORD = "BULLETIN_IMAP_PASSWORD"
 WEBHOOK_SECRET = "BULLETIN_WEBHOOK_SECRET"
 """The shared secret of `bulletin serve`'s generic webhook (POST /webhooks/events), for
 HMAC-SHA256 over each request; [webhooks] events = true in bulletin.toml turns it on."""
+
+APPROVER = "BULLETIN_APPROVER"
+"""Who approves, schedules or sends, when --as does not say (else the git user): the name
+`bulletin approve` records and `bulletin send` must not count among the approvals."""

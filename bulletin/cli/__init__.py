@@ -6,6 +6,8 @@ registration runs one way (this package imports its modules; none imports this p
 
     authoring    init, render, check, preview, screenshot
     send         send-test, send, dkim-record, status
+    approve      approve, approvals (sign-off bound to the content)
+    schedule     schedule ISSUE, schedule list, schedule cancel
     serve        serve
     subscribers  subscribers ..., db ...
     bounces      bounces parse, receive, fetch (what comes back)
@@ -22,15 +24,15 @@ from __future__ import annotations
 
 import typer
 
-from . import authoring, bounces, media, send, serve, subscribers, suppressions
+from . import approve, authoring, bounces, media, schedule, send, serve, subscribers, suppressions
 from .helptext import ConventionalGroup
 
 app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
                                cls=ConventionalGroup, no_args_is_help=True,
                                add_completion=False, pretty_exceptions_enable=False)
 # Added without a name, a module's commands (and groups) join the top level, in this order.
-for part in (authoring.app, send.app, serve.app, subscribers.app, bounces.app, suppressions.app,
-             media.app):
+for part in (authoring.app, send.app, approve.app, schedule.app, serve.app, subscribers.app,
+             bounces.app, suppressions.app, media.app):
     app.add_typer(part)
 
 

@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import SendError
+from .approve import show_standing
 from .common import (
     ConfigOpt,
     DeliveryOpt,
@@ -107,6 +108,7 @@ def send_command(
                           per_second=rate, per_hour=per_hour, force=force, actor=actor())
         with planned(outgoing, request) as send:
             _show(send.plan, resend_uncertain)
+            show_standing(send.approvals)
             _show_findings(outgoing, force)
             if dry_run:
                 out.print("[bold]Dry run:[/] nothing sent, nothing recorded.")

@@ -32,9 +32,12 @@ def serve_command(
     """Serve the pages behind every email's links: one-click unsubscribe, preferences,
     subscribe (double opt-in), view in browser and the archive. Needs BULLETIN_SECRET_KEY,
     the key the emails' links were signed with. With an [inbound] table in bulletin.toml,
-    also processes the bounce mailbox every poll_minutes (password: BULLETIN_IMAP_PASSWORD)."""
+    also processes the bounce mailbox every poll_minutes (password: BULLETIN_IMAP_PASSWORD).
+
+    Sends the issues scheduled with `bulletin schedule` at their time."""
     from .. import links
     from ..errors import SendError
+    from ..schedule.worker import Scheduler
     from ..send import campaign
     from ..send.config import send_config
     from ..settings import find_config, load_workspace
@@ -54,8 +57,9 @@ def serve_command(
         try:
             sock = bind(host, port)
             poller = _poller(workspace, store)
+            scheduler = Scheduler(store, workspace.config_path)  # the scheduled sends
             app = create_app(workspace, store, key, transport,  # a bad DKIM key: stops here
-                             background=[poller] if poller else [])
+                             background=[scheduler, *([poller] if poller else [])])
         except BaseException:
             store.close()
             raise
@@ -66,6 +70,8 @@ def serve_command(
     if poller is not None:
         out.print(f"Reading the bounce mailbox {escape(poller.account.username)} at "
                   f"{escape(poller.account.where)} every {poller.every / 60:g} minutes")
+    out.print(f"Sending scheduled issues at their time (`bulletin schedule list`; new "
+              f"ones seen within {scheduler.cycle:g} s)")
     try:
         serve(app, sock)
     finally:

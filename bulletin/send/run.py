@@ -26,6 +26,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from .. import asyncrun, links
+from ..approval import gate
+from ..approval.gate import Standing
 from ..errors import SendError
 from ..message import envelope_from
 from ..personalise import MessageTemplate
@@ -64,6 +66,9 @@ class Request:
     """Who sends, for the audit trail."""
     source: str = "cli"
     """Where the send was started, for the audit trail."""
+    sender: str | None = None
+    """Who sends, by the approval rule's identity (default: found when approvals are
+    needed; bulletin.approval.identity)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Send:
     transport: Callable[[], Transport] | None
     """None for a dry run."""
     settings: DispatchSettings
+    approvals: Standing | None = None
+    """The approvals of exactly this content (bulletin.approval.gate)."""
 
     @property
     def total(self) -> int:
@@ -98,8 +105,10 @@ class Send:
         return self.plan.to_send == 0 and not (self.request.resend_uncertain
                                                and self.plan.uncertain)
 
-    def run(self, progress: Progress | None = None) -> Finished:
-        """Record, publish and dispatch; the report, and the ledger's counts after."""
+    def run(self, progress: Progress | None = None,
+            halt: Callable[[], str | None] | None = None) -> Finished:
+        """Record, publish and dispatch; the report, and the ledger's counts after. `halt`,
+        asked at each progress report, gives a reason to stop (a cancelled schedule)."""
         if self.transport is None:
             raise SendError("a dry run sends nothing")
         outgoing, store, plan, request = self.outgoing, self.store, self.plan, self.request
@@ -107,6 +116,10 @@ class Send:
             store.audit_issue(plan.issue, FORCED, list_name=plan.list_name,
                               source=request.source, actor=request.actor,
                               detail=forced(request.force, outgoing.errors))
+        if self.approvals is not None and self.approvals.needed:
+            store.audit_issue(plan.issue, gate.USED, list_name=plan.list_name,
+                              source=request.source, actor=self.approvals.sender,
+                              detail=gate.used(self.approvals))
         store.ledger.create(plan.issue, plan.list_name, self.audience)
         publish_media(outgoing, store)  # the images the mail links to, before any goes out
         outgoing.publish(store)  # the public archive: view in browser
@@ -115,7 +128,8 @@ class Send:
         dispatcher = Dispatcher(
             store.ledger, plan.issue, self.templates, outgoing.first.language,
             envelope_from(outgoing.workspace, outgoing.newsletter), self.transport,
-            self.settings, progress, audience=self.audience)
+            self.settings, _halting(progress, halt, lambda why: dispatcher.halt(why)),
+            audience=self.audience)
         report = asyncrun.run(lambda: _dispatch(dispatcher))
         return Finished(report, store.ledger.counts(plan.issue, self.audience))
 
@@ -136,8 +150,32 @@ def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
     audience = campaign.audience(outgoing, request.language)
     list_name = request.list_name or outgoing.newsletter.mailing_list
     with campaign.open_store(workspace) as store:
+        approvals = gate.standing(store, outgoing, request.issue, list_name, request.sender)
+        if not request.dry_run:  # a dry run shows them, and needs none
+            gate.require(approvals, request.issue)
         yield Send(outgoing, store, campaign.plan(store, outgoing, list_name, audience),
-                   request, audience, templates, transport, config.dispatch)
+                   request, audience, templates, transport, config.dispatch, approvals)
+
+
+def _halting(progress: Progress | None, halt: Callable[[], str | None] | None,
+             stop: Callable[[str], None]) -> Progress | None:
+    """`progress`, asking `halt` (at most once a second) whether to stop."""
+    if halt is None:
+        return progress
+    import time
+
+    asked = [0.0]
+
+    def report(current: Report) -> None:
+        if progress is not None:
+            progress(current)
+        if time.monotonic() - asked[0] >= 1.0:
+            asked[0] = time.monotonic()
+            reason = halt()
+            if reason is not None:
+                stop(reason)
+
+    return report
 
 
 async def _dispatch(dispatcher: Dispatcher) -> Report:

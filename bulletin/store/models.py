@@ -297,3 +297,47 @@ class InboundMessage(Base):
     action: Mapped[str] = mapped_column(String(32))
     diagnostic: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[bytes] = mapped_column(LargeBinary)
+
+class Approval(Base):
+    """Someone's sign-off of an issue as it was: `fingerprint` is the SHA-256 of everything
+    that decides what recipients get; `parts` (JSON) the hash of each input, so that a later
+    mismatch can name what changed."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index(None, "issue"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    parts: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Schedule(Base):
+    """A send of an issue to a list at a time (UTC `at`; `shown` as the operator wrote it).
+    `status`: scheduled -> running -> sent | stopped | failed; scheduled -> missed (more than
+    `grace` minutes late) | cancelled; running -> cancelled (stopped mid-send)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index(None, "status", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    list_name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    shown: Mapped[str] = mapped_column(String(100))
+    grace: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report: Mapped[str | None] = mapped_column(Text)

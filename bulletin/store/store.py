@@ -18,6 +18,8 @@ depend on one aggregate alone rather than on the whole store.
     media           media.py          published images, by content-addressed name
     ledger          sendledger.py     the send ledger and test sends
     inbound         inbound.py        bounces, complaints, emailed unsubscribes: recorded once
+    approvals       approvals.py      sign-offs of an issue's exact content
+    schedules       schedules.py      sends at a set time, each claimed by one service
 
 The Store's own operation names below (`store.subscribe`, `store.lists()`, ...) are the
 names callers used before the split, each bound to the aggregate's operation; they remain so
@@ -35,6 +37,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import engine as engines
 from . import migrate
+from .approvals import Approvals
 from .archive import Archive, ArchivedCopy, ArchiveEntry
 from .audit import AuditRecord, AuditTrail
 from .errors import StoreError, first_line
@@ -43,6 +46,7 @@ from .inbound import Inbound
 from .lists import ListInfo, MailingLists, Member, list_id
 from .media import Media
 from .pauses import Pauses
+from .schedules import Schedules
 from .sendledger import SendLedger
 from .subscribers import SubscriberRef
 from .subscriptions import SubscriberInfo, Subscriptions
@@ -72,6 +76,8 @@ class Store:
         self.ledger = SendLedger(engine, url, list_id)
         """The send ledger and the test sends, for the dispatcher and the send use-case."""
         self.inbound = Inbound(engine)
+        self.approvals = Approvals(engine)
+        self.schedules = Schedules(engine)
 
         # The names from before the split (see the module's docstring).
         self.create_list = self.mailing_lists.create

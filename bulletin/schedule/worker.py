@@ -1,0 +1,86 @@
+"""The scheduled sends run beside `bulletin serve`: a thread that looks at the waiting
+schedules every CYCLE seconds (and wakes for the soonest one), claims each that is due with
+the store's conditional UPDATE, so that two services on one database never start one
+schedule twice, and runs it; one that is more than its grace period late (the service was
+down) is marked missed and logged, never sent by itself.
+
+Failures of a look (the store gone) are logged in one line and tried again next cycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..store.schedules import WAITING
+from ..store.store import Store
+from . import jobs, timing
+
+log = logging.getLogger("bulletin.schedule")
+
+CYCLE = 15.0
+"""Seconds between looks: a new schedule or a cancel is seen within this; a due schedule
+starts at its time (the worker wakes for it), well within a minute."""
+
+
+class Scheduler:
+    """Runs `store`'s due schedules between `start()` and `stop()`."""
+
+    def __init__(self, store: Store, config: Path | None, cycle: float = CYCLE) -> None:
+        self.store = store
+        self.config = config
+        self.cycle = cycle
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        """This service, as its claims name it."""
+        self.looks = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="bulletin-schedule",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ends the loop; a send under way stops at its next look (resumable)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._stopping.wait(self.look())
+
+    def look(self, now: datetime | None = None) -> float:
+        """One look: mark the missed, run the due; the seconds until the next look."""
+        try:
+            waiting = self.store.schedules.all(statuses=(WAITING,))
+            for record in waiting:
+                if self._stopping.is_set():
+                    break
+                when = timing.due(record.at, now or datetime.now(UTC), record.grace)
+                if when is timing.Due.MISSED and self.store.schedules.miss(record.id):
+                    log.warning("schedule #%d (%s to %s at %s) missed: more than %d minutes "
+                                "late; not sent; `bulletin send %s --list %s` sends it now",
+                                record.id, record.issue, record.list_name, record.shown,
+                                record.grace, record.path, record.list_name)
+                elif when is timing.Due.START and self.store.schedules.claim(record.id,
+                                                                             self.name):
+                    log.info("schedule #%d (%s to %s at %s): starting", record.id,
+                             record.issue, record.list_name, record.shown)
+                    jobs.run(self.store, record, self.config, self._stopping.is_set)
+                    return 0.0  # the time spent sending: look again at once
+            left = self.store.schedules.all(statuses=(WAITING,))
+            return timing.sleep_for([r.at for r in left], now or datetime.now(UTC),
+                                    self.cycle)
+        except Exception as exc:  # the service goes on; the next look tries again
+            log.error("scheduled sends: the look failed (%s: %s; tried again in %g s)",
+                      type(exc).__name__, " ".join(str(exc).split())[:200], self.cycle)
+            return self.cycle
+        finally:
+            self.looks += 1
