@@ -98,7 +98,7 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
 
     from .. import links
     from ..inbound import mailbox
-    from ..inbound.process import process
+    from ..inbound.process import process, process_many
     from ..settings import find_config, load_workspace
     from ..store import Store
 
@@ -110,7 +110,8 @@ def fetch_command(config: StoreConfigOpt = None) -> None:
         assert inbound is not None  # account() said so
         with Store.for_workspace(workspace) as store:
             tally = mailbox.fetch(account, inbound.folder, inbound.processed_folder,
-                                  partial(process, store, workspace, source="imap"))
+                                  partial(process, store, workspace, source="imap"),
+                                  many=partial(process_many, store, workspace, source="imap"))
     out.print(escape(tally.line().capitalize()))
     if tally.unreadable:
         raise typer.Exit(1)

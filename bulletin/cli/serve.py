@@ -87,7 +87,7 @@ def _poller(workspace: Workspace, store: Store) -> Poller | None:
     from ..errors import SettingsError
     from ..inbound import mailbox
     from ..inbound.poller import Poller
-    from ..inbound.process import process
+    from ..inbound.process import process, process_many
 
     inbound = workspace.settings.inbound
     if inbound is None:
@@ -98,4 +98,5 @@ def _poller(workspace: Workspace, store: Store) -> Poller | None:
         err.print(f"[yellow]Warning:[/] the bounce mailbox is not read: {escape(str(exc))}")
         return None
     return Poller(account, inbound.folder, inbound.processed_folder,
-                  partial(process, store, workspace, source="imap"), inbound.poll_minutes * 60)
+                  partial(process, store, workspace, source="imap"), inbound.poll_minutes * 60,
+                  many=partial(process_many, store, workspace, source="imap"))

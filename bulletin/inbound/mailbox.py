@@ -11,14 +11,16 @@ holds (UIDVALIDITY, UID) pairs the server guarantees are never reused for other 
 
 Messages are fetched in batches (`BATCH` messages or `BATCH_BYTES` a command, whichever
 comes first) and the batch's processed ones moved in one command, so ten thousand bounces
-take a few hundred round trips, not forty thousand."""
+take a few hundred round trips, not forty thousand. With `many` (bulletin.inbound.process's
+process_many), a batch is also recorded in one store transaction, and moved only once it
+committed: one commit a batch, not one a message."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -74,6 +76,9 @@ class Outcome(Protocol):
 
 
 Handler = Callable[[bytes], Outcome]
+Many = Callable[[list[bytes]], Sequence[Outcome | Exception]]
+"""Processes a batch at once: for each message, what became of it or the error that kept
+it from being processed; raises StoreError or TokenError when nothing could be."""
 
 LABELS = (("hard", "hard"), ("soft", "soft"), ("complaint", "complaints"),
           ("auto-reply", "auto-replies"), ("unsubscribe", "unsubscribes"))
@@ -110,11 +115,12 @@ class Tally:
 
 def fetch(account: Account, folder: str, processed_folder: str, handle: Handler, *,
           skip: set[tuple[int, int]] | None = None, stop: Callable[[], bool] | None = None,
-          use_move: bool = True, batch: int = BATCH) -> Tally:
-    """Process every message of `folder` once with `handle` and move the ones that are ours
-    to `processed_folder`. Stops early, keeping what is done, when `stop()` turns true; a
-    StoreError or TokenError from `handle` (the store gone, no secret key) stops the pass
-    too, after moving what was processed, and is raised again."""
+          use_move: bool = True, batch: int = BATCH, many: Many | None = None) -> Tally:
+    """Process every message of `folder` once with `handle` (or each batch with `many`)
+    and move the ones that are ours to `processed_folder`. Stops early, keeping what is
+    done, when `stop()` turns true; a StoreError or TokenError from `handle` (the store
+    gone, no secret key) stops the pass too, after moving what was processed, and is raised
+    again."""
     tally = Tally()
     with Mailbox.open(account) as mailbox:
         mailbox.select(folder)
@@ -128,8 +134,10 @@ def fetch(account: Account, folder: str, processed_folder: str, handle: Handler,
                 break
             done: list[int] = []
             try:
-                for uid, raw in mailbox.fetch(chunk):
-                    outcome = _handle(handle, uid, raw, tally)
+                fetched = mailbox.fetch(chunk)
+                pairs = _handled(fetched, handle, tally) if many is None else \
+                    _handled_together(list(fetched), many, tally)
+                for uid, outcome in pairs:
                     if outcome is None:
                         continue
                     if outcome.ours:
@@ -162,15 +170,35 @@ def batches(uids: list[int], sizes: dict[int, int], most: int = BATCH,
         yield run
 
 
-def _handle(handle: Handler, uid: int, raw: bytes, tally: Tally) -> Outcome | None:
-    try:
-        return handle(raw)
-    except (StoreError, TokenError):
-        raise
-    except BulletinError as exc:  # not an email, say: stays, for a person to look at
-        log.warning("message UID %d left in place: %s", uid, type(exc).__name__)
-    except Exception as exc:  # a bug must not hold up the rest of the mailbox
+def _handled(fetched: Iterator[tuple[int, bytes]], handle: Handler,
+             tally: Tally) -> Iterator[tuple[int, Outcome | None]]:
+    """Each message handled as it arrives."""
+    for uid, raw in fetched:
+        try:
+            outcome: Outcome | Exception = handle(raw)
+        except (StoreError, TokenError):
+            raise
+        except Exception as exc:
+            outcome = exc
+        yield uid, _outcome(uid, outcome, tally)
+
+
+def _handled_together(fetched: list[tuple[int, bytes]], many: Many,
+                      tally: Tally) -> Iterator[tuple[int, Outcome | None]]:
+    """The batch handled at once (one store transaction)."""
+    outcomes = many([raw for _, raw in fetched])
+    for (uid, _), outcome in zip(fetched, outcomes, strict=True):
+        yield uid, _outcome(uid, outcome, tally)
+
+
+def _outcome(uid: int, outcome: Outcome | Exception, tally: Tally) -> Outcome | None:
+    """The outcome, or None (counted unreadable, logged) for a message that failed."""
+    if not isinstance(outcome, Exception):
+        return outcome
+    if isinstance(outcome, BulletinError):  # not an email, say: stays, for a person to see
+        log.warning("message UID %d left in place: %s", uid, type(outcome).__name__)
+    else:  # a bug must not hold up the rest of the mailbox
         log.error("message UID %d left in place: processing failed (%s)", uid,
-                  type(exc).__name__)
+                  type(outcome).__name__)
     tally.unreadable += 1
     return None

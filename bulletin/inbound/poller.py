@@ -17,7 +17,7 @@ import threading
 from ..errors import TokenError
 from ..store.errors import StoreError
 from .imap import Account, MailboxError
-from .mailbox import Handler, Tally, fetch
+from .mailbox import Handler, Many, Tally, fetch
 
 log = logging.getLogger("bulletin.inbound")
 
@@ -26,8 +26,10 @@ class Poller:
     """Reads `folder` of `account` every `every` seconds between `start()` and `stop()`."""
 
     def __init__(self, account: Account, folder: str, processed_folder: str, handle: Handler,
-                 every: float) -> None:
+                 every: float, many: Many | None = None) -> None:
         self.account = account
+        self.many = many
+        """Processes each batch in one transaction (mailbox.fetch's `many`)."""
         self.folder = folder
         self.processed_folder = processed_folder
         self.handle = handle
@@ -63,7 +65,7 @@ class Poller:
         again = f"tried again in {self.every / 60:g} minutes"
         try:
             tally = fetch(self.account, self.folder, self.processed_folder, self.handle,
-                          skip=self._skip, stop=self._stopping.is_set)
+                          skip=self._skip, stop=self._stopping.is_set, many=self.many)
         except MailboxError as exc:
             log.error("bounce mailbox not read: %s (%s)", exc, again)
         except StoreError as exc:
