@@ -10,9 +10,9 @@ service, would otherwise wait for it and give up):
    write lock is taken (on SQLite, the temporary table is in a separate database; each batch
    is a short transaction that only reads the main one).
 2. merging (merge.py): ONE write transaction reads the existing state of the staged
-   addresses with set-based joins, applies the subscription rules (rules.py, the function a
-   single subscription uses too) to each row, and writes the changes with multi-row
-   statements.
+   addresses the store knows with set-based joins, applies the subscription rules (rules.py,
+   the function a single subscription uses too) to each row, and writes the changes with
+   multi-row statements; then adds every address it has never seen in one set-based pass.
 
 An import that is interrupted (a file that turns out unreadable half-way, Ctrl-C, a killed
 process, a lost database connection) while staging leaves nothing but a temporary table that
@@ -184,6 +184,16 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     on_progress(report.rows)
             if staging.batches:
                 staging.analyse()
+                if connection.dialect.name == "sqlite":
+                    # No foreign-key lookups for each row the merge writes: every id it
+                    # writes is read or inserted in its own transaction, which holds the
+                    # write lock, and the list's id is read there too (list_id below), so
+                    # every reference is valid by construction. Only this connection, which
+                    # is closed after the import; set outside a transaction, where SQLite
+                    # takes it.
+                    raw = connection.connection.dbapi_connection
+                    assert raw is not None
+                    raw.execute("PRAGMA foreign_keys = OFF")
                 connection.execution_options(**{WRITE: True})  # SQLite: BEGIN IMMEDIATE
                 locked = time.perf_counter()
                 with connection.begin():
@@ -191,6 +201,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                                   resubscribe, count, note)
                     for number in range(1, staging.batches + 1):
                         merge.chunk(number)
+                    merge.add_new(staging.staged)
                 report.locked_seconds = time.perf_counter() - locked
         finally:
             # The connection goes, and its temporary table and cache with it (also when the

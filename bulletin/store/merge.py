@@ -1,14 +1,20 @@
 """Phase 2 of an import: the staged rows (staging.py) merged into the store, inside the one
 short write transaction the caller holds.
 
-For each chunk of staged rows (those a batch staged first), one set-based read joins the
-staging table with the existing subscribers, their suppression and their membership of the
-list; the subscription rules (rules.subscribe, the same function a single subscription uses)
-decide each row in Python; and the changes are written with multi-row statements. New
-subscribers' memberships and audit rows are inserted straight from the rows just inserted (no
-round trip of their ids through Python). On PostgreSQL the rows that are only inserted (new
-subscribers, memberships, audit rows) go in with COPY (bulk.Copy), the constants of the import
-written into every row.
+Addresses the store already knows (a subscriber or a suppression) are read a chunk (the rows a
+batch staged first) at a time, with one set-based read joining the staging table with their
+subscriber, suppression and membership of the list; the subscription rules (rules.subscribe,
+the same function a single subscription uses) decide each row in Python, and the changes are
+written with multi-row statements.
+
+Addresses the store has never seen are most of a big import, and the rules decide the same for
+every one of them (`subscribe(NOBODY, request)`, asked once), so they are added last, in one
+set-based pass inside the database: the subscribers from the staging table in the order of the
+file, then their memberships and audit rows from the rows just inserted (on PostgreSQL one
+statement, its CTEs returning the new ids). Nothing goes through Python, and the rows are read
+once, not once a chunk. Foreign keys: the ids written are read or inserted in this transaction,
+so the checks (a lookup per row and key) are skipped where the database allows it safely
+(importer.py for SQLite, `_unchecked` for PostgreSQL).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    exists,
     func,
     insert,
     select,
@@ -29,8 +36,10 @@ from sqlalchemy import (
 )
 
 from .bulk import Copy, Many, Query, constant
+from .errors import StoreError
 from .models import (
     AuditEntry,
+    MailingList,
     Membership,
     Subscriber,
     Suppression,
@@ -68,9 +77,8 @@ class Merge:
         self.count = count
         self.refused = refused
         self.postgres = connection.dialect.name == "postgresql"
-        self.added = 0
-        self.analysed = 0
-        """PostgreSQL: how many subscribers this import had added when it last analysed."""
+        self.known = 0
+        """How many staged addresses the chunks found known to the store."""
 
         def sql(value: object, type_: Any = None) -> Any:
             return constant(connection, value, type_)
@@ -82,30 +90,18 @@ class Merge:
         # What the rules give every new subscriber of this import (the same for all).
         self.new = subscribe(NOBODY, self.request)
         assert self.new.after.subscriber is not None and self.new.after.membership is not None
-        subscriber_keys = ("email", "email_key", "name", "language")
         join_keys = ("subscriber_id",)
         audit_keys = ("subscriber_id", "email_key", "list_id", "action", "old_status",
                       "new_status", "detail")
-        self.insert_subscribers: Callable[[list[tuple[Any, ...]]], None]
         self.join: Callable[[list[tuple[Any, ...]]], None]
         self.insert_audit: Callable[[list[tuple[Any, ...]]], None]
-        if connection.dialect.name == "postgresql":
-            self.insert_subscribers = Copy(
-                connection, _subscribers.name, subscriber_keys,
-                (("status", self.new.after.subscriber.status),
-                 ("consent_source", f"import:{source}"[:200]), ("consent_at", now_),
-                 ("created_at", now_), ("updated_at", now_)))
+        if self.postgres:
             self.join = Copy(connection, _memberships.name, join_keys,
                              (("list_id", list_id), ("status", "active"),
                               ("created_at", now_), ("updated_at", now_)))
             self.insert_audit = Copy(connection, _audit.name, audit_keys,
                                      (("at", now_), ("source", "import"), ("actor", actor)))
         else:
-            self.insert_subscribers = Many(
-                connection, insert(_subscribers).values(
-                    status=sql(self.new.after.subscriber.status), consent_source=consent,
-                    consent_at=at, created_at=at, updated_at=at),
-                subscriber_keys)
             self.join = Many(
                 connection, insert(_memberships).values(list_id=on_list, status=sql("active"),
                                                         created_at=at, updated_at=at),
@@ -129,28 +125,54 @@ class Merge:
                    _memberships.c.subscriber_id == bindparam("_subscriber"))
             .values(status=sql("active"), updated_at=at),
             ("_subscriber",))
-        just_added = (select(_subscribers.c.id, _subscribers.c.email_key, staged.c.line)
-                      .join_from(staged, _subscribers,
-                                 _subscribers.c.email_key == staged.c.email_key)
-                      .where(staged.c.chunk == bindparam("chunk"),
-                             _subscribers.c.id > bindparam("after"))
-                      .subquery())
-        self.join_new = insert(_memberships).from_select(
+        # The rows whose address the store has never seen (no subscriber, not suppressed):
+        # the rules decide the same for every one of them (self.new), so they are written
+        # set-based, inside the database, in the order of the file: no round trip through
+        # Python, no per-row statement.
+        after = self.new.after.subscriber
+        fresh = (select(staged.c.email, staged.c.email_key, staged.c.name, staged.c.language,
+                        sql(after.status).label("status"), consent.label("consent_source"),
+                        at.label("consent_at"), at.label("created_at"),
+                        at.label("updated_at"))
+                 .where(~exists().where(_subscribers.c.email_key == staged.c.email_key),
+                        ~exists().where(_suppressions.c.email_key == staged.c.email_key))
+                 .order_by(staged.c.line))
+        add = insert(_subscribers).from_select(
+            ["email", "email_key", "name", "language", "status", "consent_source",
+             "consent_at", "created_at", "updated_at"], fresh)
+        added: Any
+        if self.postgres:
+            added = add.returning(_subscribers.c.id, _subscribers.c.email_key).cte("added")
+        else:
+            # SQLite: the write lock is this transaction's, so the subscribers after the
+            # highest id before the insert are the ones it added.
+            added = (select(_subscribers.c.id, _subscribers.c.email_key)
+                     .where(_subscribers.c.id > bindparam("after")).subquery())
+        join_new = insert(_memberships).from_select(
             ["list_id", "subscriber_id", "status", "created_at", "updated_at"],
-            select(on_list.label("list_id"), just_added.c.id,
+            select(on_list.label("list_id"), added.c.id,
                    sql(self.new.after.membership).label("status"), at.label("created_at"),
-                   sql(now_, UTCDateTime()).label("updated_at")))
-        self.audit_new = [insert(_audit).from_select(
+                   at.label("updated_at")))
+        audit_new = [insert(_audit).from_select(
             ["at", "subscriber_id", "email_key", "list_id", "action", "old_status",
              "new_status", "source", "actor", "detail"],
-            select(at.label("at"), just_added.c.id, just_added.c.email_key,
+            select(at.label("at"), added.c.id, added.c.email_key,
                    sql(list_id if row.on_list else None).label("list_id"),
                    sql(row.action).label("action"),
                    sql(row.old_status).label("old_status"),
                    sql(row.new_status).label("new_status"),
                    sql("import").label("source"), sql(actor).label("actor"),
-                   (sql(f"{source}:") + cast(just_added.c.line, String)).label("detail")))
+                   (sql(f"{source}:") + cast(staged.c.line, String)).label("detail"))
+            .join_from(added, staged, staged.c.email_key == added.c.email_key))
             for row in self.new.audit]
+        self.add_new_sql: list[Any]
+        if self.postgres:
+            # One statement: the subscribers, their memberships and audit rows, and how many.
+            self.add_new_sql = [select(func.count()).select_from(added).add_cte(
+                join_new.cte("joined"),
+                *(statement.cte(f"audited{at_}") for at_, statement in enumerate(audit_new)))]
+        else:
+            self.add_new_sql = [add, join_new, *audit_new]
         self.state = Query(connection, select(staged.c.email_key, staged.c.email, staged.c.name,
                              staged.c.language, staged.c.line, _subscribers.c.id,
                              _subscribers.c.status, _subscribers.c.name,
@@ -162,28 +184,27 @@ class Merge:
                                  _suppressions.c.email_key == staged.c.email_key)
                       .outerjoin(_memberships, (_memberships.c.list_id == on_list)
                                  & (_memberships.c.subscriber_id == _subscribers.c.id))
-                      .where(staged.c.chunk == bindparam("chunk"))
+                      .where(staged.c.chunk == bindparam("chunk"),
+                             _subscribers.c.id.is_not(None)
+                             | _suppressions.c.email_key.is_not(None))
                       .order_by(staged.c.line))
 
     def chunk(self, number: int) -> None:
-        """Merge the staged rows first staged by batch `number`."""
-        connection = self.connection
+        """Merge the staged rows first staged by batch `number` whose address the store
+        knows (a subscriber or a suppression); the others are left to `add_new`."""
         request = self.request
         where = f"{self.source}:"
-        new: list[tuple[Any, ...]] = []
         fills: list[tuple[Any, ...]] = []
         statuses: list[tuple[Any, ...]] = []
         joins: list[tuple[Any, ...]] = []
         rejoins: list[tuple[Any, ...]] = []
         audits: list[tuple[Any, ...]] = []
         counts: Counter[str] = Counter()
+        known = self.state.run(chunk=number)
         for (key, email, name, language, line, id_, status, old_name, old_language,
-             suppression, membership) in self.state.run(chunk=number):
-            if id_ is None and suppression is None:
-                before = NOBODY
-            else:
-                before = State(None if id_ is None else Person(status, old_name, old_language),
-                               membership, suppression is not None)
+             suppression, membership) in known:
+            before = State(None if id_ is None else Person(status, old_name, old_language),
+                           membership, suppression is not None)
             decision = subscribe(before, Request(request.status, request.resubscribe, name,
                                                  language))
             outcome = decision.outcome
@@ -199,13 +220,7 @@ class Merge:
                              f"have asked to be: --resubscribe)")
                 continue
             after = decision.after.subscriber
-            assert after is not None
-            if outcome == "added":
-                # As the staging table has them, which is where they are inserted from.
-                assert after.name == name and after.language == language
-                new.append((email, key, name, language))
-                continue
-            assert before.subscriber is not None
+            assert after is not None and before.subscriber is not None
             if decision.filled:
                 counts["filled"] += 1
                 fills.append((id_, after.name, after.language))
@@ -221,24 +236,59 @@ class Merge:
                 audits.append((id_, key, self.list_id if row.on_list else None, row.action,
                                row.old_status, row.new_status, detail))
 
+        self.known += len(known)
         for name, count in counts.items():
             self.count(OUTCOME_COUNTS.get(name, name), count)
-        if new:
-            after_id = connection.scalar(select(func.coalesce(func.max(_subscribers.c.id), 0)))
-            self.insert_subscribers(new)
-            marks = {"chunk": number, "after": after_id}
-            connection.execute(self.join_new, marks)
-            for statement in self.audit_new:
-                connection.execute(statement, marks)
-            self.added += len(new)
-            if self.postgres and self.added >= 2 * self.analysed:
-                # Statistics that see this transaction's own new rows, each time they have
-                # doubled: planned for the empty tables they were, the next chunk's read
-                # would scan every subscriber for each staged row.
-                connection.exec_driver_sql(f"ANALYZE {_subscribers.name}, {_memberships.name}")
-                self.analysed = self.added
         self.fill(fills)
         self.change_status(statuses)
         self.join(joins)
         self.rejoin(rejoins)
         self.insert_audit(audits)
+
+    def add_new(self, staged_rows: int) -> None:
+        """Add every staged address the store has never seen, with their memberships and
+        audit rows, in one set-based pass (after every chunk: the chunks' reads would see
+        them as known). `staged_rows` is how many addresses were staged; all but the known
+        ones must be added, or someone else added one while the import ran."""
+        connection = self.connection
+        new = staged_rows - self.known
+        if not new:
+            return
+        if self.postgres:
+            unchecked = self._unchecked()
+            if unchecked:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            added = connection.scalar(self.add_new_sql[0])
+            if unchecked:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
+        else:
+            marks = {"after": connection.scalar(
+                select(func.coalesce(func.max(_subscribers.c.id), 0)))}
+            added = connection.execute(self.add_new_sql[0]).rowcount
+            for statement in self.add_new_sql[1:]:
+                connection.execute(statement, marks)
+        if added != new:
+            # PostgreSQL: someone else subscribed one of these addresses after it was read.
+            raise StoreError(f"{self.source}: another process added some of these addresses "
+                             f"while the import ran; nothing was imported. Run it again")
+        self.count("added", new)
+
+    def _unchecked(self) -> bool:
+        """PostgreSQL: whether the foreign keys of the new rows may go unchecked, and the list
+        locked as their checks would lock it. Each check is a query per row and key (four
+        a new subscriber), most of the import's time, for rows valid by construction: the
+        subscriber ids are of rows this statement inserts, which no one else can see, and
+        the list is locked here against deletion (FOR KEY SHARE, as a check locks it) until
+        the import commits. Only a superuser may turn the checks off (for one statement, by
+        session_replication_role, which also turns off triggers: so only where these tables
+        have none but the foreign keys' own)."""
+        connection = self.connection
+        lists = table(MailingList)
+        locked = connection.scalar(select(lists.c.id).where(lists.c.id == self.list_id)
+                                   .with_for_update(key_share=True, read=True))
+        if locked is None:
+            return False
+        return bool(connection.exec_driver_sql(
+            "SELECT current_setting('is_superuser') = 'on' AND NOT EXISTS (SELECT 1 FROM "
+            "pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('subscribers'::regclass, "
+            "'memberships'::regclass, 'audit_log'::regclass))").scalar())

@@ -58,6 +58,8 @@ class Staging:
         self.duplicate = duplicate
         self.batches = 0
         """How many batches were staged: the chunks to merge are 1 to this."""
+        self.staged = 0
+        """How many addresses were staged (rows less duplicates)."""
         keys = ("email_key", "email", "name", "language", "line", "batch", "chunk")
         postgres = connection.dialect.name == "postgresql"
         with connection.begin():
@@ -108,6 +110,7 @@ class Staging:
                 if line is not None:
                     self.duplicate(row.line, f"{row.address.email} is a duplicate of line "
                                              f"{line}; merged")
+        self.staged += len(firsts) - len(earlier)
         self.batches = number
 
     def analyse(self) -> None:
