@@ -73,6 +73,17 @@ def sample(prepared: Prepared) -> Sample:
     return Sample(html, text, to_bytes(message), values)
 
 
+def local_view(prepared: Prepared, html: str) -> str:
+    """`html` showing its local images from their bytes (data: URIs), with no server: for a
+    preview, a rendered .html file or a screenshot, never for mail that is sent."""
+    from .images import inline_for_preview, media_url
+
+    settings = prepared.workspace.settings
+    media = prepared.rendered.media
+    return inline_for_preview(html, media, {
+        m.name: media_url(settings.base_url, settings.media.base_url, m.name) for m in media})
+
+
 def output_dir(out_dir: Path) -> Path:
     """`out_dir`, made if need be; an OutputError saying why if it cannot be."""
     try:
@@ -89,7 +100,8 @@ def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) ->
     filled = sample(prepared)
     output_dir(out_dir)
     written = []
-    for suffix, data in ((".html", filled.html.encode()), (".txt", filled.text.encode()),
+    for suffix, data in ((".html", local_view(prepared, filled.html).encode()),
+                         (".txt", filled.text.encode()),
                          (".eml", filled.eml)):
         path = out_dir / f"{stem or prepared.loaded.slug}{suffix}"
         temporary = path.with_name(path.name + ".tmp")

@@ -76,8 +76,10 @@ def example() -> Prepared:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    """A copy of the repository's workspace (bulletin.toml, templates/) to change freely."""
+    """A copy of the repository's workspace (bulletin.toml, brand/, templates/) to change
+    freely."""
     shutil.copy(ROOT / "bulletin.toml", tmp_path / "bulletin.toml")
+    shutil.copytree(ROOT / "brand", tmp_path / "brand")
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     (tmp_path / "issues").mkdir()
     return tmp_path

@@ -31,6 +31,7 @@ preheader: Checking the preview.
 sections:
   - heading: First heading
     body: The first body, with [a link](https://example.org/first).
+  - image: {src: "https://example.org/photo.jpg", alt: "A photo on the web", width: 220}
 """
 
 
@@ -97,7 +98,7 @@ def test_both_frames_at_their_widths_and_the_text_tab(browser: Any, server: Runn
 def test_images_that_cannot_load_keep_their_box_and_alt_text(browser: Any,
                                                             server: Running) -> None:
     page = open_page(browser, server.url)  # every request off the preview server fails
-    alt = "Llywodraeth Cymru / Welsh Government"
+    alt = "A photo on the web"
     logo = page.frame_locator("#desktop").get_by_alt_text(alt)
     logo.wait_for(timeout=WAIT)
     # the page's script marks the image once its load has failed: wait for that, not 300 ms
@@ -106,6 +107,9 @@ def test_images_that_cannot_load_keep_their_box_and_alt_text(browser: Any,
     assert "bulletin-preview-broken" in (logo.get_attribute("class") or "")
     box = logo.bounding_box()
     assert box["width"] == 220 and box["height"] >= 40
+    # A local image (the logo) is in the preview itself: it loads with no server.
+    local = page.frame_locator("#desktop").locator(".bulletin-logo-light img")
+    assert local.evaluate("img => img.complete && img.naturalWidth") > 0
     page.close()
 
 

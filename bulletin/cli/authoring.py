@@ -108,10 +108,10 @@ def screenshot_command(
         delivery: DeliveryOpt = None) -> None:
     """Full-page PNGs of ISSUE at each --width (default 600 and 375), taken with Chromium."""
     from ..screenshot import screenshots
-    from ..workflow import prepare, sample
+    from ..workflow import local_view, prepare, sample
 
     with reported():
         prepared = prepare(issue, config, lang, value(delivery))
-        html = sample(prepared).html
+        html = local_view(prepared, sample(prepared).html)
         for path in screenshots(html, widths or [600, 375], out_dir, prepared.loaded.slug):
             out.print(f"wrote {escape(str(path))}")

@@ -15,7 +15,7 @@ import watchfiles
 from ...checks import Finding
 from ...errors import BulletinError, SettingsError
 from ...settings import find_config
-from ...workflow import prepare, run_checks, sample
+from ...workflow import local_view, prepare, run_checks, sample
 
 # Preview only: an image that cannot load keeps a visible box with its alt text.
 _BROKEN_IMAGES = """<style>img.bulletin-preview-broken{outline:1px dashed #8a8a8a;
@@ -66,7 +66,8 @@ class Preview:
             message = email.message_from_bytes(filled.eml, policy=policy.default)
             headers = "".join(f"{name}: {value}\n" for name, value in message.items())
             self.snapshot = Snapshot(version, None, prepared.rendered.subject,
-                                     _with_preview_helpers(filled.html), filled.text, headers,
+                                     _with_preview_helpers(local_view(prepared, filled.html)),
+                                     filled.text, headers,
                                      prepared.rendered.html, run_checks(prepared, filled))
         except BulletinError as exc:
             self.snapshot = last.failed(version, str(exc))
