@@ -48,6 +48,7 @@ class ScheduleRecord:
     status: str
     created_by: str
     claimed_by: str | None
+    claimed_at: datetime | None
     report: str | None
 
 
@@ -137,4 +138,5 @@ def _audit(session: Session, row: Schedule, action: str, actor: str | None,
 
 def _record(row: Schedule) -> ScheduleRecord:
     return ScheduleRecord(row.id, row.issue, row.path, row.list_name, row.at, row.shown,
-                          row.grace, row.status, row.created_by, row.claimed_by, row.report)
+                          row.grace, row.status, row.created_by, row.claimed_by,
+                          row.claimed_at, row.report)

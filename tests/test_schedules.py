@@ -1,0 +1,200 @@
+"""Scheduling: the time asked for (past, unknown zone, at a clock change) judged by pure
+functions with `now` passed in; the store's claim, which one service alone wins, on SQLite
+and PostgreSQL; `bulletin schedule`, `schedule list` and `schedule cancel` refusing bad input
+in one line with nothing scheduled. The service that runs them: test_schedule_serve.py."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from bulletin.cli import app
+from bulletin.schedule import timing
+from bulletin.schedule.timing import Due, ScheduleError, due, parse_at, sleep_for
+from bulletin.store.store import Store
+from tests.conftest import EXAMPLE
+
+pytest_plugins = ["tests.store_fixtures"]
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def bulletin(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+# The time asked for.
+
+def test_a_local_time_becomes_the_instant_it_names() -> None:
+    assert parse_at("2026-12-01 09:00", "Europe/London", NOW) == \
+        datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # GMT
+    assert parse_at("2026-07-01 09:00", "Europe/London", NOW) == \
+        datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # BST
+    assert parse_at(" 2026-07-01   09:00 ", "UTC", NOW) == datetime(2026, 7, 1, 9, tzinfo=UTC)
+    assert timing.shown(datetime(2026, 7, 1, 8, tzinfo=UTC), "Europe/London") == \
+        "2026-07-01 09:00 Europe/London"
+
+
+@pytest.mark.parametrize(("at", "zone", "said"), [
+    ("2026-05-31 09:00", "UTC", "that is in the past (it is now 2026-06-01 12:00 in UTC)"),
+    ("2026-06-01 12:00", "UTC", "in the past"),
+    ("2026-12-01 09:00", "Europe/Lundon", "unknown timezone; give an IANA name"),
+    ("2026-10-25 01:30", "Europe/London", "happens twice in Europe/London (the clocks go back"),
+    ("2026-03-29 01:30", "Europe/London", "does not happen in Europe/London (the clocks go "
+                                          "forward"),
+    ("2027-03-28 01:15", "Europe/London", "does not happen"),
+    ("1 December 9am", "UTC", 'not a time; write it as YYYY-MM-DD HH:MM'),
+    ("2026-12-01 09:00+01:00", "UTC", "without an offset"),
+])
+def test_impossible_times_are_refused(at: str, zone: str, said: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_at(at, zone, NOW)
+    assert said in str(caught.value) and "\n" not in str(caught.value)
+
+
+ZONES = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Australia/Sydney",
+         "Asia/Kolkata"]
+
+
+@given(st.datetimes(min_value=datetime(2026, 6, 2), max_value=datetime(2035, 1, 1)),
+       st.sampled_from(ZONES))
+def test_any_time_is_refused_or_means_that_wall_clock_time(local: datetime, zone: str) -> None:
+    local = local.replace(second=0, microsecond=0)
+    try:
+        at = parse_at(f"{local:%Y-%m-%d %H:%M}", zone, NOW)
+    except ScheduleError as exc:
+        assert "happens twice" in str(exc) or "does not happen" in str(exc)
+        return
+    assert at.tzinfo is UTC and at > NOW
+    assert at.astimezone(timing.zone(zone)).replace(tzinfo=None) == local
+
+
+def test_due_waits_starts_or_gives_up_after_the_grace_period() -> None:
+    at = NOW
+    assert due(at, NOW - timedelta(seconds=1), 30) is Due.WAIT
+    assert due(at, NOW, 30) is Due.START
+    assert due(at, NOW + timedelta(minutes=30), 30) is Due.START
+    assert due(at, NOW + timedelta(minutes=30, seconds=1), 30) is Due.MISSED
+    assert due(at, NOW + timedelta(hours=9), 30) is Due.MISSED  # the service was down
+    assert due(at, NOW + timedelta(seconds=1), 0) is Due.MISSED
+
+
+def test_the_worker_wakes_for_the_soonest_schedule() -> None:
+    assert sleep_for([], NOW, 15) == 15
+    assert sleep_for([NOW + timedelta(seconds=2), NOW + timedelta(hours=1)], NOW, 15) == 2
+    assert sleep_for([NOW - timedelta(seconds=5)], NOW, 15) == 0
+
+
+# The store's claim.
+
+def test_one_claim_wins_among_many_services(database_url: str) -> None:
+    stores = [Store.open(database_url) for _ in range(4)]
+    try:
+        number = stores[0].schedules.add("news/x", "/x.yaml", "news", NOW, "now UTC",
+                                         grace=30, created_by="Ann")
+        start = threading.Barrier(len(stores))
+        won: list[bool] = []
+
+        def claim(store: Store, name: str) -> None:
+            start.wait()
+            won.append(store.schedules.claim(number, name))
+
+        threads = [threading.Thread(target=claim, args=(store, f"service-{n}"))
+                   for n, store in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(won) == [False, False, False, True]
+        record = stores[0].schedules.get(number)
+        assert record.status == "running" and record.claimed_by is not None
+        assert not stores[1].schedules.miss(number)  # a running schedule is not missed
+        assert stores[2].schedules.cancel(number, "Bob") == "running"
+        assert stores[3].schedules.finish(number, "sent", "10 sent") == "cancelled"
+        with pytest.raises(Exception, match="not waiting or running: nothing to cancel"):
+            stores[0].schedules.cancel(number, "Bob")
+        actions = [row.action for row in stores[0].issue_audit("news/x")]
+        assert actions == ["scheduled", "schedule-cancelled"]
+    finally:
+        for store in stores:
+            store.close()
+
+
+# The command line.
+
+@pytest.fixture
+def ready(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from tests.smtp_server import ready_to_send
+
+    ready_to_send(workspace, 2525, monkeypatch)  # nothing is sent by these tests
+    monkeypatch.setenv("BULLETIN_APPROVER", "Ann Sender")
+    monkeypatch.chdir(workspace)
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion", newsletter="cohes3ion")
+    return workspace / "issues" / EXAMPLE.name
+
+
+def schedules(workspace: Path) -> list[object]:
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        return list(store.schedules.all())
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--at", "2020-01-01 09:00"], "--at 2020-01-01 09:00: that is in the past"),
+    (["--at", "2099-01-01 09:00", "--timezone", "Mars/Olympus"], "unknown timezone"),
+    (["--at", "2099-10-25 01:30", "--timezone", "Europe/London"], "happens twice"),
+    (["--at", "2099-03-29 01:30", "--timezone", "Europe/London"], "does not happen"),
+    (["--at", "2099-01-01 09:00", "--list", "nobody"], "no list named 'nobody'"),
+])
+def test_bad_input_is_one_line_and_nothing_is_scheduled(ready: Path, args: list[str],
+                                                        said: str) -> None:
+    code, output = bulletin("schedule", str(ready), *args)
+    assert code == 1 and output.count("\n") == 1 and said in output, output
+    assert schedules(ready.parent.parent) == []
+
+
+def test_an_issue_that_fails_its_checks_or_lacks_approval_is_not_scheduled(
+        ready: Path) -> None:
+    workspace = ready.parent.parent
+    text = ready.read_text()
+    ready.write_text(text.replace("sections:\n", "sections:\n  - heading: Bad\n    image: "
+                                  '{src: "https://example.org/a.jpg"}\n', 1))  # no alt: an error
+    code, output = bulletin("schedule", str(ready), "--at", "2099-01-01 09:00")
+    assert code == 1 and "not sent: `bulletin check` finds" in output, output
+    ready.write_text(text)
+    config = workspace / "bulletin.toml"
+    config.write_text(config.read_text().replace(
+        "[newsletters.cohes3ion]\n", "[newsletters.cohes3ion]\napprovals = 1\n", 1))
+    code, output = bulletin("schedule", str(ready), "--at", "2099-01-01 09:00")
+    assert code == 1 and output.count("\n") == 1 and "needs 1 approval" in output, output
+    assert schedules(workspace) == []
+    assert bulletin("approve", str(ready), "--as", "Bob Approver")[0] == 0
+    code, output = bulletin("schedule", str(ready), "--at", "2099-01-01 09:00",
+                            "--timezone", "Europe/London")
+    assert code == 0 and "Scheduled #1" in output and "2099-01-01 09:00 Europe/London" \
+        in output, output
+
+
+def test_list_and_cancel(ready: Path) -> None:
+    code, output = bulletin("schedule", "list")
+    assert code == 0 and "No schedules" in output
+    assert bulletin("schedule", str(ready), "--at", "2099-06-01 09:00",
+                    "--timezone", "Europe/London")[0] == 0
+    code, output = bulletin("schedule", "list")
+    assert "#1 scheduled 2099-06-01 09:00 Europe/London (2099-06-01 08:00 UTC)" in output
+    assert "cohes3ion/cohes3ion-04 to cohes3ion  by Ann Sender" in output, output
+    code, output = bulletin("schedule", "cancel", "1")
+    assert code == 0 and "Cancelled #1: it will not be sent." in output
+    code, output = bulletin("schedule", "cancel", "1")
+    assert code == 1 and output.count("\n") == 1 and "is cancelled, not waiting" in output
+    code, output = bulletin("schedule", "cancel", "7")
+    assert code == 1 and "no schedule #7" in output
+    assert "#1 cancelled" in bulletin("schedule", "list")[1]
