@@ -144,6 +144,28 @@ def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
     return Images(sections, found[0], found[1])
 
 
+def banner_logo(workspace: Workspace, slug: str) -> tuple[Placed | None, bool]:
+    """The newsletter's logo for a dark background (the web pages' banner): `dark_src`, else
+    `src` on a light plate (True); its file processed when it is local. IssueError naming
+    bulletin.toml's line for a bad file."""
+    logo = workspace.settings.newsletters[slug].brand.logo
+    if logo is None:
+        return None, False
+    key, src = ("dark_src", logo.dark_src) if logo.dark_src else ("src", logo.src)
+    plate = logo.dark_src is None
+    if not is_local(src):
+        return Placed(src, logo.width, 0), plate
+    where = workspace.where(("newsletters", slug, "brand", "logo", key))
+    try:
+        name, data, content_type, width, height = process(
+            (workspace.config_path.parent / src).resolve(), logo.width)
+    except ImageProblem as exc:
+        raise IssueError(f"{where}: {src}: {exc}") from None
+    settings = workspace.settings
+    return Placed(media_url(settings.base_url, settings.media.base_url, name), width, height,
+                  MediaFile(name, data, content_type)), plate
+
+
 class ImageProblem(Exception):
     """Why a file cannot be used (turned into an IssueError naming its file and line)."""
 

@@ -115,3 +115,20 @@ def test_a_bad_image_sends_nothing(workspace: Path, monkeypatch: pytest.MonkeyPa
                                 output.replace("\n", " ").rstrip() + "\n"), output
             assert len(output.strip().splitlines()) <= 2, output  # one line (wrapped at most)
         assert server.received == []
+
+
+def test_the_web_pages_show_the_logo_for_dark_backgrounds_from_media(web: Web) -> None:
+    page = lxml.html.document_fromstring(web.http.get("/subscribe/cohes3ion").text)
+    (logo,) = page.xpath("//header[contains(@class, 'banner')]//img")
+    assert logo.get("alt") == "Llywodraeth Cymru / Welsh Government"
+    assert logo.get("class") is None  # it has a logo of its own for dark backgrounds
+    src = logo.get("src")
+    assert src.startswith(f"{web.url}/media/") and src.endswith(".png")
+    got = web.http.get(src.removeprefix(web.url))
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    dark = Image.open(web.root / "brand" / "llywodraeth-cymru-welsh-government-dark.png")
+    with Image.open(io.BytesIO(got.content)) as served:  # the light-lettered one
+        assert served.size == (440, round(440 * dark.height / dark.width))
+        raw = served.convert("RGBA").tobytes()
+        opaque = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 4) if raw[i + 3] > 200]
+        assert opaque and not any(r + g + b < 150 for r, g, b in opaque)  # no dark ink

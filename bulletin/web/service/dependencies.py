@@ -57,6 +57,10 @@ class Service:
         self.key = key
         self.signer = links.Signer(key)
         self.pages = Pages(workspace)
+        # The banner's logo, when it is a local file, served at BASE/media/ like a send's.
+        store.media.put((shown.file.name, shown.file.data, shown.file.content_type)
+                        for shown, _ in self.pages.logos.values()
+                        if shown is not None and shown.file is not None)
         self.preferences = Preferences(workspace, store, self.pages)
         self.confirmations = Confirmations(workspace, store, key, self.pages, transport,
                                            resend_after)

@@ -17,6 +17,7 @@ from babel.dates import format_date
 from ... import links
 from ...fields import in_language
 from ...i18n import Gettext, gettext_for, language_name
+from ...images import banner_logo
 from ...settings import BUNDLED_TEMPLATES, Newsletter, Workspace
 from .views import Frame, LanguageChoice, Logo, Page, shallow
 
@@ -38,6 +39,9 @@ class Pages:
             loader=jinja2.FileSystemLoader(self.directory), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.default = next(iter(workspace.settings.newsletters))
+        self.logos = {slug: banner_logo(workspace, slug)
+                      for slug in workspace.settings.newsletters}
+        """Each newsletter's logo for the dark banner (images.banner_logo)."""
 
     def newsletter(self, slug: str) -> Newsletter | None:
         return self.workspace.settings.newsletters.get(slug)
@@ -64,9 +68,10 @@ class Pages:
         newsletter = self.workspace.settings.newsletters[slug]
         _ = self.gettext(language)
         brand = newsletter.brand
-        logo = None if brand.logo is None else Logo(
-            brand.logo.src, brand.logo.width, brand.logo.href,
-            self.text(brand.logo.alt, slug, language))
+        shown, plate = self.logos[slug]
+        logo = None if brand.logo is None or shown is None else Logo(
+            shown.url, brand.logo.width, brand.logo.href,
+            self.text(brand.logo.alt, slug, language), plate)
         return Frame(
             lang=language,
             _=_,

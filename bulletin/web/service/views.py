@@ -22,6 +22,8 @@ class Logo:
     width: int
     href: str | None
     alt: str
+    plate: bool = False
+    """On a light plate: the banner is dark and the newsletter has no logo for dark ones."""
 
 
 @dataclass(frozen=True)
