@@ -90,6 +90,21 @@ def test_a_change_to_each_input_is_named(workspace: Path) -> None:
     assert other.changed(fourth.parts) == ["the list"]
 
 
+def test_an_approval_of_the_issue_covers_one_languages_edition(workspace: Path) -> None:
+    bilingual = EXAMPLE.with_name("cohes3ion-04-bilingual.yaml")
+    issue = workspace / "issues" / bilingual.name
+    issue.write_text(bilingual.read_text())
+    whole = fingerprint.of(render_here(issue, delivery="each"), issue, "cohes3ion-cy")
+    assert {"the email (cy)", "the email (en)"} <= set(whole.parts)  # an edition each
+    welsh = fingerprint.of(render_here(issue, language="cy", delivery="each"), issue,
+                           "cohes3ion-cy")
+    assert welsh.covered_by(whole.parts) and not whole.covered_by(welsh.parts)
+    assert welsh.changed(whole.parts) == []
+    edit(issue, "cy:", "cy:  ")
+    assert not fingerprint.of(render_here(issue, language="cy", delivery="each"), issue,
+                              "cohes3ion-cy").covered_by(whole.parts)
+
+
 def test_local_images_are_hashed_and_named(tmp_path: Path) -> None:
     (tmp_path / "img").mkdir()
     (tmp_path / "img" / "a.png").write_bytes(b"\x89PNG one")

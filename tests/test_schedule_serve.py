@@ -1,8 +1,9 @@
-"""Scheduled sends run by the real `bulletin serve` process, to a real SMTP server (aiosmtpd):
-a schedule starts at its time; one missed by more than its grace period while nothing ran is
-not sent by itself, and `bulletin schedule list` says how to send it now; two services on one
-PostgreSQL store send it once; a cancel mid-send stops it, the report says how many went
-before, and `bulletin send` resumes. Every wait is by progress (tests/waiting.py)."""
+"""Scheduled sends run by the real `bulletin serve` (or `bulletin worker`) process, to a real
+SMTP server (aiosmtpd): a schedule starts at its time; one missed by more than its grace
+period while nothing ran is not sent by itself, and `bulletin schedule list` says how to send
+it now; two services on one PostgreSQL store send it once; a cancel mid-send stops it, the
+report says how many went before, and `bulletin send` resumes. Every wait is by progress
+(tests/waiting.py)."""
 
 from __future__ import annotations
 
@@ -35,14 +36,15 @@ KEY = "cohes3ion/cohes3ion-04"
 class Serving:
     """`bulletin serve` in the workspace, its output collected as it comes."""
 
-    def __init__(self, workspace: Path, database_url: str | None = None) -> None:
+    def __init__(self, workspace: Path, database_url: str | None = None,
+                 command: tuple[str, ...] = ("serve", "--port", "0")) -> None:
         env = {k: v for k, v in os.environ.items()
                if k not in ("BULLETIN_CONFIG", "BULLETIN_DATABASE_URL")}
         env["XDG_STATE_HOME"] = str(workspace / "state")
         if database_url:
             env["BULLETIN_DATABASE_URL"] = database_url
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bulletin", "serve", "--port", "0"], cwd=workspace, env=env,
+            [sys.executable, "-m", "bulletin", *command], cwd=workspace, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -100,14 +102,16 @@ def delivered(server: SmtpServer) -> Counter[str]:
     return Counter(r for message in server.received for r in message.rcpt_tos)
 
 
-def test_a_schedule_starts_at_its_time_under_serve(workspace: Path, server: SmtpServer,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker",)], ids=" ".join)
+def test_a_schedule_starts_at_its_time(workspace: Path, server: SmtpServer,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       command: tuple[str, ...]) -> None:
     url = f"sqlite:///{workspace / 'bulletin.db'}"
     people = [f"reader{n}@example.org" for n in range(6)]
     issue = prepare(workspace, server, monkeypatch, people, url)
     code, output = bulletin("schedule", str(issue), "--at", soon(3))
     assert code == 0 and "Scheduled #1" in output, output
-    serving = Serving(workspace)
+    serving = Serving(workspace, command=command)
     try:
         done = wait_for(lambda: record(url).status == "sent" and record(url),
                         "the schedule to be sent")

@@ -4,7 +4,7 @@ of the issue, a template, the settings or an image, no longer matches it.
 
 It is made of parts, each hashed on its own, so that a mismatch can name what changed:
 
-    the email          every edition's subject, preheader, HTML and text as rendered, the
+    the email (LANG)   each edition's subject, preheader, HTML and text as rendered, the
                        sender and reply-to (what the theme, the settings and the issue made;
                        local images published content-addressed are named in the HTML by
                        the hash of their bytes, so those bytes are in it too)
@@ -14,8 +14,10 @@ It is made of parts, each hashed on its own, so that a mismatch can name what ch
     the theme NAME     every file of the theme's folder (templates and catalogues)
     the image PATH     each local file the issue or the brand names (src, dark_src)
 
-The digest is SHA-256 over the parts' names and hashes. Pure: it reads the files named and
-nothing else, and hashes; no database, no rendering (the send renders before asking)."""
+The digest is SHA-256 over the parts' names and hashes. An approval covers a send when every
+part of the send's fingerprint is in the approval's, with the same hash (`covered_by`): the
+whole issue, or one language's edition of it (`send --lang`). Pure: it reads the files named
+and nothing else, and hashes; no database, no rendering (the send renders before asking)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from ..send.outgoing import Outgoing
 
 EMAIL = "the email"
+"""The start of each edition's part's name: "the email (cy)", "the email (cy,en)"."""
 LIST = "the list"
 ISSUE = "the issue file"
 SETTINGS = "bulletin.toml"
@@ -49,9 +52,16 @@ class Fingerprint:
         """The names of the parts that differ from `earlier` (an approval's parts): in the
         order above, then parts that are new or gone. The email is named only when no file
         behind it changed (the same files rendered differently: another bulletin version)."""
-        names = list(self.parts) + [name for name in earlier if name not in self.parts]
+        names = list(self.parts) + [name for name in earlier if name not in self.parts
+                                    and not name.startswith(EMAIL)]  # one edition's send
         found = [name for name in names if self.parts.get(name) != earlier.get(name)]
-        return [name for name in found if name != EMAIL or found == [EMAIL]]
+        files = [name for name in found if not name.startswith(EMAIL)]
+        return files or found
+
+    def covered_by(self, approved: dict[str, str]) -> bool:
+        """Whether an approval of `approved` (its parts) covers this content: every part
+        here is there, the same."""
+        return all(approved.get(name) == value for name, value in self.parts.items())
 
 
 def sha256(data: bytes) -> str:
@@ -61,16 +71,16 @@ def sha256(data: bytes) -> str:
 def of(outgoing: Outgoing, issue: Path, list_name: str) -> Fingerprint:
     """The fingerprint of `outgoing` (the issue file `issue` rendered) sent to `list_name`."""
     workspace, newsletter = outgoing.workspace, outgoing.newsletter
-    email = hashlib.sha256()
+    parts = {}
     for edition in outgoing.editions:
         rendered = edition.rendered
-        for field in (",".join(rendered.languages), rendered.subject, rendered.preheader,
-                      rendered.html, rendered.text):
+        email = hashlib.sha256()
+        for field in (rendered.subject, rendered.preheader, rendered.html, rendered.text,
+                      newsletter.sender, newsletter.reply_to or ""):
             _field(email, field)
-    for field in (newsletter.sender, newsletter.reply_to or ""):
-        _field(email, field)
-    parts = {EMAIL: email.hexdigest(), LIST: sha256(list_name.encode()),
-             ISSUE: _file(issue), SETTINGS: _file(workspace.config_path)}
+        parts[f"{EMAIL} ({','.join(rendered.languages)})"] = email.hexdigest()
+    parts.update({LIST: sha256(list_name.encode()), ISSUE: _file(issue),
+                  SETTINGS: _file(workspace.config_path)})
     theme = workspace.theme_dir(newsletter.theme)
     parts[f"the theme {newsletter.theme}"] = folder(theme)
     logo = newsletter.brand.logo

@@ -41,7 +41,8 @@ class Standing:
     """Who sends (None when nobody need be named: no approvals needed)."""
     fingerprint: Fingerprint
     current: list[ApprovalRecord]
-    """The approvals of exactly this content, oldest first."""
+    """The approvals of exactly this content (or of the whole issue, for one language's
+    edition of it), oldest first."""
     counted: list[str]
     """The distinct people among them who count (not the sender)."""
     changed: list[str]
@@ -61,8 +62,8 @@ def standing(store: Store, outgoing: Outgoing, issue: Path, list_name: str,
         sender = identity(None, issue.parent)
     now = fingerprint.of(outgoing, issue, list_name)
     records = store.approvals.of(outgoing.key)
-    current = [record for record in records if record.fingerprint == now.digest]
-    stale = [record for record in records if record.fingerprint != now.digest]
+    current = [record for record in records if now.covered_by(record.parts)]
+    stale = [record for record in records if not now.covered_by(record.parts)]
     return Standing(needed, sender, now, current, distinct(current, sender),
                     now.changed(stale[-1].parts) if stale else [])
 

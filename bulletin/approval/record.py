@@ -60,5 +60,5 @@ def listed(issue: Path, config: Path | None = None, list_name: str | None = None
     with Store.for_workspace(outgoing.workspace) as store:
         records = store.approvals.of(outgoing.key)
     return Listed(outgoing.key, outgoing.newsletter.approvals, found,
-                  [(record, [] if record.fingerprint == found.digest
+                  [(record, [] if found.covered_by(record.parts)
                     else found.changed(record.parts)) for record in records])

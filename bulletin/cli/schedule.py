@@ -82,6 +82,10 @@ def list_command(config: StoreConfigOpt = None) -> None:
                       f"{escape(record.path)} --list {escape(record.list_name)}`")
         elif record.report:
             out.print(f"    {escape(record.report)}")
+        elif record.status == "running":
+            out.print(f"    being sent by {escape(record.claimed_by or '?')}; if that service "
+                      f"stopped, `bulletin send {escape(record.path)} --list "
+                      f"{escape(record.list_name)}` resumes it")
 
 
 @schedule_app.command("cancel")
@@ -108,3 +112,36 @@ def cancel_command(
                   "`bulletin schedule list` then says how many went before the cancel.")
     else:
         out.print(f"Cancelled #{number}: it will not be sent.")
+
+
+@app.command("worker")
+def worker_command(config: StoreConfigOpt = None) -> None:
+    """Send the scheduled issues at their time, and nothing else (`bulletin serve` does this
+    too, beside the web pages). Ctrl-C stops it; a send under way stops within seconds, and
+    `bulletin send` resumes it."""
+    import logging
+    import threading
+
+    from .. import links
+    from ..schedule.worker import Scheduler
+    from ..settings import find_config, load_workspace
+    from ..store.store import Store
+
+    with reported():
+        links.secret_key()  # what the sends will need, checked now
+        workspace = load_workspace(config or find_config())
+        store = Store.for_workspace(workspace)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    scheduler = Scheduler(store, workspace.config_path)
+    out.print(f"Sending scheduled issues at their time (new ones seen within "
+              f"{scheduler.cycle:g} s; Ctrl-C to stop)")
+    scheduler.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.stop()
+        store.close()
+    out.print("Stopped.")
+
