@@ -6,7 +6,7 @@ so that the Welsh Language Standards' rules live in one place."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -21,6 +21,9 @@ DEFAULT_PLACEHOLDERS = (
     r"lorem ipsum",
 )
 """Text that marks a translation as still to come (case-insensitive regular expressions)."""
+
+
+N = TypeVar("N", bound="LanguageOptions")
 
 
 class Parity(Strict):
@@ -96,3 +99,19 @@ def unknown_gets(languages: list[str] | tuple[str, ...],
     if setting is not None:
         return setting
     return "bilingual" if "cy" in languages else "first"
+
+
+def for_unknown_language(newsletter: N) -> N | None:
+    """The newsletter as the edition for subscribers with no recorded language is rendered
+    (every language in one email) when, with delivery "each", they get that edition; None when
+    they get the first language's edition like everyone else."""
+    languages = list(getattr(newsletter, "languages", ()))
+    if getattr(newsletter, "delivery", None) != "each" or \
+            unknown_gets(languages, newsletter.unknown_language) != "bilingual":
+        return None
+    return newsletter.model_copy(update={"delivery": "bilingual"})
+
+
+UNKNOWN = ""
+"""The key of the edition for subscribers with no recorded language, among an issue's
+per-language message templates."""

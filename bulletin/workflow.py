@@ -9,6 +9,7 @@ from . import links
 from .checks import Finding, check
 from .errors import OutputError
 from .issue import IssueFile, load_issue
+from .languages import for_unknown_language
 from .message import SAMPLE_RECIPIENT, build_message, recipient_values, to_bytes
 from .render import Rendered, editions, render, render_edition
 from .settings import Workspace, find_config, load_workspace
@@ -57,8 +58,14 @@ def prepare_editions(issue_path: Path, config: Path | None = None,
     workspace, loaded = load(issue_path, config, delivery)
     if language is not None:
         return [Prepared(workspace, loaded, render(loaded, workspace, language))]
-    return [Prepared(workspace, loaded, render_edition(loaded, workspace, languages))
-            for languages in editions(loaded)]
+    prepared = [Prepared(workspace, loaded, render_edition(loaded, workspace, languages))
+                for languages in editions(loaded)]
+    combined = for_unknown_language(loaded.newsletter)
+    if combined is not None:  # subscribers with no recorded language get every language
+        both = replace(loaded, newsletter=combined)
+        prepared.append(Prepared(workspace, both, render_edition(
+            both, workspace, tuple(combined.languages))))
+    return prepared
 
 
 def sample(prepared: Prepared) -> Sample:

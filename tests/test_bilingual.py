@@ -76,8 +76,9 @@ def test_english_first_jumps_to_welsh(workspace: Path) -> None:
 
 def test_each_subscriber_language_is_one_email_per_language() -> None:
     editions = prepare_editions(BILINGUAL, delivery="each")
-    assert [p.rendered.languages for p in editions] == [("cy",), ("en",)]
-    welsh, english = (doc(p.rendered.html) for p in editions)
+    # and, for subscribers with no recorded language, one with both (the default with Welsh)
+    assert [p.rendered.languages for p in editions] == [("cy",), ("en",), ("cy", "en")]
+    welsh, english = (doc(p.rendered.html) for p in editions[:2])
     assert welsh.get("lang") == "cy" and english.get("lang") == "en"
     assert "Dad-danysgrifio" in welsh.text_content()
     assert "Dad-danysgrifio" not in english.text_content()
@@ -93,7 +94,7 @@ def test_render_writes_each_language(tmp_path: Path) -> None:
                                       "--delivery", "each"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"cohes3ion-04-bilingual.{lang}.{ext}" for lang in ("cy", "en")
+        f"cohes3ion-04-bilingual.{lang}.{ext}" for lang in ("cy+en", "cy", "en")
         for ext in ("eml", "html", "txt")]
     result = CliRunner().invoke(app, ["render", str(BILINGUAL), "--out", str(tmp_path / "cy"),
                                       "--lang", "cy"])

@@ -209,8 +209,8 @@ def test_mixed_languages_each_get_one_correct_message(setup: Path, server: SmtpS
     for received in server.received:
         message = email.message_from_bytes(received.content, policy=policy.default)
         html = message.get_body(("html",)).get_content()
-        language = people[received.rcpt_tos[0]] or "cy"  # no preference: the first language
-        if delivery == "bilingual":
+        language = people[received.rcpt_tos[0]]  # None: both (the default with Welsh)
+        if delivery == "bilingual" or language is None:
             assert message["Subject"] == ("Cylchlythyr Cohes3ion Rhifyn 4 / "
                                           "Cohes3ion Newsletter Issue 4")
             assert "Dad-danysgrifio / Unsubscribe" in html
@@ -227,7 +227,8 @@ def test_one_language_at_a_time(setup: Path, server: SmtpServer) -> None:
     from tests.conftest import ROOT
 
     config = setup / "bulletin.toml"
-    config.write_text(config.read_text().replace('delivery = "bilingual"', 'delivery = "each"'))
+    config.write_text(config.read_text().replace(
+        '\ndelivery = "bilingual"\n', '\ndelivery = "each"\nunknown_language = "first"\n'))
     (setup / "issues" / BILINGUAL).write_text((ROOT / "issues" / BILINGUAL).read_text())
     people = {"gwen@example.org": "cy", "dai@example.org": "cy", "ann@example.org": "en",
               "someone@example.org": None, "pierre@example.org": "fr"}

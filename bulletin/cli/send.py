@@ -169,6 +169,9 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
         others = "no language or another" if plan.audience.default else "it"
         out.print(f"[bold]Language:[/]   {plan.audience.language} only: the subscribers who "
                   f"chose {others}; counts below are theirs")
+        out.print(f"[yellow]Warning:[/]    this sends {plan.audience.language} ahead of the "
+                  "other languages; the Welsh Language Standards ask for them at the same "
+                  "time (send without --lang to send every language together)")
     elif len(plan.languages) > 1:
         out.print(f"[bold]Languages:[/]  {', '.join(plan.languages)} (each subscriber in "
                   "their own)")
@@ -274,6 +277,10 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
         if len(uncertain) > 50:
             out.print(f"  ... and {len(uncertain) - 50} more")
     _show_returns(found)
+    if len(found.timing) > 1:
+        from .compliance import show_timing
+
+        show_timing(found.timing)
     out.print(f"Test sends: {len(found.tests)}")
     for record in found.forced:
         reason, _, overridden = (record.detail or "").partition("\n")

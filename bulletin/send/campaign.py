@@ -12,6 +12,7 @@ from .. import links
 from ..dkim import dkim_signer
 from ..errors import SendError
 from ..fields import in_language
+from ..languages import UNKNOWN
 from ..message import Recipient
 from ..personalise import MessageTemplate
 from ..settings import Workspace
@@ -35,11 +36,14 @@ def open_store(workspace: Workspace) -> Store:
 def templates(outgoing: Outgoing, key: bytes,
               subject_prefix: str = "") -> dict[str, MessageTemplate]:
     """One byte template per edition, under the language a subscriber must have to get it
-    (a bilingual edition serves everyone, under its first language); DKIM-signed when the
-    newsletter says so."""
+    (a bilingual edition serves everyone, under its first language; with delivery "each", the
+    edition with every language is UNKNOWN's, for subscribers with no recorded language);
+    DKIM-signed when the newsletter says so."""
     workspace = outgoing.workspace
     dkim = dkim_signer(workspace, outgoing.first.newsletter)
-    return {edition.rendered.language: MessageTemplate.build(
+    each = outgoing.newsletter.delivery == "each"
+    return {UNKNOWN if each and len(edition.rendered.languages) > 1
+            else edition.rendered.language: MessageTemplate.build(
                 edition.rendered, outgoing.newsletter, workspace.settings.base_url, key,
                 subject_prefix, dkim)
             for edition in outgoing.editions}
@@ -111,7 +115,7 @@ def plan(store: Store, outgoing: Outgoing, list_name: str,
         subject=" | ".join(r.subject for r in rendered), sender=newsletter.sender,
         list_name=list_name, members=members, counts=counts,
         new=store.ledger.unqueued(key, list_name, audience), uncertain=uncertain,
-        tests=store.ledger.test_sends(key), languages=[r.language for r in rendered],
+        tests=store.ledger.test_sends(key), languages=["+".join(r.languages) for r in rendered],
         audience=audience, elsewhere=waiting - counts.get("pending", 0),
         being_sent=being_sent)
 

@@ -123,8 +123,11 @@ class Outgoing:
         """Every edition into the archive, under each language it is in (a bilingual edition
         serves both), replacing an earlier copy; how many copies."""
         stored = 0
+        apart = any(len(edition.rendered.languages) == 1 for edition in self.editions)
         for edition in self.editions:
             rendered = edition.rendered
+            if apart and len(rendered.languages) > 1:
+                continue  # the one for unknown languages: each language has its own copy
             for language in rendered.languages:
                 store.archive_put(rendered.newsletter, rendered.issue, language,
                                   rendered.subject, edition.public_html, edition.public_text)

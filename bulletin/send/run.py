@@ -34,6 +34,7 @@ from ..personalise import MessageTemplate
 from ..store import AuditRecord, Claim, Store
 from ..store.inbound import IssueReturns
 from ..store.ledger import Audience
+from ..store.timing import LanguageTiming, by_language
 from . import campaign
 from .campaign import Plan
 from .config import DispatchSettings, send_config
@@ -262,6 +263,8 @@ class Status:
     """Bounces, complaints and unsubscribes since it was sent."""
     warnings: list[str] = field(default_factory=list)
     """A rate at or above its newsletter's threshold ([newsletters.X.bounces])."""
+    timing: list[LanguageTiming] = field(default_factory=list)
+    """When each language's first and last message went (store/timing.py)."""
 
 
 def rate(count: int, sent: int) -> Fraction | None:
@@ -307,4 +310,5 @@ def status(issue: Path, config: Path | None = None) -> Status:
         return Status(key, store.ledger.counts(key), store.ledger.failures(key),
                       store.ledger.uncertain(key), store.ledger.test_sends(key),
                       [record for record in store.issue_audit(key) if record.action == FORCED],
-                      returns, warnings(returns, rules.complaint_warning, rules.bounce_warning))
+                      returns, warnings(returns, rules.complaint_warning, rules.bounce_warning),
+                      by_language(store.engine, key))

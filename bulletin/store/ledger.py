@@ -111,11 +111,17 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime,
     given) who has no row for it yet; return how many rows were added (running it again adds
     only new members). Safe to run in several senders at once: a member another one has
     just queued is left to it (ON CONFLICT DO NOTHING), not an error."""
-    members = _unqueued(issue, list_id, audience).subquery()
+    # Claims take the lowest ids first: queued in order of each subscriber's place within
+    # their language (as a share of it), the languages' editions go out side by side, each
+    # spread over the whole send, never all of one language and then the other.
+    language = _subscribers.c.language
+    share = (func.row_number().over(partition_by=language, order_by=_subscribers.c.id)
+             * 1.0 / func.count().over(partition_by=language))
+    members = _unqueued(issue, list_id, audience).add_columns(share.label("share")).subquery()
     rows = (select(literal(issue), members.c.id, literal(list_id), literal("pending"),
                    literal(0), literal(at, _ledger.c.created_at.type),
                    literal(at, _ledger.c.updated_at.type))
-            .order_by(members.c.id))
+            .order_by(members.c.share, members.c.id))
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(_ledger).from_select(
         ["issue", "subscriber_id", "list_id", "state", "attempts", "created_at", "updated_at"],
