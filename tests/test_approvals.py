@@ -88,6 +88,15 @@ def test_a_change_to_each_input_is_named(workspace: Path) -> None:
     fourth = now()
     other = fingerprint.of(render_here(issue), issue, "another-list")
     assert other.changed(fourth.parts) == ["the list"]
+    logo = "brand/llywodraeth-cymru-welsh-government.png"  # bulletin.toml's brand.logo.src
+    assert f"the image {logo}" in fourth.parts
+    from PIL import Image
+
+    with Image.open(workspace / logo) as image:
+        changed = image.convert("RGBA")
+    changed.putpixel((0, 0), (1, 2, 3, 255))  # one pixel of the logo
+    changed.save(workspace / logo)
+    assert now().changed(fourth.parts) == [f"the image {logo}"]
 
 
 def test_an_approval_of_the_issue_covers_one_languages_edition(workspace: Path) -> None:
