@@ -12,6 +12,7 @@ import lxml.html
 
 from . import parity
 from . import placeholders as ph
+from .imagechecks import check_images
 from .issue import IssueFile
 from .render import Rendered
 from .yamlsource import Loc
@@ -44,14 +45,19 @@ class Finding:
     message: str
 
 
-def check(loaded: IssueFile, rendered: Rendered, html: str, text: str) -> list[Finding]:
+def check(loaded: IssueFile, rendered: Rendered, html: str, text: str,
+          fetch_images: bool = False) -> list[Finding]:
     """Every finding for one rendered issue. `html` and `text` are its parts with the
     placeholders filled as a real recipient's would be, so sizes and leftovers are measured
-    on what is sent."""
+    on what is sent. With `fetch_images`, remote images are fetched to measure them."""
+    workspace = loaded.workspace
+    budget = workspace.settings.media.budget if workspace is not None else 1_000_000
     return [*_size(loaded, html), *_structure(loaded, rendered),
             *_links_and_images(loaded, html), *_headers(loaded, rendered),
             *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text),
-            *(Finding(*found) for found in parity.check(loaded))]
+            *(Finding(*found) for found in parity.check(loaded)),
+            *(Finding(*found) for found in check_images(loaded, rendered, budget,
+                                                        fetch_images))]
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

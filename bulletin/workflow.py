@@ -122,11 +122,14 @@ def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) ->
     return written
 
 
-def run_checks(prepared: Prepared, filled: Sample | None = None) -> list[Finding]:
+def run_checks(prepared: Prepared, filled: Sample | None = None,
+               fetch_images: bool = False) -> list[Finding]:
     """The checks, on the sample subscriber's parts (made here, without an .eml, if not
-    given)."""
+    given); with `fetch_images`, remote images are fetched to measure them."""
     if filled is not None:
-        return check(prepared.loaded, prepared.rendered, filled.html, filled.text)
+        return check(prepared.loaded, prepared.rendered, filled.html, filled.text,
+                     fetch_images)
     values = recipient_values(SAMPLE_RECIPIENT, prepared.workspace.settings.base_url,
                               links.secret_key(required=False))
-    return check(prepared.loaded, prepared.rendered, *prepared.rendered.personalise(values))
+    return check(prepared.loaded, prepared.rendered, *prepared.rendered.personalise(values),
+                 fetch_images)

@@ -85,8 +85,7 @@ def test_findings_about_the_logo_and_footer_name_bulletin_toml(
         workspace: Path, write_issue: Callable[..., Path]) -> None:
     config = workspace / "bulletin.toml"
     text = config.read_text()
-    text = text.replace('src = "https://bulletins.example.gov.wales/static/',
-                        'src = "http://bulletins.example.gov.wales/static/', 1)
+    text = text.replace('src = "brand/', 'src = "http://bulletins.example.gov.wales/static/', 1)
     text = text.replace('privacy = "https://www.gov.wales/website-privacy-policy"',
                         'privacy = "http://www.gov.wales/website-privacy-policy"', 1)
     config.write_text(text)

@@ -52,7 +52,10 @@ def render_command(issue: IssueArg,
 
 @app.command("check")
 def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = None,
-                  delivery: DeliveryOpt = None) -> None:
+                  delivery: DeliveryOpt = None,
+                  fetch_images: Annotated[bool, typer.Option(
+                      "--fetch-images", help="Fetch remote images to find those far wider "
+                      "than shown")] = False) -> None:
     """Pre-send checks of every email the issue is sent as. Errors exit 1; warnings alone
     exit 0."""
     from ..checks import errors
@@ -61,7 +64,8 @@ def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = Non
     with reported():
         findings = []
         for prepared in prepare_editions(issue, config, lang, value(delivery)):
-            findings += [f for f in run_checks(prepared) if f not in findings]
+            findings += [f for f in run_checks(prepared, fetch_images=fetch_images)
+                         if f not in findings]
     for finding in findings:
         colour = "red" if finding.level == "error" else "yellow"
         out.print(f"[{colour}]{finding.level}[/] [dim]{finding.code}[/] "
