@@ -78,3 +78,35 @@ def test_without_a_dark_logo_the_logo_sits_on_a_light_plate_in_dark_mode(
     assert logo["plate"] == "rgb(255, 255, 255)"
     (logo,) = [logo for logo in shown(browser, html, 375, "light") if logo["visible"]]
     assert logo["natural"] > 0 and logo["plate"] == "rgba(0, 0, 0, 0)"
+
+
+def red_pixels(png: Path, box: tuple[int, int, int, int]) -> int:
+    from PIL import Image
+
+    with Image.open(png) as shot:
+        raw = shot.convert("RGB").crop(box).tobytes()
+    return sum(1 for i in range(0, len(raw), 3)
+               if raw[i] > 170 and raw[i + 1] < 60 and raw[i + 2] < 90)
+
+
+def test_the_example_s_screenshot_shows_the_logo_and_render_s_html_holds_it(
+        workspace: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bulletin.cli import app
+
+    issue = workspace / "issues" / "cohes3ion-04.yaml"
+    issue.write_text((Path(__file__).parents[1] / "issues" / issue.name).read_text())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["screenshot", str(issue), "--out", str(out),
+                                      "--width", "600", "--width", "375"])
+    assert result.exit_code == 0, result.output
+    for width in (600, 375):
+        # The logo's red square, top left, below the banner (its alt text would be grey).
+        assert red_pixels(out / f"cohes3ion-04-{width}.png", (0, 40, 200, 200)) > 800, width
+    result = CliRunner().invoke(app, ["render", str(issue), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "cohes3ion-04.html").read_text()
+    eml = (out / "cohes3ion-04.eml").read_bytes()
+    assert html.count("data:image/png;base64,") == 2 and "/media/" not in html
+    assert b"data:image" not in eml and b"https://bulletins.example.gov.wales/media/" in eml
