@@ -48,18 +48,22 @@ class Many:
         order = [keys.index(compiled.binds[name].key) for name in compiled.positiontup or ()]
         self.order = None if order == list(range(len(keys))) else order
 
-    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __call__(self, rows: list[tuple[Any, ...]]) -> int:
+        """Run the statement for `rows`; return how many rows it changed (SQLite; -1 where
+        the driver does not say)."""
         if not rows:
-            return
+            return 0
         if self.sql is None:
-            self.connection.execute(self.statement, [dict(zip(self.keys, row, strict=True))
-                                                     for row in rows])
+            result = self.connection.execute(self.statement,
+                                             [dict(zip(self.keys, row, strict=True))
+                                              for row in rows])
         elif self.order is None:
-            self.connection.exec_driver_sql(self.sql, rows)
+            result = self.connection.exec_driver_sql(self.sql, rows)
         else:
             order = self.order
-            self.connection.exec_driver_sql(self.sql, [tuple(row[i] for i in order)
-                                                       for row in rows])
+            result = self.connection.exec_driver_sql(self.sql, [tuple(row[i] for i in order)
+                                                                for row in rows])
+        return int(result.rowcount)
 
 
 def constant(connection: Connection, value: object,

@@ -200,7 +200,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     merge = Merge(connection, list_id(connection, list_name), source, actor,
                                   resubscribe, count, note)
                     for number in range(1, staging.batches + 1):
-                        merge.chunk(number)
+                        merge.chunk(*staging.chunk(number))
                     merge.add_new(staging.staged)
                 report.locked_seconds = time.perf_counter() - locked
         finally:

@@ -93,8 +93,8 @@ class Merge:
         join_keys = ("subscriber_id",)
         audit_keys = ("subscriber_id", "email_key", "list_id", "action", "old_status",
                       "new_status", "detail")
-        self.join: Callable[[list[tuple[Any, ...]]], None]
-        self.insert_audit: Callable[[list[tuple[Any, ...]]], None]
+        self.join: Callable[[list[tuple[Any, ...]]], object]
+        self.insert_audit: Callable[[list[tuple[Any, ...]]], object]
         if self.postgres:
             self.join = Copy(connection, _memberships.name, join_keys,
                              (("list_id", list_id), ("status", "active"),
@@ -127,7 +127,7 @@ class Merge:
             ("_subscriber",))
         # The rows whose address the store has never seen (no subscriber, not suppressed):
         # the rules decide the same for every one of them (self.new), so they are written
-        # set-based, inside the database, in the order of the file: no round trip through
+        # set-based, inside the database, in the order they came (seq): no round trip through
         # Python, no per-row statement.
         after = self.new.after.subscriber
         fresh = (select(staged.c.email, staged.c.email_key, staged.c.name, staged.c.language,
@@ -136,7 +136,7 @@ class Merge:
                         at.label("updated_at"))
                  .where(~exists().where(_subscribers.c.email_key == staged.c.email_key),
                         ~exists().where(_suppressions.c.email_key == staged.c.email_key))
-                 .order_by(staged.c.line))
+                 .order_by(staged.c.seq))
         add = insert(_subscribers).from_select(
             ["email", "email_key", "name", "language", "status", "consent_source",
              "consent_at", "created_at", "updated_at"], fresh)
@@ -184,13 +184,14 @@ class Merge:
                                  _suppressions.c.email_key == staged.c.email_key)
                       .outerjoin(_memberships, (_memberships.c.list_id == on_list)
                                  & (_memberships.c.subscriber_id == _subscribers.c.id))
-                      .where(staged.c.chunk == bindparam("chunk"),
+                      .where(staged.c.seq > bindparam("low"),
+                             staged.c.seq <= bindparam("high"),
                              _subscribers.c.id.is_not(None)
                              | _suppressions.c.email_key.is_not(None))
                       .order_by(staged.c.line))
 
-    def chunk(self, number: int) -> None:
-        """Merge the staged rows first staged by batch `number` whose address the store
+    def chunk(self, low: int, high: int) -> None:
+        """Merge the staged rows of one chunk (low < seq <= high) whose address the store
         knows (a subscriber or a suppression); the others are left to `add_new`."""
         request = self.request
         where = f"{self.source}:"
@@ -200,7 +201,7 @@ class Merge:
         rejoins: list[tuple[Any, ...]] = []
         audits: list[tuple[Any, ...]] = []
         counts: Counter[str] = Counter()
-        known = self.state.run(chunk=number)
+        known = self.state.run(low=low, high=high)
         for (key, email, name, language, line, id_, status, old_name, old_language,
              suppression, membership) in known:
             before = State(None if id_ is None else Person(status, old_name, old_language),
