@@ -102,16 +102,23 @@ def delivered(server: SmtpServer) -> Counter[str]:
     return Counter(r for message in server.received for r in message.rcpt_tos)
 
 
-@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker",)], ids=" ".join)
+@pytest.mark.parametrize(("command", "first"), [
+    (("serve", "--port", "0"), "schedule"),  # a schedule made while nothing runs
+    (("worker",), "service"),  # one made while the service runs: seen within a cycle
+], ids=["serve", "worker"])
 def test_a_schedule_starts_at_its_time(workspace: Path, server: SmtpServer,
                                        monkeypatch: pytest.MonkeyPatch,
-                                       command: tuple[str, ...]) -> None:
+                                       command: tuple[str, ...], first: str) -> None:
     url = f"sqlite:///{workspace / 'bulletin.db'}"
     people = [f"reader{n}@example.org" for n in range(6)]
     issue = prepare(workspace, server, monkeypatch, people, url)
-    code, output = bulletin("schedule", str(issue), "--at", soon(3))
+    if first == "service":
+        serving = Serving(workspace, command=command)
+        wait_for(lambda: serving.said("Sending scheduled issues"), "the service to start")
+    code, output = bulletin("schedule", str(issue), "--at", soon(5))
     assert code == 0 and "Scheduled #1" in output, output
-    serving = Serving(workspace, command=command)
+    if first == "schedule":
+        serving = Serving(workspace, command=command)
     try:
         done = wait_for(lambda: record(url).status == "sent" and record(url),
                         "the schedule to be sent")

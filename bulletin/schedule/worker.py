@@ -21,9 +21,9 @@ from . import jobs, timing
 
 log = logging.getLogger("bulletin.schedule")
 
-CYCLE = 15.0
-"""Seconds between looks: a new schedule or a cancel is seen within this; a due schedule
-starts at its time (the worker wakes for it), well within a minute."""
+CYCLE = 5.0
+"""Seconds between looks (one indexed SELECT each): a new schedule is seen within this; one
+already seen starts at its time (the worker wakes for it). A cancel is the store's at once."""
 
 
 class Scheduler:
