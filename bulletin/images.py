@@ -272,6 +272,13 @@ def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
         still = first if first.mode in ("RGB", "RGBA", "L", "LA", "P") else first.convert(
             "RGBA")
         still.save(out, "PNG", optimize=True)
+        if still.mode in ("RGB", "RGBA"):  # a palette of 256 colours, if it saves a third
+            palette = still.quantize(256, method=Image.Quantize.FASTOCTREE,
+                                     dither=Image.Dither.FLOYDSTEINBERG)
+            smaller = io.BytesIO()
+            palette.save(smaller, "PNG", optimize=True)
+            if smaller.tell() < out.tell() * 2 // 3:
+                return smaller.getvalue()
     else:
         images = [frame.convert("RGBA").convert("P", palette=Image.Palette.ADAPTIVE,
                                                    colors=255)

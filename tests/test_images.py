@@ -185,3 +185,18 @@ def test_preview_inlines_the_images_and_the_sent_html_does_not(
     shown = inline_for_preview(rendered.html, rendered.media, urls)
     assert img_of(shown, "The science park").get("src").startswith("data:image/jpeg;base64,")
     assert "data:image" not in rendered.html
+
+
+def test_a_logo_keeps_its_transparency_and_gets_lighter(example_issue: Path) -> None:
+    rendered = prepare(example_issue).rendered
+    source = Path(__file__).resolve().parents[1] / "brand" / \
+        "llywodraeth-cymru-welsh-government.png"
+    doc = lxml.html.document_fromstring(rendered.html)
+    (src,) = doc.xpath("//td[contains(@class, 'bulletin-logo-light')]//img/@src")
+    (logo,) = [m for m in rendered.media if src.endswith("/" + m.name)]
+    with Image.open(io.BytesIO(logo.data)) as out:
+        assert out.size == (440, 133)  # twice the 220 px it is shown at
+        assert out.convert("RGBA").getpixel((2, 2))[3] == 0  # still transparent
+        assert out.convert("RGBA").getpixel((12, 66))[:3] == pytest.approx((200, 16, 46),
+                                                                            abs=40)
+    assert len(logo.data) < source.stat().st_size / 1.5
