@@ -38,6 +38,7 @@ def profile(store: Store, email: str) -> dict[str, Any]:
     return {
         "email": info.email, "name": info.name, "status": info.status,
         "language": info.language,
+        "language_choice": {"source": info.language_source, "at": _when(info.language_at)},
         "consent": {"source": info.consent_source, "at": _when(info.consent_at)},
         "lists": [{"list": name, "status": status}
                   for name, status in store.memberships(info.id).items()],
@@ -80,7 +81,10 @@ def _print(found: dict[str, Any]) -> None:
     consent = found["consent"]
     lists = ", ".join(f"{m['list']} ({m['status']})" for m in found["lists"]) or "none"
     suppressed = found["suppressed"]
+    choice = found["language_choice"]
     rows = [("Status", found["status"]), ("Language", found["language"] or "-"),
+            ("Chosen via", f"{choice['source']}, {_stamp(choice['at'])}"
+             if choice["source"] else "not recorded"),
             ("Consent", f"{consent['source'] or '-'}, {_stamp(consent['at'])}"
              if consent["source"] or consent["at"] else "-"),
             ("Lists", lists),

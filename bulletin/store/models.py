@@ -113,6 +113,10 @@ class Subscriber(Base):
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    language_source: Mapped[str | None] = mapped_column(String(32))
+    """Where the language was chosen: form, preferences, import, api, cli (None: not
+    recorded); `language_at` when."""
+    language_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MailingList(Base):
@@ -297,6 +301,7 @@ class InboundMessage(Base):
     action: Mapped[str] = mapped_column(String(32))
     diagnostic: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[bytes] = mapped_column(LargeBinary)
+
 
 class Approval(Base):
     """Someone's sign-off of an issue as it was: `fingerprint` is the SHA-256 of everything

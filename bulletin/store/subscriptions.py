@@ -29,6 +29,7 @@ from .addresses import Address
 from .aggregate import Aggregate
 from .audit import record
 from .errors import StoreError, SuppressedError, UnsubscribedError, first_line
+from .language_choice import channel
 from .lists import list_id
 from .models import (
     LEFT,
@@ -57,6 +58,10 @@ class SubscriberInfo:
     lists: tuple[str, ...]
     """The lists they are an active member of."""
     suppressed: bool
+    language_source: str | None = None
+    """Where they chose their language (form, preferences, import, api, cli); None: not
+    recorded. `language_at`: when."""
+    language_at: datetime | None = None
 
 
 class Subscriptions(Aggregate):
@@ -115,8 +120,12 @@ class Subscriptions(Aggregate):
                 subscriber = Subscriber(email=address.email, email_key=address.key,
                                         created_at=at)
                 session.add(subscriber)
+            chose = person.language is not None and person.language != subscriber.language
             subscriber.status, subscriber.name, subscriber.language = (
                 person.status, person.name, person.language)
+            if chose:  # the Welsh Language Standards: each person's choice recorded
+                subscriber.language_source = channel(source, subscribing=True)
+                subscriber.language_at = at
             if decision.consent:
                 subscriber.consent_source, subscriber.consent_at = source, at
             subscriber.updated_at = at
@@ -126,9 +135,15 @@ class Subscriptions(Aggregate):
                                        status="active", created_at=at, updated_at=at))
             elif membership.status != "active":
                 membership.status, membership.updated_at = "active", at
+            chosen = f"language {person.language} ({subscriber.language_source})" \
+                if chose else None  # in the audit trail: with the subscription, else alone
             for row in decision.audit:
                 record(session, subscriber, row.action, row.old_status, row.new_status, source,
-                       actor, list_id=on_list if row.on_list else None)
+                       actor, list_id=on_list if row.on_list else None, detail=chosen)
+                chosen = None
+            if chosen:
+                record(session, subscriber, "language", None, None, source, actor,
+                       detail=chosen)
             return decision.outcome
 
     def unsubscribe(self, who: SubscriberRef, list_name: str | None = None, *, source: str,
@@ -229,10 +244,12 @@ class Subscriptions(Aggregate):
             subscriber = find(session, who)
             if subscriber.language == language:
                 return False
+            at, chosen = now(), channel(source, subscribing=False)
             record(session, subscriber, "language", None, None, source, actor,
-                   detail=f"{subscriber.language or '-'} -> {language or '-'}")
+                   detail=f"{subscriber.language or '-'} -> {language or '-'} ({chosen})")
             subscriber.language = language
-            subscriber.updated_at = now()
+            subscriber.language_source, subscriber.language_at = chosen, at
+            subscriber.updated_at = at
             return True
 
     def subscriber(self, who: SubscriberRef) -> SubscriberInfo:
@@ -246,7 +263,8 @@ class Subscriptions(Aggregate):
             return SubscriberInfo(subscriber.id, subscriber.email, subscriber.name,
                                   subscriber.language, subscriber.status,
                                   subscriber.consent_source, subscriber.consent_at,
-                                  tuple(lists), suppressed)
+                                  tuple(lists), suppressed, subscriber.language_source,
+                                  subscriber.language_at)
 
     def memberships(self, who: SubscriberRef) -> dict[str, str]:
         """Every list the subscriber was ever put on: list name -> active | unsubscribed."""
