@@ -34,11 +34,11 @@ from ..errors import TokenError
 from ..settings import Workspace
 from ..store import Store
 from ..store.errors import StoreError
-from ..store.inbound import Arrival, Decide, Effect
+from ..store.inbound import Arrival, Decide, Effect, Reads, Recorded
 from ..store.models import now
 from ..store.softbounces import SoftCount, SoftRule
 from . import policy
-from .attribute import Attribution, attribute
+from .attribute import Attribution, Ours, attribute
 from .classify import classify
 from .model import Classification, Kind
 
@@ -101,7 +101,10 @@ def process_classified(store: Store, workspace: Workspace, c: Classification, ke
     `key` with `evidence` (the raw message; for a provider's event, its JSON)."""
     if source not in SOURCES:
         raise ValueError(f"unknown inbound source {source!r}")
-    prepared = _prepare(store, workspace, c, key, evidence, source)
+    seen = store.inbound.seen(key)
+    with store.inbound.reads() as reads:
+        prepared = _prepare(reads, workspace, policy.ours(workspace), c, key, evidence, source,
+                            seen)
     if isinstance(prepared, Processed):
         return prepared
     [recorded] = store.inbound.record_many([prepared.item])
@@ -116,20 +119,31 @@ def process_many(store: Store, workspace: Workspace, raws: Sequence[bytes], *,
     bug). Raises StoreError (nothing of the batch recorded) and TokenError."""
     results: list[Processed | Exception] = []
     pending: list[tuple[int, _Pending]] = []
-    ours = unsubscribe_addresses(workspace)
+    addresses, marks = unsubscribe_addresses(workspace), policy.ours(workspace)
+    classified: list[tuple[Classification, str] | Exception] = []
     for raw in raws:
         try:
-            c = classify(raw, unsubscribe_addresses=ours)
-            prepared = _prepare(store, workspace, c, message_key(raw), raw, source)
-        except (StoreError, TokenError):
-            raise
+            classified.append((classify(raw, unsubscribe_addresses=addresses),
+                               message_key(raw)))
         except Exception as exc:  # this message alone; the caller leaves it in place
-            results.append(exc)
-            continue
-        if isinstance(prepared, _Pending):
-            pending.append((len(results), prepared))
-        results.append(prepared if isinstance(prepared, Processed) else
-                       Processed(c.kind, True, False, None, "ignored"))
+            classified.append(exc)
+    with store.inbound.reads() as reads:  # closed before the batch is recorded
+        seen = reads.seen_many([one[1] for one in classified if not isinstance(one, Exception)])
+        for raw, one in zip(raws, classified, strict=True):
+            try:
+                if isinstance(one, Exception):
+                    raise one
+                c, key = one
+                prepared = _prepare(reads, workspace, marks, c, key, raw, source, seen.get(key))
+            except (StoreError, TokenError):
+                raise
+            except Exception as exc:  # this message alone; the caller leaves it in place
+                results.append(exc)
+                continue
+            if isinstance(prepared, _Pending):
+                pending.append((len(results), prepared))
+            results.append(prepared if isinstance(prepared, Processed) else
+                           Processed(c.kind, True, False, None, "ignored"))
     if pending:
         recorded = store.inbound.record_many([item.item for _, item in pending])
         for (index, item), done in zip(pending, recorded, strict=True):
@@ -151,19 +165,18 @@ class _Pending:
                          self.how if not duplicate else "none", self.c)
 
 
-def _prepare(store: Store, workspace: Workspace, c: Classification, key: str,
-             evidence: bytes, source: str) -> Processed | _Pending:
+def _prepare(reads: Reads, workspace: Workspace, marks: Ours, c: Classification, key: str,
+             evidence: bytes, source: str, seen: Recorded | None) -> Processed | _Pending:
     """Attribute `c` and decide its rules: a Processed when there is nothing to record (not
     ours, or recorded before), else what to record."""
     if source not in SOURCES:
         raise ValueError(f"unknown inbound source {source!r}")
     if c.kind == "not-bounce":
         return Processed(c.kind, False, False, None, "ignored", classification=c)
-    seen = store.inbound.seen(key)
     if seen is not None:
         return Processed(c.kind, True, True, seen.subscriber_id, seen.action, seen.id,
                          classification=c)
-    found = attribute(c, evidence, links.secret_key(), store.inbound, policy.ours(workspace))
+    found = attribute(c, evidence, links.secret_key(), reads, marks)
     if not found.found:
         return Processed(c.kind, False, False, None, "ignored", classification=c)
     issue = found.delivery.issue if found.delivery else None

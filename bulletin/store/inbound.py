@@ -23,7 +23,8 @@ thousand bounces quick on SQLite), all or none of them.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -137,18 +138,21 @@ _STATUS = {"bounce": "bounced", "complaint": "complained", "unsubscribe": "unsub
 _SOURCE = {"bounce": "bounce", "complaint": "complaint", "unsubscribe": "mailto"}
 
 
-class Inbound(Aggregate):
-    """Recording what came back, and the lookups attribution needs."""
+class Reads:
+    """The lookups attribution needs, and `seen`, on one read session: a batch's messages
+    are looked up together (store.inbound.reads()), not each on a session of its own."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         """The ledger row `delivery_id`, with its subscriber's address; None if none."""
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.subscriber_id,
-                       Subscriber.email)
-                .join(Subscriber, Subscriber.id == LedgerEntry.subscriber_id)
-                .where(LedgerEntry.id == delivery_id)).first()
-            return None if row is None else Delivery(*row)
+        row = self.session.execute(
+            select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.subscriber_id,
+                   Subscriber.email)
+            .join(Subscriber, Subscriber.id == LedgerEntry.subscriber_id)
+            .where(LedgerEntry.id == delivery_id)).first()
+        return None if row is None else Delivery(*row)
 
     def subscriber_id(self, email: str) -> int | None:
         """The id of the subscriber with this address (any case); None if none or if it is
@@ -157,17 +161,44 @@ class Inbound(Aggregate):
             key = address(email).key
         except ValueError:
             return None
-        with Session(self.engine) as session:
-            found: int | None = session.scalar(
-                select(Subscriber.id).where(Subscriber.email_key == key))
-            return found
+        found: int | None = self.session.scalar(
+            select(Subscriber.id).where(Subscriber.email_key == key))
+        return found
 
     def seen(self, key: str) -> Recorded | None:
         """The message recorded under `key`, if it was."""
+        return _seen(self.session, [key]).get(key)
+
+    def seen_many(self, keys: list[str]) -> dict[str, Recorded]:
+        """Of `keys`, those recorded, with what was recorded (one query)."""
+        return _seen(self.session, keys)
+
+
+class Inbound(Aggregate):
+    """Recording what came back, and the lookups attribution needs."""
+
+    @contextmanager
+    def reads(self) -> Iterator[Reads]:
+        """A read session for many lookups; close it before recording (on SQLite, a read
+        left open in the process would hold up its own write)."""
         with Session(self.engine) as session:
-            row = session.scalar(select(InboundMessage).where(InboundMessage.key == key))
-            return None if row is None else Recorded(row.id, True, row.action,
-                                                     row.subscriber_id)
+            yield Reads(session)
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        """The ledger row `delivery_id`, with its subscriber's address; None if none."""
+        with self.reads() as reads:
+            return reads.delivery(delivery_id)
+
+    def subscriber_id(self, email: str) -> int | None:
+        """The id of the subscriber with this address (any case); None if none or if it is
+        not an address."""
+        with self.reads() as reads:
+            return reads.subscriber_id(email)
+
+    def seen(self, key: str) -> Recorded | None:
+        """The message recorded under `key`, if it was."""
+        with self.reads() as reads:
+            return reads.seen(key)
 
     def record(self, arrival: Arrival, *, soft: SoftRule, decide: Decide) -> Recorded:
         """Record `arrival` once and apply what `decide` (given the subscriber's soft
@@ -180,14 +211,15 @@ class Inbound(Aggregate):
         process records one of them at the same moment, they are done one by one."""
         try:
             with self.transaction() as session:
-                return [_record_once(session, *item) for item in items]
+                seen = _seen(session, [arrival.key for arrival, _, _ in items])
+                return [_record_once(session, seen, *item) for item in items]
         except IntegrityError:  # one recorded by another process at the same moment
             if len(items) > 1:
                 return [self.record(arrival, soft=soft, decide=decide)
                         for arrival, soft, decide in items]
-        seen = self.seen(items[0][0].key)
-        assert seen is not None
-        return [seen]
+        already = self.seen(items[0][0].key)
+        assert already is not None
+        return [already]
 
     def evidence(self, inbound_id: int) -> bytes:
         """The stored copy of a recorded message (its first EVIDENCE_BYTES)."""
@@ -237,14 +269,32 @@ class Inbound(Aggregate):
                                 bounced, kinds.get("complaint", 0), unsubscribed)
 
 
-def _record_once(session: Session, arrival: Arrival, soft: SoftRule,
-                 decide: Decide) -> Recorded:
-    row = session.execute(select(InboundMessage.id, InboundMessage.action,
-                                 InboundMessage.subscriber_id)
-                          .where(InboundMessage.key == arrival.key)).first()
-    if row is not None:
-        return Recorded(row.id, True, row.action, row.subscriber_id)
-    return _record(session, arrival, soft, decide)
+def _seen(session: Session, keys: list[str]) -> dict[str, Recorded]:
+    """Of `keys`, those recorded (as duplicates)."""
+    unique = list(dict.fromkeys(keys))
+    found: dict[str, Recorded] = {}
+    for start in range(0, len(unique), 500):  # within any database's limit of parameters
+        found.update((row.key, Recorded(row.id, True, row.action, row.subscriber_id))
+                     for row in session.execute(
+                         select(InboundMessage.key, InboundMessage.id, InboundMessage.action,
+                                InboundMessage.subscriber_id)
+                         .where(InboundMessage.key.in_(unique[start:start + 500]))))
+    return found
+
+
+def _record_once(session: Session, seen: dict[str, Recorded], arrival: Arrival,
+                 soft: SoftRule, decide: Decide) -> Recorded:
+    """Record `arrival` unless `seen` (the transaction's recorded keys, kept up to date)
+    has it."""
+    if arrival.key in seen:
+        return seen[arrival.key]
+    # Flushed twice, for the row's id and at the end, rather than before each query: the
+    # next message of the batch sees all of this one.
+    with session.no_autoflush:
+        done = _record(session, arrival, soft, decide)
+    session.flush()
+    seen[arrival.key] = Recorded(done.id, True, done.action, done.subscriber_id)
+    return done
 
 
 def _record(session: Session, arrival: Arrival, soft: SoftRule, decide: Decide) -> Recorded:
