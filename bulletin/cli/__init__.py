@@ -13,6 +13,7 @@ registration runs one way (this package imports its modules; none imports this p
     bounces      bounces parse, receive, fetch (what comes back)
     suppressions suppressions list, add, remove, export
     media        media export (published images)
+    compliance   compliance ISSUE (the Welsh Language Standards, for an auditor)
     common       the consoles, the shared options, `reported` (errors become messages)
     helptext     --help in click's conventions, for the whole tree
 
@@ -24,7 +25,18 @@ from __future__ import annotations
 
 import typer
 
-from . import approve, authoring, bounces, media, schedule, send, serve, subscribers, suppressions
+from . import (
+    approve,
+    authoring,
+    bounces,
+    compliance,
+    media,
+    schedule,
+    send,
+    serve,
+    subscribers,
+    suppressions,
+)
 from .helptext import ConventionalGroup
 
 app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
@@ -32,7 +44,7 @@ app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
                                add_completion=False, pretty_exceptions_enable=False)
 # Added without a name, a module's commands (and groups) join the top level, in this order.
 for part in (authoring.app, send.app, approve.app, schedule.app, serve.app, subscribers.app,
-             bounces.app, suppressions.app, media.app):
+             bounces.app, suppressions.app, media.app, compliance.app):
     app.add_typer(part)
 
 
