@@ -6,7 +6,11 @@ In order, the first that names a ledger row that exists wins:
    with `verp = true`), TOKEN a delivery token (links.sign_delivery).
 2. Message-ID: the quoted original's Message-ID (for an auto-reply, In-Reply-To or
    References) is <TOKEN.RANDOM@domain> (message.delivery_message_id).
-3. The address: for a bounce, the failed recipient the report names, as a subscriber's
+3. For a provider's event (webhook) without a Message-ID of ours: the issue it names and its
+   recipient, when that issue's ledger has a message sent to that address (the ledger row;
+   else the event is not ours, and no other way is tried: an address alone never
+   attributes a complaint).
+4. The address: for a bounce, the failed recipient the report names, as a subscriber's
    address, but only when the quoted original is demonstrably ours (its Message-ID is in
    our format or at our domain, or its From, List-Id or List-Unsubscribe is a newsletter's:
    `Ours`); for an auto-reply, its From address (it changes nothing).
@@ -34,7 +38,7 @@ from ..errors import TokenError
 from ..store.inbound import Delivery
 from .model import Classification
 
-How = Literal["verp", "message-id", "address", "token", "none"]
+How = Literal["verp", "message-id", "issue", "address", "token", "none"]
 _MSGID = re.compile(r"<([^<>@\s]+)@[^<>\s]+>")
 _OUR_MSGID = re.compile(r"<([a-z2-7]{17,29})\.[0-9a-f]{10}@([^<>\s]+)>", re.IGNORECASE)
 _TOKEN_SHAPE = re.compile(r"[a-z2-7]{17,29}", re.IGNORECASE)
@@ -73,6 +77,8 @@ class Lookups(Protocol):
     def delivery(self, delivery_id: int) -> Delivery | None: ...
 
     def subscriber_id(self, email: str) -> int | None: ...
+
+    def sent(self, issue: str, email: str) -> Delivery | None: ...
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,11 @@ def attribute(classification: Classification, raw: bytes, key: bytes,
         delivery = lookups.delivery(row)
         if delivery is not None:
             return Attribution(how, delivery.subscriber_id, delivery, named or delivery.email)
+    if c.family == "webhook" and c.issue:
+        delivery = lookups.sent(c.issue, named) if named else None
+        if delivery is None:  # that issue never went to that address: not ours
+            return Attribution("none", recipient=named)
+        return Attribution("issue", delivery.subscriber_id, delivery, named)
     if feedback or c.kind not in ("hard", "soft", "auto-reply"):
         return Attribution("none", recipient=named)
     if c.kind != "auto-reply" and not (ours or Ours()).of(c.original_headers,

@@ -29,7 +29,8 @@ class Classification:
     `bulletin.inbound.reasons`, `diagnostic` the server's own text. `family` names the parser
     that recognised the message. `original_headers` are selected headers of the quoted
     original message; `envelope_to` is where the report itself was delivered (for VERP);
-    `token` is the unsubscribe token of an emailed unsubscribe request, if one was given."""
+    `token` is the unsubscribe token of an emailed unsubscribe request, if one was given;
+    `issue` the issue (newsletter/stem) a provider's event says it is about."""
 
     kind: Kind
     recipients: tuple[str, ...] = ()
@@ -41,6 +42,7 @@ class Classification:
     original_headers: Mapping[str, str] = field(default_factory=dict)
     envelope_to: str | None = None
     token: str | None = None
+    issue: str | None = None
 
     def __post_init__(self) -> None:
         # Frozen all the way down: the headers cannot be changed through the mapping either.

@@ -169,6 +169,20 @@ class Reads:
         """The message recorded under `key`, if it was."""
         return _seen(self.session, [key]).get(key)
 
+    def sent(self, issue: str, email: str) -> Delivery | None:
+        """The ledger row of `issue` sent to `email` (any case); None if it was not."""
+        try:
+            key = address(email).key
+        except ValueError:
+            return None
+        row = self.session.execute(
+            select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.subscriber_id,
+                   Subscriber.email)
+            .join(Subscriber, Subscriber.id == LedgerEntry.subscriber_id)
+            .where(LedgerEntry.issue == issue, Subscriber.email_key == key,
+                   LedgerEntry.state == "sent")).first()
+        return None if row is None else Delivery(*row)
+
     def seen_many(self, keys: list[str]) -> dict[str, Recorded]:
         """Of `keys`, those recorded, with what was recorded (one query)."""
         return _seen(self.session, keys)
@@ -199,6 +213,11 @@ class Inbound(Aggregate):
         """The message recorded under `key`, if it was."""
         with self.reads() as reads:
             return reads.seen(key)
+
+    def sent(self, issue: str, email: str) -> Delivery | None:
+        """The ledger row of `issue` sent to `email` (any case); None if it was not."""
+        with self.reads() as reads:
+            return reads.sent(issue, email)
 
     def record(self, arrival: Arrival, *, soft: SoftRule, decide: Decide) -> Recorded:
         """Record `arrival` once and apply what `decide` (given the subscriber's soft

@@ -5,13 +5,15 @@ shared secret (BULLETIN_WEBHOOK_SECRET).
     X-Bulletin-Signature: sha256=HEX            HMAC-SHA256(secret, TIMESTAMP + "." + BODY)
     {"events": [{"type": "bounce" | "complaint", "recipient": "ann@example.org",
                  "bounce_type": "hard" | "soft", "status": "5.1.1", "diagnostic": "...",
-                 "message_id": "<...>", "id": "provider's id of the event"}]}
+                 "message_id": "<...>", "issue": "news/2026-12", "id": "provider's id"}]}
 
 The timestamp is signed with the body and must be within TOLERANCE seconds of now, so a
 captured request cannot be replayed later; signatures are compared in constant time. Only
 `type` and `recipient` are required. Without `bounce_type`, a bounce is hard when the status
 and diagnostic say the address is dead. An event's key is its `id` (else its own JSON): the
-same event posted twice counts once."""
+same event posted twice counts once. Without `message_id`, `issue` (as the ledger names it:
+NEWSLETTER/STEM, the stem being the first part of the message's Feedback-ID) traces the event
+to the message of that issue sent to `recipient`, if there is one (inbound.attribute)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class _Event(BaseModel):
     status: str | None = Field(default=None, max_length=64)
     diagnostic: str | None = Field(default=None, max_length=2000)
     message_id: str | None = Field(default=None, max_length=1000)
+    issue: str | None = Field(default=None, min_length=3, max_length=200, pattern=r"^[^/\s]+/\S+$")
     id: str | None = Field(default=None, min_length=1, max_length=500)
 
 
@@ -90,10 +93,12 @@ def _event(e: _Event) -> Event:
     original = {"Message-ID": e.message_id} if e.message_id else {}
     if e.type == "complaint":
         return Event(key, Classification("complaint", (e.recipient,), None, "abuse",
-                                         e.diagnostic, "webhook", e.message_id, original))
+                                         e.diagnostic, "webhook", e.message_id, original,
+                                         issue=e.issue))
     diagnostic = e.diagnostic or ""
     status = find_status(e.status or "") or find_status(diagnostic)
     reason = reason_for(status, diagnostic) if diagnostic or status else "unknown"
     hard = e.bounce_type == "hard" if e.bounce_type else is_hard(reason, status)
     return Event(key, Classification("hard" if hard else "soft", (e.recipient,), status,
-                                     reason, e.diagnostic, "webhook", e.message_id, original))
+                                     reason, e.diagnostic, "webhook", e.message_id, original,
+                                     issue=e.issue))
