@@ -4,7 +4,8 @@ sent as one group when the server offers PIPELINING (RFC 2920).
 `SmtpTransport(SmtpSettings(...))` implements `bulletin.send.transport.Transport`. Concurrent
 `send` calls on one transport take turns writing; with PIPELINING, the next message's MAIL,
 RCPT and DATA follow the previous message's end of data without waiting for its reply (RFC
-2920 3.1), so each message costs one round trip, not two. Replies are read in the order the
+2920 3.1), so each message costs one round trip, not two, and (its data going out with its
+end, unless it is large) one write. Replies are read in the order the
 commands went out: each message reads only after the one before it has read all of its own.
 Open several transports for several connections. What each kind of trouble makes of a
 message (temporary before its end of data, uncertain after it) is decided here.
@@ -22,6 +23,9 @@ from .connection import Connection, Lost, SmtpStats, Unavailable
 from .settings import SmtpSettings
 from .wire import END_OF_DATA, Reply, dot_stuff, envelope_path, mail_command, rcpt_command
 
+_DEFER_DATA = 1 << 16
+"""Data up to this size waits to go out with its end; larger data is written at once (the
+system's buffers take it in parts, and a drop meanwhile leaves the message not taken)."""
 _NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531), and "
                 "the SMTP server {where} does not offer it")
 
@@ -46,8 +50,12 @@ class SmtpTransport:
         """Done when every message that has written so far has read its replies."""
         self._in_flight = 0
         self._end_pending = False
-        """A message's data is written but not yet its end (".\r\n"): the next message's
-        commands go out with it, in one segment, so that the server answers them together."""
+        """A message's end of data (".\r\n") is not written yet: the next message's commands
+        go out with it, in one segment, so that the server answers them together."""
+        self._data_pending = b""
+        """With PIPELINING, a message's data not written yet either (when it is small enough
+        to go out at once): it goes in the same write as its end and the next message's
+        commands, one write a message."""
         self._handover: Handover | None = None
         """Called when the pending end of data is written (see `Transport.send`)."""
 
@@ -183,10 +191,8 @@ class SmtpTransport:
             if self.pipelining:
                 self.stats.pipelined += 1
                 self.stats.round_trips += 1
-                end, self._end_pending = (END_OF_DATA if self._end_pending else b""), False
+                end = self._pending_end()
                 self.stats.joined += bool(end)
-                if end:
-                    self._handed()
                 try:
                     await connection.write(end + mail + rcpt + b"DATA\r\n")
                 finally:
@@ -212,10 +218,13 @@ class SmtpTransport:
             if self._expect(data_reply, 3).code != 354:
                 await self._reset()
                 return _result(data_reply)
-            await connection.write(payload)
-            if not connection.alive():
-                raise Lost("the server closed the connection during the data")
             self.stats.round_trips += 1
+            if self.pipelining and len(payload) <= _DEFER_DATA and connection.idle():
+                self._data_pending = payload  # it goes out whole, with its end
+            else:
+                await connection.write(payload)
+                if not connection.alive():
+                    raise Lost("the server closed the connection during the data")
             self._end_pending = True  # written by the next message, or by _finish
             self._handover = handover
             return None
@@ -238,9 +247,7 @@ class SmtpTransport:
             if self._end_pending:
                 await asyncio.sleep(0)  # a message waiting for the lock writes it, and more
                 if self._end_pending:
-                    self._end_pending = False
-                    self._handed()
-                    await connection.write(END_OF_DATA)
+                    await connection.write(self._pending_end())
             reply = self._expect(await connection.read(), 2)
             return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
                 else _result(reply)
@@ -256,6 +263,15 @@ class SmtpTransport:
             raise
         finally:
             self._done(mine)
+
+    def _pending_end(self) -> bytes:
+        """What is still to be written of the pending message (its data, if not yet
+        written, and its end), once it has been reported handed over; b"" if none is."""
+        if not self._end_pending:
+            return b""
+        data, self._data_pending, self._end_pending = self._data_pending, b"", False
+        self._handed()
+        return data + END_OF_DATA if data else END_OF_DATA
 
     def _handed(self) -> None:
         """The end of the pending message's data is about to be written: from now on the

@@ -276,6 +276,12 @@ class Connection:
                 and not stream.transport.is_closing() and stream.error is None
                 and not (stream.eof and not self.unread()))
 
+    def idle(self) -> bool:
+        """Alive with nothing waiting in the write buffer: a write now goes straight out."""
+        stream = self._stream
+        return (self.alive() and stream is not None and stream.transport is not None
+                and not stream.paused and not stream.transport.get_write_buffer_size())
+
     def unread(self) -> int:
         """How much the server sent that nobody has read yet (replies, bytes)."""
         stream = self._stream

@@ -1,0 +1,83 @@
+"""With PIPELINING, one write a message: a message's data goes out with its end of data and
+the next message's MAIL, RCPT and DATA (each write is a system call, and on a busy connection
+the largest cost of a message after the bytes themselves). Data too large to go out at once
+is written as it comes, as before. The writes are counted on the real connection to a real
+server (aiosmtpd), and every message must arrive whole, in its own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bulletin.send.smtp import SmtpTransport
+from bulletin.send.smtp.connection import Connection
+from bulletin.send.transport import Status
+
+from .smtp_server import SmtpServer
+from .test_smtp import SENDER, plain, run
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each write the client's connections make."""
+    sizes: list[int] = []
+    write = Connection.write
+
+    async def counted(self: Connection, data: bytes) -> None:
+        sizes.append(len(data))
+        await write(self, data)
+
+    monkeypatch.setattr(Connection, "write", counted)
+    return sizes
+
+
+def message(number: int, size: int = 2_000) -> bytes:
+    body = (b"line of message %d\r\n" % number) * (size // 20)
+    return b"Subject: %d\r\n\r\n" % number + body
+
+
+def send_all(port: int, messages: list[tuple[str, bytes]]) -> list[Any]:
+    async def scenario() -> list[Any]:
+        async with SmtpTransport(plain(port)) as smtp:
+            assert smtp.pipelining
+
+            async def sender(queue: asyncio.Queue[tuple[str, bytes]]) -> list[Any]:
+                results = []
+                while not queue.empty():
+                    recipient, data = queue.get_nowait()
+                    results.append((recipient, await smtp.send(SENDER, recipient, data)))
+                return results
+
+            queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+            for item in messages:
+                queue.put_nowait(item)
+            done = await asyncio.gather(sender(queue), sender(queue))  # as the dispatcher
+            return [result for results in done for result in results]
+    return run(scenario())
+
+
+def test_pipelined_messages_take_one_write_each(writes: list[int]) -> None:
+    messages = [(f"r{n}@x.org", message(n)) for n in range(30)]
+    with SmtpServer(pipelining=True) as server:
+        results = send_all(server.port, messages)
+    assert all(result.status is Status.SENT for _, result in results)
+    got = {m.rcpt_tos[0]: m.content for m in server.received}
+    assert len(server.received) == 30
+    assert all(got[recipient].rstrip(b"\r\n") == data.rstrip(b"\r\n")
+               for recipient, data in messages)
+    # EHLO, then per message one write (its commands, with the previous message's data and
+    # end), and the last message's data and end. Before: two a message.
+    assert len(writes) <= 1 + 30 + 1, len(writes)
+
+
+def test_large_data_is_written_as_it_comes(writes: list[int]) -> None:
+    big = message(1, 300_000)
+    messages = [("a@x.org", message(0)), ("big@x.org", big), ("c@x.org", message(2))]
+    with SmtpServer(pipelining=True) as server:
+        results = send_all(server.port, messages)
+    assert [result.status for _, result in results] == [Status.SENT] * 3
+    got = {m.rcpt_tos[0]: m.content for m in server.received}
+    assert got["big@x.org"].rstrip(b"\r\n") == big.rstrip(b"\r\n")
+    assert len(big) in writes  # on its own, not held back to go with its end
