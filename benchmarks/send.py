@@ -4,6 +4,7 @@ of one personalised message; the sender's peak memory for a million recipients.
 
     python benchmarks/send.py [--quick] [--memory-only] [--time-limit 3600]
     python benchmarks/send.py --postgresql [--pg-sizes 20000,100000] [--old-code DIR]
+    python benchmarks/send.py --quick --old-code DIR [--recipients N] [--repeat N]
 
 Rows of the one table it prints (all traffic on 127.0.0.1):
 
@@ -45,6 +46,14 @@ Rows of the one table it prints (all traffic on 127.0.0.1):
     that found messages). With
     --old-code DIR (a checkout of an older bulletin, e.g. `git worktree add /tmp/old HEAD`),
     the same again with PYTHONPATH=DIR, each figure beside the other.
+
+--old-code DIR without --postgresql runs only this row instead:
+ O  `python -m bulletin send ISSUE --yes` into smtp-sink (8 connections, --recipients, SQLite),
+    with this checkout and with DIR's (PYTHONPATH=DIR), taking turns --repeat times, beside
+    smtp-source -d sending the same message as often: msg/s of the dispatcher ("Done in") and
+    of the whole command, and CPU µs a message of the whole command (its CPU time, render
+    child and startup included, over the messages sent). Targets: at most 120 µs a message,
+    and at least 0.9x smtp-source -d's rate.
 
 Every measurement runs in a fresh process (the sender's peak RSS is its own: a small
 launcher stands between it and this script, whose size a forked child would inherit). The
@@ -846,15 +855,17 @@ def dispatch_run(issue: Path, prepared: Prepared, folder: Path, connections: int
 
 
 def cli_run(issue: Path, prepared: Prepared, folder: Path, connections: int, timeout: float,
-            label: str, dry_run: bool = False) -> Run:
-    """`python -m bulletin send ISSUE --yes` (or --dry-run) into a fresh smtp-sink."""
+            label: str, dry_run: bool = False, code: Path | None = None) -> Run:
+    """`python -m bulletin send ISSUE --yes` (or --dry-run) into a fresh smtp-sink; the
+    bulletin at `code` (PYTHONPATH), if given."""
     run = Run(label)
     url = fresh_copy(prepared, folder, "run.db")
+    env = child_env(url) | ({"PYTHONPATH": str(code)} if code is not None else {})
     with Sink(None, max_seconds=timeout + 60) as sink:
         configure(issue, sink.port, connections)
         command = [sys.executable, "-m", "bulletin", "send", str(issue),
                    "--dry-run" if dry_run else "--yes"]
-        done = run_measured(command, timeout=timeout, env=child_env(url),
+        done = run_measured(command, timeout=timeout, env=env,
                             cwd=issue.parent.parent, sink=sink)
         sink_cpu = sink.cpu()
     run.others, run.memory, run.seconds = done.others, done.memory or Memory(), done.wall
@@ -1132,8 +1143,8 @@ def parse() -> tuple[argparse.Namespace, Options | None]:
     parser.add_argument("--pg-sizes", default="20000,100000",
                         help="recipients of each --postgresql run")
     parser.add_argument("--old-code", type=Path,
-                        help="with --postgresql: also run the bulletin at this checkout "
-                             "(PYTHONPATH), beside this one")
+                        help="also run the bulletin at this checkout (PYTHONPATH), beside "
+                             "this one: with --postgresql in row P, else row O alone")
     parser.add_argument("--child-dispatch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-postgresql", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -1208,6 +1219,9 @@ def measure_all(options: Options, folder: Path, issue: Path, clock: Clock,
     if options.postgresql:
         measure_postgresql(options, folder, issue, clock, rows)
         return
+    if options.old_code is not None:
+        measure_old_new(options, folder, issue, clock, rows)
+        return
     say(f"importing {options.recipients:,} subscribers (Store.import_csv)")
     small = prepare_store(folder, options.recipients)
     templates = load_templates(1000)
@@ -1260,6 +1274,56 @@ def measure_all(options: Options, folder: Path, issue: Path, clock: Clock,
     memory = measure_memory(options, folder, issue, clock, small)
     build_rows(rows, options, small, dispatch_runs, cli, signed, plain, sources, delayed,
                timing, memory)
+
+
+def measure_old_new(options: Options, folder: Path, issue: Path, clock: Clock,
+                    rows: list[tuple[str, str, str, str, str, str]]) -> None:
+    """O: the whole `bulletin send` command, this checkout and an older one taking turns,
+    beside smtp-source -d in the same run."""
+    assert options.old_code is not None
+    say(f"importing {options.recipients:,} subscribers (Store.import_csv)")
+    small = prepare_store(folder, options.recipients)
+    templates = load_templates(1)
+    sample = templates.template.message(templates.recipients[0])[1]
+    codes = [("new", None), ("old", options.old_code)]
+    runs: dict[str, list[Run]] = {"new": [], "old": [], "source": []}
+    for number in range(options.repeat):
+        for name, code in codes:
+            step(clock, options.quiet_wait, f"O: bulletin send, {name} code, run "
+                 f"{number + 1} of {options.repeat}")
+            runs[name].append(_guard(lambda c=code: cli_run(
+                issue, small, folder, 8, clock.allow(600), "send", code=c), name))
+        step(clock, options.quiet_wait, f"O: smtp-source -d, run {number + 1}")
+        runs["source"].append(_guard(lambda: smtp_source_run(
+            sample, folder, True, small.rows, 8, clock.allow(300)), "smtp-source -d"))
+    sources = [r for r in runs["source"] if not r.error]
+    source = max(sources, key=lambda r: r.rate) if sources else None
+    if source is not None:
+        rows.append(("O", f"smtp-source -d, 8 sessions, {small.rows:,} messages (best of "
+                     f"{len(sources)})", rate(source.rate), esc(lines(source.details)), "",
+                     ""))
+    for name, code in codes:
+        done = [r for r in runs[name] if not r.error]
+        what = (f"bulletin send (whole command) → smtp-sink, {small.rows:,} recipients, 8 "
+                f"connections, {name} code ({code or ROOT})")
+        if not done:
+            error = next((r.error for r in runs[name] if r.error), "no run")
+            rows.append(("O", what, "-", esc(error or ""), "", "[red]no figure[/]"))
+            continue
+        best = min(done, key=lambda r: r.extra["cpu"])
+        micro = [r.extra["cpu"] / r.sent * 1e6 for r in done]
+        figures = [f"CPU of the whole command: {min(micro):.0f} µs a message (each run: "
+                   + ", ".join(f"{m:.0f}" for m in micro) + ")",
+                   "dispatcher msg/s each run: " + ", ".join(rate(r.rate) for r in done),
+                   "whole command msg/s each run: "
+                   + ", ".join(rate(r.sent / r.extra["wall"]) for r in done),
+                   f"others {max(r.others for r in done):.1f} CPUs at most"]
+        ratio = max(r.rate for r in done) / source.rate if source else 0.0
+        rows.append(("O", what, rate(max(r.rate for r in done)), esc(lines(figures)),
+                     f"{ratio:.2f}x smtp-source -d" if source else "",
+                     verdict(min(micro) <= 120 and ratio >= 0.9,
+                             f"{min(micro):.0f} µs a message vs ≤ 120; {ratio:.2f}x "
+                             "smtp-source -d vs ≥ 0.9x", best.others)))
 
 
 def measure_memory(options: Options, folder: Path, issue: Path, clock: Clock,
@@ -1462,6 +1526,8 @@ def print_table(options: Options, rows: list[tuple[str, str, str, str, str, str]
         title += " — MEMORY ONLY (--memory-only: row 6 alone)"
     if options.postgresql:
         title += " — POSTGRESQL LEDGER (--postgresql: row P alone)"
+    elif options.old_code is not None:
+        title += " — OLD AND NEW CODE (--old-code: row O alone)"
     table = Table(title=esc(title), show_lines=True, title_justify="left",
                   caption="msg/s: messages per second. others: CPUs' worth of work done by "
                           "processes outside the measurement while it ran (the machine is "
