@@ -167,6 +167,9 @@ def test_two_services_on_one_store_send_a_schedule_once(
     assert bulletin("schedule", str(issue), "--at", soon(6))[0] == 0
     services = [Serving(workspace, database_url) for _ in range(2)]
     try:
+        for service in services:  # (so that neither is stopped while it starts)
+            wait_for(lambda: service.said("Sending scheduled issues"),  # noqa: B023
+                     "both services to start")
         wait_for(lambda: record(database_url).status == "sent", "the schedule to be sent")
     finally:
         codes = [service.stop() for service in services]
