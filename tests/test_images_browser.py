@@ -110,3 +110,39 @@ def test_the_example_s_screenshot_shows_the_logo_and_render_s_html_holds_it(
     eml = (out / "cohes3ion-04.eml").read_bytes()
     assert html.count("data:image/png;base64,") == 2 and "/media/" not in html
     assert b"data:image" not in eml and b"https://bulletins.example.gov.wales/media/" in eml
+
+
+def test_the_preview_shows_a_local_image_and_follows_its_file(
+        browser: Any, write_issue: Callable[[str, str], Path]) -> None:
+    from PIL import Image
+
+    from tests.test_preview import WAIT, open_page, start
+    from tests.waiting import wait_for
+
+    folder = write_issue("", "placeholder.yaml").parent
+    Image.new("RGB", (400, 200), "red").save(folder / "park.png")
+    issue = write_issue("""
+        newsletter: cohes3ion
+        date: 2022-01-31
+        subject: Preview images
+        sections:
+          - heading: A photo
+            image: {src: park.png, alt: "The park"}
+        """)
+    process = start(issue, "--port", "0")
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert "http://127.0.0.1:" in line, line
+        page = open_page(browser, line.split(" at ", 1)[1].split(" ", 1)[0])
+        photo = page.frame_locator("#desktop").get_by_alt_text("The park")
+        photo.wait_for(timeout=WAIT)
+        loaded = "img => img.complete ? img.naturalWidth : -1"
+        wait_for(lambda: photo.evaluate(loaded) == 400, "the photo to load")
+        Image.new("RGB", (300, 300), "blue").save(folder / "park.png")
+        page.frame_locator("#desktop").locator('img[alt="The park"][height="300"]').wait_for(
+            timeout=WAIT)
+        wait_for(lambda: photo.evaluate(loaded) == 300, "the new photo to load")
+        page.close()
+    finally:
+        process.kill()
+        process.wait()

@@ -17,6 +17,8 @@ from ...errors import BulletinError, SettingsError
 from ...settings import find_config
 from ...workflow import local_view, prepare, run_checks, sample
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg"}
+
 # Preview only: an image that cannot load keeps a visible box with its alt text.
 _BROKEN_IMAGES = """<style>img.bulletin-preview-broken{outline:1px dashed #8a8a8a;
 min-height:40px;background:#f3f3f3;color:#444;font:13px/1.4 sans-serif}</style>
@@ -90,8 +92,9 @@ class Preview:
         folders, relevant = self.watched()
 
         def matters(change: watchfiles.Change, path: str) -> bool:
-            changed = Path(path)
-            return any(changed == p or p in changed.parents for p in relevant)
+            changed = Path(path)  # an image anywhere in the folders: the issue's may be one
+            return changed.suffix.lower() in IMAGE_SUFFIXES or any(
+                changed == p or p in changed.parents for p in relevant)
 
         async for _ in watchfiles.awatch(*folders, watch_filter=matters,
                                          stop_event=self.closing, debounce=400, step=50):
