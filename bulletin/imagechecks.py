@@ -57,8 +57,31 @@ def check_images(loaded: IssueFile, rendered: Rendered, budget: int,
                f"the images weigh {_size(total)} together, over the {_size(budget)} budget "
                f"([media] budget in bulletin.toml): slow to open on a phone's data; use "
                f"fewer or smaller images (the largest is {_size(len(largest.data))})")
+    yield from _blank_first_frames(loaded, rendered)
     if fetch:
         yield from _too_wide(loaded)
+
+
+def _blank_first_frames(loaded: IssueFile, rendered: Rendered) -> Iterator[Found]:
+    """An animated GIF whose first frame is one colour: Outlook (Windows) shows only that."""
+    import io
+
+    from PIL import Image
+
+    gifs = [index for index, section in enumerate(loaded.issue.sections)
+            if section.image is not None and is_local(section.image.src)
+            and section.image.src.lower().endswith(".gif")]
+    for media in rendered.media:
+        if media.content_type != "image/gif":
+            continue
+        with Image.open(io.BytesIO(media.data)) as gif:
+            if getattr(gif, "n_frames", 1) < 2 or gif.convert("RGB").getcolors(1) is None:
+                continue
+        where = loaded.where(("sections", gifs[0], "image", "src")) if gifs else \
+            f"{loaded.path}:1"
+        yield ("warning", "gif-first-frame", where,
+               "an animated GIF's first frame is blank, and Outlook on Windows shows only "
+               "the first frame; make the first frame say what the animation says")
 
 
 def _where_of(loaded: IssueFile) -> str:

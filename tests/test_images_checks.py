@@ -110,3 +110,27 @@ def test_a_remote_image_far_wider_than_shown_is_a_warning_when_fetched(
     assert len(findings(lines, "insecure-image")) == 3  # plain http, each
     assert findings(check(issue)[1], "image-too-wide") == []  # not fetched unless asked
     assert code == 0
+
+
+def test_an_animated_gif_with_a_blank_first_frame_is_a_warning(
+        workspace: Path, write_issue: Callable[[str, str], Path]) -> None:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (300, 150), "white"), Image.new("RGB", (300, 150), "red")]
+    frames[1].paste((0, 0, 255), (0, 0, 100, 150))
+    frames[0].save(workspace / "issues" / "anim.gif", "GIF", save_all=True,
+                   append_images=frames[1:], duration=500, loop=0)
+    issue = write_issue("""
+        newsletter: cohes3ion
+        date: 2022-01-31
+        subject: Animated
+        sections:
+          - heading: An animation
+            image: {src: anim.gif, alt: "Sales rising"}
+        """)
+    (line,) = findings(check(issue)[1], "gif-first-frame")
+    assert line.startswith(f"warning gif-first-frame {issue}:6: an animated GIF's first frame")
+    frames.reverse()
+    frames[0].save(workspace / "issues" / "anim.gif", "GIF", save_all=True,
+                   append_images=frames[1:], duration=500, loop=0)
+    assert findings(check(issue)[1], "gif-first-frame") == []
