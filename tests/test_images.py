@@ -200,3 +200,16 @@ def test_a_logo_keeps_its_transparency_and_gets_lighter(example_issue: Path) -> 
         assert out.convert("RGBA").getpixel((12, 66))[:3] == pytest.approx((200, 16, 46),
                                                                             abs=40)
     assert len(logo.data) < source.stat().st_size / 1.5
+
+
+def test_a_missing_logo_file_names_bulletin_toml_s_line(workspace: Path) -> None:
+    (workspace / "brand" / "llywodraeth-cymru-welsh-government-dark.png").unlink()
+    rows = (workspace / "bulletin.toml").read_text().split("\n")
+    line = next(n for n, row in enumerate(rows, 1) if row.startswith("dark_src = "))
+    issue = workspace / "issues" / "cohes3ion-04.yaml"
+    issue.write_text((Path(__file__).resolve().parents[1] / "issues" / issue.name).read_text())
+    with pytest.raises(IssueError) as caught:
+        prepare(issue)
+    assert str(caught.value) == (
+        f"{workspace / 'bulletin.toml'}:{line}: brand/llywodraeth-cymru-welsh-government-dark"
+        ".png: no such file; check the path (it is relative to the file that names it)")
