@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -142,9 +143,16 @@ def test_a_schedule_missed_while_nothing_ran_is_not_sent_by_itself(
             connection.exec_driver_sql("UPDATE schedules SET at = ?",
                                        (late.replace(tzinfo=None).isoformat(" "),))
     assert record(url).at.hour == late.hour
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    with Store.open(url) as store:  # #2: its service was killed while sending it
+        store.schedules.add(KEY, str(issue), "cohes3ion", late, "then", grace=30,
+                            created_by="Ann")
+        assert store.schedules.claim(2, f"{socket.gethostname()}:{gone.stdout.strip()}:1")
     serving = Serving(workspace)
     try:
         wait_for(lambda: record(url).status == "missed", "the schedule to be marked missed")
+        wait_for(lambda: record(url, 2).status == "stopped", "the dead service's to stop")
         wait_for(lambda: serving.said("missed: more than 30 minutes late; not sent"),
                  "the service to report it")
     finally:
@@ -153,6 +161,8 @@ def test_a_schedule_missed_while_nothing_ran_is_not_sent_by_itself(
     code, output = bulletin("schedule", "list")
     said = f"send it now with `bulletin send {issue} --list cohes3ion`"
     assert "#1 missed" in output and said in output, output
+    assert "#2 stopped" in output and f"stopped; `bulletin send {issue} --list cohes3ion` " \
+        "resumes it" in output, output
     code, output = bulletin("send", str(issue), "--list", "cohes3ion", "--yes")
     assert code == 0 and delivered(server) == Counter(["ann@example.org"]), output
 

@@ -4,7 +4,9 @@ the store's conditional UPDATE, so that two services on one database never start
 schedule twice, and runs it; one that is more than its grace period late (the service was
 down) is marked missed and logged, never sent by itself.
 
-Failures of a look (the store gone) are logged in one line and tried again next cycle."""
+A schedule left running by a service of this machine that was killed is marked stopped (the
+send resumes with `bulletin send`). Failures of a look (the store gone) are logged in one
+line and tried again next cycle."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..store.schedules import WAITING
+from ..store.schedules import RUNNING, WAITING
 from ..store.store import Store
 from . import jobs, timing
 
@@ -59,6 +61,7 @@ class Scheduler:
     def look(self, now: datetime | None = None) -> float:
         """One look: mark the missed, run the due; the seconds until the next look."""
         try:
+            self._settle_dead()
             waiting = self.store.schedules.all(statuses=(WAITING,))
             for record in waiting:
                 if self._stopping.is_set():
@@ -84,3 +87,28 @@ class Scheduler:
             return self.cycle
         finally:
             self.looks += 1
+
+    def _settle_dead(self) -> None:
+        """A schedule left running by a service of this machine that is gone (killed
+        mid-send) is marked stopped, with how to resume it."""
+        host = socket.gethostname()
+        for record in self.store.schedules.all(statuses=(RUNNING,)):
+            where, _, rest = (record.claimed_by or "").partition(":")
+            pid = rest.partition(":")[0]
+            if where == host and pid.isdigit() and not _alive(int(pid)):
+                self.store.schedules.finish(
+                    record.id, jobs.STOPPED, f"the service sending it ({record.claimed_by}) "
+                    f"stopped; `bulletin send {record.path} --list {record.list_name}` "
+                    "resumes it")
+                log.warning("schedule #%d: its service (%s) is gone; marked stopped",
+                            record.id, record.claimed_by)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
