@@ -33,8 +33,9 @@ def lang(page: Any) -> str:
 def test_every_page_has_a_working_switcher_and_hreflang_links(web: Web, browser: Any) -> None:
     ann = web.add("ann@example.org", SLUG, language="cy")
     publish(prepare_editions(ROOT / "issues" / "cohes3ion-04-bilingual.yaml",
-                             web.root / "bulletin.toml"), web.store)
+                             web.root / "bulletin.toml", delivery="each"), web.store)
     pages = {"subscribe": f"{web.url}/subscribe/{SLUG}", "archive": f"{web.url}/archive/{SLUG}",
+             "issue": f"{web.url}/archive/{SLUG}/cohes3ion-04-bilingual",
              "preferences": web.url + web.preferences_url(ann).removeprefix(web.url),
              "unsubscribe": web.url + web.unsubscribe_url(ann).removeprefix(web.url)}
     for name, url in pages.items():

@@ -15,6 +15,7 @@ from .... import links
 from ....store import ArchiveEntry
 from ..dependencies import ServiceDep
 from ..forms import LangQuery
+from ..language_links import with_language_links
 from ..views import ArchiveIndexPage, HomePage, IssueLink, NewsletterLink
 
 router = APIRouter()
@@ -82,5 +83,9 @@ async def archived(service: ServiceDep, newsletter: str, issue: str,
         copy = await run_in_threadpool(service.store.archive_get, newsletter, issue)
     if copy is None:
         raise service.not_found(lang, newsletter)
-    return HTMLResponse(copy.html, headers=ARCHIVE_HEADERS)
+    found = service.pages.newsletter(newsletter)
+    languages = list(found.languages) if found is not None else []
+    html = with_language_links(copy.html, languages, copy.language,
+                               service.pages.gettext(copy.language)("Language"))
+    return HTMLResponse(html, headers=ARCHIVE_HEADERS)
 
