@@ -27,8 +27,9 @@ def identity(given: str | None = None, where: Path | None = None) -> str:
         return f"{name} <{email}>"
     if name or email:
         return name or email or ""
-    raise IdentityError(f"who are you? give --as \"YOUR NAME\", or set {APPROVER}, or "
-                        "`git config --global user.name \"YOUR NAME\"`")
+    raise IdentityError(f"who are you? set {APPROVER}=\"YOUR NAME\", or run `git config "
+                        "--global user.name \"YOUR NAME\"` (approve and schedule also take "
+                        "--as)")
 
 
 def same_person(one: str, other: str) -> bool:
