@@ -200,10 +200,14 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
     if _looks_like_svg(raw):
         raise ImageProblem("SVG is not shown by most mail clients (Gmail, Outlook); export "
                            "it as PNG")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(raw)) as opened:
+        with Image.open(io.BytesIO(raw)) as opened:  # reads the header alone
             kind = opened.format or "?"
+            if opened.width * opened.height > MAX_PIXELS:
+                raise ImageProblem(f"{opened.width}x{opened.height} pixels, over the "
+                                   f"{MAX_PIXELS // 1_000_000} megapixels an image may be; "
+                                   f"export a smaller copy (about {2 * display_width} px "
+                                   "wide is plenty)")
             if kind not in (*CONTENT_TYPES, "WEBP"):
                 raise ImageProblem(f"a {kind} image; mail clients show JPEG, PNG and GIF: "
                                    "export it as one of those")

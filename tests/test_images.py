@@ -146,6 +146,9 @@ def make_bad(folder: Path, kind: str) -> str:
         (folder / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" '
                                          'width="10" height="10"></svg>')
         return "logo.svg"
+    if kind == "pixels":  # a small file of too many pixels, refused before it is decoded
+        Image.new("1", (8000, 6000)).save(folder / "vast.png", "PNG", optimize=True)
+        return "vast.png"
     # A 20 MB photo (noise does not compress), refused before it is decoded.
     side = 2600
     Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(
@@ -159,6 +162,7 @@ def make_bad(folder: Path, kind: str) -> str:
     ("text", "not an image"),
     ("svg", "SVG is not shown by most mail clients"),
     ("huge", "20.3 MB, over the 10 MB"),
+    ("pixels", "8000x6000 pixels, over the 40 megapixels"),
 ])
 def test_a_bad_image_is_one_line_naming_the_file_and_line(
         write_issue: Callable[[str, str], Path], kind: str, says: str) -> None:
