@@ -132,10 +132,14 @@ def _sections(loaded: IssueFile, languages: list[str]) -> Iterator[Finding]:
             mine = counts[language]
             where = loaded.where((*loc, language))
             if len(mine.links) != len(base.links):
-                yield _finding("error", "parity-links", where,
-                               f"{dotted(loc)} ({language}): {len(mine.links)} link"
-                               f"{'s' * (len(mine.links) != 1)}, the '{first}' text has "
-                               f"{len(base.links)}; every language needs the same links")
+                # named in the language with fewer: the one a link is missing from
+                short, full = (language, first) if len(mine.links) < len(base.links) \
+                    else (first, language)
+                have, want = len(counts[short].links), len(counts[full].links)
+                yield _finding("error", "parity-links", loaded.where((*loc, short)),
+                               f"{dotted(loc)} ({short}): {have} link{'s' * (have != 1)}, "
+                               f"the '{full}' text has {want}; every language needs the "
+                               "same links")
             else:
                 theirs = Counter(same(href) for href in base.links)
                 ours = Counter(same(href) for href in mine.links)
