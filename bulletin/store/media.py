@@ -36,7 +36,7 @@ class Media(Aggregate):
         wanted = {name: (data, content_type) for name, data, content_type in files}
         if not wanted:
             return 0
-        for _attempt in range(2):  # another sender may put the same image at the same moment
+        for attempt in range(3):  # another sender may put the same image at the same moment
             try:
                 with self.transaction() as session:
                     there = set(session.scalars(select(MediaObject.name).where(
@@ -48,7 +48,8 @@ class Media(Aggregate):
                                                 created_at=at) for name in new)
                     return len(new)
             except IntegrityError:
-                continue
+                if attempt == 2:
+                    raise
         return 0
 
     def get(self, name: str) -> StoredMedia | None:
