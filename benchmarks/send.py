@@ -446,13 +446,16 @@ class Sink:
 
 # -- the workspace and the stores -----------------------------------------------------------------
 
-def make_workspace(folder: Path) -> Path:
-    """bulletin.toml, templates/ and the example issue copied into `folder`; the issue path."""
+def make_workspace(folder: Path, source: Path = ROOT) -> Path:
+    """bulletin.toml, templates/, brand/ (the files bulletin.toml names) and the example issue
+    of the checkout at `source` copied into `folder`; the issue path."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "bulletin.toml", folder / "bulletin.toml.base")
-    shutil.copytree(ROOT / "templates", folder / "templates", dirs_exist_ok=True)
+    shutil.copy(source / "bulletin.toml", folder / "bulletin.toml.base")
+    for name in ("templates", "brand"):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, folder / name, dirs_exist_ok=True)
     (folder / "issues").mkdir(exist_ok=True)
-    shutil.copy(ISSUE, folder / "issues" / ISSUE.name)
+    shutil.copy(source / ISSUE.relative_to(ROOT), folder / "issues" / ISSUE.name)
     return folder / "issues" / ISSUE.name
 
 
@@ -873,6 +876,7 @@ def cli_run(issue: Path, prepared: Prepared, folder: Path, connections: int, tim
         run.error = _failure(done)
         return run
     if dry_run:
+        run.extra = {"cpu": done.cpu, "wall": done.wall}
         return run
     found = re.search(r"Done in ([\d.]+) s: (\d+) sent, (\d+) failed", done.stdout)
     if not found:
@@ -1286,13 +1290,19 @@ def measure_old_new(options: Options, folder: Path, issue: Path, clock: Clock,
     templates = load_templates(1)
     sample = templates.template.message(templates.recipients[0])[1]
     codes = [("new", None), ("old", options.old_code)]
+    issues = {"new": issue, "old": make_workspace(folder / "workspace-old", options.old_code)}
     runs: dict[str, list[Run]] = {"new": [], "old": [], "source": []}
+    dry: dict[str, Run] = {}
+    for name, code in codes:  # what the command costs before it sends: imports, render, plan
+        step(clock, options.quiet_wait, f"O: bulletin send --dry-run, {name} code")
+        dry[name] = _guard(lambda c=code, i=issues[name]: cli_run(
+            i, small, folder, 8, clock.allow(300), "dry run", dry_run=True, code=c), name)
     for number in range(options.repeat):
         for name, code in codes:
             step(clock, options.quiet_wait, f"O: bulletin send, {name} code, run "
                  f"{number + 1} of {options.repeat}")
-            runs[name].append(_guard(lambda c=code: cli_run(
-                issue, small, folder, 8, clock.allow(600), "send", code=c), name))
+            runs[name].append(_guard(lambda c=code, i=issues[name]: cli_run(
+                i, small, folder, 8, clock.allow(600), "send", code=c), name))
         step(clock, options.quiet_wait, f"O: smtp-source -d, run {number + 1}")
         runs["source"].append(_guard(lambda: smtp_source_run(
             sample, folder, True, small.rows, 8, clock.allow(300)), "smtp-source -d"))
@@ -1312,8 +1322,14 @@ def measure_old_new(options: Options, folder: Path, issue: Path, clock: Clock,
             continue
         best = min(done, key=lambda r: r.extra["cpu"])
         micro = [r.extra["cpu"] / r.sent * 1e6 for r in done]
+        base = dry[name].extra.get("cpu") if not dry[name].error else None
+        sending = [f"{(r.extra['cpu'] - base) / r.sent * 1e6:.0f}" for r in done] \
+            if base is not None else []
         figures = [f"CPU of the whole command: {min(micro):.0f} µs a message (each run: "
                    + ", ".join(f"{m:.0f}" for m in micro) + ")",
+                   (f"less its --dry-run ({base:.2f} s CPU: imports, render, plan): "
+                    + ", ".join(sending) + " µs a message") if base is not None else
+                   f"no --dry-run figure: {dry[name].error}",
                    "dispatcher msg/s each run: " + ", ".join(rate(r.rate) for r in done),
                    "whole command msg/s each run: "
                    + ", ".join(rate(r.sent / r.extra["wall"]) for r in done),
