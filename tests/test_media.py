@@ -40,10 +40,11 @@ def bulletin(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def image_urls(raw: bytes) -> list[str]:
+def image_urls(raw: bytes, alt: str = "The science park") -> list[str]:
     message = email.message_from_bytes(raw, policy=policy.default)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    return [img.get("src") for img in lxml.html.document_fromstring(html).iter("img")]
+    return [img.get("src") for img in lxml.html.document_fromstring(html).iter("img")
+            if img.get("alt") == alt]
 
 
 def test_a_sent_issue_s_images_are_served_with_cache_headers(web: Web) -> None:
@@ -74,6 +75,11 @@ def test_a_sent_issue_s_images_are_served_with_cache_headers(web: Web) -> None:
     again = web.http.get(path, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert web.http.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+    logos = image_urls(web.smtp.received[0].content, "Llywodraeth Cymru / Welsh Government")
+    assert len(logos) == 2  # the logo, and the one for dark mode
+    for logo in logos:
+        assert web.http.get(logo.removeprefix(web.url)).headers["content-type"] == "image/png"
 
     for missing in ("/media/" + "0" * 20 + ".jpg", "/media/../bulletin.db", "/media/x.svg"):
         assert web.http.get(missing).status_code == 404, missing
