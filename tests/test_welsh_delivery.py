@@ -74,6 +74,8 @@ def test_unknown_language_gets_both_by_default_with_welsh(
     code, output = bulletin("send", str(prepare(workspace, server, monkeypatch, people)),
                             "--yes")
     assert code == 0, output
+    assert "Languages:  cy, en, cy+en (each subscriber in their own; cy+en: those with none " \
+        "recorded)" in output
     got = dict(subjects(server))
     assert got == {address: SUBJECTS[language or "cy+en"]
                    for address, language in people.items()}

@@ -173,8 +173,9 @@ def _show(plan: Plan, resend_uncertain: bool) -> None:
                   "other languages; the Welsh Language Standards ask for them at the same "
                   "time (send without --lang to send every language together)")
     elif len(plan.languages) > 1:
+        both = next((edition for edition in plan.languages if "+" in edition), None)
         out.print(f"[bold]Languages:[/]  {', '.join(plan.languages)} (each subscriber in "
-                  "their own)")
+                  "their own" + (f"; {both}: those with none recorded)" if both else ")"))
     done = counts.get("sent", 0) + counts.get("failed", 0)
     if done or counts.get("pending"):
         out.print(f"[bold]So far:[/]     {counts.get('sent', 0)} sent, "
