@@ -19,6 +19,8 @@ from bulletin.store import Store
 from bulletin.store.outcomes import Outcome
 from tests.inbound_mail import dsn
 
+pytest_plugins = ["tests.store_fixtures"]
+
 KEY = "a-test-secret-key-of-some-length"
 ENVELOPE = "cohes3ion@example.gov.wales"
 PEOPLE = ["ann@example.org", "bob@example.org", "cat@example.org", "dan@example.org"]
@@ -143,3 +145,42 @@ def test_the_consecutive_rule_can_be_turned_off(workspace: Path, sent: Sent) -> 
     for issue in ("cohes3ion/issue-2", "cohes3ion/issue-3", "cohes3ion/issue-4"):
         assert sent.soft(issue, "ann@example.org") == "counted"
     assert sent.store.subscriber("ann@example.org").status == "active"
+
+
+
+def test_migration_0008_traces_the_rows_recorded_before(database_url: str) -> None:
+    """Upgrading from 0007 keeps every inbound row and gives those with a ledger row their
+    issue and original message (SQLite and PostgreSQL)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, text
+
+    from bulletin.store import migrate
+
+    engine = create_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0007")
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at)"
+                " VALUES (7, 'ann@example.org', 'ann@example.org', 'active', :at, :at)"),
+                {"at": at})
+            connection.execute(text(
+                "INSERT INTO ledger (id, issue, subscriber_id, state, attempts, created_at, "
+                "updated_at) VALUES (41, 'cohes3ion/issue-1', 7, 'sent', 1, :at, :at)"),
+                {"at": at})
+            for key, delivery in (("a" * 64, 41), ("b" * 64, None)):
+                connection.execute(text(
+                    "INSERT INTO inbound (key, received_at, source, kind, subscriber_id, "
+                    "delivery_id, attribution, action, evidence) VALUES (:key, :at, 'pipe', "
+                    "'soft', 7, :delivery, 'verp', 'counted', :evidence)"),
+                    {"key": key, "at": at, "delivery": delivery, "evidence": b""})
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT delivery_id, issue, original FROM inbound ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(41, "cohes3ion/issue-1", "delivery:41"),
+                                        (None, None, None)]
