@@ -99,6 +99,22 @@ def _colour(value: str) -> str:
 Colour = Annotated[str, AfterValidator(_colour)]
 
 
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}; give an IANA name such as "
+                         "Europe/London or UTC") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
+GRACE_MAX_MINUTES = 7 * 24 * 60
+"""The longest grace period a scheduled send may have (bulletin.schedule.timing)."""
+
+
 def in_language(value: str | dict[str, str] | None, language: str) -> str:
     """The text of `value` for `language` (plain text serves every language)."""
     if value is None:

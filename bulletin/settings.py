@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from .errors import SettingsError
-from .fields import Colour, Language, Prose, Strict, Url, prose_fields
+from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
 from .textfile import read_text
@@ -138,6 +138,8 @@ class Newsletter(LanguageOptions):
     that a bounce names what bounced; off for relays that forbid it."""
     bounces: Bounces = Bounces()
     approvals: int = Field(default=0, ge=0, le=20)  # sign-offs a send needs (bulletin.approval)
+    timezone: TimeZone = "Europe/London"  # of `bulletin schedule --at` without --timezone
+    schedule_grace: int = Field(default=30, ge=0, le=GRACE_MAX_MINUTES)  # minutes late
 
 
 class Smtp(Strict):

@@ -116,7 +116,7 @@ def test_a_schedule_starts_at_its_time(workspace: Path, server: SmtpServer,
     if first == "service":
         serving = Serving(workspace, command=command)
         wait_for(lambda: serving.said("Sending scheduled issues"), "the service to start")
-    code, output = bulletin("schedule", str(issue), "--at", soon(5))
+    code, output = bulletin("schedule", str(issue), "--at", soon(5), "--timezone", "UTC")
     assert code == 0 and "Scheduled #1" in output, output
     if first == "schedule":
         serving = Serving(workspace, command=command)
@@ -136,7 +136,7 @@ def test_a_schedule_missed_while_nothing_ran_is_not_sent_by_itself(
         workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{workspace / 'bulletin.db'}"
     issue = prepare(workspace, server, monkeypatch, ["ann@example.org"], url)
-    assert bulletin("schedule", str(issue), "--at", soon(3600))[0] == 0
+    assert bulletin("schedule", str(issue), "--at", soon(3600), "--timezone", "UTC")[0] == 0
     with Store.open(url) as store:  # the service was down for two hours past its time
         late = datetime.now(UTC) - timedelta(hours=2)
         with store.engine.begin() as connection:
@@ -174,7 +174,7 @@ def test_two_services_on_one_store_send_a_schedule_once(
     people = [f"reader{n:03d}@example.org" for n in range(40)]
     issue = prepare(workspace, server, monkeypatch, people, database_url)
     monkeypatch.setenv("BULLETIN_DATABASE_URL", database_url)
-    assert bulletin("schedule", str(issue), "--at", soon(6))[0] == 0
+    assert bulletin("schedule", str(issue), "--at", soon(6), "--timezone", "UTC")[0] == 0
     services = [Serving(workspace, database_url) for _ in range(2)]
     try:
         for service in services:  # (so that neither is stopped while it starts)
@@ -195,7 +195,7 @@ def test_a_cancel_mid_send_stops_it_and_send_resumes(workspace: Path, server: Sm
     people = [f"reader{n:03d}@example.org" for n in range(60)]
     issue = prepare(workspace, server, monkeypatch, people, url, connections=1,
                     rate_per_second=10)
-    assert bulletin("schedule", str(issue), "--at", soon(2))[0] == 0
+    assert bulletin("schedule", str(issue), "--at", soon(2), "--timezone", "UTC")[0] == 0
     serving = Serving(workspace)
     try:
         wait_for(lambda: len(server.received) >= 5, "the scheduled send to be under way")

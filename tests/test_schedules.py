@@ -53,6 +53,9 @@ def test_a_local_time_becomes_the_instant_it_names() -> None:
     ("2027-03-28 01:15", "Europe/London", "does not happen"),
     ("1 December 9am", "UTC", 'not a time; write it as YYYY-MM-DD HH:MM'),
     ("2026-12-01 09:00+01:00", "UTC", "without an offset"),
+    ("2026-12-01", "UTC", "not a time; write it as YYYY-MM-DD HH:MM"),  # midnight? 09:00?
+    ("0001-01-01 00:00", "Asia/Tokyo", "out of range"),
+    ("9999-12-31 23:59", "America/New_York", "out of range"),
 ])
 def test_impossible_times_are_refused(at: str, zone: str, said: str) -> None:
     with pytest.raises(ScheduleError) as caught:
@@ -91,6 +94,28 @@ def test_the_worker_wakes_for_the_soonest_schedule() -> None:
     assert sleep_for([], NOW, 15) == 15
     assert sleep_for([NOW + timedelta(seconds=2), NOW + timedelta(hours=1)], NOW, 15) == 2
     assert sleep_for([NOW - timedelta(seconds=5)], NOW, 15) == 0
+
+
+def test_a_schedule_due_while_the_service_was_busy_is_started_late_not_missed(
+        tmp_path: Path) -> None:
+    from bulletin.schedule.worker import Scheduler
+
+    with Store.open(f"sqlite:///{tmp_path / 'bulletin.db'}") as store:
+        scheduler = Scheduler(store, tmp_path / "bulletin.toml")
+        scheduler.look(NOW)  # the service is up; nothing is due
+        gone = str(tmp_path / "gone.yaml")  # started, it fails at once: no such issue
+        busy = store.schedules.add("news/x", gone, "news", NOW + timedelta(minutes=1),
+                                   "at", grace=30, created_by="Ann")
+        before = store.schedules.add("news/y", gone, "news", NOW - timedelta(minutes=40),
+                                     "at", grace=30, created_by="Ann")
+        # The next look two hours on: the service was sending another issue meanwhile.
+        scheduler.look(NOW + timedelta(hours=2))
+        scheduler.look(NOW + timedelta(hours=2))
+        assert store.schedules.get(busy).status == "failed"  # started (late), not missed
+        assert store.schedules.get(before).status == "missed"  # due before it was up
+    assert due(NOW, NOW + timedelta(hours=2), 30, up_since=NOW) is Due.START
+    assert due(NOW, NOW + timedelta(hours=2), 30, up_since=NOW + timedelta(seconds=1)) \
+        is Due.MISSED
 
 
 # The store's claim.
@@ -153,6 +178,9 @@ def schedules(workspace: Path) -> list[object]:
     (["--at", "2099-10-25 01:30", "--timezone", "Europe/London"], "happens twice"),
     (["--at", "2099-03-29 01:30", "--timezone", "Europe/London"], "does not happen"),
     (["--at", "2099-01-01 09:00", "--list", "nobody"], "no list named 'nobody'"),
+    (["--at", "9999-12-31 23:59", "--timezone", "America/New_York"], "out of range"),
+    (["--at", "2099-01-01 09:00", "--grace", "-5"], "--grace -5: give minutes, from 0"),
+    (["--at", "2099-01-01 09:00", "--grace", "99999999999999999999"], "give minutes"),
 ])
 def test_bad_input_is_one_line_and_nothing_is_scheduled(ready: Path, args: list[str],
                                                         said: str) -> None:
@@ -198,3 +226,22 @@ def test_list_and_cancel(ready: Path) -> None:
     code, output = bulletin("schedule", "cancel", "7")
     assert code == 1 and "no schedule #7" in output
     assert "#1 cancelled" in bulletin("schedule", "list")[1]
+
+
+def test_the_zone_and_grace_default_to_the_newsletters(ready: Path) -> None:
+    code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
+    assert code == 0 and "2099-06-01 09:00 Europe/London (2099-06-01 08:00 UTC)" in output
+    config = ready.parent.parent / "bulletin.toml"
+    text = config.read_text()
+    config.write_text(text.replace("[newsletters.cohes3ion]\n", "[newsletters.cohes3ion]\n"
+                                   'timezone = "America/New_York"\nschedule_grace = 5\n', 1))
+    code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
+    assert code == 0 and "09:00 America/New_York (2099-06-01 13:00 UTC)" in output, output
+    code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00", "--grace", "0")
+    assert code == 0, output
+    assert [s.grace for s in schedules(ready.parent.parent)] == [30, 5, 0]  # type: ignore
+    config.write_text(text.replace("[newsletters.cohes3ion]\n", "[newsletters.cohes3ion]\n"
+                                   'timezone = "Europe/Lundon"\n', 1))
+    code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
+    assert code == 1 and output.count("\n") == 1 and "bulletin.toml:" in output \
+        and "unknown timezone 'Europe/Lundon'" in output, output

@@ -38,11 +38,14 @@ def add_command(
                                         show_default=False)],
         list_name: Annotated[str | None, typer.Option(
             "--list", help="The list to send to (default: the newsletter's list)")] = None,
-        timezone: Annotated[str, typer.Option(
-            "--timezone", help="The zone of --at (IANA name, e.g. Europe/London)")] = "UTC",
-        grace: Annotated[int, typer.Option(
+        timezone: Annotated[str | None, typer.Option(
+            "--timezone", help="The zone of --at (IANA name, e.g. Europe/London; default: "
+                               "the newsletter's timezone, else Europe/London)",
+            show_default=False)] = None,
+        grace: Annotated[int | None, typer.Option(
             "--grace", help="Minutes late it may still start; later, it is marked missed and "
-                            "not sent by itself")] = 30,
+                            "not sent by itself (default: the newsletter's schedule_grace, "
+                            "else 30)", show_default=False)] = None,
         as_: Annotated[str | None, typer.Option(
             "--as", help="Who schedules (and so sends): default BULLETIN_APPROVER, else the "
                          "git user")] = None,

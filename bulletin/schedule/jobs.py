@@ -23,17 +23,22 @@ log = logging.getLogger("bulletin.schedule")
 SENT, STOPPED, FAILED = "sent", "stopped", "failed"
 
 
-def schedule(issue: Path, list_name: str | None, at: str, zone_name: str = "UTC", *,
-             grace: int = timing.GRACE_MINUTES, config: Path | None = None,
+def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None = None, *,
+             grace: int | None = None, config: Path | None = None,
              who: str | None = None, now: datetime | None = None) -> ScheduleRecord:
     """Schedule `issue` to `list_name` (default: the newsletter's) at local time `at` in
-    `zone_name`; refused, with nothing scheduled, if the time is impossible or past, or if a
-    send now would be refused (checks, approvals, settings)."""
-    instant = timing.parse_at(at, zone_name, now or datetime.now(UTC))
-    if grace < 0:
-        raise timing.ScheduleError(f"--grace {grace}: give minutes, 0 or more")
+    `zone_name` (default: the newsletter's `timezone`), `grace` minutes late at most
+    (default: its `schedule_grace`); refused, with nothing scheduled, if the time is
+    impossible or past, or if a send now would be refused (checks, approvals, settings)."""
+    if grace is not None:
+        timing.grace(grace)
+    if zone_name is not None:
+        timing.zone(zone_name)
     person = identity(who, issue.parent)
     outgoing = render_here(issue, config, check=True)
+    zone_name = zone_name or outgoing.newsletter.timezone
+    grace = outgoing.newsletter.schedule_grace if grace is None else grace
+    instant = timing.parse_at(at, zone_name, now or datetime.now(UTC))
     request = Request(issue, list_name=list_name, actor=person, source="schedule",
                       sender=person)
     with planned(outgoing, request) as send:  # refuses what the send would refuse

@@ -12,10 +12,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import BulletinError
+from ..fields import GRACE_MAX_MINUTES
 
 FORMAT = "YYYY-MM-DD HH:MM"
-GRACE_MINUTES = 30
-"""How late, by default, a schedule may still start by itself."""
 
 
 class ScheduleError(BulletinError):
@@ -43,21 +42,27 @@ def parse_at(text: str, zone_name: str, now: datetime) -> datetime:
     try:
         local = datetime.fromisoformat(" ".join(text.split()))
     except ValueError:
+        local = None
+    if local is None or ":" not in text:  # a date alone is not a time (midnight?)
         raise ScheduleError(f"--at {text}: not a time; write it as {FORMAT}, e.g. "
-                            '"2026-12-01 09:00"') from None
+                            '"2026-12-01 09:00"')
     if local.tzinfo is not None:
         raise ScheduleError(f"--at {text}: give the local time without an offset, and the "
                             "zone with --timezone")
     first, second = local.replace(tzinfo=where, fold=0), local.replace(tzinfo=where, fold=1)
+    try:
+        at = first.astimezone(UTC)
+        back = at.astimezone(where).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999 beyond UTC's range
+        raise ScheduleError(f"--at {text}: out of range; give a time such as "
+                            '"2026-12-01 09:00"') from None
     if first.utcoffset() != second.utcoffset():
-        back = first.astimezone(UTC).astimezone(where).replace(tzinfo=None)
         if back != local:
             raise ScheduleError(f"--at {text}: that time does not happen in {zone_name} (the "
                                 "clocks go forward then); pick a time an hour later or earlier")
         raise ScheduleError(f"--at {text}: that time happens twice in {zone_name} (the clocks "
                             "go back then); pick a time outside the hour, or give it in UTC "
                             "with --timezone UTC")
-    at = first.astimezone(UTC)
     if at <= now:
         raise ScheduleError(f"--at {text}: that is in the past (it is now "
                             f"{now.astimezone(where):%Y-%m-%d %H:%M} in {zone_name})")
@@ -69,13 +74,24 @@ def shown(at: datetime, zone_name: str) -> str:
     return f"{at.astimezone(zone(zone_name)):%Y-%m-%d %H:%M} {zone_name}"
 
 
-def due(at: datetime, now: datetime, grace_minutes: int) -> Due:
+def grace(minutes: int) -> int:
+    """`minutes` as a grace period, or ScheduleError (one line) if it cannot be one."""
+    if not 0 <= minutes <= GRACE_MAX_MINUTES:
+        raise ScheduleError(f"--grace {minutes}: give minutes, from 0 to {GRACE_MAX_MINUTES} "
+                            "(a week)")
+    return minutes
+
+
+def due(at: datetime, now: datetime, grace_minutes: int,
+        up_since: datetime | None = None) -> Due:
     """Whether a waiting schedule should start now, wait, or be given up as missed (its
-    time passed more than `grace_minutes` ago: a service that was down sends no stale
-    bulletin by itself)."""
+    time passed more than `grace_minutes` ago while nothing was running: a service that was
+    down sends no stale bulletin by itself). A service up and looking since `up_since`, no
+    later than `at`, was running at the time (busy sending another schedule, say): it starts
+    it, however late."""
     if now < at:
         return Due.WAIT
-    if now - at > timedelta(minutes=grace_minutes):
+    if now - at > timedelta(minutes=grace_minutes) and (up_since is None or up_since > at):
         return Due.MISSED
     return Due.START
 

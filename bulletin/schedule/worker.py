@@ -38,6 +38,9 @@ class Scheduler:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         """This service, as its claims name it."""
         self.looks = 0
+        self.up_since: datetime | None = None
+        """Since when this service has looked without a failure: a schedule due after that
+        was due while it ran (busy with another send, say), and is not missed."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,10 +66,13 @@ class Scheduler:
         try:
             self._settle_dead()
             waiting = self.store.schedules.all(statuses=(WAITING,))
+            if self.up_since is None:
+                self.up_since = now or datetime.now(UTC)
             for record in waiting:
                 if self._stopping.is_set():
                     break
-                when = timing.due(record.at, now or datetime.now(UTC), record.grace)
+                when = timing.due(record.at, now or datetime.now(UTC), record.grace,
+                                  self.up_since)
                 if when is timing.Due.MISSED and self.store.schedules.miss(record.id):
                     log.warning("schedule #%d (%s to %s at %s) missed: more than %d minutes "
                                 "late; not sent; `bulletin send %s --list %s` sends it now",
@@ -82,6 +88,7 @@ class Scheduler:
             return timing.sleep_for([r.at for r in left], now or datetime.now(UTC),
                                     self.cycle)
         except Exception as exc:  # the service goes on; the next look tries again
+            self.up_since = None  # not looking meanwhile: what falls due now may be missed
             log.error("scheduled sends: the look failed (%s: %s; tried again in %g s)",
                       type(exc).__name__, " ".join(str(exc).split())[:200], self.cycle)
             return self.cycle
