@@ -81,9 +81,11 @@ class Images:
                 found.setdefault(placed.file.name, placed.file)
         return tuple(found.values())
 
-    def heights(self) -> dict[str, int]:
-        """URL -> display height of each local image (for the <img height>)."""
-        return {p.url: p.height for p in (*self.sections.values(), self.logo, self.logo_dark)
+    def heights(self) -> dict[str, tuple[int, int]]:
+        """URL -> (display width, display height) of each local image: its shape, for the
+        <img height> of whatever width the layout gives it."""
+        return {p.url: (p.width, p.height)
+                for p in (*self.sections.values(), self.logo, self.logo_dark)
                 if p is not None and p.file is not None}
 
 
@@ -238,8 +240,10 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
 
 
 def _looks_like_svg(raw: bytes) -> bool:
-    head = raw[:1024].lstrip().lower()
-    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in raw[:4096])
+    """Markup (no image format starts with "<") naming <svg near its start, after any byte
+    order mark, XML declaration, comment or DOCTYPE."""
+    head = raw[:4096].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return head.startswith(b"<") and b"<svg" in head
 
 
 def _lanczos() -> PILImage.Resampling:
@@ -258,6 +262,9 @@ def _frames(opened: PILImage.Image) -> list[tuple[PILImage.Image, int]]:
                 for frame in ImageSequence.Iterator(opened)]
     upright = ImageOps.exif_transpose(opened)
     upright.load()
+    if upright.mode.startswith("I"):  # a 16-bit grey PNG: its tones to 8 bits (Pillow's
+        # own conversion clips every value over 255 to white)
+        upright = upright.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     return [(upright, 0)]
 
 
@@ -284,16 +291,38 @@ def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
             if smaller.tell() < out.tell() * 2 // 3:
                 return smaller.getvalue()
     else:
-        images = [frame.convert("RGBA").convert("P", palette=Image.Palette.ADAPTIVE,
-                                                   colors=255)
-                  if frame.mode not in ("P", "L") else frame for frame, _ in frames]
+        images = [_palette(frame) if frame.mode not in ("P", "L") else frame
+                  for frame, _ in frames]
         if len(images) > 1:
+            see_through = {"transparency": _CLEAR} if any(
+                "transparency" in image.info for image in images) else {}
             images[0].save(out, "GIF", save_all=True, append_images=images[1:], loop=0,
                            duration=[duration for _, duration in frames], optimize=True,
-                           disposal=2)
+                           disposal=2, **see_through)
         else:
             images[0].save(out, "GIF", optimize=True)
     return out.getvalue()
+
+
+_CLEAR = 255
+"""The palette index of a GIF frame's see-through pixels."""
+
+
+def _palette(frame: PILImage.Image) -> PILImage.Image:
+    """A GIF frame of 255 colours, its see-through pixels (alpha under half) index _CLEAR."""
+    from PIL import Image
+
+    rgba = frame.convert("RGBA")
+    paletted = rgba.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+    alpha = rgba.getchannel("A")
+    lowest = alpha.getextrema()[0]  # an "L" image's extrema: (lowest, highest)
+    if isinstance(lowest, (int, float)) and lowest >= 128:
+        return paletted
+    colours = (paletted.getpalette() or [])[:3 * _CLEAR]
+    paletted.putpalette(colours + [0] * (3 * 256 - len(colours)))
+    paletted.paste(_CLEAR, mask=alpha.point(lambda a: 255 if a < 128 else 0))
+    paletted.info["transparency"] = _CLEAR
+    return paletted
 
 
 def _bare(frame: PILImage.Image) -> PILImage.Image:
@@ -308,17 +337,25 @@ def _bare(frame: PILImage.Image) -> PILImage.Image:
     return bare
 
 
-def set_heights(html: str, heights: dict[str, int]) -> str:
-    """Each local image's <img height="auto"> (as MJML writes it) made its real height, so
-    the layout is reserved before the image loads; its CSS height stays auto (phones)."""
+def set_heights(html: str, heights: dict[str, tuple[int, int]]) -> str:
+    """Each local image's <img height="auto"> (as MJML writes it) made its real height at the
+    width MJML gave it (narrower than asked in a side-by-side column, or when the issue asks
+    for more than the column), so the layout is reserved before the image loads and Outlook,
+    which sizes by the attributes, keeps its shape; its CSS height stays auto (phones)."""
     if not heights:
         return html
 
     def fix(match: re.Match[str]) -> str:
         tag = match.group(0)
         src = re.search(r'\ssrc="([^"]*)"', tag)
-        height = heights.get(src.group(1).replace("&amp;", "&")) if src else None
-        return tag.replace('height="auto"', f'height="{height}"', 1) if height else tag
+        size = heights.get(src.group(1).replace("&amp;", "&")) if src else None
+        if size is None:
+            return tag
+        width, height = size
+        shown = re.search(r'\swidth="(\d+)"', tag)
+        if shown is not None and int(shown.group(1)) != width:
+            height = max(1, round(height * int(shown.group(1)) / width))
+        return tag.replace('height="auto"', f'height="{height}"', 1)
 
     return re.sub(r"<img\b[^>]*>", fix, html)
 

@@ -1,0 +1,103 @@
+"""Local images as officers' files come: 16-bit PNGs, animated GIFs with transparency, SVGs
+that start with a comment, and images shown narrower than the issue asks (side by side, or a
+`width` wider than the column); Pillow reads back what the pipeline wrote."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bulletin.errors import IssueError
+from bulletin.render import Rendered
+from bulletin.workflow import prepare
+from tests.test_images import img_of, issue_with_image, photo
+
+
+def shown(rendered: Rendered, alt: str = "The science park") -> Image.Image:
+    """The processed file of the image with this alt text."""
+    src = img_of(rendered.html, alt).get("src")
+    (media,) = [m for m in rendered.media if src.endswith("/" + m.name)]
+    return Image.open(io.BytesIO(media.data))
+
+
+def test_a_16_bit_grey_png_keeps_its_tones(write_issue: Callable[[str, str], Path]) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    ramp = Image.new("I;16", (1200, 200))
+    ramp.putdata([x * 54 for _ in range(200) for x in range(1200)])  # 0 .. 64746
+    ramp.save(folder / "ramp.png")
+    rendered = prepare(issue_with_image(write_issue, "ramp.png")).rendered
+    with shown(rendered) as out:
+        grey = out.convert("L")
+        left, middle, right = (grey.getpixel((x, 100)) for x in (4, out.width // 2,
+                                                                  out.width - 4))
+    assert left < 20 and 100 < middle < 160 and right > 230  # not all white
+
+
+def test_an_animated_gif_keeps_its_transparency(
+        write_issue: Callable[[str, str], Path]) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    frames = []
+    for step in range(3):
+        frame = Image.new("RGBA", (1200, 400), (0, 0, 0, 0))
+        ImageDraw.Draw(frame).rectangle((100 + step * 100, 100, 400 + step * 100, 300),
+                                        fill=(0, 128, 0, 255))
+        frames.append(frame)
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:],
+                   duration=200, loop=0, disposal=2, transparency=0)
+    rendered = prepare(issue_with_image(write_issue, "moving.gif")).rendered
+    with shown(rendered) as out:
+        assert out.n_frames == 3
+        for index in range(3):
+            out.seek(index)
+            frame = out.convert("RGBA")
+            assert frame.getpixel((5, 5))[3] == 0, index  # the background stays see-through
+            green = frame.getpixel((round((250 + index * 100) * 1104 / 1200), 184))
+            assert green[3] == 255 and green[1] > 100, index
+
+
+@pytest.mark.parametrize("text", [
+    '<!-- drawn in Inkscape -->\n<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+    '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/'
+    'DTD/svg11.dtd">\n<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+    '\ufeff<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+])
+def test_an_svg_is_named_as_svg_however_it_starts(
+        write_issue: Callable[[str, str], Path], text: str) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    (folder / "logo.svg").write_text(text, encoding="utf-8")
+    with pytest.raises(IssueError, match="SVG is not shown by most mail clients"):
+        prepare(issue_with_image(write_issue, "logo.svg"))
+
+
+def test_the_height_matches_the_width_the_image_is_shown_at(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """Outlook sizes an image by its width and height attributes: they must keep its shape
+    whatever width the layout gives it."""
+    folder = write_issue("", "placeholder.yaml").parent
+    photo(folder / "park.jpg", (2000, 1500))
+    rendered = prepare(issue_with_image(write_issue, "park.jpg", ", width: 600")).rendered
+    img = img_of(rendered.html, "The science park")
+    width, height = int(img.get("width")), int(img.get("height"))
+    assert width <= 552 and height == round(width * 3 / 4)
+
+    issue = write_issue("""
+        newsletter: cohes3ion-bilingual
+        date: 2022-01-31
+        subject: {en: Images, cy: Delweddau}
+        preheader: {en: Some images today, cy: Rhai delweddau heddiw}
+        sections:
+          - heading: {en: A photo, cy: Llun}
+            image: {src: "park.jpg", alt: {en: The park, cy: Y parc}}
+            body: {en: Words here., cy: Geiriau yma.}
+        """, "side.yaml")
+    html = prepare(issue, delivery="side-by-side").rendered.html
+    for alt in ("The park", "Y parc"):
+        img = img_of(html, alt)
+        width, height = int(img.get("width")), int(img.get("height"))
+        assert width < 552 and height == round(width * 3 / 4), (alt, width, height)
+        assert re.search(r"height:\s*auto", img.get("style"))
