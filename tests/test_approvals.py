@@ -151,6 +151,24 @@ def test_identity_comes_from_as_then_the_environment_then_git(
     assert not same_person("Dee Evans", "Bob Jones")
 
 
+@pytest.mark.parametrize("other", [
+    '"Ann Sender" <ann@example.org>',  # as a mail client writes it
+    "'ann sender'",
+    "Ann\u200bSender",  # an invisible character between the names
+    "Ann \u200b Sender",
+    "\uff21nn Sender",  # a fullwidth A
+    "ANN SENDER <elsewhere@example.org>",
+    " ann@example.org ",
+])
+def test_the_sender_written_another_way_is_still_the_sender(other: str) -> None:
+    assert same_person("Ann Sender <ann@example.org>", other)
+    assert same_person(other, "Ann Sender") or "@" in other
+
+
+def test_an_invisible_character_is_not_kept_in_a_name() -> None:
+    assert identity("Ann\u200b Sender\u2060") == "Ann Sender"
+
+
 def test_nobody_named_is_a_one_line_error(workspace: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(workspace / "no-gitconfig"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import unicodedata
 from pathlib import Path
 
 from ..environment import APPROVER
@@ -20,8 +21,8 @@ def identity(given: str | None = None, where: Path | None = None) -> str:
     """The person acting: `given`, else BULLETIN_APPROVER, else the git user of the
     repository at `where` (or the global one)."""
     for candidate in (given, os.environ.get(APPROVER)):
-        if candidate is not None and candidate.strip():
-            return " ".join(candidate.split())
+        if candidate is not None and _plain(candidate):
+            return _plain(candidate)
     name, email = _git("user.name", where), _git("user.email", where)
     if name and email:
         return f"{name} <{email}>"
@@ -36,14 +37,21 @@ def same_person(one: str, other: str) -> bool:
     """Whether two identities name the same person: equal ignoring case and spacing, or the
     same email address in angle brackets, or the same name before it."""
     def forms(who: str) -> set[str]:
-        who = " ".join(who.casefold().split())
+        who = unicodedata.normalize("NFKC", _plain(who)).casefold()
         name, _, rest = who.partition("<")
-        found = {who, name.strip()}
+        found = {who, name.strip().strip("\"'").strip()}
         if rest:
             found.add(rest.rstrip(">").strip())
         return found - {""}
 
     return bool(forms(one) & forms(other))
+
+
+def _plain(who: str) -> str:
+    """`who` without invisible characters (format characters such as U+200B, which would
+    make one name look like another), its spacing made single."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cf" else c
+                            for c in who).split())
 
 
 def _git(key: str, where: Path | None) -> str | None:
