@@ -231,12 +231,14 @@ def test_list_and_cancel(ready: Path) -> None:
 def test_the_zone_and_grace_default_to_the_newsletters(ready: Path) -> None:
     code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
     assert code == 0 and "2099-06-01 09:00 Europe/London (2099-06-01 08:00 UTC)" in output
+    assert bulletin("schedule", "cancel", "1")[0] == 0
     config = ready.parent.parent / "bulletin.toml"
     text = config.read_text()
     config.write_text(text.replace("[newsletters.cohes3ion]\n", "[newsletters.cohes3ion]\n"
                                    'timezone = "America/New_York"\nschedule_grace = 5\n', 1))
     code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
     assert code == 0 and "09:00 America/New_York (2099-06-01 13:00 UTC)" in output, output
+    assert bulletin("schedule", "cancel", "2")[0] == 0
     code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00", "--grace", "0")
     assert code == 0, output
     assert [s.grace for s in schedules(ready.parent.parent)] == [30, 5, 0]  # type: ignore
@@ -245,3 +247,18 @@ def test_the_zone_and_grace_default_to_the_newsletters(ready: Path) -> None:
     code, output = bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")
     assert code == 1 and output.count("\n") == 1 and "bulletin.toml:" in output \
         and "unknown timezone 'Europe/Lundon'" in output, output
+
+
+def test_an_issue_waiting_to_go_to_a_list_is_not_scheduled_twice(ready: Path) -> None:
+    at = ["--at", "2099-06-01 09:00"]
+    assert bulletin("schedule", str(ready), *at)[0] == 0
+    code, output = bulletin("schedule", str(ready), "--at", "2099-06-02 09:00")
+    assert code == 1 and output.count("\n") == 1, output
+    assert "already scheduled to cohes3ion as #1 at 2099-06-01 09:00 Europe/London; " \
+        "`bulletin schedule cancel 1` first" in output, output
+    assert bulletin("schedule", "cancel", "1", "--as", "Bob Jones")[0] == 0
+    assert bulletin("schedule", str(ready), "--at", "2099-06-02 09:00")[0] == 0
+    with Store.open(f"sqlite:///{ready.parent.parent / 'bulletin.db'}") as store:
+        cancelled = [row for row in store.issue_audit("cohes3ion/cohes3ion-04")
+                     if row.action == "schedule-cancelled"]
+    assert [row.actor for row in cancelled] == ["Bob Jones"]

@@ -95,6 +95,9 @@ def list_command(config: StoreConfigOpt = None) -> None:
 def cancel_command(
         number: Annotated[int, typer.Argument(metavar="ID", help="The schedule's number",
                                               show_default=False)],
+        as_: Annotated[str | None, typer.Option(
+            "--as", help="Who cancels, for the audit trail: default BULLETIN_APPROVER, else "
+                         "the git user")] = None,
         config: StoreConfigOpt = None) -> None:
     """Cancel a schedule; one being sent stops within seconds, and `bulletin schedule list`
     then says how many went before the cancel."""
@@ -105,7 +108,7 @@ def cancel_command(
     with reported():
         workspace = load_workspace(config or find_config())
         try:
-            who = identity()
+            who = identity(as_)
         except IdentityError:
             who = "unknown"
         with Store.for_workspace(workspace) as store:

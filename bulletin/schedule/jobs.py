@@ -14,7 +14,7 @@ from ..approval.identity import identity
 from ..errors import BulletinError
 from ..send.outgoing import render_apart, render_here
 from ..send.run import Request, planned
-from ..store.schedules import CANCELLED, ScheduleRecord
+from ..store.schedules import CANCELLED, WAITING, ScheduleRecord
 from ..store.store import Store
 from . import timing
 
@@ -42,6 +42,11 @@ def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None 
     request = Request(issue, list_name=list_name, actor=person, source="schedule",
                       sender=person)
     with planned(outgoing, request) as send:  # refuses what the send would refuse
+        for other in send.store.schedules.all(statuses=(WAITING,)):
+            if (other.issue, other.list_name) == (outgoing.key, send.plan.list_name):
+                raise timing.ScheduleError(
+                    f"{issue}: already scheduled to {other.list_name} as #{other.id} at "
+                    f"{other.shown}; `bulletin schedule cancel {other.id}` first")
         number = send.store.schedules.add(
             outgoing.key, str(issue.resolve()), send.plan.list_name, instant,
             timing.shown(instant, zone_name), grace=grace, created_by=person)
