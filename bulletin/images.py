@@ -96,7 +96,7 @@ def is_local(src: str) -> bool:
 
 def is_media_name(name: str) -> bool:
     """True for a name `process` could have given (nothing else is served or written)."""
-    return bool(_MEDIA_NAME.match(name))
+    return bool(_MEDIA_NAME.fullmatch(name))
 
 
 def media_url(base_url: str, media_base_url: str | None, name: str) -> str:

@@ -28,7 +28,10 @@ async def media(service: ServiceDep, request: Request, name: str) -> Response:
     headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag,
                "X-Content-Type-Options": "nosniff"}
     wanted = request.headers.get("if-none-match", "")
-    if etag in (tag.strip() for tag in wanted.split(",")) or wanted.strip() == "*":
+    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" is "x", as a proxy that
+    # compresses the image sends it back.
+    if etag in (tag.strip().removeprefix("W/") for tag in wanted.split(",")) \
+            or wanted.strip() == "*":
         return Response(status_code=304, headers=headers)
     return Response(found.data, media_type=found.content_type, headers=headers)
 
