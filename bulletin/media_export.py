@@ -14,7 +14,7 @@ def write(folder: Path, files: Iterable[MediaFile]) -> list[Path]:
     """FOLDER/<name> for each file not there yet (a name is its content's hash)."""
     from .workflow import output_dir
 
-    output_dir(folder)
+    output_dir(folder, "FOLDER")
     written = []
     for media in files:
         if not is_media_name(media.name):

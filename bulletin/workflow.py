@@ -91,14 +91,16 @@ def local_view(prepared: Prepared, html: str) -> str:
         m.name: media_url(settings.base_url, settings.media.base_url, m.name) for m in media})
 
 
-def output_dir(out_dir: Path) -> Path:
-    """`out_dir`, made if need be; an OutputError saying why if it cannot be."""
+def output_dir(out_dir: Path, named: str = "--out") -> Path:
+    """`out_dir`, made if need be; an OutputError saying why if it cannot be, naming it as
+    the command line does (`named`)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise OutputError(f"--out {out_dir}: a file is in the way; name a folder") from None
+        raise OutputError(f"{named} {out_dir}: a file is in the way; name a folder") from None
     except OSError as exc:
-        raise OutputError(f"--out {out_dir}: cannot make the folder: {exc.strerror}") from None
+        raise OutputError(f"{named} {out_dir}: cannot make the folder: {exc.strerror}"
+                          ) from None
     return out_dir
 
 
