@@ -70,3 +70,21 @@ def test_subscribers_show_says_where_and_when(tmp_path: Path,
     assert found["language_choice"]["at"].startswith("20")
     result = CliRunner().invoke(app, ["subscribers", "show", "cat@example.org"])
     assert "  Chosen via:  not recorded" in result.output
+
+
+def test_a_language_from_an_import_is_recorded_as_chosen_via_import(
+        store: Store, news: str, tmp_path: Path) -> None:
+    store.subscribe("old@example.org", news, source="page")  # no language yet
+    store.subscribe("kept@example.org", news, source="page", language="en")
+    path = tmp_path / "people.csv"
+    path.write_text("email,name,language\nnew@example.org,New,cy\nold@example.org,,cy\n"
+                    "kept@example.org,,cy\nnone@example.org,,\n")
+    store.import_csv(path, news)
+    for email in ("new@example.org", "old@example.org"):
+        info = store.subscriber(email)
+        assert (info.language, info.language_source) == ("cy", "import"), email
+        assert info.language_at is not None
+    kept = store.subscriber("kept@example.org")  # an import fills blanks, overwrites nothing
+    assert (kept.language, kept.language_source) == ("en", "form")
+    none = store.subscriber("none@example.org")
+    assert none.language is None and none.language_source is None and none.language_at is None

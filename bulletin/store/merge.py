@@ -27,10 +27,12 @@ from sqlalchemy import (
     Connection,
     String,
     bindparam,
+    case,
     cast,
     exists,
     func,
     insert,
+    null,
     select,
     update,
 )
@@ -110,9 +112,14 @@ class Merge:
                 connection, insert(_audit).values(at=at, source=sql("import"),
                                                   actor=sql(actor)),
                 audit_keys)
+        chose = _subscribers.c.language.is_distinct_from(bindparam("language"))
         self.fill = Many(
             connection, update(_subscribers).where(_subscribers.c.id == bindparam("_id"))
-            .values(name=bindparam("name"), language=bindparam("language"), updated_at=at),
+            .values(name=bindparam("name"), language=bindparam("language"), updated_at=at,
+                    # a language the import fills in is a choice recorded via the import
+                    language_source=case((chose, sql("import")),
+                                         else_=_subscribers.c.language_source),
+                    language_at=case((chose, at), else_=_subscribers.c.language_at)),
             ("_id", "name", "language"))
         self.change_status = Many(
             connection, update(_subscribers).where(_subscribers.c.id == bindparam("_id"))
@@ -130,7 +137,11 @@ class Merge:
         # set-based, inside the database, in the order they came (seq): no round trip through
         # Python, no per-row statement.
         after = self.new.after.subscriber
+        given = staged.c.language.is_not(None)
         fresh = (select(staged.c.email, staged.c.email_key, staged.c.name, staged.c.language,
+                        case((given, sql("import")), else_=None).label("language_source"),
+                        case((given, at), else_=cast(null(), UTCDateTime()))
+                        .label("language_at"),
                         sql(after.status).label("status"), consent.label("consent_source"),
                         at.label("consent_at"), at.label("created_at"),
                         at.label("updated_at"))
@@ -138,8 +149,8 @@ class Merge:
                         ~exists().where(_suppressions.c.email_key == staged.c.email_key))
                  .order_by(staged.c.seq))
         add = insert(_subscribers).from_select(
-            ["email", "email_key", "name", "language", "status", "consent_source",
-             "consent_at", "created_at", "updated_at"], fresh)
+            ["email", "email_key", "name", "language", "language_source", "language_at",
+             "status", "consent_source", "consent_at", "created_at", "updated_at"], fresh)
         added: Any
         if self.postgres:
             added = add.returning(_subscribers.c.id, _subscribers.c.email_key).cte("added")
