@@ -147,7 +147,9 @@ def test_one_claim_wins_among_many_services(database_url: str) -> None:
         with pytest.raises(Exception, match="not waiting or running: nothing to cancel"):
             stores[0].schedules.cancel(number, "Bob")
         actions = [row.action for row in stores[0].issue_audit("news/x")]
-        assert actions == ["scheduled", "schedule-cancelled"]
+        assert actions == ["scheduled", "schedule-started", "schedule-cancelled",
+                           "schedule-finished"]
+        assert stores[0].issue_audit("news/x")[-1].detail == f"#{number} cancelled: 10 sent"
     finally:
         for store in stores:
             store.close()
@@ -262,3 +264,23 @@ def test_an_issue_waiting_to_go_to_a_list_is_not_scheduled_twice(ready: Path) ->
         cancelled = [row for row in store.issue_audit("cohes3ion/cohes3ion-04")
                      if row.action == "schedule-cancelled"]
     assert [row.actor for row in cancelled] == ["Bob Jones"]
+
+
+def test_an_edit_after_scheduling_is_checked_again_at_the_time(ready: Path) -> None:
+    from bulletin.schedule.worker import Scheduler
+
+    workspace = ready.parent.parent
+    config = workspace / "bulletin.toml"
+    config.write_text(config.read_text().replace(
+        "[newsletters.cohes3ion]\n", "[newsletters.cohes3ion]\napprovals = 1\n", 1))
+    assert bulletin("approve", str(ready), "--as", "Bob Approver")[0] == 0
+    assert bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")[0] == 0
+    ready.write_text(ready.read_text().replace("Eight Regional", "Nine Regional", 1))
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        Scheduler(store, config).look(datetime(2099, 6, 1, 8, 0, 1, tzinfo=UTC))
+        record = store.schedules.get(1)
+    assert record.status == "failed" and record.report is not None
+    assert "needs 1 approval" in record.report and "changed since an earlier approval: " \
+        "the issue file" in record.report, record.report
+    code, output = bulletin("schedule", "list")
+    assert "#1 failed" in output and "the issue file" in output, output

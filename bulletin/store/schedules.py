@@ -11,7 +11,8 @@ scheduled -> missed | cancelled; running -> cancelled. Every change of state is 
 conditional UPDATE (`... WHERE id = :id AND status = :expected`), so two services polling the
 same database can both try and exactly one succeeds: the lock is the row's status, held by
 the database, with nothing to clean up after a crash. Scheduling, cancelling and missing each
-write an audit row about the issue.
+write an audit row about the issue, and so do starting and finishing (with the report), so
+that the trail says when a scheduled send went and how it ended.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class Schedules(Aggregate):
     def claim(self, number: int, worker: str) -> bool:
         """Take a waiting schedule to run it; false if another service took it first (or it
         was cancelled)."""
-        return self._move(number, WAITING, RUNNING, claimed_by=worker, claimed_at=now())
+        return self._move(number, WAITING, RUNNING, claimed_by=worker, claimed_at=now(),
+                          audit=("schedule-started", None, f"#{number} by {worker}"))
 
     def miss(self, number: int) -> bool:
         """Mark a waiting schedule missed (too late to start by itself)."""
@@ -115,6 +117,7 @@ class Schedules(Aggregate):
                 row.status = status
             row.report = report
             row.finished_at = now()
+            _audit(session, row, "schedule-finished", None, f"#{number} {row.status}: {report}")
             return row.status
 
     def _move(self, number: int, old: str, new: str, *,
