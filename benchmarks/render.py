@@ -309,8 +309,11 @@ def bench_commands(issue: Path, workspace: Workspace, runs: int,
             ("bulletin render", render_, ROOT),
             ("mjml CLI", [str(BENCH_DIR / "node_modules" / ".bin" / "mjml"), str(source), "-o",
                           str(Path(tmp) / "mjml.html")], ROOT)]
-        if old_code is not None:  # `python -m` imports from the folder it runs in first
-            commands.append((f"bulletin render ({old_code.name})", render_, old_code.resolve()))
+        if old_code is not None:  # `python -m` imports from the folder it runs in first;
+            old = old_code.resolve()  # its own issue and bulletin.toml, which it can read
+            old_issue = old / issue.relative_to(ROOT) if issue.is_relative_to(ROOT) else issue
+            commands.append((f"bulletin render ({old_code.name})",
+                             [*render_[:4], str(old_issue), *render_[5:]], old))
         times: dict[str, list[int]] = {name: [] for name, _, _ in commands}
         cpu: dict[str, list[int]] = {name: [] for name, _, _ in commands}
         for run in range(runs + 1):  # the first round warms the page cache, untimed
