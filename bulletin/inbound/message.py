@@ -49,9 +49,11 @@ def parse_bytes(data: bytes) -> email.message.Message:
     head = bytes(data[:4096]).lstrip(b"\r\n\t ")
     if not head:
         raise NotAnEmailError("not an email: the message is empty")
-    if not _HEADER_LINE.match(head) or b"\x00" in head[:1024]:
+    if not _HEADER_LINE.match(head):
         raise NotAnEmailError(
             "not an email: it does not start with a header line such as 'From: ...'")
+    if b"\x00" in head[:1024]:
+        raise NotAnEmailError("not an email: it holds binary data (NUL bytes), not text")
     data = bytes(data).lstrip(b"\r\n\t ")
     if b"\n" not in data[:8192] and b"\r" in data[:8192]:
         # Old Mac line ends (CR alone): the parser copes, but quoted-printable soft breaks

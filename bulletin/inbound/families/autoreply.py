@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bulletin.inbound.families.base import Finding, says_it_failed
+from bulletin.inbound.families.base import BOUNCE_SUBJECT, Finding, says_it_failed
 from bulletin.inbound.message import Parsed, header
 
 _SUBJECT = re.compile(
@@ -23,6 +23,7 @@ _SUBJECT = re.compile(
     r"poza biurem|automatick[áa] odpov[ěe]d|automatikus v[áa]lasz|otomatik yan[\u0131i]t|"
     r"автоответ|автоматический ответ|αυτόματη απάντηση|自動応答|自動返信|自动回复|自動回覆|"
     r"autosvar|automatisk svar|poissa|automaattinen vastaus|vacation|on vacation|"
+    r"en cong[ée]s?\b|ymateb awtomatig|"
     r"away from (?:the |my )?(?:office|desk)|i am (?:currently )?(?:out|away)|"
     r"ich bin (?:nicht|außer)|thank you for (?:your )?(?:e-?mail|message|contacting))",
     re.IGNORECASE)
@@ -32,7 +33,9 @@ _AUTO_HEADER = re.compile(r"^x-(?:mail-)?auto-?(?:reply|respon(?:d|der|se))(?:-f
                           re.IGNORECASE)
 _SUBJECT_ANYWHERE = re.compile(
     r"\((?:automatic|auto) (?:response|reply)\)|\bis out of the office\b|"
-    r"\bout of office\b|\bautomatic reply\b|\bauto-?reply\b", re.IGNORECASE)
+    r"\bout of office\b|\bautomatic reply\b|\bauto-?reply\b|nicht im b(?:ü|ue)ro\b|"
+    r"au(?:ß|ss)er haus\b|\babsente? du bureau\b|\bhors du bureau\b|"
+    r"\ballan o'?r swyddfa\b|\bymateb awtomatig\b", re.IGNORECASE)
 
 
 def detect(p: Parsed) -> Finding | None:
@@ -49,14 +52,24 @@ def detect(p: Parsed) -> Finding | None:
         evidence = "Precedence: auto_reply"
     elif header(msg, "X-Vacation") or header(msg, "X-Mailer").lower().startswith("vacation"):
         evidence = "X-Vacation"
-    elif _SUBJECT.search(p.subject) or _SUBJECT_ANYWHERE.search(p.subject):
+    elif _says_auto_reply(p.subject):
         evidence = f"subject: {p.subject[:80]}"
     elif "autoreply" in header(msg, "X-Auto-Response-Suppress").lower() and \
             auto_submitted.startswith("auto-generated"):
         evidence = "X-Auto-Response-Suppress"
     if not evidence:
         return None
-    if evidence.startswith("Auto-Submitted") and says_it_failed(p) and not (
-            _SUBJECT.search(p.subject) or _SUBJECT_ANYWHERE.search(p.subject)):
+    if evidence.startswith("Auto-Submitted") and says_it_failed(p) and not \
+            _says_auto_reply(p.subject):
         return None  # Exim marks its bounces "Auto-Submitted: auto-replied" too
     return Finding(family="autoreply-rfc3834", kind="auto-reply", diagnostic=evidence)
+
+
+def _says_auto_reply(subject: str) -> bool:
+    """Whether the subject is an auto-reply's: an auto-reply phrase that no bounce subject
+    comes before ("Undeliverable: Your out of office checklist" quotes our subject)."""
+    found = _SUBJECT.search(subject) or _SUBJECT_ANYWHERE.search(subject)
+    if found is None:
+        return False
+    bounce = BOUNCE_SUBJECT.search(subject)
+    return bounce is None or bounce.start() >= found.start()

@@ -22,6 +22,7 @@ from bulletin.inbound.message import (
     addresses_in,
     content_type,
     decode_header,
+    headers,
     normalise_address,
     part_text,
 )
@@ -81,6 +82,7 @@ def detect(p: Parsed) -> Finding | None:
     if not parts:
         return None
     failures: list[Failure] = []
+    unnamed: list[Failure] = []
     seen: set[str] = set()
     for part in parts:
         for block in _blocks(part):
@@ -91,32 +93,58 @@ def detect(p: Parsed) -> Finding | None:
                 if "@" not in address and block.get("final-recipient"):
                     address = _address(block["final-recipient"])
                 if "@" not in address or address.lower() in seen:
+                    if "@" not in address and ("final-recipient" in block
+                                               or "original-recipient" in block):
+                        unnamed.append(_failure("", block))  # "Final-Recipient: rfc822;"
                     continue
             seen.add(address.lower())
-            diagnostic = block.get("diagnostic-code", "")
-            diagnostic = diagnostic.split(";", 1)[1].strip() if ";" in diagnostic[:12] \
-                else diagnostic
-            status = find_status(block.get("status", "")) or find_status(diagnostic)
-            specific = find_status(diagnostic)
-            if status and status.endswith(".0.0") and specific and \
-                    specific[0] == status[0] and not specific.endswith(".0.0"):
-                status = specific  # "Status: 5.0.0" with "550 5.1.1 ..." in the diagnostic
-            words = block.get("action", "failed").strip().lower().split()
-            action = words[0] if words else "failed"
-            if action not in ("delayed", "delivered", "relayed", "expanded"):
-                action = "failed"
-            failures.append(Failure(address=address, status=status, diagnostic=diagnostic,
-                                    action=action))
+            failures.append(_failure(address, block))
     if not failures:
-        # A report whose status part names no recipient: look in the human-readable text.
+        # A report whose status part names no recipient: look in the human-readable text,
+        # else take the one recipient of the quoted original.
         exclusions = Exclusions.of(p)
-        found = candidates(p.report_text, exclusions)
+        found = candidates(p.report_text, exclusions) or _original_recipient(p, exclusions)
         if not found:
             return None
+        told = unnamed[0] if len(unnamed) == 1 else None
         for address in found[:50]:
             status, diagnostic = failure_details(p.report_text, address)
-            failures.append(Failure(address=address, status=status, diagnostic=diagnostic))
+            if told is not None:
+                failures.append(Failure(address=address, status=told.status or status,
+                                        diagnostic=told.diagnostic or diagnostic,
+                                        action=told.action))
+            else:
+                failures.append(Failure(address=address, status=status,
+                                        diagnostic=diagnostic))
     for failure in failures:
         if not failure.diagnostic:
             failure.diagnostic = failure_details(p.report_text, failure.address)[1]
     return Finding(family="rfc3464", failures=failures, permanent=permanence(p.report_text))
+
+
+def _failure(address: str, block: dict[str, str]) -> Failure:
+    """The failure one per-recipient block describes."""
+    diagnostic = block.get("diagnostic-code", "")
+    diagnostic = diagnostic.split(";", 1)[1].strip() if ";" in diagnostic[:12] \
+        else diagnostic
+    status = find_status(block.get("status", "")) or find_status(diagnostic)
+    specific = find_status(diagnostic)
+    if status and status.endswith(".0.0") and specific and \
+            specific[0] == status[0] and not specific.endswith(".0.0"):
+        status = specific  # "Status: 5.0.0" with "550 5.1.1 ..." in the diagnostic
+    words = block.get("action", "failed").strip().lower().split()
+    action = words[0] if words else "failed"
+    if action not in ("delayed", "delivered", "relayed", "expanded"):
+        action = "failed"
+    return Failure(address=address, status=status, diagnostic=diagnostic, action=action)
+
+
+def _original_recipient(p: Parsed, exclusions: Exclusions) -> list[str]:
+    """The quoted original's recipient, when it had exactly one (a newsletter's message
+    has one): who an empty Final-Recipient was about."""
+    original = p.original
+    if original is None:
+        return []
+    found = {a.lower(): a for name in ("To", "Cc") for value in headers(original, name)
+             for a in addresses_in(value) if exclusions.allows(a, strict=False)}
+    return list(found.values()) if len(found) == 1 else []

@@ -1,0 +1,80 @@
+"""Hostile and awkward messages, each as a real server or person could send it: a report
+whose quoted subject reads like an out-of-office, a DSN whose Final-Recipient is empty,
+out-of-office replies with no header but a subject in German, French or Welsh, a body
+with binary data. Each must be classed as what it is, and never an auto-reply as hard."""
+
+from __future__ import annotations
+
+import pytest
+
+from bulletin.inbound import NotAnEmailError, classify
+
+ORIGINAL = ("From: News <news@bulletin.example>\n"
+            "To: gone@corp.example\n"
+            "Subject: {subject}\n"
+            "Message-ID: <q1@bulletin.example>\n")
+
+
+def exchange_ndr(subject: str) -> bytes:
+    return (
+        "From: Microsoft Outlook <postmaster@corp.example>\n"
+        "To: bounces@bulletin.example\n"
+        f"Subject: Undeliverable: {subject}\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain\n\n"
+        "Delivery has failed to these recipients or groups:\n\n"
+        "gone@corp.example\nThe email address you entered couldn't be found.\n\n"
+        "Diagnostic information for administrators:\n"
+        "Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not "
+        "found by SMTP address lookup'\n\nOriginal message headers:\n\n"
+        + ORIGINAL.format(subject=subject)).encode()
+
+
+def postfix_text(subject: str) -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n"
+        "To: bounces@bulletin.example\n"
+        f"Subject: Undelivered Mail Returned to Sender: {subject}\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain\n\n"
+        "<gone@corp.example>: host mx said: 550 5.1.1 <gone@corp.example>: Recipient "
+        "address rejected: User unknown\n").encode()
+
+
+@pytest.mark.parametrize("subject", ["Your out of office checklist",
+                                     "Automatic reply etiquette", "Vacation ideas"])
+@pytest.mark.parametrize("make", [exchange_ndr, postfix_text])
+def test_a_bounce_quoting_an_out_of_office_subject_is_a_bounce(make, subject: str) -> None:
+    got = classify(make(subject))
+    assert (got.kind, got.recipients) == ("hard", ("gone@corp.example",))
+
+
+def test_a_dsn_with_an_empty_final_recipient_names_the_quoted_original_recipient() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\nTo: bounces@bulletin.example\n"
+        b"Subject: Delivery Status Notification (Failure)\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        b"--B\nContent-Type: text/plain\n\nDelivery failed.\n"
+        b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        b"Final-Recipient: rfc822;\nAction: failed\nStatus: 5.1.1\n\n"
+        b"--B\nContent-Type: text/rfc822-headers\n\n"
+        b"From: news@bulletin.example\nTo: Who <who@example.org>\n"
+        b"Message-ID: <x1@bulletin.example>\n\n--B--\n")
+    got = classify(raw)
+    assert (got.kind, got.recipients, got.status) == ("hard", ("who@example.org",), "5.1.1")
+    assert got.original_message_id == "<x1@bulletin.example>"
+
+
+@pytest.mark.parametrize("subject", [
+    "Ich bin bis 12.05. nicht im Büro", "Abwesenheitsnotiz: Newsletter",
+    "Absent du bureau", "Absente du bureau jusqu'au 3 mai", "En congés",
+    "Ymateb awtomatig: Newyddion", "Allan o'r swyddfa / Out of office",
+    "Fuera de la oficina", "Fuori ufficio"])
+def test_an_out_of_office_without_headers_is_known_by_its_subject(subject: str) -> None:
+    raw = (f"From: Someone <someone@example.eu>\nTo: news@bulletin.example\n"
+           f"Subject: {subject}\nMIME-Version: 1.0\n"
+           "Content-Type: text/plain; charset=utf-8\n\nBack soon.\n").encode()
+    assert classify(raw).kind == "auto-reply"
+
+
+def test_a_message_with_binary_data_in_its_body_says_so() -> None:
+    with pytest.raises(NotAnEmailError, match="binary"):
+        classify(b"From: x@y.example\nSubject: hi\n\n\x00\x00\x00\xff\xfe")
