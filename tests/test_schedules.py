@@ -282,5 +282,13 @@ def test_an_edit_after_scheduling_is_checked_again_at_the_time(ready: Path) -> N
     assert record.status == "failed" and record.report is not None
     assert "needs 1 approval" in record.report and "changed since an earlier approval: " \
         "the issue file" in record.report, record.report
-    code, output = bulletin("schedule", "list")
+    output = bulletin("schedule", "list")[1]
     assert "#1 failed" in output and "the issue file" in output, output
+
+
+def test_options_may_come_before_the_issue(ready: Path) -> None:
+    code, output = bulletin("schedule", "--at", "2099-06-01 09:00", "--timezone", "UTC",
+                            str(ready))
+    assert code == 0 and "Scheduled #1" in output and "09:00 UTC" in output, output
+    code, output = bulletin("schedule", "--help")
+    assert code == 0 and "cancel" in output, output

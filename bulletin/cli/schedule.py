@@ -14,10 +14,12 @@ from .common import ConfigOpt, IssueArg, StoreConfigOpt, out, reported
 
 
 class _IssueFirst(TyperGroup):
-    """`bulletin schedule ISSUE ...` is `bulletin schedule add ISSUE ...`."""
+    """`bulletin schedule ISSUE ...` (or `bulletin schedule --at TIME ISSUE`) is
+    `bulletin schedule add ...`."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and \
+                args[0] not in self.get_help_option_names(ctx):
             args = ["add", *args]
         return super().parse_args(ctx, args)
 
