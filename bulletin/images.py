@@ -230,7 +230,7 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
     target = min(natural_width, 2 * shown)
     if target < natural_width:
         height = max(1, round(natural_height * target / natural_width))
-        frames = [(frame.resize((target, height), _lanczos()), duration)
+        frames = [(_smoothable(frame).resize((target, height), _lanczos()), duration)
                   for frame, duration in frames]
     data = _encode(kind, frames)
     content_type = CONTENT_TYPES[kind]
@@ -250,6 +250,16 @@ def _lanczos() -> PILImage.Resampling:
     from PIL import Image
 
     return Image.Resampling.LANCZOS
+
+
+def _smoothable(frame: PILImage.Image) -> PILImage.Image:
+    """`frame` in a mode Pillow resizes with a filter: it resizes palette and 1-bit images by
+    picking pixels, which leaves a logo's edges jagged."""
+    if frame.mode == "1":
+        return frame.convert("L")
+    if frame.mode == "P":
+        return frame.convert("RGBA" if "transparency" in frame.info else "RGB")
+    return frame
 
 
 def _frames(opened: PILImage.Image) -> list[tuple[PILImage.Image, int]]:

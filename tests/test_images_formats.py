@@ -101,3 +101,21 @@ def test_the_height_matches_the_width_the_image_is_shown_at(
         width, height = int(img.get("width")), int(img.get("height"))
         assert width < 552 and height == round(width * 3 / 4), (alt, width, height)
         assert re.search(r"height:\s*auto", img.get("style"))
+
+
+def test_a_palette_image_is_resized_smoothly_and_stays_see_through(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """A logo saved with a palette (as pngquant and many exports write it) is resized with the
+    same filter as any other image, not pixel-picked into jagged edges."""
+    folder = write_issue("", "placeholder.yaml").parent
+    disc = Image.new("P", (1200, 600), 0)
+    disc.putpalette([255, 255, 255, 200, 16, 46] + [0] * 762)
+    ImageDraw.Draw(disc).ellipse((100, 50, 1100, 550), fill=1)
+    disc.save(folder / "disc.png", transparency=0)
+    rendered = prepare(issue_with_image(write_issue, "disc.png", ", width: 100")).rendered
+    with shown(rendered) as out:
+        assert out.size == (200, 100)
+        rgba = out.convert("RGBA")
+        assert rgba.getpixel((2, 2))[3] == 0 and rgba.getpixel((100, 50))[3] > 245
+        alphas = set(rgba.getchannel("A").histogram()[1:255])
+        assert alphas != {0}  # soft edges: some pixels part see-through
