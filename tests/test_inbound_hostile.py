@@ -78,3 +78,49 @@ def test_an_out_of_office_without_headers_is_known_by_its_subject(subject: str) 
 def test_a_message_with_binary_data_in_its_body_says_so() -> None:
     with pytest.raises(NotAnEmailError, match="binary"):
         classify(b"From: x@y.example\nSubject: hi\n\n\x00\x00\x00\xff\xfe")
+
+
+def reply(head: str, body: str) -> bytes:
+    return (head + "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+            + body).encode()
+
+
+# RFC 3834 asks auto-responders to send with an empty Return-Path, to the envelope sender
+# (the VERP address): a vacation reply whose words read like a failure is still one.
+@pytest.mark.parametrize("raw", [
+    reply("Return-Path: <>\nFrom: Jane <jane@example.org>\nTo: bounces+abc@bulletin.example\n"
+          "Subject: Re: Issue 4\nAuto-Submitted: auto-replied (vacation)\n",
+          "This mailbox is no longer in use and mail sent to it is not delivered to anyone.\n"
+          "Please write to jane.new@example.org instead.\n"),
+    reply("Return-Path: <>\nFrom: Jane <jane@example.org>\nTo: bounces+abc@bulletin.example\n"
+          "Subject: Issue 4\nAuto-Submitted: auto-replied\n",
+          "I am away. If my old address said 'user unknown', write to jane@example.net.\n"),
+    reply("Return-Path: <>\nFrom: Jane <jane@gmail.example>\nTo: bounces+x@bulletin.example\n"
+          "Subject: Re: Issue 4\nAuto-Submitted: auto-replied\n",
+          "Hello, I am on leave until 4 May. Your mail was not delivered to my colleagues.\n"),
+])
+def test_an_rfc3834_auto_reply_with_an_empty_return_path_is_an_auto_reply(raw: bytes) -> None:
+    got = classify(raw)
+    assert got.kind == "auto-reply", got
+
+
+def test_an_automatic_acknowledgement_in_failure_words_is_never_hard() -> None:
+    raw = reply("From: Support <support@example.org>\nTo: bounces+abc@bulletin.example\n"
+                "Subject: [Ticket #1234] Issue 4\nPrecedence: bulk\nReturn-Path: <>\n"
+                "Auto-Submitted: auto-generated\n",
+                "We received your request. Note: mail to unknown users will be rejected. "
+                "User unknown.\n")
+    assert classify(raw).kind != "hard"
+
+
+def test_exim_marks_its_bounces_auto_replied_and_they_stay_bounces() -> None:
+    raw = reply("Return-Path: <>\nFrom: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+                "To: bounces+abc@bulletin.example\nAuto-Submitted: auto-replied\n"
+                "Subject: Mail delivery failed: returning message to sender\n",
+                "This message was created automatically by mail delivery software.\n\n"
+                "A message that you sent could not be delivered to one or more of its\n"
+                "recipients. This is a permanent error. The following address(es) failed:\n\n"
+                "  gone@example.org\n    SMTP error from remote mail server after RCPT TO:"
+                "<gone@example.org>:\n    550 5.1.1 <gone@example.org>: User unknown\n")
+    got = classify(raw)
+    assert (got.kind, got.recipients) == ("hard", ("gone@example.org",))

@@ -21,7 +21,13 @@ from bulletin.inbound.families import (
     rfc3464,
     unsubscribe,
 )
-from bulletin.inbound.families.base import Failure, Finding, is_daemon, looks_like_report
+from bulletin.inbound.families.base import (
+    BOUNCE_SUBJECT,
+    Failure,
+    Finding,
+    is_daemon,
+    looks_like_report,
+)
 from bulletin.inbound.message import Parsed, addresses_in, header, headers, parse_bytes
 from bulletin.inbound.model import Classification, Kind
 from bulletin.inbound.reasons import find_status, is_hard, reason_for
@@ -84,8 +90,11 @@ def _assemble(p: Parsed, finding: Finding | None) -> Classification:
         reason = "delayed"  # whatever the cause: still being tried, so nothing failed yet
     kind: Kind = "hard" if is_hard(reason, status, permanent) else "soft"
     if kind == "hard" and finding.family == "heuristic" and not (
-            is_daemon(p.sender) or header(p.msg, "Return-Path").strip() == "<>"):
-        kind = "soft"  # a guess from words alone never suppresses anyone
+            is_daemon(p.sender) or (header(p.msg, "Return-Path").strip() == "<>"
+                                    and BOUNCE_SUBJECT.search(p.subject))):
+        # A guess from words alone never suppresses anyone: it takes a report's sender, or
+        # a report's subject with an empty Return-Path (which auto-responders use too).
+        kind = "soft"
     return replace(base, kind=kind, recipients=tuple(dict.fromkeys(f.address for f in failed)),
                    status=status, reason=reason, diagnostic=diagnostic or None,
                    family=finding.family)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bulletin.inbound.families.base import BOUNCE_SUBJECT, Finding, says_it_failed
+from bulletin.inbound.families.base import BOUNCE_SUBJECT, Finding, is_daemon, says_it_failed
 from bulletin.inbound.message import Parsed, header
 
 _SUBJECT = re.compile(
@@ -60,8 +60,11 @@ def detect(p: Parsed) -> Finding | None:
     if not evidence:
         return None
     if evidence.startswith("Auto-Submitted") and says_it_failed(p) and not \
-            _says_auto_reply(p.subject):
-        return None  # Exim marks its bounces "Auto-Submitted: auto-replied" too
+            _says_auto_reply(p.subject) and (is_daemon(p.sender)
+                                             or BOUNCE_SUBJECT.search(p.subject)):
+        # Exim marks its bounces "Auto-Submitted: auto-replied" too; an empty Return-Path
+        # alone is no sign of one, since RFC 3834 asks auto-responders to send with it.
+        return None
     return Finding(family="autoreply-rfc3834", kind="auto-reply", diagnostic=evidence)
 
 
