@@ -3,11 +3,11 @@
 An issue's `image.src` and a logo's `src`/`dark_src` may be a path relative to the file that
 names it. Each is read with Pillow once per render and checked (a real JPEG, PNG or GIF; WebP
 is converted to PNG; SVG is refused, since most mail clients do not show it), turned upright
-by its EXIF orientation, resized to twice its display width (sharp on phones, never larger
-than it was), stripped of its metadata (EXIF with GPS position and camera serials, XMP,
-comments) and optimised. The result is content-addressed: `<sha256 prefix>.<ext>` of the
-processed bytes, served at `BASE/media/<name>` (or `[media] base_url`), so a changed image is
-a new name and the old URL can be cached for ever.
+by its EXIF orientation, made sRGB by its ICC profile, resized to twice its display width
+(sharp on phones, never larger than it was), stripped of its metadata (EXIF with GPS
+position and camera serials, XMP, ICC, comments) and optimised. The result is named by the
+hash of its bytes, `<sha256 prefix>.<ext>`, served at `BASE/media/<name>` (or `[media]
+base_url`), so a changed image is a new name and the old URL can be cached for ever.
 
 Pure: files in, bytes out; publishing them (the store) and serving them are elsewhere."""
 
@@ -230,7 +230,7 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
     target = min(natural_width, 2 * shown)
     if target < natural_width:
         height = max(1, round(natural_height * target / natural_width))
-        frames = [(_smoothable(frame).resize((target, height), _lanczos()), duration)
+        frames = [(_smoothable(frame).resize((target, height), Image.Resampling.LANCZOS), duration)
                   for frame, duration in frames]
     data = _encode(kind, frames)
     content_type = CONTENT_TYPES[kind]
@@ -246,12 +246,6 @@ def _looks_like_svg(raw: bytes) -> bool:
     return head.startswith(b"<") and b"<svg" in head
 
 
-def _lanczos() -> PILImage.Resampling:
-    from PIL import Image
-
-    return Image.Resampling.LANCZOS
-
-
 def _smoothable(frame: PILImage.Image) -> PILImage.Image:
     """`frame` in a mode Pillow resizes with a filter: it resizes palette and 1-bit images by
     picking pixels, which leaves a logo's edges jagged."""
@@ -262,6 +256,24 @@ def _smoothable(frame: PILImage.Image) -> PILImage.Image:
     return frame
 
 
+def _srgb(image: PILImage.Image) -> PILImage.Image:
+    """`image` in sRGB, what mail clients assume once its ICC profile is stripped with the
+    rest of the metadata (a phone's Display P3 photo, a printer's CMYK); as it is when it
+    has no profile, or one that cannot be used."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    from PIL import ImageCms
+
+    try:
+        converted = ImageCms.profileToProfile(
+            image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
+            outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
+    return converted or image
+
+
 def _frames(opened: PILImage.Image) -> list[tuple[PILImage.Image, int]]:
     """The image upright (its EXIF orientation applied), as (frame, milliseconds) pairs: one
     for a still image, every frame of an animated GIF (its first is what Outlook shows)."""
@@ -270,7 +282,7 @@ def _frames(opened: PILImage.Image) -> list[tuple[PILImage.Image, int]]:
     if getattr(opened, "is_animated", False) and opened.format == "GIF":
         return [(frame.convert("RGBA"), int(frame.info.get("duration", 100)))
                 for frame in ImageSequence.Iterator(opened)]
-    upright = ImageOps.exif_transpose(opened)
+    upright = _srgb(ImageOps.exif_transpose(opened))
     upright.load()
     if upright.mode.startswith("I"):  # a 16-bit grey PNG: its tones to 8 bits (Pillow's
         # own conversion clips every value over 255 to white)
@@ -314,8 +326,7 @@ def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
     return out.getvalue()
 
 
-_CLEAR = 255
-"""The palette index of a GIF frame's see-through pixels."""
+_CLEAR = 255  # the palette index of a GIF frame's see-through pixels
 
 
 def _palette(frame: PILImage.Image) -> PILImage.Image:

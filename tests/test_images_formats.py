@@ -119,3 +119,51 @@ def test_a_palette_image_is_resized_smoothly_and_stays_see_through(
         assert rgba.getpixel((2, 2))[3] == 0 and rgba.getpixel((100, 50))[3] > 245
         alphas = set(rgba.getchannel("A").histogram()[1:255])
         assert alphas != {0}  # soft edges: some pixels part see-through
+
+
+def rgb_profile(red: tuple[float, float, float], green: tuple[float, float, float],
+                blue: tuple[float, float, float]) -> bytes:
+    """A matrix/TRC ICC v2 RGB display profile with these primaries (D50 XYZ), gamma 2.2."""
+    import struct
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values: tuple[float, float, float]) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
+
+    text = b"test profile\0"
+    tags = [(b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text
+             + b"\0" * 12 + b"\0\0" + b"\0" + b"\0" * 67),
+            (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+            (b"rXYZ", xyz(red)), (b"gXYZ", xyz(green)), (b"bXYZ", xyz(blue))]
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    tags += [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = [], b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table.append(signature + struct.pack(">II", offset + len(data), len(body)))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+              + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + data
+
+
+def test_a_photo_in_another_colour_space_is_made_srgb_before_its_profile_goes(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """The ICC profile is removed with the rest of the metadata, so the colours must be
+    turned into sRGB (what a mail client assumes) first, or they change."""
+    folder = write_issue("", "placeholder.yaml").parent
+    swapped = rgb_profile(red=(0.1431, 0.0606, 0.7141), green=(0.3851, 0.7169, 0.0971),
+                          blue=(0.4361, 0.2225, 0.0139))  # sRGB's blue named red, and so on
+    Image.new("RGB", (800, 400), (255, 0, 0)).save(folder / "tagged.jpg", quality=95,
+                                                    icc_profile=swapped)
+    rendered = prepare(issue_with_image(write_issue, "tagged.jpg")).rendered
+    with shown(rendered) as out:
+        assert "icc_profile" not in out.info
+        red, green, blue = out.convert("RGB").getpixel((400, 200))
+    assert blue > 200 and red < 60 and green < 60, (red, green, blue)
