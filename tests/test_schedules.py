@@ -143,7 +143,7 @@ def test_one_claim_wins_among_many_services(database_url: str) -> None:
         assert record.status == "running" and record.claimed_by is not None
         assert not stores[1].schedules.miss(number)  # a running schedule is not missed
         assert stores[2].schedules.cancel(number, "Bob") == "running"
-        assert stores[3].schedules.finish(number, "sent", "10 sent") == "cancelled"
+        assert stores[3].schedules.finish(number, "stopped", "10 sent") == "cancelled"
         with pytest.raises(Exception, match="not waiting or running: nothing to cancel"):
             stores[0].schedules.cancel(number, "Bob")
         actions = [row.action for row in stores[0].issue_audit("news/x")]
@@ -153,6 +153,18 @@ def test_one_claim_wins_among_many_services(database_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_cancel_after_the_last_message_went_leaves_it_sent(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'bulletin.db'}") as store:
+        number = store.schedules.add("news/x", "/x.yaml", "news", NOW, "now UTC", grace=30,
+                                     created_by="Ann")
+        assert store.schedules.claim(number, "service")
+        assert store.schedules.cancel(number, "Bob") == "running"  # too late: all went
+        assert store.schedules.finish(number, "sent", "5 sent, 0 failed") == "sent"
+        record = store.schedules.get(number)
+    assert record.status == "sent" and record.report == \
+        "5 sent, 0 failed; the cancel came after the last message had gone", record
 
 
 # The command line.

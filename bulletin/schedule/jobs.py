@@ -14,13 +14,13 @@ from ..approval.identity import identity
 from ..errors import BulletinError
 from ..send.outgoing import render_apart, render_here
 from ..send.run import Request, planned
-from ..store.schedules import CANCELLED, WAITING, ScheduleRecord
+from ..store.schedules import CANCELLED, SENT, WAITING, ScheduleRecord
 from ..store.store import Store
 from . import timing
 
 log = logging.getLogger("bulletin.schedule")
 
-SENT, STOPPED, FAILED = "sent", "stopped", "failed"
+STOPPED, FAILED = "stopped", "failed"
 
 
 def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None = None, *,

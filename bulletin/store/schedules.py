@@ -30,6 +30,7 @@ from .models import AuditEntry, Schedule, now
 WAITING = "scheduled"
 RUNNING = "running"
 CANCELLED = "cancelled"
+SENT = "sent"
 MISSED = "missed"
 
 
@@ -108,11 +109,15 @@ class Schedules(Aggregate):
 
     def finish(self, number: int, status: str, report: str) -> str:
         """Record how a running schedule ended (`status`, unless it was cancelled meanwhile,
-        which stays) and its report; the status it ends in."""
+        which stays, except when every message had gone) and its report; the status it ends
+        in."""
         with self.transaction() as session:
             row = session.get(Schedule, number)
             if row is None:
                 raise StoreError(f"no schedule #{number}")
+            if row.status == CANCELLED and status == SENT:  # the cancel came too late
+                report += "; the cancel came after the last message had gone"
+                row.status = status
             if row.status == RUNNING:
                 row.status = status
             row.report = report
