@@ -45,6 +45,9 @@ class Parity(Strict):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from None
+            if re.search(pattern, ""):
+                raise ValueError(f"'{pattern}' matches empty text, so it would mark every "
+                                 "text as a placeholder; give a pattern that needs a character")
         return value
 
     def patterns(self) -> list[re.Pattern[str]]:

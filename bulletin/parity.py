@@ -8,6 +8,7 @@ languages' is a warning, since translations do differ in length."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -65,13 +66,20 @@ def _translated(loaded: IssueFile) -> Iterator[tuple[Loc, dict[str, str]]]:
 
 
 def _every_language(loaded: IssueFile) -> Iterator[Finding]:
-    """Subject, preheader and image alt text written once serve every language: untranslated."""
+    """Subject, preheader, title, headings, bodies, button text and image alt text written
+    once serve every language: untranslated."""
     issue = loaded.issue
     wanted = ", ".join(f"{language}: ..." for language in loaded.newsletter.languages)
     fields: list[tuple[Loc, object]] = [(("subject",), issue.subject),
-                                        (("preheader",), issue.preheader)]
-    fields += [(("sections", index, "image", "alt"), section.image.alt)
-               for index, section in enumerate(issue.sections) if section.image is not None]
+                                        (("preheader",), issue.preheader),
+                                        (("title",), issue.title)]
+    for index, section in enumerate(issue.sections):
+        fields += [(("sections", index, "heading"), section.heading),
+                   (("sections", index, "body"), section.body)]
+        if section.image is not None:
+            fields.append((("sections", index, "image", "alt"), section.image.alt))
+        if section.button is not None:
+            fields.append((("sections", index, "button", "text"), section.button.text))
     for loc, value in fields:
         if value is None and loc == ("preheader",):
             yield _finding("error", "parity-missing", loaded.where(()),
@@ -86,6 +94,7 @@ def _every_language(loaded: IssueFile) -> Iterator[Finding]:
 def _placeholders(loaded: IssueFile, languages: list[str]) -> Iterator[Finding]:
     parity = loaded.newsletter.parity
     patterns = parity.patterns()
+    yield from _settings_placeholders(loaded, patterns)
     for loc, value in _translated(loaded):
         for language, text in value.items():
             hits = [m for m in (p.search(text) for p in patterns) if m is not None]
@@ -106,6 +115,29 @@ def _placeholders(loaded: IssueFile, languages: list[str]) -> Iterator[Finding]:
                                f"{dotted(loc)} ({language}): the same text as the '{other}' "
                                f"text ({len(text)} characters), so it is not translated")
             seen.setdefault(text, language)
+
+
+def _settings_placeholders(loaded: IssueFile,
+                           patterns: list[re.Pattern[str]]) -> Iterator[Finding]:
+    """The newsletter's own translated text in bulletin.toml (name, about, banner, social
+    labels...) goes into every email too: a placeholder there must not be sent either."""
+    from .fields import prose_fields
+
+    top: Loc = ("newsletters", loaded.issue.newsletter)
+    for loc, value in prose_fields(loaded.newsletter, top):
+        if "parity" in loc or not isinstance(value, dict):
+            continue
+        for language, text in value.items():
+            hits = [m for m in (p.search(text) for p in patterns) if m is not None]
+            if not hits:
+                continue
+            found = min(hits, key=lambda m: m.start())
+            where = loaded.workspace.where((*loc, language)) if loaded.workspace else \
+                str(loaded.path)
+            yield _finding("error", "translation-placeholder", where,
+                           f"{dotted(loc)} ({language}): '{found.group(0)}' marks a "
+                           f"translation still to come; write the {language} text in "
+                           "bulletin.toml before sending")
 
 
 def _count(body: str) -> Counted:

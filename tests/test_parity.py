@@ -146,3 +146,57 @@ def test_send_refuses_an_issue_with_a_placeholder(example: Path,
                             str(example.parent.parent / "bulletin.toml"))
     assert code == 1, output
     assert "translation-placeholder" in output or "translation still to come" in output
+
+
+@pytest.mark.parametrize("field", ["title", "heading", "body", "button"])
+def test_a_heading_body_button_or_title_written_once_is_untranslated(
+        example: Path, field: str) -> None:
+    old = "  - heading:\n      cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol\n" \
+          "      en: Regional Action Plans Published\n"
+    new = {"title": old.replace("  - heading:", "title: Regional Action Plans\nsections:\n"
+                                "  - heading:", 1),
+           "heading": "  - heading: Regional Action Plans Published\n",
+           "body": "  - body: Only in English, for everyone.\n" + old,
+           "button": old + "    button:\n      text: The regional action plans\n"
+                           "      url: https://www.gov.wales/plans\n"}[field]
+    if field == "title":
+        change(example, "sections:\n" + old, new)
+    else:
+        change(example, old, new)
+    code, output = check(example)
+    assert code == 1, output
+    name = {"title": "title", "heading": "sections[0].heading", "body": "sections[0].body",
+            "button": "sections[0].button.text"}[field]
+    line = line_of(example, {"title": "title:", "heading": "- heading: Regional",
+                             "body": "- body: Only", "button": "text: The regional"}[field])
+    assert f"{example}:{line}: {name}: written once" in output, output
+
+
+def test_a_placeholder_in_the_newsletters_settings_is_an_error_naming_bulletin_toml(
+        example: Path) -> None:
+    config = example.parent.parent / "bulletin.toml"
+    text = config.read_text()
+    start = text.index("[newsletters.cohes3ion-bilingual.about]")
+    end = text.index("[[newsletters.cohes3ion-bilingual.social]]")
+    config.write_text(text[:start] + '[newsletters.cohes3ion-bilingual.about]\n'
+                      'heading = { cy = "Amdanom", en = "About" }\n'
+                      'body.cy = "[Cyfieithiad i ddilyn / Welsh translation to follow]"\n'
+                      'body.en = "COHES3ION will integrate local and regional priorities."\n\n'
+                      + text[end:])
+    line = line_of(config, "body.cy =")
+    code, output = check(example)
+    assert code == 1, output
+    assert f"{config}:{line}: newsletters.cohes3ion-bilingual.about.body (cy): " \
+        "'Cyfieithiad i ddilyn' marks a translation" in \
+        " ".join(output.split()), output
+
+
+@pytest.mark.parametrize("pattern", ["", "x*", "(?:)"])
+def test_a_placeholder_pattern_matching_empty_text_is_a_settings_error(
+        example: Path, pattern: str) -> None:
+    config = example.parent.parent / "bulletin.toml"
+    config.write_text(config.read_text() + '\n[newsletters.cohes3ion-bilingual.parity]\n'
+                      f'placeholders = ["{pattern}"]\n')
+    code, output = check(example)
+    assert code != 0 and output.startswith("Error: ") and len(output.splitlines()) == 1, output
+    assert "parity.placeholders" in output and "matches empty text" in output, output
