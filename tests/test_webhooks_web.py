@@ -179,8 +179,11 @@ def test_other_topics_malformed_and_oversized_bodies(hooks: Hooks) -> None:
                          topic="arn:aws:sns:us-west-2:123456789012:SomeoneElses")
     assert hooks.post_ses(other)[0] == 403
     assert hooks.loaded == []  # refused before the certificate was asked for
-    for body in [b"", b"{not json", b"[1, 2]", b'{"Type": "Notification"}', b"\xff\xfe"]:
+    for body in [b"", b"{not json", b"[1, 2]", b'{"Type": "Notification"}', b"\xff\xfe",
+                 b"[" * 100_000, b'{"a": ' * 30_000]:  # nested past Python's recursion limit
         assert hooks.post_ses(body)[0] == 400
+    deep = b"[" * 100_000
+    assert hooks.post_events(deep)[0] == 400  # signed, yet not the JSON expected
     huge = b'{"Message": "' + b"x" * MAX_BODY + b'"}'
     assert hooks.post_ses(huge)[0] == 413
     assert hooks.post_events(huge)[0] == 413

@@ -77,7 +77,7 @@ def events(body: bytes) -> list[Event]:
     """The events of an (authenticated) body."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply, too
         raise Malformed("not JSON") from None
     try:
         parsed = _Body.model_validate(data)

@@ -48,7 +48,7 @@ def events(envelope: Envelope) -> list[Event]:
     """The bounces and complaints in an SNS Notification from SES ([] for anything else)."""
     try:
         note = json.loads(envelope.message)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(note, dict):
         return []

@@ -72,7 +72,7 @@ def parse(body: bytes) -> Envelope:
     """The SNS message in a request's body."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply, too
         raise Malformed("not JSON") from None
     if not isinstance(data, dict):
         raise Malformed("not an SNS message")
