@@ -164,17 +164,20 @@ def test_database_url_in_bulletin_toml_is_relative_to_it(workspace: Path,
 
 
 def blocked_reading(pid: int, path: Path) -> bool:
-    """Whether process `pid` is blocked in a system call on its descriptor of `path` (for a
-    FIFO: waiting to read, everything written to it so far read)."""
+    """Whether a thread of process `pid` (the import reads the file in a thread of its own)
+    is blocked in a system call on its descriptor of `path` (for a FIFO: waiting to read,
+    everything written to it so far read)."""
     target = os.path.realpath(path)
     try:
         descriptors = {int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir()
                        if os.readlink(fd) == target}
-        call = Path(f"/proc/{pid}/syscall").read_text().split()
+        calls = [task.joinpath("syscall").read_text().split()
+                 for task in Path(f"/proc/{pid}/task").iterdir()]
     except OSError:  # a descriptor closed meanwhile, or the process has ended
         return False
     # "running", or the call's number, its arguments (the first: the descriptor) and more
-    return len(call) > 2 and call[0] != "running" and int(call[1], 16) in descriptors
+    return any(len(call) > 2 and call[0] != "running" and int(call[1], 16) in descriptors
+               for call in calls)
 
 
 @pytest.mark.slow

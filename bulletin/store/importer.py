@@ -33,9 +33,12 @@ Rules, for each row (see rules.py):
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -46,6 +49,7 @@ from .rows import BadRow, NoteKind, Row
 from .staging import Staging
 
 BATCH = 5000
+_Batch = tuple[int, list[BadRow], list[Row]]
 IMPORT_CACHE_KIB = 16 * 1024
 
 
@@ -107,22 +111,87 @@ class ImportReport:
                 + self.duplicates + self.unsubscribed + self.suppressed + self.bad)
 
 
-def _batches(rows: Iterable[Row | BadRow], report: ImportReport, size: int,
-             note: Callable[[int, NoteKind, str], None]) -> Iterator[list[Row]]:
-    """The good rows in batches of `size`; bad rows counted and noted."""
+def _batches(rows: Iterable[Row | BadRow], size: int) -> Iterator[tuple[int, list[BadRow],
+                                                                      list[Row]]]:
+    """The rows in batches of `size` good rows: (how many rows were read, the bad ones among
+    them, the good ones), the last batch possibly smaller or empty."""
+    read = 0
+    bad: list[BadRow] = []
     batch: list[Row] = []
     for row in rows:
-        report.rows += 1
+        read += 1
         if isinstance(row, BadRow):
-            report.bad += 1
-            note(row.line, "bad", row.reason)
+            bad.append(row)
             continue
         batch.append(row)
         if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            yield read, bad, batch
+            read, bad, batch = 0, [], []
+    if read:
+        yield read, bad, batch
+
+
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator[_Batch]) -> Iterator[_Batch]:
+    """`batches`, made in a thread of their own one batch ahead: reading and checking the
+    file (Python) goes on while the database stages the batch before (its statements, and on
+    PostgreSQL the server, run without the GIL). Everything else, the notes, the counts and
+    every statement, stays on the caller's thread, in the same order as without it. An error
+    of the reading is raised here. If the caller stops (an error, Ctrl-C), the thread stops
+    at its next batch, unwaited for: it may be blocked reading a pipe that never ends, and it
+    touches nothing but the file (the rows it reads go nowhere)."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the caller, raised there
+            offer(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # here, in the thread that ran it: the file is closed
+
+    reader = threading.Thread(target=read, name="import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                reader.join()  # it has ended, its file closed
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _interrupted(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind `exc`, if `exc` is the driver failing to roll back a statement that
+    Ctrl-C stopped half-way (PostgreSQL: "another command is already in progress"): the
+    import was interrupted, and says so, not that the database failed."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_name: str, *,
@@ -178,8 +247,13 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     connection.exec_driver_sql("PRAGMA temp.journal_mode = MEMORY")
                 list_id(connection, list_name)  # an unknown list: before reading the file
             staging = Staging(connection, duplicate)
-            for batch in _batches(rows, report, batch_size, note):
-                staging.add(batch)
+            for read, bad, batch in _read_ahead(_batches(rows, batch_size)):
+                report.rows += read
+                for row in bad:
+                    report.bad += 1
+                    note(row.line, "bad", row.reason)
+                if batch:
+                    staging.add(batch)
                 if on_progress is not None:
                     on_progress(report.rows)
             if staging.batches:
@@ -203,6 +277,11 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                         merge.chunk(*staging.chunk(number))
                     merge.add_new(staging.staged)
                 report.locked_seconds = time.perf_counter() - locked
+        except Exception as exc:
+            stopped = _interrupted(exc)
+            if stopped is not None:
+                raise stopped from None
+            raise
         finally:
             # The connection goes, and its temporary table and cache with it (also when the
             # import was interrupted half-way through a statement).
