@@ -213,6 +213,11 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
             if kind not in (*CONTENT_TYPES, "WEBP"):
                 raise ImageProblem(f"a {kind} image; mail clients show JPEG, PNG and GIF: "
                                    "export it as one of those")
+            count = int(getattr(opened, "n_frames", 1)) if kind == "GIF" else 1  # no decoding
+            if count * opened.width * opened.height > MAX_PIXELS:
+                raise ImageProblem(f"{count} frames of {opened.width}x{opened.height} pixels, "
+                                   f"over the {MAX_PIXELS // 1_000_000} megapixels an "
+                                   "animation's frames may be together; shorten or shrink it")
             frames = _frames(opened)
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         if isinstance(exc, Image.DecompressionBombError):

@@ -167,3 +167,24 @@ def test_a_photo_in_another_colour_space_is_made_srgb_before_its_profile_goes(
         assert "icc_profile" not in out.info
         red, green, blue = out.convert("RGB").getpixel((400, 200))
     assert blue > 200 and red < 60 and green < 60, (red, green, blue)
+
+
+def test_an_animation_of_too_many_frames_is_refused_before_it_is_decoded(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """A small file can hold hundreds of full-size frames (600 frames of 1000x1000 px in
+    half a megabyte took 6 GB and 90 s to process): their pixels together have a limit."""
+    folder = write_issue("", "placeholder.yaml").parent
+    base = Image.new("P", (1000, 1000), 0)
+    base.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    frames = []
+    for index in range(45):
+        frame = base.copy()
+        ImageDraw.Draw(frame).point((index, 0), fill=1)
+        frames.append(frame)
+    frames[0].save(folder / "long.gif", save_all=True, append_images=frames[1:], duration=20,
+                   loop=0)
+    with pytest.raises(IssueError) as caught:
+        prepare(issue_with_image(write_issue, "long.gif"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "long.gif: 45 frames of 1000x1000 pixels, over the 40 megapixels" in message
