@@ -189,6 +189,29 @@ def test_two_services_on_one_store_send_a_schedule_once(
                and service.said(": starting") for service in services) == 1
 
 
+def test_a_schedule_due_during_another_send_starts_at_its_time(
+        workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{workspace / 'bulletin.db'}"
+    people = [f"reader{n:03d}@example.org" for n in range(60)]
+    issue = prepare(workspace, server, monkeypatch, people, url, connections=1,
+                    rate_per_second=5)  # each send takes 12 s at least
+    other = issue.with_name("cohes3ion-05.yaml")
+    other.write_text(issue.read_text())
+    assert bulletin("schedule", str(issue), "--at", soon(2), "--timezone", "UTC")[0] == 0
+    assert bulletin("schedule", str(other), "--at", soon(3), "--timezone", "UTC")[0] == 0
+    serving = Serving(workspace)
+    try:
+        wait_for(lambda: record(url, 1).status == "sent" and record(url, 2).status == "sent",
+                 "both scheduled sends to end")
+    finally:
+        assert serving.stop() == 0, "".join(serving.lines)
+    assert delivered(server) == Counter(people * 2)
+    with Store.open(url) as store:
+        first = {row.action: row.at for row in store.issue_audit(KEY)}
+        second = {row.action: row.at for row in store.issue_audit("cohes3ion/cohes3ion-05")}
+    assert second["schedule-started"] < first["schedule-finished"]  # not after it
+
+
 def test_a_cancel_mid_send_stops_it_and_send_resumes(workspace: Path, server: SmtpServer,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{workspace / 'bulletin.db'}"

@@ -111,6 +111,7 @@ def test_a_schedule_due_while_the_service_was_busy_is_started_late_not_missed(
         # The next look two hours on: the service was sending another issue meanwhile.
         scheduler.look(NOW + timedelta(hours=2))
         scheduler.look(NOW + timedelta(hours=2))
+        scheduler.wait_for_sends()
         assert store.schedules.get(busy).status == "failed"  # started (late), not missed
         assert store.schedules.get(before).status == "missed"  # due before it was up
     assert due(NOW, NOW + timedelta(hours=2), 30, up_since=NOW) is Due.START
@@ -289,7 +290,9 @@ def test_an_edit_after_scheduling_is_checked_again_at_the_time(ready: Path) -> N
     assert bulletin("schedule", str(ready), "--at", "2099-06-01 09:00")[0] == 0
     ready.write_text(ready.read_text().replace("Eight Regional", "Nine Regional", 1))
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        Scheduler(store, config).look(datetime(2099, 6, 1, 8, 0, 1, tzinfo=UTC))
+        scheduler = Scheduler(store, config)
+        scheduler.look(datetime(2099, 6, 1, 8, 0, 1, tzinfo=UTC))
+        scheduler.wait_for_sends()
         record = store.schedules.get(1)
     assert record.status == "failed" and record.report is not None
     assert "needs 1 approval" in record.report and "changed since an earlier approval: " \

@@ -30,6 +30,7 @@ def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None 
     `zone_name` (default: the newsletter's `timezone`), `grace` minutes late at most
     (default: its `schedule_grace`); refused, with nothing scheduled, if the time is
     impossible or past, or if a send now would be refused (checks, approvals, settings)."""
+    asked = now or datetime.now(UTC)  # a time just ahead is not past for having rendered
     if grace is not None:
         timing.grace(grace)
     if zone_name is not None:
@@ -38,7 +39,7 @@ def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None 
     outgoing = render_here(issue, config, check=True)
     zone_name = zone_name or outgoing.newsletter.timezone
     grace = outgoing.newsletter.schedule_grace if grace is None else grace
-    instant = timing.parse_at(at, zone_name, now or datetime.now(UTC))
+    instant = timing.parse_at(at, zone_name, asked)
     request = Request(issue, list_name=list_name, actor=person, source="schedule",
                       sender=person)
     with planned(outgoing, request) as send:  # refuses what the send would refuse

@@ -1,7 +1,8 @@
 """The scheduled sends run beside `bulletin serve`: a thread that looks at the waiting
 schedules every CYCLE seconds (and wakes for the soonest one), claims each that is due with
 the store's conditional UPDATE, so that two services on one database never start one
-schedule twice, and runs it; one that is more than its grace period late (the service was
+schedule twice, and runs it on a thread of its own (a schedule due during another's long
+send starts at its time); one that is more than its grace period late (the service was
 down) is marked missed and logged, never sent by itself.
 
 A schedule left running by a service of this machine that was killed is marked stopped (the
@@ -17,7 +18,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..store.schedules import RUNNING, WAITING
+from ..store.schedules import RUNNING, WAITING, ScheduleRecord
 from ..store.store import Store
 from . import jobs, timing
 
@@ -43,6 +44,7 @@ class Scheduler:
         was due while it ran (busy with another send, say), and is not missed."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sends: list[threading.Thread] = []
 
     def start(self) -> None:
         self._stopping.clear()
@@ -56,6 +58,13 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.wait_for_sends()
+
+    def wait_for_sends(self) -> None:
+        """Returns when the sends this service started have ended."""
+        for thread in list(self._sends):
+            thread.join()
+        self._sends = [thread for thread in self._sends if thread.is_alive()]
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -82,8 +91,7 @@ class Scheduler:
                                                                              self.name):
                     log.info("schedule #%d (%s to %s at %s): starting", record.id,
                              record.issue, record.list_name, record.shown)
-                    jobs.run(self.store, record, self.config, self._stopping.is_set)
-                    return 0.0  # the time spent sending: look again at once
+                    self._send(record)
             left = self.store.schedules.all(statuses=(WAITING,))
             return timing.sleep_for([r.at for r in left], now or datetime.now(UTC),
                                     self.cycle)
@@ -94,6 +102,13 @@ class Scheduler:
             return self.cycle
         finally:
             self.looks += 1
+
+    def _send(self, record: ScheduleRecord) -> None:
+        thread = threading.Thread(target=jobs.run, name=f"bulletin-schedule-{record.id}",
+                                  args=(self.store, record, self.config, self._stopping.is_set),
+                                  daemon=True)
+        self._sends = [send for send in self._sends if send.is_alive()] + [thread]
+        thread.start()
 
     def _settle_dead(self) -> None:
         """A schedule left running by a service of this machine that is gone (killed
