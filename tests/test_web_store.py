@@ -39,7 +39,8 @@ def test_language_changes_are_audited(store: Store, news: str) -> None:
     assert not store.subscriptions.set_language("ann@example.org", "cy", source="page")
     assert store.subscriptions.subscriber("ann@example.org").language == "cy"
     last = store.audit_trail.of("ann@example.org")[-1]
-    assert (last.action, last.source, last.detail) == ("language", "page", "en -> cy")
+    assert (last.action, last.source, last.detail) == ("language", "page",
+                                                       "en -> cy (preferences)")
 
 
 def test_a_pause_leaves_the_lists_until_it_ends(store: Store, news: str) -> None:

@@ -126,14 +126,17 @@ class Service:
 
     # -- pages --------------------------------------------------------------------------------
 
-    def page(self, view: Page, slug: str, language: str, status: int = 200) -> HTMLResponse:
-        html = self.pages.render(view, slug, language)
+    def page(self, view: Page, slug: str, language: str, status: int = 200,
+             every: bool = False) -> HTMLResponse:
+        """`every`: a page of no newsletter (Pages.frame)."""
+        html = self.pages.render(view, slug, language, every)
         return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
     def message(self, slug: str, language: str, title: str, *paragraphs: str,
-                status: int = 200, links: list[links.Link] | None = None) -> HTMLResponse:
+                status: int = 200, links: list[links.Link] | None = None,
+                every: bool = False) -> HTMLResponse:
         return self.page(MessagePage(title, list(paragraphs), links or []), slug, language,
-                         status)
+                         status, every)
 
     # -- subscribers --------------------------------------------------------------------------
 

@@ -48,9 +48,10 @@ def _wants_json(request: Request) -> bool:
 def error_page(request: Request, status: int, title: str, *paragraphs: str,
                slug: str | None = None, language: str | None = None) -> Response:
     service = service_of(request)
+    every = slug is None  # a page of no newsletter offers every language of the service
     slug = slug or service.brand_of(request)
     language = language or service.language_of(request, slug)
-    return service.message(slug, language, title, *paragraphs, status=status)
+    return service.message(slug, language, title, *paragraphs, status=status, every=every)
 
 
 async def page_error(request: Request, exc: PageError) -> Response:

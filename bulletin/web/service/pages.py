@@ -39,6 +39,10 @@ class Pages:
             loader=jinja2.FileSystemLoader(self.directory), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.default = next(iter(workspace.settings.newsletters))
+        self.every = tuple(dict.fromkeys(code for newsletter in workspace.settings.newsletters
+                                         .values() for code in newsletter.languages))
+        """Every language of the service, offered by the pages of no newsletter (home,
+        errors), in the brand of the newsletter that is in the one chosen (brand_of)."""
         self.logos = {slug: banner_logo(workspace, slug)
                       for slug in workspace.settings.newsletters}
         """Each newsletter's logo for the dark banner (images.banner_logo)."""
@@ -63,9 +67,11 @@ class Pages:
             language = self.workspace.settings.newsletters[slug].languages[0]
         return in_language(value, language)
 
-    def frame(self, slug: str, language: str) -> Frame:
-        """What every page sees: its language, the brand and the newsletter's words."""
+    def frame(self, slug: str, language: str, every: bool = False) -> Frame:
+        """What every page sees: its language, the brand and the newsletter's words;
+        `every`: a page of no newsletter, which offers every language of the service."""
         newsletter = self.workspace.settings.newsletters[slug]
+        offered = self.every if every else newsletter.languages
         _ = self.gettext(language)
         brand = newsletter.brand
         shown, plate = self.logos[slug]
@@ -84,8 +90,7 @@ class Pages:
             logo=logo,
             footer_links=links.footer_links(newsletter.footer, _),
             languages=[LanguageChoice(code, language_name(code), code == language)
-                       for code in newsletter.languages] if len(newsletter.languages) > 1
-            else [],
+                       for code in offered] if len(offered) > 1 else [],
             date=lambda value: self.date(value, language),
         )
 
@@ -93,7 +98,7 @@ class Pages:
         day = value.date() if isinstance(value, datetime) else value
         return format_date(day, "d MMMM y", locale=language)
 
-    def render(self, page: Page, slug: str, language: str) -> str:
-        context = shallow(self.frame(slug, language))
+    def render(self, page: Page, slug: str, language: str, every: bool = False) -> str:
+        context = shallow(self.frame(slug, language, every))
         context.update(page.values())
         return self.env.get_template(f"pages/{page.template}").render(context)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -30,14 +30,15 @@ ARCHIVE_HEADERS = {
 
 
 @router.get("/", response_class=HTMLResponse, summary="The newsletters of this service")
-async def home(service: ServiceDep, lang: str | None = LangQuery) -> Response:
+async def home(request: Request, service: ServiceDep,
+               lang: str | None = LangQuery) -> Response:
     pages = service.pages
-    slug = pages.default
+    slug = service.brand_of(request)  # the page of no newsletter: in any of the service's
     language = pages.language(slug, lang)
     _ = pages.gettext(language)
     items = [NewsletterLink(s, pages.text(n.name, s, language))
              for s, n in service.workspace.settings.newsletters.items()]
-    return service.page(HomePage(_("Newsletters"), items), slug, language)
+    return service.page(HomePage(_("Newsletters"), items), slug, language, every=True)
 
 
 @router.get("/archive/{newsletter}", response_class=HTMLResponse,
