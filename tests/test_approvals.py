@@ -114,6 +114,16 @@ def test_an_approval_of_the_issue_covers_one_languages_edition(workspace: Path) 
                               "cohes3ion-cy").covered_by(whole.parts)
 
 
+def test_an_image_whose_name_has_a_space_is_hashed_and_named(tmp_path: Path) -> None:
+    (tmp_path / "my photo.png").write_bytes(b"\x89PNG one")
+    (tmp_path / "it's.png").write_bytes(b"\x89PNG two")
+    issue = tmp_path / "issue.yaml"
+    issue.write_text('sections:\n  - image: {src: "my photo.png", alt: x}\n'
+                     '  - image:\n      src: "it\'s.png"\n')
+    assert fingerprint.local_files(issue, tmp_path, []) == [
+        (tmp_path / "my photo.png").resolve(), (tmp_path / "it's.png").resolve()]
+
+
 def test_local_images_are_hashed_and_named(tmp_path: Path) -> None:
     (tmp_path / "img").mkdir()
     (tmp_path / "img" / "a.png").write_bytes(b"\x89PNG one")

@@ -37,7 +37,7 @@ LIST = "the list"
 ISSUE = "the issue file"
 SETTINGS = "bulletin.toml"
 
-_SOURCE = re.compile(r"""\b(?:dark_)?src\s*:\s*["']?([^"'\s,}#]+)""")
+_SOURCE = re.compile(r"""\b(?:dark_)?src\s*:\s*(?:"([^"]+)"|'([^']+)'|([^"'\s,}#]+))""")
 """A `src:` or `dark_src:` value in the issue file (flow or block style)."""
 
 
@@ -119,7 +119,7 @@ def local_files(issue: Path, root: Path, brand: Iterable[object]) -> list[Path]:
         text = issue.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
-    named = [(issue.parent, match) for match in _SOURCE.findall(text)]
+    named = [(issue.parent, "".join(match)) for match in _SOURCE.findall(text)]
     named += [(root, str(source)) for source in brand if isinstance(source, str | Path)]
     for base, name in named:
         if "://" in name or name.startswith(("data:", "cid:")):
