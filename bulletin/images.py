@@ -35,7 +35,7 @@ CONTENT_WIDTH = 552
 """The widest an image is shown in the default theme: 600 px less 24 px padding each side."""
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """A larger file is refused before it is decoded: a camera original, not a picture to mail."""
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 40_000_000  # an image's (or an animation's frames together)
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif"}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
 _JPEG_QUALITY = 82
@@ -56,11 +56,9 @@ class Placed:
     """An image as the email shows it."""
 
     url: str
-    width: int
-    """Display width in CSS pixels (the HTML's width)."""
+    width: int  # display width in CSS pixels (the HTML's width)
     height: int
-    file: MediaFile | None = None
-    """The processed local file; None for a remote URL (whose size is not known)."""
+    file: MediaFile | None = None  # the processed local file; None for a remote URL
     source: Path | None = None
 
 
@@ -82,8 +80,7 @@ class Images:
         return tuple(found.values())
 
     def heights(self) -> dict[str, tuple[int, int]]:
-        """URL -> (display width, display height) of each local image: its shape, for the
-        <img height> of whatever width the layout gives it."""
+        """URL -> (display width, height) of each local image, for set_heights."""
         return {p.url: (p.width, p.height)
                 for p in (*self.sections.values(), self.logo, self.logo_dark)
                 if p is not None and p.file is not None}
@@ -185,7 +182,8 @@ def process(path: Path, display_width: int, exact: bool = True
     except OSError as exc:
         raise ImageProblem(f"cannot read it: {exc.strerror}") from None
     if not path.is_file():
-        raise ImageProblem("is not a file")
+        raise ImageProblem("is a folder, not an image file; name the image file in it"
+                           if path.is_dir() else "is not a file; name an image file")
     if stat.st_size > MAX_FILE_BYTES:
         raise ImageProblem(f"the file is {stat.st_size / 1e6:.1f} MB, over the "
                            f"{MAX_FILE_BYTES // (1024 * 1024)} MB an image may be; export a "
@@ -198,7 +196,10 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
              ) -> tuple[str, bytes, str, int, int]:
     from PIL import Image, UnidentifiedImageError
 
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # it could be looked at, not read (its permissions)
+        raise ImageProblem(f"cannot read it: {exc.strerror}") from None
     if _looks_like_svg(raw):
         raise ImageProblem("SVG is not shown by most mail clients (Gmail, Outlook); export "
                            "it as PNG")
@@ -219,10 +220,10 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
                                    f"over the {MAX_PIXELS // 1_000_000} megapixels an "
                                    "animation's frames may be together; shorten or shrink it")
             frames = _frames(opened)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, Image.DecompressionBombError):
-            raise ImageProblem(f"over {MAX_PIXELS // 1_000_000} megapixels; export a "
-                               "smaller copy") from None
+    except Image.DecompressionBombError:  # over Pillow's own limit, far over ours
+        raise ImageProblem(f"over {MAX_PIXELS // 1_000_000} megapixels; export a smaller "
+                           "copy") from None
+    except UnidentifiedImageError:
         raise ImageProblem("not an image Pillow can read (is it really a JPEG, PNG or "
                            "GIF?); export it again") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -254,11 +255,9 @@ def _looks_like_svg(raw: bytes) -> bool:
 def _smoothable(frame: PILImage.Image) -> PILImage.Image:
     """`frame` in a mode Pillow resizes with a filter: it resizes palette and 1-bit images by
     picking pixels, which leaves a logo's edges jagged."""
-    if frame.mode == "1":
-        return frame.convert("L")
     if frame.mode == "P":
         return frame.convert("RGBA" if "transparency" in frame.info else "RGB")
-    return frame
+    return frame.convert("L") if frame.mode == "1" else frame
 
 
 def _srgb(image: PILImage.Image) -> PILImage.Image:

@@ -139,6 +139,9 @@ def example_issue() -> Path:
 def make_bad(folder: Path, kind: str) -> str:
     if kind == "missing":
         return "nowhere.jpg"
+    if kind == "folder":
+        (folder / "photos.jpg").mkdir()
+        return "photos.jpg"
     if kind == "text":
         (folder / "notes.png").write_text("not an image at all\n")
         return "notes.png"
@@ -159,6 +162,7 @@ def make_bad(folder: Path, kind: str) -> str:
 
 @pytest.mark.parametrize(("kind", "says"), [
     ("missing", "no such file"),
+    ("folder", "is a folder, not an image file; name the image file in it"),
     ("text", "not an image"),
     ("svg", "SVG is not shown by most mail clients"),
     ("huge", "20.3 MB, over the 10 MB"),

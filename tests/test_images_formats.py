@@ -188,3 +188,13 @@ def test_an_animation_of_too_many_frames_is_refused_before_it_is_decoded(
     message = str(caught.value)
     assert "\n" not in message
     assert "long.gif: 45 frames of 1000x1000 pixels, over the 40 megapixels" in message
+
+
+def test_a_file_that_cannot_be_read_is_one_line(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """A file that can be looked at but not read (permissions; here a file of /proc that
+    refuses reading even to root) is an error naming it, not a traceback."""
+    issue = issue_with_image(write_issue, "/proc/self/mem")
+    with pytest.raises(IssueError) as caught:
+        prepare(issue)
+    assert str(caught.value).startswith(f"{issue}:6: /proc/self/mem: cannot read it: ")
