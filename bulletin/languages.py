@@ -66,6 +66,14 @@ class LanguageOptions(Strict):
     languages include Welsh, else "first")."""
     parity: Parity = Parity()
 
+    @field_validator("languages", check_fields=False)
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        twice = next((code for n, code in enumerate(value) if code in value[:n]), None)
+        if twice is not None:
+            raise ValueError(f"'{twice}' is listed twice; list each language once")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _first_language_first(cls, data: Any) -> Any:
@@ -73,7 +81,8 @@ class LanguageOptions(Strict):
         every part (subject, blocks, editions, web pages) reads one order."""
         if isinstance(data, dict) and isinstance(data.get("languages"), list | tuple):
             first = data.get("first_language")
-            if isinstance(first, str) and first in data["languages"]:
+            if isinstance(first, str) and first in data["languages"] and \
+                    len(set(data["languages"])) == len(data["languages"]):  # else _each_once
                 data = {**data, "languages": list(ordered(data["languages"], first))}
         return data
 

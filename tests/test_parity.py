@@ -200,3 +200,13 @@ def test_a_placeholder_pattern_matching_empty_text_is_a_settings_error(
     code, output = check(example)
     assert code != 0 and output.startswith("Error: ") and len(output.splitlines()) == 1, output
     assert "parity.placeholders" in output and "matches empty text" in output, output
+
+
+def test_a_language_listed_twice_is_a_settings_error(example: Path) -> None:
+    config = example.parent.parent / "bulletin.toml"
+    text = config.read_text()
+    config.write_text(text.replace('languages = ["cy", "en"]', 'languages = ["cy", "en", "cy"]',
+                                   1))
+    code, output = check(example)
+    assert code != 0 and output.startswith("Error: ") and len(output.splitlines()) == 1, output
+    assert "newsletters.cohes3ion-bilingual.languages: 'cy' is listed twice" in output, output
