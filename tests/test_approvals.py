@@ -228,6 +228,19 @@ def test_an_edit_after_approval_is_refused_and_named_until_approved_again(
     assert used.actor == "Ann Sender" and "approved by Bob Approver" in (used.detail or "")
 
 
+def test_a_refusal_for_another_list_says_to_approve_for_that_list(setup: Path,
+                                                                   server: SmtpServer) -> None:
+    needs(setup, 1)
+    with Store.open(f"sqlite:///{setup / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion-staff", newsletter="cohes3ion")
+    issue = str(issue_of(setup))
+    code, output = bulletin("send", issue, "--list", "cohes3ion-staff", "--yes")
+    assert code == 1 and f"they run `bulletin approve {issue} --list cohes3ion-staff`" \
+        in output, output
+    code, output = bulletin("send", issue, "--yes")  # the newsletter's own list
+    assert code == 1 and f"they run `bulletin approve {issue}`" in output, output
+
+
 @pytest.mark.slow
 def test_the_senders_own_approval_does_not_count(setup: Path, server: SmtpServer) -> None:
     needs(setup, 2)

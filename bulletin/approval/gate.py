@@ -47,6 +47,8 @@ class Standing:
     """The distinct people among them who count (not the sender)."""
     changed: list[str]
     """What changed since the latest approval of other content (empty if none)."""
+    other_list: str | None = None
+    """The list, when it is not the newsletter's own (an approval must name it)."""
 
     @property
     def enough(self) -> bool:
@@ -65,7 +67,8 @@ def standing(store: Store, outgoing: Outgoing, issue: Path, list_name: str,
     current = [record for record in records if now.covered_by(record.parts)]
     stale = [record for record in records if not now.covered_by(record.parts)]
     return Standing(needed, sender, now, current, distinct(current, sender),
-                    now.changed(stale[-1].parts) if stale else [])
+                    now.changed(stale[-1].parts) if stale else [],
+                    None if list_name == outgoing.newsletter.mailing_list else list_name)
 
 
 def distinct(records: list[ApprovalRecord], sender: str | None) -> list[str]:
@@ -91,7 +94,8 @@ def require(found: Standing, issue: Path) -> None:
     raise ApprovalError(
         f"{issue}: not sent: needs {found.needed} approval{'s' * (found.needed != 1)} of the "
         f"current content from people other than {found.sender}; has {have}{own}{since}; "
-        f"they run `bulletin approve {issue}`")
+        f"they run `bulletin approve {issue}"
+        f"{f' --list {found.other_list}' if found.other_list else ''}`")
 
 
 def used(found: Standing) -> str:
