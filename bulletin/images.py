@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
     def place(src: str, base: Path, width: int, where: str, exact: bool) -> Placed | None:
         if not is_local(src):
             return None
-        path = (base / src).resolve()
+        path = Path(os.path.abspath(base / src))  # not resolve(): a symlink loop raises
         try:
             processed = process(path, width, exact)
         except ImageProblem as exc:
@@ -157,7 +158,7 @@ def banner_logo(workspace: Workspace, slug: str) -> tuple[Placed | None, bool]:
     where = workspace.where(("newsletters", slug, "brand", "logo", key))
     try:
         name, data, content_type, width, height = process(
-            (workspace.config_path.parent / src).resolve(), logo.width)
+            Path(os.path.abspath(workspace.config_path.parent / src)), logo.width)
     except ImageProblem as exc:
         raise IssueError(f"{where}: {src}: {exc}") from None
     settings = workspace.settings

@@ -198,3 +198,13 @@ def test_a_file_that_cannot_be_read_is_one_line(
     with pytest.raises(IssueError) as caught:
         prepare(issue)
     assert str(caught.value).startswith(f"{issue}:6: /proc/self/mem: cannot read it: ")
+
+
+def test_a_symlink_loop_is_one_line(write_issue: Callable[[str, str], Path]) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    (folder / "a.jpg").symlink_to("b.jpg")
+    (folder / "b.jpg").symlink_to("a.jpg")
+    issue = issue_with_image(write_issue, "a.jpg")
+    with pytest.raises(IssueError) as caught:
+        prepare(issue)
+    assert str(caught.value).startswith(f"{issue}:6: a.jpg: cannot read it: ")
