@@ -119,6 +119,24 @@ def test_a_schedule_due_while_the_service_was_busy_is_started_late_not_missed(
         is Due.MISSED
 
 
+def test_a_claim_left_by_an_earlier_process_with_this_pid_is_settled(tmp_path: Path) -> None:
+    """A service restarted in a container is PID 1 again, on the same host name: a schedule
+    its earlier life left running is not this one's."""
+    import os
+    import socket
+
+    from bulletin.schedule.worker import Scheduler
+
+    with Store.open(f"sqlite:///{tmp_path / 'bulletin.db'}") as store:
+        number = store.schedules.add("news/x", "/x.yaml", "news", NOW, "then", grace=30,
+                                     created_by="Ann")
+        assert store.schedules.claim(number, f"{socket.gethostname()}:{os.getpid()}:1f")
+        Scheduler(store, tmp_path / "bulletin.toml").look(NOW)
+        record = store.schedules.get(number)
+    assert record.status == "stopped" and "`bulletin send /x.yaml --list news` resumes it" \
+        in (record.report or ""), record
+
+
 # The store's claim.
 
 def test_one_claim_wins_among_many_services(database_url: str) -> None:

@@ -5,8 +5,9 @@ schedule twice, and runs it on a thread of its own (a schedule due during anothe
 send starts at its time); one that is more than its grace period late (the service was
 down) is marked missed and logged, never sent by itself.
 
-A schedule left running by a service of this machine that was killed is marked stopped (the
-send resumes with `bulletin send`). Failures of a look (the store gone) are logged in one
+A schedule left running by a service of this machine that was killed (its pid gone, or this
+very pid, reused: a container's restarted service is PID 1 again) is marked stopped (the send
+resumes with `bulletin send`). Failures of a look (the store gone) are logged in one
 line and tried again next cycle."""
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ class Scheduler:
         for record in self.store.schedules.all(statuses=(RUNNING,)):
             where, _, rest = (record.claimed_by or "").partition(":")
             pid = rest.partition(":")[0]
-            if where == host and pid.isdigit() and not _alive(int(pid)):
+            if where == host and pid.isdigit() and (
+                    not _alive(int(pid))  # killed; or this pid's earlier life (a container's 1)
+                    or (int(pid) == os.getpid() and record.claimed_by != self.name)):
                 self.store.schedules.finish(
                     record.id, jobs.STOPPED, f"the service sending it ({record.claimed_by}) "
                     f"stopped; `bulletin send {record.path} --list {record.list_name}` "
