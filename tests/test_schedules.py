@@ -39,6 +39,7 @@ def test_a_local_time_becomes_the_instant_it_names() -> None:
     assert parse_at("2026-07-01 09:00", "Europe/London", NOW) == \
         datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # BST
     assert parse_at(" 2026-07-01   09:00 ", "UTC", NOW) == datetime(2026, 7, 1, 9, tzinfo=UTC)
+    assert parse_at("2026-7-1 9:05", "UTC", NOW) == datetime(2026, 7, 1, 9, 5, tzinfo=UTC)
     assert timing.shown(datetime(2026, 7, 1, 8, tzinfo=UTC), "Europe/London") == \
         "2026-07-01 09:00 Europe/London"
 

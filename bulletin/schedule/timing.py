@@ -39,10 +39,13 @@ def parse_at(text: str, zone_name: str, now: datetime) -> datetime:
     """The UTC instant `text` (YYYY-MM-DD HH:MM, in `zone_name`) names; ScheduleError if it
     is unreadable, not after `now`, or ambiguous or skipped at a clock change."""
     where = zone(zone_name)
-    try:
-        local = datetime.fromisoformat(" ".join(text.split()))
-    except ValueError:
-        local = None
+    local = None
+    for read in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M")):
+        try:  # ISO 8601, or single digits as people write them: 2026-12-1 9:00
+            local = read(" ".join(text.split()))
+            break
+        except ValueError:
+            continue
     if local is None or ":" not in text:  # a date alone is not a time (midnight?)
         raise ScheduleError(f"--at {text}: not a time; write it as {FORMAT}, e.g. "
                             '"2026-12-01 09:00"')
