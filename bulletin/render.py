@@ -201,15 +201,17 @@ def render(loaded: IssueFile, workspace: Workspace, language: str | None = None)
 def render_edition(loaded: IssueFile, workspace: Workspace,
                    languages: tuple[str, ...]) -> Rendered:
     from .compose import compose
-    from .images import prepare, set_heights
+    from .imagelayout import fit
+    from .images import prepare
 
     newsletter = loaded.newsletter
     mode = newsletter.delivery if len(languages) > 1 else "single"
     images = prepare(loaded, workspace)
     composed = compose(loaded, workspace.theme_dir(newsletter.theme),
                        workspace.settings.base_url, languages, mode, images)
-    html = inline_css(set_heights(compile_mjml(composed.mjml), images.heights()), composed.css)
+    fitted, media = fit(compile_mjml(composed.mjml), images)  # heights and files as shown
+    html = inline_css(fitted, composed.css)
     return Rendered(newsletter=loaded.issue.newsletter, issue=loaded.slug,
                     language=languages[0], languages=languages, subject=composed.subject,
                     preheader=composed.preheader, html=html, text=composed.text,
-                    media=images.files)
+                    media=media)

@@ -208,3 +208,30 @@ def test_a_symlink_loop_is_one_line(write_issue: Callable[[str, str], Path]) -> 
     with pytest.raises(IssueError) as caught:
         prepare(issue)
     assert str(caught.value).startswith(f"{issue}:6: a.jpg: cannot read it: ")
+
+
+def test_an_image_in_a_side_by_side_column_is_twice_the_column_wide(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """Side by side, a section's image is shown in a column narrower than 552 px: its file is
+    twice that (sharp, and no heavier than needed), and the HTML and the files agree."""
+    folder = write_issue("", "placeholder.yaml").parent
+    photo(folder / "park.jpg", (2000, 1500))
+    issue = write_issue("""
+        newsletter: cohes3ion-bilingual
+        date: 2022-01-31
+        subject: {en: Images, cy: Delweddau}
+        preheader: {en: Some images today, cy: Rhai delweddau heddiw}
+        sections:
+          - heading: {en: A photo, cy: Llun}
+            image: {src: "park.jpg", alt: {en: The park, cy: Y parc}}
+            body: {en: Words here., cy: Geiriau yma.}
+        """, "side.yaml")
+    rendered = prepare(issue, delivery="side-by-side").rendered
+    img = img_of(rendered.html, "The park")
+    width = int(img.get("width"))
+    assert width < 552 and img_of(rendered.html, "Y parc").get("src") == img.get("src")
+    with shown(rendered, "The park") as out:
+        assert out.size == (2 * width, round(2 * width * 3 / 4))
+    names = {m.name for m in rendered.media}
+    linked = set(re.findall(r'/media/([0-9a-f]{20}\.(?:jpg|png|gif))"', rendered.html))
+    assert names == linked  # every file linked, no file left over
