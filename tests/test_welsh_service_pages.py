@@ -35,3 +35,15 @@ def test_a_page_of_no_newsletter_offers_every_language(web: Web, path: str) -> N
     lang, alternates, _ = seen(welsh.text)
     assert welsh.status_code == page.status_code
     assert lang == "cy" and sorted(alternates) == ["cy", "en"], (lang, alternates)
+
+
+def test_the_home_and_unsubscribe_pages_links_keep_the_chosen_language(web: Web) -> None:
+    home = web.http.get("/?lang=cy").text
+    assert 'href="subscribe/cohes3ion-bilingual?lang=cy"' in home, home
+    assert 'href="archive/cohes3ion-bilingual?lang=cy"' in home, home
+    ann = web.add("ann@example.org", "cohes3ion-bilingual", language="cy")
+    page = web.http.get(web.unsubscribe_url(ann).removeprefix(web.url) + "?lang=en").text
+    preferences = re.search(r'href="([^"]*preferences/[^"]*)"', page)
+    assert preferences and preferences[1].endswith("?lang=en"), page
+    chosen = web.http.get("/preferences/" + preferences[1].split("preferences/")[1]).text
+    assert '<html lang="en"' in chosen  # not the subscriber's recorded Welsh
