@@ -16,7 +16,6 @@ DEFAULT_PLACEHOLDERS = (
     r"translation to follow",
     r"cyfieithiad i ddilyn",
     r"\bTODO\b",
-    r"\bTBC\b",
     r"\[(?:cy|en)\]",
     r"lorem ipsum",
 )

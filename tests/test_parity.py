@@ -210,3 +210,15 @@ def test_a_language_listed_twice_is_a_settings_error(example: Path) -> None:
     code, output = check(example)
     assert code != 0 and output.startswith("Error: ") and len(output.splitlines()) == 1, output
     assert "newsletters.cohes3ion-bilingual.languages: 'cy' is listed twice" in output, output
+
+
+def test_an_event_to_be_confirmed_is_not_a_translation_placeholder(example: Path) -> None:
+    """"TBC" is English content (a date or venue to be confirmed), translated as "i'w
+    gadarnhau": not a sign of a missing translation, and no setting could turn it off."""
+    change(example, "en: Regional Action Plans Published",
+           "en: \"Regional Action Plans Published (launch event: date TBC)\"")
+    change(example, "cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol",
+           "cy: \"Cyhoeddi Cynlluniau Gweithredu Rhanbarthol (digwyddiad lansio: dyddiad i'w "
+           "gadarnhau)\"")
+    code, output = check(example)
+    assert code == 0, output
