@@ -107,7 +107,7 @@ def _placeholders(loaded: IssueFile, languages: list[str]) -> Iterator[Finding]:
                                "before sending")
         seen: dict[str, str] = {}
         for language in languages:
-            text = " ".join(value.get(language, "").split())
+            text = _plain(value.get(language, ""))  # the words read, not link targets
             other = seen.get(text)
             if other is not None and len(text) >= parity.identical_min:
                 yield _finding("error", "translation-identical",

@@ -222,3 +222,14 @@ def test_an_event_to_be_confirmed_is_not_a_translation_placeholder(example: Path
            "gadarnhau)\"")
     code, output = check(example)
     assert code == 0, output
+
+
+def test_a_link_alike_in_both_languages_is_not_untranslated_text(example: Path) -> None:
+    """What is compared is the words a reader reads: a long address behind a short name,
+    the same in every language (a project's name), is not text left untranslated."""
+    link = "[Cohes3ion](https://www.interregeurope.eu/cohes3ion/library#regional-action-plans)"
+    change(example, "  - heading:\n      cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol\n",
+           f"  - body:\n      cy: \"{link}\"\n      en: \"{link}\"\n"
+           "  - heading:\n      cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol\n")
+    code, output = check(example)
+    assert code == 0, output
