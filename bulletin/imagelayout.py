@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .images import Images, MediaFile, Placed, process, set_heights
+from .images import Images, MediaFile, Placed, process
 
 _IMG = re.compile(r"<img\b[^>]*>")
 _SRC = re.compile(r'\ssrc="([^"]*)"')
@@ -48,3 +48,26 @@ def _refit(html: str, files: dict[str, MediaFile], shown: Placed, width: int
     url = shown.url.removesuffix(shown.file.name) + name
     return (html.replace(f'src="{shown.url}"', f'src="{url}"'),
             {**files, name: MediaFile(name, data, content_type)})
+
+
+def set_heights(html: str, heights: dict[str, tuple[int, int]]) -> str:
+    """Each local image's <img height="auto"> (as MJML writes it) made its real height at the
+    width MJML gave it (narrower than asked in a side-by-side column, or when the issue asks
+    for more than the column), so the layout is reserved before the image loads and Outlook,
+    which sizes by the attributes, keeps its shape; its CSS height stays auto (phones)."""
+    if not heights:
+        return html
+
+    def fix(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', tag)
+        size = heights.get(src.group(1).replace("&amp;", "&")) if src else None
+        if size is None:
+            return tag
+        width, height = size
+        shown = re.search(r'\swidth="(\d+)"', tag)
+        if shown is not None and int(shown.group(1)) != width:
+            height = max(1, round(height * int(shown.group(1)) / width))
+        return tag.replace('height="auto"', f'height="{height}"', 1)
+
+    return re.sub(r"<img\b[^>]*>", fix, html)

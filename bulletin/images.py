@@ -300,7 +300,7 @@ def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
     (no exif, xmp, icc comment or text chunks)."""
     from PIL import Image
 
-    out = io.BytesIO()
+    out, loop = io.BytesIO(), frames[0][0].info.get("loop")  # none: the GIF plays once
     frames = [(_bare(frame), duration) for frame, duration in frames]
     first = frames[0][0]
     if kind == "JPEG":
@@ -321,11 +321,12 @@ def _encode(kind: str, frames: list[tuple[PILImage.Image, int]]) -> bytes:
         images = [_palette(frame) if frame.mode not in ("P", "L") else frame
                   for frame, _ in frames]
         if len(images) > 1:
-            see_through = {"transparency": _CLEAR} if any(
+            options = {"transparency": _CLEAR} if any(
                 "transparency" in image.info for image in images) else {}
-            images[0].save(out, "GIF", save_all=True, append_images=images[1:], loop=0,
+            options.update({} if loop is None else {"loop": loop})
+            images[0].save(out, "GIF", save_all=True, append_images=images[1:],
                            duration=[duration for _, duration in frames], optimize=True,
-                           disposal=2, **see_through)
+                           disposal=2, **options)
         else:
             images[0].save(out, "GIF", optimize=True)
     return out.getvalue()
@@ -361,29 +362,6 @@ def _bare(frame: PILImage.Image) -> PILImage.Image:
     if hasattr(bare, "_exif"):
         bare._exif = None
     return bare
-
-
-def set_heights(html: str, heights: dict[str, tuple[int, int]]) -> str:
-    """Each local image's <img height="auto"> (as MJML writes it) made its real height at the
-    width MJML gave it (narrower than asked in a side-by-side column, or when the issue asks
-    for more than the column), so the layout is reserved before the image loads and Outlook,
-    which sizes by the attributes, keeps its shape; its CSS height stays auto (phones)."""
-    if not heights:
-        return html
-
-    def fix(match: re.Match[str]) -> str:
-        tag = match.group(0)
-        src = re.search(r'\ssrc="([^"]*)"', tag)
-        size = heights.get(src.group(1).replace("&amp;", "&")) if src else None
-        if size is None:
-            return tag
-        width, height = size
-        shown = re.search(r'\swidth="(\d+)"', tag)
-        if shown is not None and int(shown.group(1)) != width:
-            height = max(1, round(height * int(shown.group(1)) / width))
-        return tag.replace('height="auto"', f'height="{height}"', 1)
-
-    return re.sub(r"<img\b[^>]*>", fix, html)
 
 
 def inline_for_preview(html: str, files: Iterable[MediaFile], urls: dict[str, str]) -> str:

@@ -235,3 +235,15 @@ def test_an_image_in_a_side_by_side_column_is_twice_the_column_wide(
     names = {m.name for m in rendered.media}
     linked = set(re.findall(r'/media/([0-9a-f]{20}\.(?:jpg|png|gif))"', rendered.html))
     assert names == linked  # every file linked, no file left over
+
+
+@pytest.mark.parametrize("loop", [None, 0, 3])
+def test_an_animation_loops_as_its_file_says(write_issue: Callable[[str, str], Path],
+                                             loop: int | None) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    frames = [Image.new("RGB", (300, 100), colour) for colour in ("red", "blue")]
+    options = {} if loop is None else {"loop": loop}
+    frames[0].save(folder / "once.gif", save_all=True, append_images=frames[1:], duration=100,
+                   **options)
+    with shown(prepare(issue_with_image(write_issue, "once.gif")).rendered) as out:
+        assert out.n_frames == 2 and out.info.get("loop") == loop  # None: plays once
