@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -197,6 +198,7 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
              ) -> tuple[str, bytes, str, int, int]:
     from PIL import Image, UnidentifiedImageError
 
+    warnings.filterwarnings("ignore", module=r"PIL\.")  # a bomb, damaged EXIF: ours says why
     try:
         raw = path.read_bytes()
     except OSError as exc:  # it could be looked at, not read (its permissions)

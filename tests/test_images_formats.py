@@ -247,3 +247,18 @@ def test_an_animation_loops_as_its_file_says(write_issue: Callable[[str, str], P
                    **options)
     with shown(prepare(issue_with_image(write_issue, "once.gif")).rendered) as out:
         assert out.n_frames == 2 and out.info.get("loop") == loop  # None: plays once
+
+
+def test_pillow_s_warnings_do_not_reach_the_user(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """An image over Pillow's own limit (89 megapixels), or with damaged EXIF, made Pillow
+    print a warning, with a path into its source, before the one line that says why."""
+    import warnings
+
+    folder = write_issue("", "placeholder.yaml").parent
+    Image.new("1", (10000, 9500)).save(folder / "vast.png", optimize=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(IssueError, match="over the 40 megapixels"):
+            prepare(issue_with_image(write_issue, "vast.png"))
+    assert [str(w.message) for w in caught] == []
