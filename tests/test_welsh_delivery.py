@@ -117,3 +117,19 @@ def test_send_lang_warns_that_it_sends_one_language_ahead(
     code, output = bulletin("send", str(path), "--lang", "en", "--yes")
     assert code == 0, output
     assert "this sends en ahead of the other languages" in output
+
+
+def test_a_language_the_newsletter_is_not_written_in_counts_as_not_known(
+        workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subscriber whose recorded language is neither Welsh nor English (chosen for another
+    newsletter, or imported) is one whose language among these is not known: they get what
+    unknown_language says (every language, by default with Welsh), not the Welsh alone."""
+    people: dict[str, str | None] = {"cy0@example.org": "cy", "en0@example.org": "en",
+                                     "fr0@example.org": "fr", "anon0@example.org": None}
+    code, output = bulletin("send", str(prepare(workspace, server, monkeypatch, people)),
+                            "--yes")
+    assert code == 0, output
+    assert dict(subjects(server)) == {"cy0@example.org": SUBJECTS["cy"],
+                                      "en0@example.org": SUBJECTS["en"],
+                                      "fr0@example.org": SUBJECTS["cy+en"],
+                                      "anon0@example.org": SUBJECTS["cy+en"]}

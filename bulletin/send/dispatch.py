@@ -29,6 +29,7 @@ from email.utils import format_datetime
 from typing import ParamSpec, TypeVar
 
 from ..errors import SendError
+from ..languages import UNKNOWN
 from ..message import Recipient, verp_address
 from ..personalise import MessageTemplate
 from ..store.journal import Journal
@@ -77,7 +78,7 @@ class Dispatcher:
         self.ledger = ledger
         self.issue = issue
         self.templates = templates
-        self.default_language = default_language
+        self.fallback = templates.get(UNKNOWN) or templates[default_language]  # lang unknown
         self.envelope_from = envelope_from
         self.transport = transport
         self.settings = settings
@@ -219,8 +220,7 @@ class Dispatcher:
         while (claim := await self._queue.get()) is not None:
             await self._limit.wait()
             try:
-                template = self.templates.get(claim.language or "") or \
-                    self.templates[self.default_language]
+                template = self.templates.get(claim.language or UNKNOWN) or self.fallback
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
                 # The delivery token: in the Message-ID, and (VERP) the envelope sender.
                 token = template.signer.sign_delivery(claim.id)
