@@ -206,6 +206,9 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
     if _looks_like_svg(raw):
         raise ImageProblem("SVG is not shown by most mail clients (Gmail, Outlook); export "
                            "it as PNG")
+    if raw[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):  # an iPhone's
+        raise ImageProblem("a HEIC photo (as iPhones take them), which mail clients do not "
+                           "show; export it as JPEG")
     try:
         with Image.open(io.BytesIO(raw)) as opened:  # reads the header alone
             kind = opened.format or "?"

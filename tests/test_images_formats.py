@@ -262,3 +262,10 @@ def test_pillow_s_warnings_do_not_reach_the_user(
         with pytest.raises(IssueError, match="over the 40 megapixels"):
             prepare(issue_with_image(write_issue, "vast.png"))
     assert [str(w.message) for w in caught] == []
+
+
+def test_an_iphone_heic_photo_is_named_as_heic(write_issue: Callable[[str, str], Path]) -> None:
+    folder = write_issue("", "placeholder.yaml").parent
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)
+    with pytest.raises(IssueError, match=r"a HEIC photo .*export it as JPEG"):
+        prepare(issue_with_image(write_issue, "IMG_0001.HEIC"))
