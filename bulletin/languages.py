@@ -15,7 +15,7 @@ from .fields import Language, Strict, Url
 DEFAULT_PLACEHOLDERS = (
     r"translation to follow",
     r"cyfieithiad i ddilyn",
-    r"\bTODO\b",
+    r"(?-i:\bTODO\b)",  # in capitals only: "todo" is a word in other languages
     r"\[(?:cy|en)\]",
     r"lorem ipsum",
 )

@@ -22,6 +22,10 @@ from .yamlsource import Loc, dotted
 if TYPE_CHECKING:
     from .issue import IssueFile
 
+NEVER_SENT = frozenset({"translation-placeholder"})
+"""Finding codes that `send --force` cannot override: a translation still to come must never
+go out, whatever the reason given."""
+
 SHORT = 20
 """Texts shorter than this (in every language) are not compared by length."""
 

@@ -233,3 +233,26 @@ def test_a_link_alike_in_both_languages_is_not_untranslated_text(example: Path) 
            "  - heading:\n      cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol\n")
     code, output = check(example)
     assert code == 0, output
+
+
+def test_force_does_not_send_a_translation_placeholder(example: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other check errors can be sent past with a reason; a translation still to come never."""
+    monkeypatch.setenv("BULLETIN_SECRET_KEY", "k" * 32)
+    change(example, "cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol",
+           "cy: \"[Cyfieithiad i ddilyn] Cyhoeddi\"")
+    code, output = bulletin("send", str(example), "--dry-run", "--yes", "--force",
+                            "the board said so", "--config",
+                            str(example.parent.parent / "bulletin.toml"))
+    assert code == 1, output
+    assert "--force does not send a translation still to come" in " ".join(output.split())
+    assert "translation-placeholder" in output
+
+
+def test_todo_in_small_letters_is_a_word_not_a_placeholder(example: Path) -> None:
+    """"todo" is Spanish and Portuguese for "all"; only TODO in capitals marks unfinished text."""
+    change(example, "cy: Cyhoeddi Cynlluniau Gweithredu Rhanbarthol",
+           "cy: \"Cyhoeddi Cynlluniau Gweithredu Rhanbarthol (todo)\"")
+    code, output = check(example)
+    assert code == 0, output
+    assert "translation-placeholder" not in output, output

@@ -30,6 +30,7 @@ from ..approval import gate
 from ..approval.gate import Standing
 from ..errors import SendError
 from ..message import envelope_from
+from ..parity import NEVER_SENT
 from ..personalise import MessageTemplate
 from ..store import AuditRecord, Claim, Store
 from ..store.inbound import IssueReturns
@@ -143,6 +144,9 @@ def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
     sent. A dry run checks all a send would check."""
     if outgoing.errors and request.force is None:
         raise SendError(refusal(request.issue, outgoing.errors))
+    never = [error for error in outgoing.errors if error.code in NEVER_SENT]
+    if never:
+        raise SendError(refusal(request.issue, never, forcible=False))
     workspace = outgoing.workspace
     key = links.secret_key()  # a dry run refuses what the send would refuse
     config = send_config(workspace, request.connections, request.per_second, request.per_hour)
@@ -194,12 +198,15 @@ async def _dispatch(dispatcher: Dispatcher) -> Report:
             loop.remove_signal_handler(number)
 
 
-def refusal(issue: Path, errors: list[Notice]) -> str:
-    """The lines of the error a send with check errors stops with."""
+def refusal(issue: Path, errors: list[Notice], forcible: bool = True) -> str:
+    """The lines of the error a send with check errors stops with; `forcible` False for
+    errors that --force does not override (parity.NEVER_SENT)."""
     number = f"{len(errors)} error{'s' * (len(errors) != 1)}"
-    return "\n".join([f"{issue}: not sent: `bulletin check` finds {number}; fix "
-                      f"{'them' if len(errors) > 1 else 'it'}, or send anyway with "
-                      '--force "REASON" (the reason goes to the audit trail)',
+    them = "them" if len(errors) > 1 else "it"
+    advice = (f"fix {them}, or send anyway with --force \"REASON\" (the reason goes to the "
+              "audit trail)" if forcible else f"fix {them}: --force does not send a "
+              "translation still to come")
+    return "\n".join([f"{issue}: not sent: `bulletin check` finds {number}; {advice}",
                       *map(str, errors)])
 
 
