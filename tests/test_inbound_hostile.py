@@ -5,9 +5,12 @@ with binary data. Each must be classed as what it is, and never an auto-reply as
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
+
 import pytest
 
-from bulletin.inbound import NotAnEmailError, classify
+from bulletin.inbound import Classification, NotAnEmailError, classify
 
 ORIGINAL = ("From: News <news@bulletin.example>\n"
             "To: gone@corp.example\n"
@@ -124,3 +127,36 @@ def test_exim_marks_its_bounces_auto_replied_and_they_stay_bounces() -> None:
                 "<gone@example.org>:\n    550 5.1.1 <gone@example.org>: User unknown\n")
     got = classify(raw)
     assert (got.kind, got.recipients) == ("hard", ("gone@example.org",))
+
+
+def _within(seconds: int, work: Callable[[], object]) -> object:
+    """`work()`, or a failure when it runs past `seconds` (a bound hundreds of times what
+    it needs: the inputs below took hours on the quadratic code)."""
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still working after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        return work()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+REPORT = ("From: MAILER-DAEMON@mx.example.net\nTo: bounces@bulletin.example\n"
+          "Subject: Undelivered Mail Returned to Sender\nReturn-Path: <>\n"
+          "Content-Type: text/plain\n\n")
+
+
+@pytest.mark.parametrize("line", [
+    " " * 190_000 + "x",
+    " " * 190_000 + "gone@example.org user unknown",
+    "\t" * 100_000 + "> " + " " * 90_000 + "x@y.example",
+    "-" * 190_000 + "!",
+    "gone@example.org failed\n" + "\n" * 150_000 + "x",
+    "message-id: <a@b.example>\n" + " \n" * 80_000 + "x",
+    "This is the mail system at host x.\n" + " \n" * 80_000 + "<a@b.example>: 550 unknown",
+])
+def test_a_report_with_endless_white_space_or_dashes_is_classified_promptly(line: str) -> None:
+    got = _within(60, lambda: classify((REPORT + line + "\n").encode()))
+    assert isinstance(got, Classification)

@@ -72,12 +72,15 @@ FAILURE_PHRASE = re.compile(
     r"not deliver|nie istnieje|not a valid user|no such user|user unknown|does not exist|"
     r"n'a pas pu|no pudo ser entregado|не может быть доставлено|"
     r"невозможно доставить|无法发送", re.IGNORECASE)
+# Lines that quote a sender header, or give advice or a link: never a failed recipient.
+# Possessive white space, and the advice searched for rather than reached by ".*": a line
+# of endless white space must not take quadratic time.
 _NOT_RECIPIENT_LINE = re.compile(
-    r"^\s*(?:>\s*)?(?:from|message-id|in-reply-to|references|received|return-path|"
+    r"^\s*+(?:>\s*+)?(?:from|message-id|in-reply-to|references|received|return-path|"
     r"reply-to|sender|errors-to|x-[\w-]+|list-[\w-]+|mail from|envelope-from|"
-    r"reporting-mta|dkim-signature|authentication-results|arc-[\w-]+|"
-    r"(?:.*\bplease contact\b)|(?:.*\bfor (?:further )?(?:assistance|help)\b)|"
-    r"(?:.*https?://))\b", re.IGNORECASE)
+    r"reporting-mta|dkim-signature|authentication-results|arc-[\w-]+)\b", re.IGNORECASE)
+_ADVICE = re.compile(r"\bplease contact\b|\bfor (?:further )?(?:assistance|help)\b|https?://",
+                     re.IGNORECASE)
 _LOCAL_NOT_RECIPIENT = re.compile(
     r"^(?:mailer-?daemon|postmaster|abuse|root|nobody|hostmaster|webmaster)$", re.IGNORECASE)
 
@@ -162,7 +165,7 @@ def _candidates(text: str, exclusions: Exclusions, strict: bool) -> list[str]:
     seen: list[str] = []
     lowered: set[str] = set()
     for line in text.splitlines():
-        if _NOT_RECIPIENT_LINE.match(line) or "@" not in line:
+        if "@" not in line or _NOT_RECIPIENT_LINE.match(line) or _ADVICE.search(line):
             continue
         for match in ADDRESS.finditer(line):
             before = line[max(0, match.start() - 12):match.start()].lower()

@@ -16,7 +16,7 @@ _MARKER = re.compile(
     r"following recipient\(?s?\)? could not be reached|"
     r"delivery has failed to these recipients|your message couldn't be delivered|"
     r"microsoft exchange|office ?365|outlook\.com|"
-    r"^\s*your message\s*$", re.IGNORECASE | re.MULTILINE)
+    r"^[ \t]*+your message[ \t\r]*$", re.IGNORECASE | re.MULTILINE)
 _BLOCK = re.compile(r"could not be reached|delivery has failed to these recipients|"
                     r"did not reach the following recipient|couldn't be delivered to|"
                     r"was not delivered to|undeliverable to the following",

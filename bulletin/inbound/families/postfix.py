@@ -12,7 +12,7 @@ from bulletin.inbound.message import Parsed
 _MARKER = re.compile(r"this is the [\w .()/-]{0,60}program at host|"
                      r"i'm sorry to have to inform you that (?:the|your) message",
                      re.IGNORECASE)
-_BLOCK = re.compile(r"^\s*<[^>\s]+@[^>\s]+>(?: \(expanded from <[^>]+>\))?:",
+_BLOCK = re.compile(r"^[ \t]*+<[^>\s]+@[^>\s]+>(?: \(expanded from <[^>]+>\))?:",
                     re.MULTILINE)
 
 

@@ -10,9 +10,11 @@ from bulletin.inbound.families.base import Finding
 from bulletin.inbound.families.textual import scan
 from bulletin.inbound.message import Parsed
 
-_MARKER = re.compile(r"-+ ?the following addresses? (?:had|have) (?:permanent fatal errors|"
-                     r"delivery notifications|transient non-fatal errors) ?-+|"
-                     r"-+ ?transcript of session follows ?-+", re.IGNORECASE)
+# Each run of dashes tried once, from its start (a line of dashes alone must not take
+# quadratic time).
+_MARKER = re.compile(r"(?<!-)-++ ?the following addresses? (?:had|have) (?:permanent fatal "
+                     r"errors|delivery notifications|transient non-fatal errors) ?-+|"
+                     r"(?<!-)-++ ?transcript of session follows ?-+", re.IGNORECASE)
 _BLOCK = re.compile(r"the following addresses? (?:had|have)", re.IGNORECASE)
 
 
