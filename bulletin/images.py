@@ -225,6 +225,7 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
                 raise ImageProblem(f"{count} frames of {opened.width}x{opened.height} pixels, "
                                    f"over the {MAX_PIXELS // 1_000_000} megapixels an "
                                    "animation's frames may be together; shorten or shrink it")
+            natural_width, natural_height = _draft(opened, display_width, exact)
             frames = _frames(opened)
     except Image.DecompressionBombError:  # over Pillow's own limit, far over ours
         raise ImageProblem(f"over {MAX_PIXELS // 1_000_000} megapixels; export a smaller "
@@ -236,11 +237,9 @@ def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
         raise ImageProblem(f"a damaged image ({exc}); export it again") from None
     if kind == "WEBP":  # most mail clients cannot show WebP: PNG keeps its transparency
         kind = "PNG"
-    first = frames[0][0]
-    natural_width, natural_height = first.size
     shown = display_width if exact else min(display_width, natural_width)
     target = min(natural_width, 2 * shown)
-    if target < natural_width:
+    if target < frames[0][0].width:
         height = max(1, round(natural_height * target / natural_width))
         frames = [(_smoothable(frame).resize((target, height), Image.Resampling.LANCZOS), duration)
                   for frame, duration in frames]
@@ -256,6 +255,20 @@ def _looks_like_svg(raw: bytes) -> bool:
     order mark, XML declaration, comment or DOCTYPE."""
     head = raw[:4096].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
     return head.startswith(b"<") and b"<svg" in head
+
+
+def _draft(opened: PILImage.Image, display_width: int, exact: bool) -> tuple[int, int]:
+    """The image's upright size; a JPEG set to decode at 1/2, 1/4 or 1/8 scale when that is
+    still at least what it is resized to (a camera photo then decodes several times faster)."""
+    wide, high = opened.size
+    turned = opened.format == "JPEG" and opened.getexif().get(0x0112) in (5, 6, 7, 8)
+    if turned:
+        wide, high = high, wide
+    if opened.format == "JPEG":
+        target = min(wide, 2 * (display_width if exact else min(display_width, wide)))
+        box = (target, -(-high * target // wide))  # the height rounded up
+        opened.draft(None, box[::-1] if turned else box)
+    return wide, high
 
 
 def _smoothable(frame: PILImage.Image) -> PILImage.Image:

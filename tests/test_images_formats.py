@@ -269,3 +269,22 @@ def test_an_iphone_heic_photo_is_named_as_heic(write_issue: Callable[[str, str],
     (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)
     with pytest.raises(IssueError, match=r"a HEIC photo .*export it as JPEG"):
         prepare(issue_with_image(write_issue, "IMG_0001.HEIC"))
+
+
+def test_a_large_turned_jpeg_decoded_at_a_smaller_scale_keeps_its_shape_and_way_up(
+        write_issue: Callable[[str, str], Path]) -> None:
+    """A camera JPEG is decoded at a fraction of its size when that is still at least twice
+    what is shown; turned by its EXIF orientation, the fraction is of the upright size."""
+    folder = write_issue("", "placeholder.yaml").parent
+    stored = Image.new("RGB", (6000, 3000), (20, 120, 220))
+    stored.paste((220, 30, 30), (0, 0, 3000, 3000))  # the left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: the red half on top
+    stored.save(folder / "turned.jpg", quality=80, exif=exif.tobytes())
+    rendered = prepare(issue_with_image(write_issue, "turned.jpg")).rendered
+    img = img_of(rendered.html, "The science park")
+    assert (img.get("width"), img.get("height")) == ("552", "1104")
+    with shown(rendered) as out:
+        assert out.size == (1104, 2208)
+        top, bottom = out.getpixel((552, 200)), out.getpixel((552, 2000))
+    assert top[0] > 180 and bottom[2] > 180, (top, bottom)
