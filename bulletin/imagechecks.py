@@ -50,6 +50,15 @@ def check_images(loaded: IssueFile, rendered: Rendered, budget: int,
                        f"the alt text '{alt}' is a file name, which a screen reader reads "
                        "out; describe what the image shows")
                 break
+    logo, workspace = loaded.newsletter.brand.logo, loaded.workspace
+    if logo is not None and workspace is not None:  # the logo's, on bulletin.toml's line
+        names = [alt for alt in (in_language(logo.alt, language)
+                                 for language in rendered.languages) if is_file_name(alt)]
+        if names:
+            yield ("warning", "image-alt-file-name", workspace.where(
+                ("newsletters", issue.newsletter, "brand", "logo", "alt")),
+                f"the logo's alt text '{names[0]}' is a file name, which a screen reader "
+                "reads out; give the organisation's name")
     total = sum(len(media.data) for media in rendered.media)
     if total > budget:
         largest = max(rendered.media, key=lambda media: len(media.data))

@@ -49,6 +49,28 @@ def test_alt_text_that_is_a_file_name_is_a_warning(write_issue: Callable[[str, s
     assert code == 0
 
 
+def test_a_logo_s_alt_text_that_is_a_file_name_is_a_warning_on_bulletin_toml_s_line(
+        workspace: Path, write_issue: Callable[[str, str], Path]) -> None:
+    config = workspace / "bulletin.toml"
+    rows = config.read_text().split("\n")
+    line = next(n for n, row in enumerate(rows, 1) if row.startswith("alt = "))
+    rows[line - 1] = 'alt = "wg-logo.png"'
+    config.write_text("\n".join(rows))
+    issue = write_issue("""
+        newsletter: cohes3ion
+        date: 2022-01-31
+        subject: Alt text
+        sections:
+          - heading: Words
+            body: Words.
+        """)
+    code, lines = check(issue)
+    (found,) = findings(lines, "image-alt-file-name")
+    assert found.startswith(f"warning image-alt-file-name {config}:{line}: the logo's alt text "
+                            "'wg-logo.png' is a file name")
+    assert code == 0
+
+
 @given(st.text(alphabet=st.characters(categories=["L", "Zs"]), min_size=1, max_size=40))
 def test_words_are_not_a_file_name(words: str) -> None:
     assert not is_file_name(words)
