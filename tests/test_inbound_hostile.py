@@ -5,6 +5,8 @@ with binary data. Each must be classed as what it is, and never an auto-reply as
 
 from __future__ import annotations
 
+import base64
+import quopri
 import signal
 from collections.abc import Callable
 
@@ -160,3 +162,25 @@ REPORT = ("From: MAILER-DAEMON@mx.example.net\nTo: bounces@bulletin.example\n"
 def test_a_report_with_endless_white_space_or_dashes_is_classified_promptly(line: str) -> None:
     got = _within(60, lambda: classify((REPORT + line + "\n").encode()))
     assert isinstance(got, Classification)
+
+
+DSN_FIELDS = (b"Reporting-MTA: dns; mx.corp.example\r\n\r\n"
+              b"Final-Recipient: rfc822; gone@corp.example\r\nAction: failed\r\n"
+              b"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n")
+
+
+@pytest.mark.parametrize(("encoding", "body"), [
+    ("base64", base64.encodebytes(DSN_FIELDS)),
+    ("quoted-printable", quopri.encodestring(DSN_FIELDS, quotetabs=True)),
+])
+def test_a_delivery_status_part_in_a_transfer_encoding_is_read(encoding: str,
+                                                               body: bytes) -> None:
+    raw = (b"From: postmaster@corp.example\r\nTo: bounces@bulletin.example\r\n"
+           b"Subject: Undeliverable: Issue 4\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+           b"--B\r\nContent-Type: text/plain\r\n\r\n"
+           b"Delivery has failed to these recipients or groups:\r\n\r\nJane Doe\r\n\r\n"
+           b"--B\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: "
+           + encoding.encode() + b"\r\n\r\n" + body + b"\r\n--B--\r\n")
+    got = classify(raw)
+    assert (got.kind, got.recipients, got.status) == ("hard", ("gone@corp.example",), "5.1.1")
