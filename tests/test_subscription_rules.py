@@ -87,8 +87,11 @@ def test_a_left_subscriber_asking_again_by_double_opt_in_is_pending() -> None:
 def test_blanks_are_filled_but_nothing_is_overwritten() -> None:
     before = State(Person("active", "Ann", None), "active")
     decision = subscribe(before, Request(name="Annie", language="cy"))
-    assert (decision.outcome, decision.filled, decision.audit) == ("unchanged", True, ())
+    assert (decision.outcome, decision.filled) == ("unchanged", True)
+    assert decision.audit == (AuditRow("language", None, None, False),)  # the choice recorded
     assert decision.after.subscriber == Person("active", "Ann", "cy")
+    named = subscribe(State(Person("active", None, "cy"), "active"), Request(name="Ann"))
+    assert (named.filled, named.audit) == (True, ())  # a name filled in is not audited
     nothing = subscribe(before, Request(name="", language=""))
     assert (nothing.filled, nothing.after) == (False, before)
 

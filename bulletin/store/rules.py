@@ -27,7 +27,9 @@ The rules:
 - every change of status or membership is an audit row, in this order: the status change
   (action confirm or resubscribe; about the subscriber, so on no list), then the membership
   (action join; on the list). A new subscriber gets one row, "subscribe", on the list.
-  Filling in a name or language is not audited.
+  Filling in a name is not audited; filling in a language is (each person's language choice
+  kept in the audit trail, the Welsh Language Standards): a row "language" (about the
+  subscriber, on no list) when the subscription changed nothing else.
 
 What the caller adds: the timestamps, the audit rows' source, actor and detail, the consent
 source written when `consent` is set, and the words of a refusal (`left_how` says why).
@@ -125,6 +127,10 @@ _SUBSCRIBED = {status: (AuditRow("subscribe", None, status, True),) for status i
 """The audit of a new subscriber, by status (made once: the import asks for each row)."""
 
 
+_LANGUAGE = AuditRow("language", None, None, False)
+"""A language filled in, with no other change to record it with."""
+
+
 def subscribe(before: State, request: Request) -> Decision:
     """What subscribing `before`'s address to the list as `request` asks does (see the module
     docstring for the rules)."""
@@ -160,6 +166,8 @@ def subscribe(before: State, request: Request) -> Decision:
     elif before.membership != "active":
         audit.append(AuditRow("join", before.membership, "active", True))
         outcome = "resubscribed"
+    if not audit and language != old.language:
+        audit.append(_LANGUAGE)
     return Decision(outcome, State(Person(status, name, language), "active", False),
                     tuple(audit), filled=(name, language) != (old.name, old.language),
                     consent=status != old.status)

@@ -136,14 +136,11 @@ class Subscriptions(Aggregate):
             elif membership.status != "active":
                 membership.status, membership.updated_at = "active", at
             chosen = f"language {person.language} ({subscriber.language_source})" \
-                if chose else None  # in the audit trail: with the subscription, else alone
+                if chose else None  # in the audit trail, with the first row (rules.py)
             for row in decision.audit:
                 record(session, subscriber, row.action, row.old_status, row.new_status, source,
                        actor, list_id=on_list if row.on_list else None, detail=chosen)
                 chosen = None
-            if chosen:
-                record(session, subscriber, "language", None, None, source, actor,
-                       detail=chosen)
             return decision.outcome
 
     def unsubscribe(self, who: SubscriberRef, list_name: str | None = None, *, source: str,
