@@ -184,3 +184,15 @@ def test_a_delivery_status_part_in_a_transfer_encoding_is_read(encoding: str,
            + encoding.encode() + b"\r\n\r\n" + body + b"\r\n--B--\r\n")
     got = classify(raw)
     assert (got.kind, got.recipients, got.status) == ("hard", ("gone@corp.example",), "5.1.1")
+
+
+def test_a_feedback_report_part_in_base64_is_read() -> None:
+    fields = (b"Feedback-Type: not-spam\r\nUser-Agent: FBL/1.0\r\nVersion: 1\r\n"
+              b"Original-Rcpt-To: ann@example.org\r\n")
+    raw = (b"From: fbl@isp.example\r\nTo: fbl@bulletin.example\r\nSubject: FW: Issue 4\r\n"
+           b"MIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/report; report-type=feedback-report; boundary="B"\r\n\r\n'
+           b"--B\r\nContent-Type: text/plain\r\n\r\nA report.\r\n"
+           b"--B\r\nContent-Type: message/feedback-report\r\nContent-Transfer-Encoding: base64"
+           b"\r\n\r\n" + base64.encodebytes(fields) + b"\r\n--B--\r\n")
+    assert classify(raw).kind == "not-bounce"  # not-spam: changes nothing

@@ -8,10 +8,13 @@ helper here degrades to "" or None rather than raising."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.header
 import email.message
 import email.policy
+import quopri
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -260,3 +263,24 @@ def _collect(part: email.message.Message, out: list[email.message.Message],
         return
     if depth > 0 or not part.is_multipart():
         out.append(part)
+
+
+def report_fields_text(part: email.message.Message, payload: object) -> str | None:
+    """The text of a report's fields part (message/delivery-status, message/feedback-report;
+    `payload` its parsed payload) sent base64 or quoted-printable, as some servers do though
+    the RFCs say 7bit, which the parser took for header blocks; None for a part in no
+    transfer encoding."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return None
+    if isinstance(payload, list):
+        raw = "\n".join(block.as_string() for block in payload
+                        if isinstance(block, email.message.Message))
+    else:
+        raw = payload if isinstance(payload, str) else ""
+    try:
+        data = base64.b64decode("".join(raw.split())) if encoding == "base64" else \
+            quopri.decodestring(raw.encode("ascii", "replace"))
+    except (ValueError, binascii.Error):
+        return None
+    return data.decode("utf-8", "replace")

@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 
 from bulletin.inbound.families.base import Failure, Finding
-from bulletin.inbound.message import Parsed, addresses_in, content_type, header, part_text
+from bulletin.inbound.message import (
+    Parsed,
+    addresses_in,
+    content_type,
+    header,
+    part_text,
+    report_fields_text,
+)
 from bulletin.inbound.model import Kind
 
 _FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$", re.MULTILINE)
@@ -24,11 +31,11 @@ def _fields(p: Parsed) -> dict[str, list[str]] | None:
         if content_type(part) != "message/feedback-report":
             continue
         payload = part.get_payload()
-        text = ""
-        if isinstance(payload, list):
+        text = report_fields_text(part, payload)
+        if text is None and isinstance(payload, list):
             text = "\n".join(f"{k}: {v}" for block in payload if hasattr(block, "items")
                              for k, v in block.items())
-        else:
+        elif text is None:
             text = part_text(part)
         found: dict[str, list[str]] = {}
         for name, value in _FIELD.findall(text):

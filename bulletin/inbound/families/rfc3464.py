@@ -6,10 +6,7 @@ sender wrote) is preferred to the Final-Recipient (after aliasing) when both are
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email.message
-import quopri
 import re
 
 from bulletin.inbound.families.base import (
@@ -28,6 +25,7 @@ from bulletin.inbound.message import (
     headers,
     normalise_address,
     part_text,
+    report_fields_text,
 )
 from bulletin.inbound.reasons import find_status
 
@@ -38,7 +36,7 @@ _FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$")
 def _blocks(part: email.message.Message) -> list[dict[str, str]]:
     """The field blocks of a delivery-status part (the first is the per-message block)."""
     payload = part.get_payload()
-    encoded = _decoded(part, payload)
+    encoded = report_fields_text(part, payload)
     if encoded is not None:
         text = encoded
     elif isinstance(payload, list):
@@ -155,22 +153,3 @@ def _original_recipient(p: Parsed, exclusions: Exclusions) -> list[str]:
              for a in addresses_in(value) if exclusions.allows(a, strict=False)}
     return list(found.values()) if len(found) == 1 else []
 
-
-def _decoded(part: email.message.Message, payload: object) -> str | None:
-    """The text of a delivery-status part sent base64 or quoted-printable (some servers
-    do, though RFC 3464 says 7bit), which the parser took for header blocks; None for one
-    in no transfer encoding."""
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if encoding not in ("base64", "quoted-printable"):
-        return None
-    if isinstance(payload, list):
-        raw = "\n".join(block.as_string() for block in payload
-                        if isinstance(block, email.message.Message))
-    else:
-        raw = payload if isinstance(payload, str) else ""
-    try:
-        data = base64.b64decode("".join(raw.split())) if encoding == "base64" else \
-            quopri.decodestring(raw.encode("ascii", "replace"))
-    except (ValueError, binascii.Error):
-        return None
-    return data.decode("utf-8", "replace")
