@@ -196,3 +196,16 @@ def test_a_feedback_report_part_in_base64_is_read() -> None:
            b"--B\r\nContent-Type: message/feedback-report\r\nContent-Transfer-Encoding: base64"
            b"\r\n\r\n" + base64.encodebytes(fields) + b"\r\n--B--\r\n")
     assert classify(raw).kind == "not-bounce"  # not-spam: changes nothing
+
+
+def test_an_international_dsn_names_its_utf8_recipient_as_written() -> None:
+    raw = ("From: MAILER-DAEMON@mx.example.net\nTo: bounces@bulletin.example\n"
+           "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+           'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+           "--B\nContent-Type: text/plain; charset=utf-8\n\nThe mail system\n"
+           "--B\nContent-Type: message/global-delivery-status; charset=utf-8\n\n"
+           "Reporting-MTA: dns; mx.example.net\n\n"
+           "Final-Recipient: utf-8; jäne@例え.jp\nAction: failed\nStatus: 5.1.1\n"
+           "\n--B--\n").encode()
+    got = classify(raw)
+    assert (got.kind, got.recipients) == ("hard", ("jäne@例え.jp",))

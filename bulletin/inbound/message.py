@@ -83,9 +83,20 @@ def decode_header(value: object) -> str:
         text = "".join(_chunk(data, charset) for data, charset in chunks)
     except Exception:
         text = str(value)
+    return _SPACE.sub(" ", re.sub(r"[\r\n\x00-\x08\x0b-\x1f]+", " ", raw_8bit(text))).strip()
+
+
+def raw_8bit(text: str) -> str:
+    """`text` with the raw 8-bit bytes the parser kept as surrogate escapes read as UTF-8
+    (else Latin-1)."""
     if _SURROGATE.search(text):
-        text = _chunk(text.encode("utf-8", "surrogateescape"), None)
-    return _SPACE.sub(" ", re.sub(r"[\r\n\x00-\x08\x0b-\x1f]+", " ", text)).strip()
+        return bytes_text(text.encode("utf-8", "surrogateescape"))
+    return text
+
+
+def bytes_text(data: bytes) -> str:
+    """`data` read as UTF-8, else Latin-1."""
+    return _chunk(data, None)
 
 
 def _chunk(data: bytes | str, charset: str | None) -> str:

@@ -24,6 +24,7 @@ from bulletin.inbound.message import (
     decode_header,
     headers,
     normalise_address,
+    bytes_text,
     part_text,
     report_fields_text,
 )
@@ -45,9 +46,11 @@ def _blocks(part: email.message.Message) -> list[dict[str, str]]:
             if not isinstance(block, email.message.Message):
                 continue
             lines = [f"{k}: {decode_header(v)}" for k, v in block.items()]
-            rest = block.get_payload()
-            if isinstance(rest, str) and ":" in rest:
-                lines.append(rest)
+            # Its bytes as sent (get_payload() without decode replaces 8-bit ones), read as
+            # UTF-8: message/global-delivery-status names recipients in it.
+            rest = block.get_payload(decode=True)
+            if isinstance(rest, bytes) and b":" in rest:
+                lines.append(bytes_text(rest))
             chunks.append("\n".join(lines))
         text = "\n\n".join(chunks)
     else:
