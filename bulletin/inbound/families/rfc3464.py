@@ -20,11 +20,11 @@ from bulletin.inbound.families.base import (
 from bulletin.inbound.message import (
     Parsed,
     addresses_in,
+    bytes_text,
     content_type,
     decode_header,
     headers,
     normalise_address,
-    bytes_text,
     part_text,
     report_fields_text,
 )
