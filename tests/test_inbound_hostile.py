@@ -11,6 +11,8 @@ import signal
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bulletin.inbound import Classification, NotAnEmailError, classify
 
@@ -209,3 +211,52 @@ def test_an_international_dsn_names_its_utf8_recipient_as_written() -> None:
            "\n--B--\n").encode()
     got = classify(raw)
     assert (got.kind, got.recipients) == ("hard", ("jäne@例え.jp",))
+
+
+_TEXTS = st.text(max_size=120) | st.sampled_from([
+    "Final-Recipient: rfc822;\nAction: failed\nStatus: 5.1.1\n",
+    "Final-Recipient: rfc822; a@b.example\nAction: failed\nStatus: 5.1.1\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n",
+    "Feedback-Type: abuse\nOriginal-Rcpt-To: a@b.example\n", "=?utf-7?B?K0FPay0=?=",
+    "=?unknown-8bit?Q?=E9?=", "Message-ID: <x@y>\n\n", "-" * 300, " \n" * 200])
+
+
+@st.composite
+def _mime(draw: st.DrawFn, depth: int = 0) -> str:
+    """A MIME part of any type, charset and transfer encoding, nested up to six deep, with
+    boundaries that may be wrong or never closed."""
+    kind = draw(st.sampled_from([
+        "text/plain", "text/html", "message/rfc822", "message/delivery-status",
+        "message/global-delivery-status", "message/feedback-report", "text/rfc822-headers",
+        "multipart/report", "multipart/mixed", "application/octet-stream"]))
+    charset = draw(st.sampled_from(["utf-8", "unknown-8bit", "utf-7", "x-unknown", "utf-16",
+                                    "", "iso-2022-jp", "bogus\x00"]))
+    encoding = draw(st.sampled_from(["7bit", "8bit", "base64", "quoted-printable", "bogus"]))
+    boundary = draw(st.text(alphabet="ab\"= ;-", max_size=5))
+    head = (f'Content-Type: {kind}; charset="{charset}"; boundary="{boundary}"\n'
+            f"Content-Transfer-Encoding: {encoding}\n")
+    if kind.startswith("multipart/") and depth < 6:
+        body = "".join(f"--{boundary}\n" + draw(_mime(depth + 1)) + "\n"
+                       for _ in range(draw(st.integers(0, 3))))
+        body += f"--{boundary}--\n" if draw(st.booleans()) else ""
+    elif kind.startswith("message/") and depth < 6 and draw(st.booleans()):
+        body = draw(_mime(depth + 1))
+    else:
+        body = draw(_TEXTS)
+    return head + "\n" + body
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_mime(), st.sampled_from(["utf-8", "latin-1", "utf-16"]),
+       st.sampled_from(["\n", "\r\n", "\r"]))
+def test_any_report_shaped_mime_is_classified_or_refused_in_one_line(
+        part: str, codec: str, end: str) -> None:
+    raw = ("From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail\nMIME-Version: 1.0\n"
+           + part).replace("\n", end).encode(codec, "replace")
+    try:
+        got = classify(raw)
+    except NotAnEmailError as error:
+        assert "\n" not in str(error)
+        return
+    assert isinstance(got, Classification)
+    assert all("@" in a for a in got.recipients)
