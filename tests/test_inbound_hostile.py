@@ -260,3 +260,18 @@ def test_any_report_shaped_mime_is_classified_or_refused_in_one_line(
         return
     assert isinstance(got, Classification)
     assert all("@" in a for a in got.recipients)
+
+
+def test_a_report_quoting_reports_five_deep_is_traced_by_the_innermost_original() -> None:
+    inner = (b"From: News <news@bulletin.example>\nTo: deep@example.org\n"
+             b"Message-ID: <deep@bulletin.example>\nSubject: Issue 4\n\nHello\n")
+    for depth in range(5):
+        inner = (b"From: MAILER-DAEMON@mx%d.example.net\nSubject: Undelivered Mail\n"
+                 b"Message-ID: <report%d@mx.example.net>\nMIME-Version: 1.0\n"
+                 b'Content-Type: multipart/report; report-type=delivery-status; boundary="N%d"'
+                 b"\n\n--N%d\nContent-Type: text/plain\n\nDelivery failed.\n--N%d\n"
+                 b"Content-Type: message/rfc822\n\n" % ((depth,) * 5)
+                 + inner + b"\n--N%d--\n" % depth)
+    got = classify(inner)
+    assert got.kind != "hard"
+    assert got.original_message_id == "<deep@bulletin.example>"

@@ -229,20 +229,27 @@ class Parsed:
 
     @cached_property
     def original(self) -> email.message.Message | None:
-        """The quoted original message (or its headers), when the report includes it."""
+        """The quoted original message (or its headers), when the report includes it: past
+        any quoted reports (a report of a report), the first that is not one."""
+        report: email.message.Message | None = None
         for part in self.msg.walk() if self.msg.is_multipart() else []:
             kind = content_type(part)
             if kind in ("message/rfc822", "message/global"):
                 payload = part.get_payload()
                 if isinstance(payload, list) and payload and isinstance(
                         payload[0], email.message.Message):
-                    return payload[0]
+                    if content_type(payload[0]) != "multipart/report":
+                        return payload[0]
+                    report = report or payload[0]  # walk() goes on into it
+                    continue
                 if isinstance(payload, str):
                     return email.message_from_string(payload, policy=email.policy.compat32)
             if kind in ("text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers",
                         "message/global-headers"):
                 return email.message_from_string(part_text(part).lstrip(),
                                                  policy=email.policy.compat32)
+        if report is not None:
+            return report
         found = _ORIGINAL_MARKERS.search(self.text)
         if found:
             rest = self.text[found.end():].lstrip("\n")
@@ -285,8 +292,14 @@ def report_fields_text(part: email.message.Message, payload: object) -> str | No
     if encoding not in ("base64", "quoted-printable"):
         return None
     if isinstance(payload, list):
-        raw = "\n".join(block.as_string() for block in payload
-                        if isinstance(block, email.message.Message))
+        # Rebuilt from the blocks' fields and bodies (as_string() fails on some charsets).
+        chunks = []
+        for block in payload:
+            if isinstance(block, email.message.Message):
+                body = block.get_payload(decode=True)
+                chunks.append("\n".join([f"{k}: {v}" for k, v in block.items()] + [
+                    "", bytes_text(body) if isinstance(body, bytes) else ""]))
+        raw = "\n".join(chunks)
     else:
         raw = payload if isinstance(payload, str) else ""
     try:
