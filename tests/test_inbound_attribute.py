@@ -15,6 +15,7 @@ from bulletin import links
 from bulletin.errors import TokenError
 from bulletin.inbound import Classification
 from bulletin.inbound.attribute import (
+    FORGED,
     NOBODY,
     Ours,
     attribute,
@@ -163,15 +164,15 @@ def test_a_forged_token_naming_a_subscriber_attributes_nothing() -> None:
     original = {"From": "news@x.org"}
     by_verp = bounce(envelope_to=f"b+{forged}@x.org", recipients=("bob@example.org",),
                      original_headers=original)
-    assert attribute(by_verp, b"", KEY, lookups, ours) == NOBODY
+    assert attribute(by_verp, b"", KEY, lookups, ours) == FORGED
     by_id = bounce(recipients=("bob@example.org",), original_headers=original,
                    original_message_id=delivery_message_id(forged, "x.org"))
-    assert attribute(by_id, b"", KEY, lookups, ours) == NOBODY
+    assert attribute(by_id, b"", KEY, lookups, ours) == FORGED
     # Even with a good token beside it: a forged one means the report is not to be trusted.
     good = links.sign_delivery(7, KEY)
     assert attribute(bounce(envelope_to=f"b+{good}@x.org", recipients=("bob@example.org",),
                             original_message_id=delivery_message_id(forged, "x.org")),
-                     b"", KEY, lookups, ours) == NOBODY
+                     b"", KEY, lookups, ours) == FORGED
 
 
 def test_a_complaint_needs_a_verified_token() -> None:
@@ -226,7 +227,8 @@ def test_an_unsubscribe_request_needs_its_token() -> None:
                                                                        OTHER), token[:-2]):
         assert attribute(Classification(kind="unsubscribe", token=bad,
                                         recipients=("bob@example.org",)),
-                         b"From: bob@example.org\n\nunsubscribe\n", KEY, lookups) == NOBODY
+                         b"From: bob@example.org\n\nunsubscribe\n", KEY, lookups) == (
+            NOBODY if bad is None else FORGED)
 
 
 def test_policy() -> None:

@@ -339,3 +339,24 @@ def test_receive_keeps_personal_data_out_of_an_unexpected_failure(
     assert result.exit_code == 75
     assert "try again later" in result.output and "RuntimeError" in result.output
     assert "ann@example.org" not in result.output
+
+
+@pytest.mark.slow
+def test_a_token_that_does_not_verify_is_named_as_the_reason(setup: Setup,
+                                                             workspace: Path) -> None:
+    bob = setup.ids()["bob@example.org"]
+    forged = links.sign("unsubscribe", str(bob), b"x" * 32)
+    cut = links.sign("unsubscribe", str(bob), KEY.encode())[:-6]
+    for token in (forged, cut):
+        raw = unsubscribe_request(MAILTO, "bob@example.org", token)
+        done = process(setup.store, setup.workspace, raw, source="pipe")
+        assert (done.ours, done.action) == (False, "ignored")
+        assert "token does not verify" in done.note
+        said = receive(workspace, raw)
+        assert said.returncode == 0 and "token does not verify" in said.stdout, said.stdout
+    verp = dsn(setup.sent("cohes3ion/issue-1", "ann@example.org"),
+               verp_address(ENVELOPE, links.sign_delivery(1, b"x" * 32)), "ann@example.org",
+               "5.1.1", "550 5.1.1 no such user")
+    assert "token does not verify" in process(setup.store, setup.workspace, verp,
+                                              source="pipe").note
+    assert setup.store.subscriber("bob@example.org").status == "active"

@@ -86,7 +86,8 @@ def receive_command(config: StoreConfigOpt = None) -> None:
         _fail(EX_TEMPFAIL, f"not processed, try again later: unexpected {type(exc).__name__}")
     what = "already processed" if done.duplicate else done.action
     subscriber = f" subscriber {done.subscriber_id}" if done.subscriber_id is not None else ""
-    out.print(f"{done.kind}:{subscriber} {what}" + ("" if done.ours else " (not ours)"))
+    out.print(escape(f"{done.kind}:{subscriber} {what}" + (
+        "" if done.ours else f" (not ours: {done.note})" if done.note else " (not ours)")))
 
 
 @app.command("fetch")

@@ -88,6 +88,8 @@ class Attribution:
     delivery: Delivery | None = None
     recipient: str | None = None
     """The address the report is about, as it names it (else the delivery's)."""
+    refused: str = ""
+    """Why no one: set when a token was there and did not verify."""
 
     @property
     def found(self) -> bool:
@@ -95,6 +97,8 @@ class Attribution:
 
 
 NOBODY = Attribution("none")
+FORGED = Attribution("none", refused="its token does not verify (forged, cut short, or "
+                                     "signed by another installation)")
 
 
 def verp_token(envelope_to: str | None) -> str | None:
@@ -152,7 +156,7 @@ def attribute(classification: Classification, raw: bytes, key: bytes,
             verified.append((how, row))
         elif (how == "verp" and _TOKEN_SHAPE.fullmatch(token)) or \
                 (how == "message-id" and _is_our_format(token, c, raw)):
-            return NOBODY  # a token of ours that does not verify: forged, or not ours
+            return FORGED  # a token of ours that does not verify: forged, or not ours
     for how, row in verified:
         delivery = lookups.delivery(row)
         if delivery is not None:
@@ -191,5 +195,5 @@ def _unsubscriber(token: str | None, key: bytes) -> Attribution:
     try:
         subject = links.verify(token, "unsubscribe", key, now=int(time.time()))
     except TokenError:
-        return NOBODY
-    return Attribution("token", int(subject)) if subject.isdigit() else NOBODY
+        return FORGED
+    return Attribution("token", int(subject)) if subject.isdigit() else FORGED

@@ -64,6 +64,8 @@ class Processed:
     attribution: str = "none"
     """How it was traced to the subscriber: verp, message-id, address or token."""
     classification: Classification | None = None
+    note: str = ""
+    """Why it is not ours, when that is worth saying (a token that does not verify)."""
 
 
 def message_key(raw: bytes) -> str:
@@ -178,7 +180,8 @@ def _prepare(reads: Reads, workspace: Workspace, marks: Ours, c: Classification,
                          classification=c)
     found = attribute(c, evidence, links.secret_key(), reads, marks)
     if not found.found:
-        return Processed(c.kind, False, False, None, "ignored", classification=c)
+        return Processed(c.kind, False, False, None, "ignored", classification=c,
+                         note=found.refused)
     issue = found.delivery.issue if found.delivery else None
     rules = policy.rules_for(workspace, issue, c.envelope_to)
     soft = policy.soft_rule(rules, now(), policy.newsletter_of(workspace, issue,
