@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulletin.inbound import Classification, NotAnEmailError, classify
+from bulletin.inbound.families.rfc3464 import MOST
 
 ORIGINAL = ("From: News <news@bulletin.example>\n"
             "To: gone@corp.example\n"
@@ -275,3 +276,16 @@ def test_a_report_quoting_reports_five_deep_is_traced_by_the_innermost_original(
     got = classify(inner)
     assert got.kind != "hard"
     assert got.original_message_id == "<deep@bulletin.example>"
+
+
+def test_a_report_naming_tens_of_thousands_of_recipients_is_read_up_to_a_thousand() -> None:
+    blocks = "".join(f"Final-Recipient: rfc822; u{n}@example.org\nAction: failed\n"
+                     f"Status: 5.1.1\n\n" for n in range(20_000))
+    raw = ("From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail\nMIME-Version: 1.0\n"
+           'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+           "--B\nContent-Type: text/plain\n\nDelivery failed.\n"
+           "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+           + blocks + "--B--\n").encode()
+    got = classify(raw)
+    assert got.kind == "hard" and len(got.recipients) == MOST
+    assert got.recipients[0] == "u0@example.org"

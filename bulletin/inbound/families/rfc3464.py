@@ -31,6 +31,10 @@ from bulletin.inbound.message import (
 from bulletin.inbound.reasons import find_status
 
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+MOST = 1000
+"""Recipients read from one report, at most: one of our messages has one recipient, and
+servers take a few hundred a message; a report naming tens of thousands is cut here rather
+than costing the mailbox's pass a minute."""
 _FIELD = re.compile(r"^([A-Za-z][\w-]*)[ \t]*:[ \t]*(.*)$")
 
 
@@ -92,7 +96,7 @@ def detect(p: Parsed) -> Finding | None:
     unnamed: list[Failure] = []
     seen: set[str] = set()
     for part in parts:
-        for block in _blocks(part):
+        for block in _blocks(part)[:MOST + 1]:
             raw = block.get("original-recipient") or block.get("final-recipient") \
                 or block.get("x-actual-recipient") or ""
             address = _address(raw)
