@@ -65,6 +65,8 @@ class Notice:
     where: str
     """The file and line, where the finding has them."""
     message: str
+    forcible: bool = True
+    """False for an error `send --force` does not override (parity.NEVER_SENT)."""
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message} [{self.code}]"
@@ -91,13 +93,14 @@ class Outgoing:
         first = editions[0]
         findings = None
         if check:
+            from ..parity import NEVER_SENT
             from ..workflow import run_checks
 
             found: list[Notice] = []
             for prepared in editions:
                 found += [notice for notice in (
-                    Notice(f.level, f.code, f.where, f.message) for f in run_checks(prepared))
-                    if notice not in found]
+                    Notice(f.level, f.code, f.where, f.message, f.code not in NEVER_SENT)
+                    for f in run_checks(prepared)) if notice not in found]
             findings = tuple(found)
         return cls(first.workspace, first.loaded.newsletter,
                    tuple(Edition(p.rendered, *public_copy(p)) for p in editions), findings)

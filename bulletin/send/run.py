@@ -30,7 +30,6 @@ from ..approval import gate
 from ..approval.gate import Standing
 from ..errors import SendError
 from ..message import envelope_from
-from ..parity import NEVER_SENT
 from ..personalise import MessageTemplate
 from ..store import AuditRecord, Claim, Store
 from ..store.inbound import IssueReturns
@@ -144,7 +143,7 @@ def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
     sent. A dry run checks all a send would check."""
     if outgoing.errors and request.force is None:
         raise SendError(refusal(request.issue, outgoing.errors))
-    never = [error for error in outgoing.errors if error.code in NEVER_SENT]
+    never = [error for error in outgoing.errors if not error.forcible]
     if never:
         raise SendError(refusal(request.issue, never, forcible=False))
     workspace = outgoing.workspace
@@ -200,7 +199,7 @@ async def _dispatch(dispatcher: Dispatcher) -> Report:
 
 def refusal(issue: Path, errors: list[Notice], forcible: bool = True) -> str:
     """The lines of the error a send with check errors stops with; `forcible` False for
-    errors that --force does not override (parity.NEVER_SENT)."""
+    errors that --force does not override (Notice.forcible)."""
     number = f"{len(errors)} error{'s' * (len(errors) != 1)}"
     them = "them" if len(errors) > 1 else "it"
     advice = (f"fix {them}, or send anyway with --force \"REASON\" (the reason goes to the "
