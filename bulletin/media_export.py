@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import OutputError
 from .images import MediaFile, is_media_name
+from .outfile import write_bytes
 
 
 def write(folder: Path, files: Iterable[MediaFile]) -> list[Path]:
@@ -22,13 +23,7 @@ def write(folder: Path, files: Iterable[MediaFile]) -> list[Path]:
         path = folder / media.name
         if path.is_file():
             continue
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            temporary.write_bytes(media.data)
-            temporary.replace(path)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        write_bytes(path, media.data, OutputError)
         written.append(path)
     return written
 

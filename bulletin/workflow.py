@@ -11,6 +11,7 @@ from .errors import OutputError
 from .issue import IssueFile, load_issue
 from .languages import for_unknown_language
 from .message import SAMPLE_RECIPIENT, build_message, recipient_values, to_bytes
+from .outfile import write_bytes
 from .render import Rendered, editions, render, render_edition
 from .settings import Workspace, find_config, load_workspace
 
@@ -113,13 +114,7 @@ def write_outputs(prepared: Prepared, out_dir: Path, stem: str | None = None) ->
                          (".txt", filled.text.encode()),
                          (".eml", filled.eml)):
         path = out_dir / f"{stem or prepared.loaded.slug}{suffix}"
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            temporary.write_bytes(data)
-            temporary.replace(path)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        write_bytes(path, data, OutputError)
         written.append(path)
     return written
 

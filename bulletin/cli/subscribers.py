@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import BulletinError
+from ..outfile import replacing
 from . import subscriber_show
 from .common import StoreConfigOpt, actor, err, out, reported
 from .database import open_store as _store
@@ -145,17 +146,8 @@ def export_command(
             sys.stdout.flush()
             err.print(f"{_number(count, 'subscriber')} exported")
             return
-        temporary = out_file.with_name(out_file.name + ".tmp")
-        try:
-            with temporary.open("w", encoding="utf-8", newline="") as stream:
-                count = store.export_csv(list_name, stream)
-            temporary.replace(out_file)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise BulletinError(f"{out_file}: cannot write: {exc.strerror or exc}") from None
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with replacing(out_file, BulletinError) as stream:
+            count = store.export_csv(list_name, stream)
     out.print(f"wrote {_number(count, 'subscriber')} to {escape(str(out_file))}")
 
 

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import BulletinError
+from ..outfile import replacing
 from .common import StoreConfigOpt, actor, out, reported
 from .database import open_store
 
@@ -104,14 +105,8 @@ def export_command(
             _write(rows, sys.stdout)
             sys.stdout.flush()
             return
-        temporary = file.with_name(file.name + ".tmp")
-        try:
-            with temporary.open("w", encoding="utf-8", newline="") as stream:
-                _write(rows, stream)
-            temporary.replace(file)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise BulletinError(f"{file}: cannot write: {exc.strerror or exc}") from None
+        with replacing(file, BulletinError) as stream:
+            _write(rows, stream)
     out.print(f"wrote {len(rows):,} suppressed address{'es' * (len(rows) != 1)} to "
               f"{escape(str(file))}")
 
