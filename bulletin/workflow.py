@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import links
-from .checks import Finding, check
 from .errors import OutputError
 from .issue import IssueFile, load_issue
 from .languages import for_unknown_language
@@ -14,6 +14,9 @@ from .message import SAMPLE_RECIPIENT, build_message, recipient_values, to_bytes
 from .outfile import write_bytes
 from .render import Rendered, editions, render, render_edition
 from .settings import Workspace, find_config, load_workspace
+
+if TYPE_CHECKING:  # the checks (parity, image checks, lxml) load only where they run
+    from .checks import Finding
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ def run_checks(prepared: Prepared, filled: Sample | None = None,
                fetch_images: bool = False) -> list[Finding]:
     """The checks, on the sample subscriber's parts (made here, without an .eml, if not
     given); with `fetch_images`, remote images are fetched to measure them."""
+    from .checks import check
+
     if filled is not None:
         return check(prepared.loaded, prepared.rendered, filled.html, filled.text,
                      fetch_images)

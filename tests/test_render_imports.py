@@ -20,6 +20,8 @@ result = CliRunner().invoke(app, ["render", sys.argv[1], "--out", sys.argv[2]])
 assert result.exit_code == 0, result.output
 print(sorted(name for name in sys.modules if name == "requests" or name.startswith("requests.")))
 """
+UNNEEDED = ("bulletin.checks", "bulletin.parity", "bulletin.imagechecks")
+RENDER_LOADS = RENDER.rsplit("print(", 1)[0] + f"print(sorted(set({UNNEEDED!r}) & set(sys.modules)))"
 
 
 def run(code: str, *args: str) -> str:
@@ -34,6 +36,15 @@ def test_a_render_does_not_import_requests(workspace: Path, tmp_path: Path) -> N
     issue.write_text(EXAMPLE.read_text())
     assert run(RENDER, str(issue), str(tmp_path / "out")) == "[]"
     assert (tmp_path / "out" / f"{EXAMPLE.stem}.html").stat().st_size > 10_000
+
+
+def test_a_render_does_not_import_the_checks(workspace: Path, tmp_path: Path) -> None:
+    """The pre-send checks (parity's rules, the image checks, lxml parsing) load only where
+    checks run: `bulletin check`, send, the preview."""
+    issue = workspace / "issues" / EXAMPLE.name
+    issue.write_text(EXAMPLE.read_text())
+    assert run(RENDER_LOADS, str(issue), str(tmp_path / "out")) == "[]"
+    assert (tmp_path / "out" / f"{EXAMPLE.stem}.eml").is_file()
 
 
 def test_requests_is_the_real_module_to_everyone_after_premailer_is_loaded() -> None:
