@@ -21,7 +21,8 @@ assert result.exit_code == 0, result.output
 print(sorted(name for name in sys.modules if name == "requests" or name.startswith("requests.")))
 """
 UNNEEDED = ("bulletin.checks", "bulletin.parity", "bulletin.imagechecks")
-RENDER_LOADS = RENDER.rsplit("print(", 1)[0] + f"print(sorted(set({UNNEEDED!r}) & set(sys.modules)))"
+RENDER_LOADS = (RENDER.rsplit("print(", 1)[0]
+                + f"print(sorted(set({UNNEEDED!r}) & set(sys.modules)))")
 
 
 def run(code: str, *args: str) -> str:
