@@ -213,3 +213,22 @@ def test_messages_released_at_a_stop_do_not_count_as_attempts(
     assert report.stopped == "interrupted" and report.sent == 1
     assert sorted(after.values()) == sorted(
         [("sent", None, 1)] + [("pending", None, 0)] * (len(PEOPLE) - 1)), after
+
+
+def test_the_summary_counts_a_running_senders_messages_apart_not_uncertain(
+        url: str, workspace: Path, server: SmtpServer) -> None:
+    """The end-of-run summary: the rows a sender still running here holds are its own, not
+    uncertain; only those of a stopped sender are."""
+    with Store.open(url) as store:
+        running = store.ledger.journal()
+        assert running is not None
+        try:
+            store.ledger.claim(ISSUE, 2, run=running.run)
+            store.ledger.claim(ISSUE, 1, run="stopped-or-on-another-machine")
+            code, output = bulletin("send", str(workspace / "issues" / EXAMPLE.name), "--yes")
+        finally:
+            running.close()
+    said = " ".join(output.split())
+    assert code == 0, output
+    assert f"the ledger now holds {len(PEOPLE) - 3} sent, 0 failed, 0 waiting, 1 uncertain, " \
+        "2 being sent by another sender" in said, output

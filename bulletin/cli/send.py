@@ -121,7 +121,7 @@ def send_command(
                 err.print("Not sent.")
                 raise typer.Exit(1)
             finished = _run_with_progress(send)
-            _final(finished.report, finished.counts)
+            _final(finished.report, finished.counts, finished.being_sent)
     if finished.report.stopped:
         raise typer.Exit(130 if finished.report.stopped == "interrupted" else 1)
 
@@ -241,12 +241,15 @@ def _run_with_progress(send: Send) -> Finished:
         return send.run(update)
 
 
-def _final(report: Report, counts: dict[str, int]) -> None:
+def _final(report: Report, counts: dict[str, int], being_sent: int) -> None:
+    # A row `sending` that a sender still running here holds is its, not uncertain.
+    others = f"{being_sent} being sent by another sender, " if being_sent else ""
     out.print(f"[bold]Done in {report.seconds:.1f} s:[/] {report.sent} sent, "
               f"{report.failed} failed, {report.uncertain} uncertain, "
               f"{report.deferred} deferred; the ledger now holds {counts.get('sent', 0)} sent, "
               f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} waiting, "
-              f"{counts.get('sending', 0)} uncertain, {counts.get('skipped', 0)} skipped.")
+              f"{max(0, counts.get('sending', 0) - being_sent)} uncertain, {others}"
+              f"{counts.get('skipped', 0)} skipped.")
     for reply, number in sorted(report.last_failures.items(), key=lambda kv: -kv[1])[:5]:
         out.print(f"  {number} x {escape(reply)}")
     if report.stopped:

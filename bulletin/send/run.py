@@ -77,6 +77,9 @@ class Finished:
     report: Report
     counts: dict[str, int]
     """The ledger's counts for the issue (for its audience) once the run has stopped."""
+    being_sent: int = 0
+    """Of `counts`' `sending`, those a sender still running here holds: not uncertain (the
+    rule: store/outcomes.py)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,9 @@ class Send:
             self.settings, _halting(progress, halt, lambda why: dispatcher.halt(why)),
             audience=self.audience)
         report = asyncrun.run(lambda: _dispatch(dispatcher))
-        return Finished(report, store.ledger.counts(plan.issue, self.audience))
+        # This run's journal is closed by now: only other senders' runs are alive.
+        return Finished(report, store.ledger.counts(plan.issue, self.audience),
+                        store.ledger.being_sent(plan.issue, self.audience))
 
 
 @contextmanager
