@@ -19,6 +19,7 @@ from .i18n import gettext_for, language_name
 from .images import Images
 from .issue import IssueFile
 from .markdown import to_html_and_text, wrap
+from .usercache import template_cache
 
 MJML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -36,6 +37,7 @@ class Composed:
 
 @cache
 def environment(theme_dir: Path) -> jinja2.Environment:
+    """The theme's templates, compiled once per user (bulletin.usercache) until they change."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(theme_dir),
         autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2",),
@@ -45,6 +47,7 @@ def environment(theme_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.bytecode_cache = template_cache(env, "autoescaped: *.mjml.j2")
     env.filters["wrap"] = wrap
     return env
 

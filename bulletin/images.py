@@ -1,7 +1,8 @@
 """Local images: a file on the officer's disk made into what every inbox can show.
 
 An issue's `image.src` and a logo's `src`/`dark_src` may be a path relative to the file that
-names it. Each is read with Pillow once per render and checked (a real JPEG, PNG or GIF; WebP
+names it. Each is read with Pillow once per render (or its result for the same bytes and size
+is taken from bulletin.usercache) and checked (a real JPEG, PNG or GIF; WebP
 is converted to PNG; SVG is refused, since most mail clients do not show it), turned upright
 by its EXIF orientation, made sRGB by its ICC profile, resized to twice its display width
 (sharp on phones, never larger than it was), stripped of its metadata (EXIF with GPS
@@ -18,13 +19,13 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from . import usercache
 from .errors import IssueError
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # an image's (or an animation's frames together)
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif"}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
+PROCESSING = 1  # raise when _made makes other bytes of the same file: kept results then go
 _JPEG_QUALITY = 82
 _MEDIA_NAME = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|gif)$")
 
@@ -196,13 +198,20 @@ def process(path: Path, display_width: int, exact: bool = True
 @lru_cache(maxsize=64)
 def _process(path: Path, size: int, mtime: int, display_width: int, exact: bool
              ) -> tuple[str, bytes, str, int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    warnings.filterwarnings("ignore", module=r"PIL\.")  # a bomb, damaged EXIF: ours says why
     try:
         raw = path.read_bytes()
     except OSError as exc:  # it could be looked at, not read (its permissions)
         raise ImageProblem(f"cannot read it: {exc.strerror}") from None
+    import PIL  # its version alone: PIL.Image, the costly part, loads only in _made
+
+    return usercache.image(raw, (display_width, exact, PIL.__version__, PROCESSING),
+                           lambda: _made(raw, display_width, exact))
+
+
+def _made(raw: bytes, display_width: int, exact: bool) -> tuple[str, bytes, str, int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    warnings.filterwarnings("ignore", module=r"PIL\.")  # a bomb, damaged EXIF: ours says why
     if _looks_like_svg(raw):
         raise ImageProblem("SVG is not shown by most mail clients (Gmail, Outlook); export "
                            "it as PNG")
@@ -381,16 +390,3 @@ def _bare(frame: PILImage.Image) -> PILImage.Image:
         bare._exif = None
     return bare
 
-
-def inline_for_preview(html: str, files: Iterable[MediaFile], urls: dict[str, str]) -> str:
-    """`html` with each published image's URL replaced by its bytes as a data: URI, so a
-    preview, a rendered .html file or a screenshot shows the images with no server. Never
-    for mail that is sent. `urls` maps name -> URL."""
-    import base64
-
-    for media in files:
-        url = urls.get(media.name)
-        if url:
-            data = base64.b64encode(media.data).decode()
-            html = html.replace(url, f"data:{media.content_type};base64,{data}")
-    return html

@@ -16,7 +16,10 @@ from .render import Rendered, editions, render, render_edition
 from .settings import Workspace, find_config, load_workspace
 
 if TYPE_CHECKING:  # the checks (parity, image checks, lxml) load only where they run
+    from collections.abc import Iterable
+
     from .checks import Finding
+    from .images import MediaFile
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,26 @@ def sample(prepared: Prepared) -> Sample:
 def local_view(prepared: Prepared, html: str) -> str:
     """`html` showing its local images from their bytes (data: URIs), with no server: for a
     preview, a rendered .html file or a screenshot, never for mail that is sent."""
-    from .images import inline_for_preview, media_url
+    from .images import media_url
 
     settings = prepared.workspace.settings
     media = prepared.rendered.media
     return inline_for_preview(html, media, {
         m.name: media_url(settings.base_url, settings.media.base_url, m.name) for m in media})
+
+
+def inline_for_preview(html: str, files: Iterable[MediaFile], urls: dict[str, str]) -> str:
+    """`html` with each published image's URL replaced by its bytes as a data: URI, so a
+    preview, a rendered .html file or a screenshot shows the images with no server. Never
+    for mail that is sent. `urls` maps name -> URL."""
+    import base64
+
+    for media in files:
+        url = urls.get(media.name)
+        if url:
+            data = base64.b64encode(media.data).decode()
+            html = html.replace(url, f"data:{media.content_type};base64,{data}")
+    return html
 
 
 def output_dir(out_dir: Path, named: str = "--out") -> Path:

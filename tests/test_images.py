@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from bulletin.errors import IssueError
-from bulletin.images import inline_for_preview, media_url
-from bulletin.workflow import prepare
+from bulletin.images import media_url
+from bulletin.workflow import inline_for_preview, prepare
 
 GPS_IFD = 0x8825
 CAMERA_SERIAL = 0xA431

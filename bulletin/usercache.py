@@ -1,0 +1,99 @@
+"""What a render can make again, kept between commands so that `bulletin render` does not
+redo it each time: compiled Jinja templates and processed local images.
+
+They live in the user's cache folder ($XDG_CACHE_HOME/bulletin, else ~/.cache/bulletin),
+never in a workspace. Nothing there is needed: every entry is checked against what it was
+made from before it is used (a template's source checksum, an image's bytes and display
+size), so a changed file is made afresh, and a folder that is missing, unwritable or damaged
+only costs time, never a wrong result or an error."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+
+
+def folder(part: str) -> Path | None:
+    """The cache's `part` subfolder, made if need be; None when it cannot be."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "bulletin" / part
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's bytecode cache (it compiles again a template whose source changed), kept
+    apart for each set of options that changes the compiled code, silent when it cannot
+    write."""
+
+    def __init__(self, directory: Path, env: jinja2.Environment, *more: str) -> None:
+        compiled_by = (env.block_start_string, env.block_end_string, env.variable_start_string,
+                       env.variable_end_string, env.comment_start_string,
+                       env.comment_end_string, env.line_statement_prefix,
+                       env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
+                       env.newline_sequence, env.keep_trailing_newline, env.optimized,
+                       sorted(env.extensions), jinja2.__version__, *more)
+        tag = hashlib.sha256(repr(compiled_by).encode()).hexdigest()[:16]
+        super().__init__(str(directory), f"__bulletin_{tag}_%s.cache")
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):  # kept next time, or compiled again
+            super().dump_bytecode(bucket)
+
+
+def template_cache(env: jinja2.Environment, *more: str) -> TemplateCache | None:
+    """A bytecode cache for `env` (and `more` that changes what it compiles), or None
+    without a folder."""
+    directory = folder("templates")
+    return None if directory is None else TemplateCache(directory, env, *more)
+
+
+Made = tuple[str, bytes, str, int, int]  # name, bytes, content type, width, height
+
+
+def image(raw: bytes, details: tuple[object, ...], make: Callable[[], Made]) -> Made:
+    """What `make` makes of the file `raw` with `details` (display size, codec version...),
+    kept from an earlier command when it made the same; else made now and kept."""
+    directory = folder("images")
+    if directory is None:
+        return make()
+    digest = hashlib.sha256(raw)
+    digest.update(repr(details).encode())
+    path = directory / f"{digest.hexdigest()}.bin"
+    try:
+        head, data = path.read_bytes().split(b"\n", 1)
+        record = json.loads(head)
+        if record["sha256"] == hashlib.sha256(data).hexdigest():
+            return record["name"], data, record["type"], record["width"], record["height"]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # not kept yet, or damaged: made again
+    made = make()
+    name, data, content_type, width, height = made
+    record = {"name": name, "type": content_type, "width": width, "height": height,
+              "sha256": hashlib.sha256(data).hexdigest()}
+    _write(path, json.dumps(record).encode() + b"\n" + data)
+    return made
+
+
+def _write(path: Path, data: bytes) -> None:
+    """`data` at `path`, whole (a new file renamed into place), or nothing."""
+    made = None
+    try:
+        handle, made = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(made, path)
+    except OSError:
+        if made is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(made)
