@@ -18,7 +18,6 @@ import sys
 import types
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import placeholders as ph
@@ -140,18 +139,7 @@ def _inliner() -> type[Premailer]:
 def inline_css(html: str, css: str) -> str:
     """Inline `css` into style attributes without damaging MJML's output: the doctype, its
     style tags (media queries with !important) and Outlook conditional comments are kept,
-    image widths and links are left alone, and nothing is fetched. Kept between commands
-    (bulletin.usercache) for the same HTML and CSS, this code and the libraries' versions."""
-    from importlib.metadata import version
-
-    from .usercache import text
-
-    inputs = (html, css, Path(__file__).read_text(encoding="utf-8"),
-              *(version(name) for name in ("premailer", "cssutils", "lxml", "cssselect")))
-    return text("inlined", inputs, lambda: _inline_css(html, css))
-
-
-def _inline_css(html: str, css: str) -> str:
+    image widths and links are left alone, and nothing is fetched."""
     from lxml import etree
 
     from .compose import CSS_TEMPLATE

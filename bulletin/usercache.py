@@ -1,13 +1,11 @@
 """What a render can make again, kept between commands so that `bulletin render` does not
-redo it each time: compiled Jinja templates, processed local images and inlined HTML
-(render, check, send-test and send each render the same issue).
+redo it each time: compiled Jinja templates and processed local images.
 
 They live in the user's cache folder ($XDG_CACHE_HOME/bulletin, else ~/.cache/bulletin),
 never in a workspace. Nothing there is needed: every entry is checked against what it was
-made from before it is used (a template's source checksum; an image's bytes and display
-size; the HTML and CSS inlined, with the code and library versions that inline them), so a
-changed file is made afresh, and a folder that is missing, unwritable or damaged only costs
-time, never a wrong result or an error."""
+made from before it is used (a template's source checksum, an image's bytes and display
+size), so a changed file is made afresh, and a folder that is missing, unwritable or damaged
+only costs time, never a wrong result or an error."""
 
 from __future__ import annotations
 
@@ -84,29 +82,6 @@ def image(raw: bytes, details: tuple[object, ...], make: Callable[[], Made]) -> 
     record = {"name": name, "type": content_type, "width": width, "height": height,
               "sha256": hashlib.sha256(data).hexdigest()}
     _write(path, json.dumps(record).encode() + b"\n" + data)
-    return made
-
-
-def text(part: str, inputs: tuple[str, ...], make: Callable[[], str]) -> str:
-    """What `make` makes of `inputs` (everything its result depends on), kept from an earlier
-    command that made it from the same inputs; else made now and kept. An error is not kept."""
-    directory = folder(part)
-    if directory is None:
-        return make()
-    digest = hashlib.sha256()
-    for each in inputs:
-        data = each.encode()
-        digest.update(len(data).to_bytes(8, "big") + data)
-    path = directory / f"{digest.hexdigest()}.txt"
-    try:
-        check, kept = path.read_bytes().split(b"\n", 1)
-        if check.decode() == hashlib.sha256(kept).hexdigest():
-            return kept.decode()
-    except (OSError, ValueError):
-        pass  # not kept yet, or damaged: made again
-    made = make()
-    data = made.encode()
-    _write(path, hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
     return made
 
 
