@@ -19,7 +19,7 @@ from .i18n import gettext_for, language_name
 from .images import Images
 from .issue import IssueFile
 from .markdown import to_html_and_text, wrap
-from .usercache import template_cache
+from .templatecache import template_cache
 
 MJML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"

@@ -1,5 +1,6 @@
 """What a render can make again, kept between commands so that `bulletin render` does not
-redo it each time: compiled Jinja templates and processed local images.
+redo it each time: processed local images here, compiled Jinja templates (templatecache.py)
+in a folder of it.
 
 They live in the user's cache folder ($XDG_CACHE_HOME/bulletin, else ~/.cache/bulletin),
 never in a workspace. Nothing there is needed: every entry is checked against what it was
@@ -17,8 +18,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import jinja2
-
 
 def folder(part: str) -> Path | None:
     """The cache's `part` subfolder, made if need be; None when it cannot be."""
@@ -29,33 +28,6 @@ def folder(part: str) -> Path | None:
     except OSError:
         return None
     return path
-
-
-class TemplateCache(jinja2.FileSystemBytecodeCache):
-    """Jinja's bytecode cache (it compiles again a template whose source changed), kept
-    apart for each set of options that changes the compiled code, silent when it cannot
-    write."""
-
-    def __init__(self, directory: Path, env: jinja2.Environment, *more: str) -> None:
-        compiled_by = (env.block_start_string, env.block_end_string, env.variable_start_string,
-                       env.variable_end_string, env.comment_start_string,
-                       env.comment_end_string, env.line_statement_prefix,
-                       env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
-                       env.newline_sequence, env.keep_trailing_newline, env.optimized,
-                       sorted(env.extensions), jinja2.__version__, *more)
-        tag = hashlib.sha256(repr(compiled_by).encode()).hexdigest()[:16]
-        super().__init__(str(directory), f"__bulletin_{tag}_%s.cache")
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        with contextlib.suppress(OSError):  # kept next time, or compiled again
-            super().dump_bytecode(bucket)
-
-
-def template_cache(env: jinja2.Environment, *more: str) -> TemplateCache | None:
-    """A bytecode cache for `env` (and `more` that changes what it compiles), or None
-    without a folder."""
-    directory = folder("templates")
-    return None if directory is None else TemplateCache(directory, env, *more)
 
 
 Made = tuple[str, bytes, str, int, int]  # name, bytes, content type, width, height
