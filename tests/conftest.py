@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
 import shutil
 import signal
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +24,13 @@ from tests.waiting import SAFETY
 settings.register_profile("bulletin", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("bulletin")
+
+# bulletin keeps compiled templates and processed images in the user's cache folder: the
+# tests (and the commands they start, which inherit this) use one of their own, made empty
+# for each run, so that nothing a previous run kept can stand in for what this run makes.
+_CACHE = tempfile.mkdtemp(prefix="bulletin-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "issues" / "cohes3ion-04.yaml"
