@@ -37,6 +37,7 @@ def serve_command(
     Sends the issues scheduled with `bulletin schedule` at their time."""
     from .. import links
     from ..errors import SendError
+    from ..inbound import mailbox
     from ..schedule.worker import Scheduler
     from ..send import campaign
     from ..send.config import send_config
@@ -47,6 +48,7 @@ def serve_command(
     with reported():
         key = links.secret_key()
         workspace = load_workspace(config or find_config())
+        mailbox.ca_file(workspace)  # one named and missing: an error, as for `bounces fetch`
         try:
             transport = send_config(workspace).transport()
         except SendError as exc:
@@ -81,7 +83,8 @@ def serve_command(
 
 def _poller(workspace: Workspace, store: Store) -> Poller | None:
     """The bounce mailbox's poller, when bulletin.toml has an [inbound] table; without its
-    password, a warning, and the service runs without it."""
+    password, a warning, and the service runs without it (a ca_file named and missing has
+    stopped `serve` already)."""
     from functools import partial
 
     from ..errors import SettingsError

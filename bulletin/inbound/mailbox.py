@@ -22,6 +22,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..environment import IMAP_PASSWORD
@@ -54,13 +55,21 @@ def account(workspace: Workspace) -> Account:
                             f"password of '{inbound.username}' in the environment: set "
                             f"{IMAP_PASSWORD}")
     port = inbound.port or (993 if inbound.security == "tls" else 143)
-    ca_file = workspace.root / inbound.ca_file if inbound.ca_file else None
-    if ca_file is not None and not ca_file.is_file():
-        raise SettingsError(f"{workspace.where(('inbound', 'ca_file'))}: inbound.ca_file "
-                            f"{ca_file} is not a file; give the path of the mailbox server's "
-                            f"CA certificate (PEM)")
     return Account(inbound.host, port, inbound.security, inbound.username, password,
-                   ca_file, inbound.timeout)
+                   ca_file(workspace), inbound.timeout)
+
+
+def ca_file(workspace: Workspace) -> Path | None:
+    """The [inbound] table's ca_file (relative to bulletin.toml's folder), None when it names
+    none; one named that is not a file is an error, wherever the mailbox is read (`bounces
+    fetch`, `serve`): a mistake in bulletin.toml, not a secret yet to be given."""
+    inbound = workspace.settings.inbound
+    found = workspace.root / inbound.ca_file if inbound and inbound.ca_file else None
+    if found is not None and not found.is_file():
+        raise SettingsError(f"{workspace.where(('inbound', 'ca_file'))}: inbound.ca_file "
+                            f"{found} is not a file; give the path of the mailbox server's "
+                            f"CA certificate (PEM)")
+    return found
 
 
 class Outcome(Protocol):
