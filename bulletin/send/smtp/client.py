@@ -58,6 +58,9 @@ class SmtpTransport:
         commands, one write a message."""
         self._handover: Handover | None = None
         """Called when the pending end of data is written (see `Transport.send`)."""
+        self._refused: BaseException | None = None
+        """What the pending message's handover raised when the next message was to write
+        its end: that message's error (its end never went out), raised by its `_finish`."""
 
     @property
     def extensions(self) -> dict[str, str]:
@@ -256,6 +259,9 @@ class SmtpTransport:
             return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
         except Lost as error:
             connection.abort()
+            refused, self._refused = self._refused, None
+            if refused is not None:  # its end was never written: the server dropped it
+                raise refused from None
             return Result(Status.UNCERTAIN, 0, f"{error} (after the end of data was sent: "
                           "the server may have taken the message)")
         except BaseException:
@@ -278,7 +284,12 @@ class SmtpTransport:
         server may take it. Tell whoever sent it (the dispatcher's journal)."""
         handover, self._handover = self._handover, None
         if handover is not None:
-            handover()
+            try:
+                handover()
+            except BaseException as error:  # not handed over: never its end; the error is its
+                self._refused = error
+                self._connection.abort()
+                raise
 
     @staticmethod
     def _expect(reply: Reply, kind: int) -> Reply:
