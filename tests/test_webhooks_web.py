@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -266,7 +267,7 @@ def test_a_store_that_cannot_be_used_is_503_and_the_retry_records(hooks: Hooks) 
     fields = notification(ses_message(BOUNCE, recipients=["ann@example.org"],
                                       message_id=hooks.message_id("ann@example.org")))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hooks.web.store.inbound, "seen", busy)
+        patch.setattr(hooks.web.store.inbound, "reads", busy)
         now = str(int(time.time()))
         response = hooks.web.http.post("/webhooks/events", content=body, headers={
             generic.TIMESTAMP_HEADER: now,
@@ -316,3 +317,49 @@ def test_random_bodies_and_signatures_never_fail_the_service_nor_record(
     response = hooks.web.http.post("/webhooks/events", content=events_body, headers=headers)
     assert response.status_code == 401, response.text
     assert hooks.recorded() == 0 and hooks.statuses() == ACTIVE
+
+
+
+def test_a_body_is_recorded_all_or_nothing(hooks: Hooks) -> None:
+    """The store fails at the body's second event: nothing of it is recorded (the 503 makes
+    the provider post it again), and the retry records each event once."""
+    record_many = hooks.web.store.inbound.record_many
+
+    def fails_at_bob(items: list[Any]) -> Any:
+        if any(arrival.recipient == "bob@example.org" for arrival, _, _ in items):
+            raise StoreError("cannot use the database: it is locked")
+        return record_many(items)
+
+    body = json.dumps({"events": [
+        {"type": "bounce", "recipient": "ann@example.org", "bounce_type": "hard", "id": "a",
+         "message_id": hooks.message_id("ann@example.org")},
+        {"type": "complaint", "recipient": "bob@example.org", "id": "b",
+         "message_id": hooks.message_id("bob@example.org")}]}).encode()
+    fields = notification(ses_message(BOUNCE, recipients=["cat@example.org", "bob@example.org"],
+                                      message_id=hooks.message_id("cat@example.org")))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hooks.web.store.inbound, "record_many", fails_at_bob)
+        assert hooks.post_events(body)[0] == 503
+        assert hooks.post_ses(fields)[0] == 503
+    assert hooks.recorded() == 0 and hooks.statuses() == ACTIVE
+    assert hooks.post_events(body) == (200, "ok: 2 recorded, 0 already recorded, 0 not ours\n")
+    assert hooks.post_ses(fields) == (200, "ok: 2 recorded, 0 already recorded, 0 not ours\n")
+    assert hooks.post_events(body) == (200, "ok: 0 recorded, 2 already recorded, 0 not ours\n")
+    assert hooks.recorded() == 4
+
+
+@pytest.mark.parametrize("recipient", ["ann@example.org.", "ann@exa\u200bmple.org", "a@b",
+                                       "ann@example.org\x00", '"a"@example.org'])
+def test_an_event_with_a_bad_address_is_400_naming_it_and_records_nothing(
+        hooks: Hooks, recipient: str, caplog: pytest.LogCaptureFixture) -> None:
+    body = json.dumps({"events": [
+        {"type": "bounce", "recipient": "ann@example.org", "bounce_type": "hard", "id": "a",
+         "message_id": hooks.message_id("ann@example.org")},
+        {"type": "bounce", "recipient": recipient, "bounce_type": "hard", "id": "b",
+         "issue": ISSUE}]}).encode()
+    status, text = hooks.post_events(body)
+    assert status == 400, text
+    assert text.startswith("events.1.recipient: not a valid email address")
+    assert text.count("\n") == 1 and recipient not in text and recipient not in caplog.text
+    assert hooks.recorded() == 0 and hooks.statuses() == ACTIVE
+

@@ -11,7 +11,8 @@ mailbox, a webhook): classify, attribute, decide, record once.
 Only messages that are ours are recorded (unrelated mail is never stored). The same message
 (the same Message-ID, else the same bytes) is recorded and acted on once. A provider's
 event (a webhook's bounce or complaint: bulletin.inbound.webhooks) comes already classified,
-with its own key, and joins at `process_classified`. Raises
+with its own key, and joins at `process_classified`; a webhook body's events join together at
+`process_events`, recorded in one transaction or not at all. Raises
 NotAnEmailError for bytes that are not an email, StoreError when the store cannot be used,
 TokenError without BULLETIN_SECRET_KEY (tokens cannot be verified): the caller keeps the
 message and tries again later.
@@ -101,17 +102,35 @@ def process_classified(store: Store, workspace: Workspace, c: Classification, ke
                        evidence: bytes, *, source: str) -> Processed:
     """Attribute, decide and record once what is already classified: `c`, recorded under
     `key` with `evidence` (the raw message; for a provider's event, its JSON)."""
+    [done] = process_events(store, workspace, [(c, key)], evidence, source=source)
+    return done
+
+
+def process_events(store: Store, workspace: Workspace,
+                   found: Sequence[tuple[Classification, str]], evidence: bytes, *,
+                   source: str) -> list[Processed]:
+    """`process_classified` for each of `found` (classification, key), which share their
+    `evidence` (a webhook's body): all recorded in one transaction, or none. Raises
+    StoreError and TokenError, and any error met with one of them: nothing of them is then
+    recorded, so that the provider's retry of the whole body records each once."""
     if source not in SOURCES:
         raise ValueError(f"unknown inbound source {source!r}")
-    seen = store.inbound.seen(key)
-    with store.inbound.reads() as reads:
-        prepared = _prepare(reads, workspace, policy.ours(workspace), c, key, evidence, source,
-                            seen)
-    if isinstance(prepared, Processed):
-        return prepared
-    [recorded] = store.inbound.record_many([prepared.item])
-    return prepared.done(recorded.duplicate, recorded.subscriber_id, recorded.action,
-                         recorded.id)
+    marks = policy.ours(workspace)
+    results: list[Processed | _Pending] = []
+    with store.inbound.reads() as reads:  # closed before the batch is recorded
+        seen = reads.seen_many([key for _, key in found])
+        for c, key in found:
+            results.append(_prepare(reads, workspace, marks, c, key, evidence, source,
+                                    seen.get(key)))
+    pending = [one for one in results if isinstance(one, _Pending)]
+    recorded = iter(store.inbound.record_many([one.item for one in pending]) if pending else [])
+    return [one if isinstance(one, Processed) else
+            _done(one, next(recorded)) for one in results]
+
+
+def _done(pending: _Pending, recorded: Recorded) -> Processed:
+    return pending.done(recorded.duplicate, recorded.subscriber_id, recorded.action,
+                        recorded.id)
 
 
 def process_many(store: Store, workspace: Workspace, raws: Sequence[bytes], *,
@@ -149,7 +168,7 @@ def process_many(store: Store, workspace: Workspace, raws: Sequence[bytes], *,
     if pending:
         recorded = store.inbound.record_many([item.item for _, item in pending])
         for (index, item), done in zip(pending, recorded, strict=True):
-            results[index] = item.done(done.duplicate, done.subscriber_id, done.action, done.id)
+            results[index] = _done(item, done)
     return results
 
 

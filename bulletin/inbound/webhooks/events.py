@@ -7,6 +7,9 @@ shared secret (BULLETIN_WEBHOOK_SECRET).
                  "bounce_type": "hard" | "soft", "status": "5.1.1", "diagnostic": "...",
                  "message_id": "<...>", "issue": "news/2026-12", "id": "provider's id"}]}
 
+A body is refused whole (400, naming the first bad event's index and field, nothing recorded)
+when any event is malformed, its recipient not an address included.
+
 The timestamp is signed with the body and must be within TOLERANCE seconds of now, so a
 captured request cannot be replayed later; signatures are compared in constant time. Only
 `type` and `recipient` are required. Without `bounce_type`, a bounce is hard when the status
@@ -24,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ...store.addresses import InvalidAddress, normalise
 from ..model import Classification
 from ..reasons import find_status, is_hard, reason_for
 from .model import Event, Malformed, Unauthenticated, event_key
@@ -84,6 +88,13 @@ def events(body: bytes) -> list[Event]:
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise Malformed(f"{where}: {exc.errors()[0]['msg']}") from None
+    for index, e in enumerate(parsed.events):
+        try:
+            normalise(e.recipient)
+        except InvalidAddress as exc:  # its words name the address: keep only the reason
+            reason = str(exc).rpartition(" is not a valid email address: ")[2]
+            raise Malformed(f"events.{index}.recipient: not a valid email address "
+                            f"({reason})") from None
     return [_event(e) for e in parsed.events]
 
 

@@ -7,6 +7,8 @@ Answers are short plain text: 413 for a body over MAX_BODY, 400 for one that is 
 expected, 401 for a signature that is missing or wrong (nothing is recorded), 403 for an SNS
 topic not configured, 503 (Retry-After) when the store or a signing certificate cannot be
 had now, so the provider tries again; 200 otherwise, a repeat included (it counts once).
+A body's events are recorded in one transaction: when one cannot be, none is, so the
+provider's retry of the body records each once.
 A SubscriptionConfirmation, once verified, is confirmed by visiting its SubscribeURL when
 that is on SNS's own host; else it is only logged for the operator. Logs name the event
 counts and SNS ids, never an address."""
@@ -26,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 from ....environment import WEBHOOK_SECRET
 from ....errors import TokenError
-from ....inbound.process import process_classified
+from ....inbound.process import process_events
 from ....inbound.webhooks import events as generic
 from ....inbound.webhooks import ses, sns
 from ....inbound.webhooks.model import Event, Forbidden, WebhookError
@@ -92,17 +94,12 @@ async def _body(request: Request) -> bytes | Response:
 
 async def _record(service: Service, route: str, found: list[Event], body: bytes) -> Response:
     def record() -> tuple[int, int, int]:
-        recorded = duplicate = ignored = 0
-        for event in found:
-            done = process_classified(service.store, service.workspace, event.classification,
-                                      event.key, body, source="webhook")
-            if not done.ours:
-                ignored += 1
-            elif done.duplicate:
-                duplicate += 1
-            else:
-                recorded += 1
-        return recorded, duplicate, ignored
+        done = process_events(service.store, service.workspace,
+                              [(event.classification, event.key) for event in found], body,
+                              source="webhook")
+        ignored = sum(not one.ours for one in done)
+        duplicate = sum(one.ours and one.duplicate for one in done)
+        return len(done) - ignored - duplicate, duplicate, ignored
 
     try:
         recorded, duplicate, ignored = await run_in_threadpool(record)
