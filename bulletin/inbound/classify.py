@@ -2,10 +2,12 @@
 request, or none of these. Pure: bytes in, a Classification out; no store, no network.
 
 The order is the decision: a feedback report (ARF) first, since it quotes our message and
-would look like a bounce; then a standard DSN (RFC 3464); then an emailed unsubscribe request;
-then auto-replies (never bounces, so they are recognised before any bounce-body heuristic can
-misread an out-of-office text); then the named non-standard MTA formats; then the heuristic.
-Parsing says who failed and what the server said; `reasons` alone decides hard or soft."""
+would look like a bounce; then a person forwarding mail ("Fwd:", From a person) is never a
+bounce, whatever report it quotes (only an unsubscribe request); then a standard DSN (RFC
+3464); then an emailed unsubscribe request; then auto-replies (never bounces, so they are
+recognised before any bounce-body heuristic can misread an out-of-office text); then the
+named non-standard MTA formats; then the heuristic. Parsing says who failed and what the
+server said; `reasons` alone decides hard or soft."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from bulletin.inbound.families.base import (
     BOUNCE_SUBJECT,
     Failure,
     Finding,
+    forwarded_by_person,
     is_daemon,
     looks_like_report,
 )
@@ -54,7 +57,12 @@ def classify(message: bytes, *, unsubscribe_addresses: tuple[str, ...] = ()) -> 
 
 
 def _classify(p: Parsed, unsubscribe_addresses: tuple[str, ...]) -> Classification:
-    finding = (arf.detect(p) or arf.jmrp(p) or rfc3464.detect(p)
+    finding = arf.detect(p) or arf.jmrp(p)
+    if finding is None and forwarded_by_person(p):  # never a bounce, whatever it quotes
+        finding = unsubscribe.detect(p, unsubscribe_addresses)
+        return _assemble(p, finding) if finding else replace(_context(p), family="forwarded",
+                                                              reason="forwarded")
+    finding = (finding or rfc3464.detect(p)
                or unsubscribe.detect(p, unsubscribe_addresses) or autoreply.detect(p))
     if finding is None and looks_like_report(p):
         for family in BOUNCE_FAMILIES:

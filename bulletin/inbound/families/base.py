@@ -85,8 +85,21 @@ _LOCAL_NOT_RECIPIENT = re.compile(
     r"^(?:mailer-?daemon|postmaster|abuse|root|nobody|hostmaster|webmaster)$", re.IGNORECASE)
 
 
+FORWARD_SUBJECT = re.compile(r"^[ \t]*+(?:(?:re|aw|sv)[ \t]*+:[ \t]*+)*+(?:fwd?|fw)[ \t]*+:",
+                             re.IGNORECASE)
+
+
 def is_daemon(sender: str) -> bool:
     return bool(_DAEMON.search(sender))
+
+
+def forwarded_by_person(p: Parsed) -> bool:
+    """A person passing on mail they received ("Fwd:"/"FW:" subject, From a person, not an
+    empty Return-Path, not itself a report): any report quoted in it, inline or attached, is
+    about the person's own mail and names their own correspondents, never a bounce of ours."""
+    return (bool(FORWARD_SUBJECT.match(p.subject)) and not is_daemon(p.sender)
+            and header(p.msg, "Return-Path").strip() != "<>"
+            and p.msg.get_content_type() != "multipart/report")
 
 
 def looks_like_report(p: Parsed) -> bool:
