@@ -33,11 +33,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .addresses import InvalidAddress, normalise
 from .aggregate import Aggregate
 from .audit import record
 from .models import LEFT, AuditEntry, InboundMessage, LedgerEntry, Subscriber, now
 from .softbounces import NOT_DELAY, SoftCount, SoftRule, count
-from .subscribers import address
 from .suppressions import suppress
 
 EVIDENCE_BYTES = 256 * 1024
@@ -158,8 +158,8 @@ class Reads:
         """The id of the subscriber with this address (any case); None if none or if it is
         not an address."""
         try:
-            key = address(email).key
-        except ValueError:
+            key = normalise(email).key
+        except InvalidAddress:
             return None
         found: int | None = self.session.scalar(
             select(Subscriber.id).where(Subscriber.email_key == key))
@@ -172,8 +172,8 @@ class Reads:
     def sent(self, issue: str, email: str) -> Delivery | None:
         """The ledger row of `issue` sent to `email` (any case); None if it was not."""
         try:
-            key = address(email).key
-        except ValueError:
+            key = normalise(email).key
+        except InvalidAddress:
             return None
         row = self.session.execute(
             select(LedgerEntry.id, LedgerEntry.issue, LedgerEntry.subscriber_id,
