@@ -20,6 +20,7 @@ from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bulletin.inbound.process as process_module
 from bulletin import links
 from bulletin.inbound.webhooks import events as generic
 from bulletin.inbound.webhooks import sns
@@ -347,6 +348,25 @@ def test_a_body_is_recorded_all_or_nothing(hooks: Hooks) -> None:
     assert hooks.post_events(body) == (200, "ok: 0 recorded, 2 already recorded, 0 not ours\n")
     assert hooks.recorded() == 4
 
+
+def test_a_body_that_fails_part_way_records_nothing(hooks: Hooks,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any error at one event (here a bug at the second) is a 500 with nothing recorded."""
+    real = process_module.attribute
+
+    def breaks_at_bob(c: Any, *args: Any) -> Any:
+        if c.recipients == ("bob@example.org",):
+            raise RuntimeError("a bug")
+        return real(c, *args)
+
+    body = json.dumps({"events": [
+        {"type": "bounce", "recipient": a, "bounce_type": "hard", "id": a,
+         "message_id": hooks.message_id(a)} for a in PEOPLE]}).encode()
+    monkeypatch.setattr(process_module, "attribute", breaks_at_bob)
+    assert hooks.post_events(body)[0] == 500
+    assert hooks.recorded() == 0 and hooks.statuses() == ACTIVE
+    monkeypatch.setattr(process_module, "attribute", real)
+    assert hooks.post_events(body) == (200, "ok: 3 recorded, 0 already recorded, 0 not ours\n")
 
 @pytest.mark.parametrize("recipient", ["ann@example.org.", "ann@exa\u200bmple.org", "a@b",
                                        "ann@example.org\x00", '"a"@example.org'])
