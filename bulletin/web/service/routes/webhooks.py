@@ -7,8 +7,8 @@ Answers are short plain text: 413 for a body over MAX_BODY, 400 for one that is 
 expected, 401 for a signature that is missing or wrong (nothing is recorded), 403 for an SNS
 topic not configured, 503 (Retry-After) when the store or a signing certificate cannot be
 had now, so the provider tries again; 200 otherwise, a repeat included (it counts once).
-A body's events are recorded in one transaction: when one cannot be, none is, so the
-provider's retry of the body records each once.
+A body's events are recorded in one transaction: when one cannot be (503, or 500 for a bug),
+none is, so the provider's retry of the body records each once.
 A SubscriptionConfirmation, once verified, is confirmed by visiting its SubscribeURL when
 that is on SNS's own host; else it is only logged for the operator. Logs name the event
 counts and SNS ids, never an address."""
@@ -106,6 +106,10 @@ async def _record(service: Service, route: str, found: list[Event], body: bytes)
     except (StoreError, TokenError) as exc:
         log.error("webhook %s: cannot record now: %s", route, exc)
         return _plain("unavailable; try again later", 503, **{"Retry-After": "60"})
+    except Exception:  # a bug: answered here (nothing of the body was recorded), so that the
+        # provider reads a whole 500 and posts the body again
+        log.exception("webhook %s: failed recording %d events", route, len(found))
+        return _plain("the service failed; try again later", 500)
     log.info("webhook %s: %d events: %d recorded, %d already, %d not ours", route,
              len(found), recorded, duplicate, ignored)
     return _plain(f"ok: {recorded} recorded, {duplicate} already recorded, "
