@@ -138,6 +138,54 @@ def test_a_claim_left_by_an_earlier_process_with_this_pid_is_settled(tmp_path: P
         in (record.report or ""), record
 
 
+def test_a_lease_runs_out_only_after_the_lease_period_without_a_heartbeat() -> None:
+    from bulletin.schedule.timing import LEASE, lease_expired
+
+    beat = NOW + timedelta(minutes=5)
+    assert not lease_expired(NOW, None, NOW + LEASE)
+    assert lease_expired(NOW, None, NOW + LEASE + timedelta(seconds=1))
+    assert not lease_expired(NOW, beat, beat + LEASE)  # the heartbeat renews the claim
+    assert lease_expired(NOW, beat, beat + LEASE + timedelta(seconds=1))
+    assert lease_expired(None, None, NOW)
+
+
+def test_a_schedule_whose_service_died_on_another_host_is_stopped_not_sent_again(
+        database_url: str) -> None:
+    """Service A (another host) claims and renews its lease, then is cut off; service B
+    leaves it alone while the lease holds, then marks it stopped with how to resume it,
+    and starts no send of it by itself."""
+    from bulletin.schedule.timing import LEASE
+    from bulletin.schedule.worker import Scheduler
+
+    a_store, b_store = Store.open(database_url), Store.open(database_url)
+    try:
+        number = a_store.schedules.add("news/lease", "/lease.yaml", "news", NOW, "then",
+                                       grace=30, created_by="Ann")
+        other = "elsewhere.example:4242:ab"
+        assert a_store.schedules.claim(number, other)
+        beat = datetime.now(UTC) + timedelta(minutes=1)
+        assert a_store.schedules.beat(number, other, beat)
+        assert not a_store.schedules.beat(number, "someone-else", beat)  # only its holder
+        b = Scheduler(b_store, None)
+        b.look(beat + LEASE - timedelta(seconds=1))
+        assert b_store.schedules.get(number).status == "running"
+        seen = b_store.schedules.get(number)
+        assert a_store.schedules.beat(number, other, beat + LEASE)  # A is alive after all
+        assert not b_store.schedules.expire(seen, "stopped", "dead?")  # the heartbeat wins
+        b.look(beat + LEASE * 2 + timedelta(seconds=1))
+        b.wait_for_sends()
+        record = b_store.schedules.get(number)
+        assert record.status == "stopped", record
+        assert "`bulletin send /lease.yaml --list news` resumes it" in (record.report or "")
+        assert not a_store.schedules.beat(number, other)  # A, back, finds it settled
+        assert [r.id for r in b_store.schedules.all(statuses=("running", "scheduled"))
+                if r.issue == "news/lease"] == []
+        assert b_store.issue_audit("news/lease")[-1].action == "schedule-finished"
+    finally:
+        a_store.close()
+        b_store.close()
+
+
 # The store's claim.
 
 def test_one_claim_wins_among_many_services(database_url: str) -> None:

@@ -6,6 +6,7 @@ cancel at its next look). Cancelling and listing are the store's (store/schedule
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,13 +56,18 @@ def schedule(issue: Path, list_name: str | None, at: str, zone_name: str | None 
 
 
 def run(store: Store, record: ScheduleRecord, config: Path | None,
-        stopping: Callable[[], bool]) -> tuple[str, str]:
+        stopping: Callable[[], bool], *, worker: str | None = None) -> tuple[str, str]:
     """Send a claimed schedule now, as `bulletin send` would (its checks and approvals
-    again, the sender its scheduler); how it ended and the report, also recorded."""
+    again, the sender its scheduler); how it ended and the report, also recorded. The
+    claim's `worker` renews its lease at the send's progress reports."""
     path = Path(record.path)
     resume = f"`bulletin send {path} --list {record.list_name}` resumes it"
+    renewed = [time.monotonic()]
 
     def halt() -> str | None:
+        if worker is not None and time.monotonic() - renewed[0] >= timing.HEARTBEAT:
+            renewed[0] = time.monotonic()
+            store.schedules.beat(record.id, worker)
         if store.schedules.get(record.id).status == CANCELLED:
             return "cancelled"
         return "the service stopped" if stopping() else None

@@ -99,6 +99,22 @@ def due(at: datetime, now: datetime, grace_minutes: int,
     return Due.START
 
 
+LEASE = timedelta(minutes=2)
+"""How long a running schedule's service may go without renewing its heartbeat before another
+service takes it for dead (killed on another host, say): many times the renewal period."""
+HEARTBEAT = 5.0
+"""Seconds between renewals of a lease by the service sending (at its progress reports, and
+at its looks while a send of its is under way)."""
+
+
+def lease_expired(claimed_at: datetime | None, heartbeat_at: datetime | None,
+                  now: datetime, lease: timedelta = LEASE) -> bool:
+    """Whether a running schedule's service is taken for dead: neither its claim nor its
+    last heartbeat is within `lease` of `now`."""
+    last = max((t for t in (claimed_at, heartbeat_at) if t is not None), default=None)
+    return last is None or now - last > lease
+
+
 def sleep_for(waiting: list[datetime], now: datetime, cycle: float) -> float:
     """Seconds until the next look: the soonest waiting time, or `cycle` at most (so that a
     new schedule, or a cancel, is seen within one cycle)."""

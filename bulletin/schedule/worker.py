@@ -6,9 +6,10 @@ send starts at its time); one that is more than its grace period late (the servi
 down) is marked missed and logged, never sent by itself.
 
 A schedule left running by a service of this machine that was killed (its pid gone, or this
-very pid, reused: a container's restarted service is PID 1 again) is marked stopped (the send
-resumes with `bulletin send`). Failures of a look (the store gone) are logged in one
-line and tried again next cycle."""
+very pid, reused: a container's restarted service is PID 1 again), or by any service whose
+lease ran out (it renews a heartbeat on the row while it sends; none for timing.LEASE: killed
+on another host), is marked stopped (the send resumes with `bulletin send`, never by itself).
+Failures of a look (the store gone) are logged in one line and tried again next cycle."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._sends: list[threading.Thread] = []
+        self._mine: dict[int, threading.Thread] = {}
+        """The schedules this service is sending, whose leases its looks renew."""
 
     def start(self) -> None:
         self._stopping.clear()
@@ -74,7 +77,8 @@ class Scheduler:
     def look(self, now: datetime | None = None) -> float:
         """One look: mark the missed, run the due; the seconds until the next look."""
         try:
-            self._settle_dead()
+            self._renew(now)
+            self._settle_dead(now)
             waiting = self.store.schedules.all(statuses=(WAITING,))
             if self.up_since is None:
                 self.up_since = now or datetime.now(UTC)
@@ -107,26 +111,45 @@ class Scheduler:
     def _send(self, record: ScheduleRecord) -> None:
         thread = threading.Thread(target=jobs.run, name=f"bulletin-schedule-{record.id}",
                                   args=(self.store, record, self.config, self._stopping.is_set),
-                                  daemon=True)
+                                  kwargs={"worker": self.name}, daemon=True)
+        self._mine[record.id] = thread
         self._sends = [send for send in self._sends if send.is_alive()] + [thread]
         thread.start()
 
-    def _settle_dead(self) -> None:
-        """A schedule left running by a service of this machine that is gone (killed
-        mid-send) is marked stopped, with how to resume it."""
+    def _renew(self, now: datetime | None) -> None:
+        """Renew the lease of each schedule this service is still sending (a send stuck
+        on a slow relay reports no progress, yet its service is alive)."""
+        self._mine = {number: thread for number, thread in self._mine.items()
+                      if thread.is_alive()}
+        for number in self._mine:
+            self.store.schedules.beat(number, self.name, now)
+
+    def _settle_dead(self, now: datetime | None = None) -> None:
+        """A schedule left running by a service that is gone (killed mid-send: its pid gone
+        on this machine, or its lease run out on any) is marked stopped, with how to resume
+        it; another service never sends it by itself."""
         host = socket.gethostname()
         for record in self.store.schedules.all(statuses=(RUNNING,)):
+            if record.claimed_by == self.name:
+                continue
             where, _, rest = (record.claimed_by or "").partition(":")
             pid = rest.partition(":")[0]
+            resume = f"`bulletin send {record.path} --list {record.list_name}` resumes it"
             if where == host and pid.isdigit() and (
                     not _alive(int(pid))  # killed; or this pid's earlier life (a container's 1)
-                    or (int(pid) == os.getpid() and record.claimed_by != self.name)):
+                    or int(pid) == os.getpid()):
                 self.store.schedules.finish(
                     record.id, jobs.STOPPED, f"the service sending it ({record.claimed_by}) "
-                    f"stopped; `bulletin send {record.path} --list {record.list_name}` "
-                    "resumes it")
-                log.warning("schedule #%d: its service (%s) is gone; marked stopped",
-                            record.id, record.claimed_by)
+                    f"stopped; {resume}")
+            elif not timing.lease_expired(record.claimed_at, record.heartbeat_at,
+                                          now or datetime.now(UTC)) \
+                    or not self.store.schedules.expire(
+                        record, jobs.STOPPED, f"the service sending it ({record.claimed_by}) "
+                        f"has not renewed its lease for over {timing.LEASE.seconds // 60} "
+                        f"minutes (stopped, or cut off); {resume}"):
+                continue
+            log.warning("schedule #%d: its service (%s) is gone; marked stopped",
+                        record.id, record.claimed_by)
 
 
 def _alive(pid: int) -> bool:

@@ -346,3 +346,5 @@ class Schedule(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     report: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Renewed by the service sending it; a lease older than LEASE means that service died."""

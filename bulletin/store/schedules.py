@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from .aggregate import Aggregate
@@ -52,6 +52,8 @@ class ScheduleRecord:
     claimed_by: str | None
     claimed_at: datetime | None
     report: str | None
+    heartbeat_at: datetime | None = None
+    """When the service sending it last said it was alive (its lease; None: not yet)."""
 
 
 class Schedules(Aggregate):
@@ -91,6 +93,25 @@ class Schedules(Aggregate):
         return self._move(number, WAITING, RUNNING, claimed_by=worker, claimed_at=now(),
                           audit=("schedule-started", None, f"#{number} by {worker}"))
 
+    def beat(self, number: int, worker: str, at: datetime | None = None) -> bool:
+        """Renew `worker`'s lease on the running schedule (its heartbeat, `at` or now); false
+        if it is no longer running under that worker (cancelled, or settled as dead)."""
+        with self.transaction() as session:
+            renewed: bool = session.execute(
+                update(Schedule).where(Schedule.id == number, Schedule.status == RUNNING,
+                                       Schedule.claimed_by == worker)
+                .values(heartbeat_at=at or now())).rowcount == 1  # type: ignore[attr-defined]
+            return renewed
+
+    def expire(self, record: ScheduleRecord, status: str, report: str) -> bool:
+        """Mark a running schedule whose lease ran out `status` (stopped) with `report`, as
+        `record` saw it: false if its service renewed the lease meanwhile (or it moved on),
+        so that a late heartbeat wins over the verdict that it was dead."""
+        seen = Schedule.heartbeat_at.is_(None) if record.heartbeat_at is None \
+            else Schedule.heartbeat_at == record.heartbeat_at
+        return self._move(record.id, RUNNING, status, seen, report=report, finished_at=now(),
+                          audit=("schedule-finished", None, f"#{record.id} {status}: {report}"))
+
     def miss(self, number: int) -> bool:
         """Mark a waiting schedule missed (too late to start by itself)."""
         return self._move(number, WAITING, MISSED, finished_at=now(), audit=(
@@ -125,11 +146,11 @@ class Schedules(Aggregate):
             _audit(session, row, "schedule-finished", None, f"#{number} {row.status}: {report}")
             return row.status
 
-    def _move(self, number: int, old: str, new: str, *,
+    def _move(self, number: int, old: str, new: str, *where: ColumnElement[bool],
               audit: tuple[str, str | None, str] | None = None, **values: object) -> bool:
         with self.transaction() as session:
             moved: bool = session.execute(
-                update(Schedule).where(Schedule.id == number, Schedule.status == old)
+                update(Schedule).where(Schedule.id == number, Schedule.status == old, *where)
                 .values(status=new, **values)).rowcount == 1  # type: ignore[attr-defined]
             if moved and audit is not None:
                 row = session.get(Schedule, number)
@@ -147,4 +168,4 @@ def _audit(session: Session, row: Schedule, action: str, actor: str | None,
 def _record(row: Schedule) -> ScheduleRecord:
     return ScheduleRecord(row.id, row.issue, row.path, row.list_name, row.at, row.shown,
                           row.grace, row.status, row.created_by, row.claimed_by,
-                          row.claimed_at, row.report)
+                          row.claimed_at, row.report, row.heartbeat_at)
