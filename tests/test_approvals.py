@@ -263,3 +263,16 @@ def test_send_test_never_needs_approval(setup: Path, server: SmtpServer) -> None
     code, output = bulletin("send-test", str(issue_of(setup)), "--to", "me@example.org")
     assert code == 0, output
     assert [m.rcpt_tos for m in server.received] == [["me@example.org"]]
+
+
+def test_status_shows_the_approvals_and_whether_they_match(setup: Path) -> None:
+    needs(setup, 1)
+    issue = str(issue_of(setup))
+    assert bulletin("approve", issue, "--as", "Bob Approver", "--note", "checked")[0] == 0
+    code, output = bulletin("status", issue)
+    assert code == 0, output
+    assert "Approvals (1 needed" in output and "Bob Approver at " in output \
+        and "matches current: yes" in output, output
+    edit(issue_of(setup), "Eight Regional", "Nine Regional")
+    code, output = bulletin("status", issue)
+    assert code == 0 and "matches current: no (changed: the issue file)" in output, output

@@ -1,6 +1,6 @@
 """`bulletin approve` and `bulletin approvals`: sign-off bound to the exact content. Thin:
 parse, call bulletin.approval.record, print; `show_standing` prints the approvals in the plan
-`bulletin send` shows before it sends."""
+`bulletin send` shows before it sends, `show_approvals` them in `bulletin status`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from rich.markup import escape
 from .common import ConfigOpt, IssueArg, out, reported
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..approval.gate import Standing
+    from ..approval.record import Listed
 
 app = typer.Typer()
 
@@ -54,6 +57,11 @@ def approvals_command(issue: IssueArg, list_name: ListOpt = None,
         found = listed(issue, config, list_name)
     out.print(f"[bold]{escape(found.key)}[/]: needs {found.needed} approval"
               f"{'s' * (found.needed != 1)} (fingerprint now {found.fingerprint.digest[:12]})")
+    show_approvals(found, issue)
+
+
+def show_approvals(found: Listed, issue: Path) -> None:
+    """Each approval of the issue, and whether it matches the issue as it is now."""
     if not found.approvals:
         out.print(f"No approvals yet; `bulletin approve {escape(str(issue))}` records one.")
     for record, changed in found.approvals:

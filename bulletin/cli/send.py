@@ -286,11 +286,28 @@ def status_command(issue: IssueArg, config: ConfigOpt = None) -> None:
 
         show_timing(found.timing)
     out.print(f"Test sends: {len(found.tests)}")
+    _show_approvals(issue, config)
     for record in found.forced:
         reason, _, overridden = (record.detail or "").partition("\n")
         out.print(f"[red]Sent past {len(overridden.splitlines())} check error(s)[/] to "
                   f"{escape(record.list_name or '?')} by {escape(record.actor or '?')} at "
                   f"{record.at:%Y-%m-%d %H:%M} UTC (--force): {escape(reason)}")
+
+
+def _show_approvals(issue: Path, config: Path | None) -> None:
+    """The approvals standing for the issue, each against it as it is now (as the plan)."""
+    from ..approval.record import listed
+    from ..errors import BulletinError
+    from .approve import show_approvals
+
+    try:
+        found = listed(issue, config)
+    except BulletinError as exc:  # the ledger's part stands without it
+        out.print(f"[bold]Approvals:[/] not shown: {escape(' '.join(str(exc).split()))}")
+        return
+    out.print(f"[bold]Approvals[/] ({found.needed} needed, fingerprint now "
+              f"{found.fingerprint.digest[:12]}):")
+    show_approvals(found, issue)
 
 
 def _show_returns(found: Status) -> None:
