@@ -14,13 +14,12 @@ from .errors import BulletinError
 
 
 @contextmanager
-def replacing(path: Path, error: type[BulletinError]) -> Iterator[TextIO]:
-    """A UTF-8 text stream (newlines as written) whose contents replace `path` when the block
-    ends without an exception; `error` naming the file when it cannot be written."""
+def _replaced(path: Path, error: type[BulletinError]) -> Iterator[Path]:
+    """A temporary file beside `path` to write, renamed onto `path` when the block ends
+    without an exception, removed otherwise."""
     temporary = path.with_name(path.name + ".tmp")
     try:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
-            yield stream
+        yield temporary
         temporary.replace(path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -28,18 +27,19 @@ def replacing(path: Path, error: type[BulletinError]) -> Iterator[TextIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def replacing(path: Path, error: type[BulletinError]) -> Iterator[TextIO]:
+    """A UTF-8 text stream (newlines as written) whose contents replace `path` when the block
+    ends without an exception; `error` naming the file when it cannot be written."""
+    with _replaced(path, error) as temporary, \
+            temporary.open("w", encoding="utf-8", newline="") as stream:
+        yield stream
 
 
 def write_bytes(path: Path, data: bytes, error: type[BulletinError]) -> None:
     """`path` holding `data`, whole or not at all; `error` naming the file when it cannot be
     written."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
+    with _replaced(path, error) as temporary:
         temporary.write_bytes(data)
-        temporary.replace(path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise error(f"{path}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
