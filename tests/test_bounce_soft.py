@@ -16,8 +16,8 @@ from bulletin.inbound.process import process
 from bulletin.message import delivery_message_id, verp_address
 from bulletin.settings import Workspace, load_workspace
 from bulletin.store import Store
-from bulletin.store.outcomes import Outcome
 from tests.inbound_mail import dsn
+from tests.inbound_store import issues_sent
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -64,16 +64,7 @@ def sent(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
     with (workspace / "bulletin.toml").open("a") as toml:
         toml.write("\n[newsletters.cohes3ion.bounces]\nsoft_limit = 5\nsoft_consecutive = 3\n")
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for address in PEOPLE:
-            store.subscribe(address, "cohes3ion", source="test")
-        rows: dict[str, dict[str, int]] = {}
-        for number in range(1, 5):
-            issue = f"cohes3ion/issue-{number}"
-            store.ledger.create(issue, "cohes3ion")
-            claims = store.ledger.claim(issue, 100)
-            store.ledger.record([Outcome(c.id, "sent", "250 2.0.0 Ok") for c in claims])
-            rows[issue] = {claim.email: claim.id for claim in claims}
+        rows = issues_sent(store, PEOPLE, 4)
         yield Sent(load_workspace(workspace / "bulletin.toml"), store, rows)
 
 

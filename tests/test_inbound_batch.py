@@ -23,8 +23,8 @@ from bulletin.message import delivery_message_id, verp_address
 from bulletin.settings import Workspace, load_workspace
 from bulletin.store import Store
 from bulletin.store.errors import StoreError
-from bulletin.store.outcomes import Outcome as Sent
 from tests.inbound_mail import dsn
+from tests.inbound_store import issues_sent
 
 if TYPE_CHECKING:
     from tests.imap_server import Dovecot
@@ -61,16 +61,7 @@ class Setup:
 def setup(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for address in PEOPLE:
-            store.subscribe(address, "cohes3ion", source="test")
-        rows: dict[str, dict[str, int]] = {}
-        for number in range(1, 4):
-            issue = f"cohes3ion/issue-{number}"
-            store.ledger.create(issue, "cohes3ion")
-            claims = store.ledger.claim(issue, 100)
-            store.ledger.record([Sent(c.id, "sent", "250 2.0.0 Ok") for c in claims])
-            rows[issue] = {claim.email: claim.id for claim in claims}
+        rows = issues_sent(store, PEOPLE, 3)
         yield Setup(load_workspace(workspace / "bulletin.toml"), store, rows)
 
 

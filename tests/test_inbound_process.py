@@ -22,6 +22,7 @@ from bulletin.message import delivery_message_id, verp_address
 from bulletin.settings import Workspace, load_workspace
 from bulletin.store import Store
 from tests.inbound_mail import arf, auto_reply, dsn, unsubscribe_request
+from tests.inbound_store import issues_sent
 
 KEY = "a-test-secret-key-of-some-length"
 ENVELOPE = "cohes3ion@example.gov.wales"
@@ -61,15 +62,7 @@ class Setup:
 def setup(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("BULLETIN_SECRET_KEY", KEY)
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for address in PEOPLE:
-            store.subscribe(address, "cohes3ion", source="test")
-        rows: dict[str, dict[str, int]] = {}
-        for number in range(1, 5):
-            issue = f"cohes3ion/issue-{number}"
-            store.ledger.create(issue, "cohes3ion")
-            claims = store.ledger.claim(issue, 100)
-            rows[issue] = {claim.email: claim.id for claim in claims}
+        rows = issues_sent(store, PEOPLE, 4, record=False)
         yield Setup(load_workspace(workspace / "bulletin.toml"), store, rows)
 
 
