@@ -12,8 +12,8 @@ password, and no subscriber's address. Mail found not to be ours is remembered b
 from __future__ import annotations
 
 import logging
-import threading
 
+from ..background import Loop
 from ..errors import TokenError
 from ..store.errors import StoreError
 from .imap import Account, MailboxError
@@ -22,7 +22,7 @@ from .mailbox import Handler, Many, Tally, fetch
 log = logging.getLogger("bulletin.inbound")
 
 
-class Poller:
+class Poller(Loop):
     """Reads `folder` of `account` every `every` seconds between `start()` and `stop()`."""
 
     def __init__(self, account: Account, folder: str, processed_folder: str, handle: Handler,
@@ -39,25 +39,12 @@ class Poller:
         self.last: Tally | None = None
         """What the last pass that succeeded did."""
         self._skip: set[tuple[int, int]] = set()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("bulletin-inbound")
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="bulletin-inbound", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ends the polling: a pass under way stops after its current batch of messages."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self.poll()
-            self._stopping.wait(self.every)
+    def step(self) -> float:
+        """One pass; a stop ends a pass under way after its current batch of messages."""
+        self.poll()
+        return self.every
 
     def poll(self) -> None:
         """One pass over the mailbox; failures are logged, never raised."""

@@ -20,6 +20,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..background import Loop
 from ..store.schedules import RUNNING, WAITING, ScheduleRecord
 from ..store.store import Store
 from . import jobs, timing
@@ -31,7 +32,7 @@ CYCLE = 5.0
 already seen starts at its time (the worker wakes for it). A cancel is the store's at once."""
 
 
-class Scheduler:
+class Scheduler(Loop):
     """Runs `store`'s due schedules between `start()` and `stop()`."""
 
     def __init__(self, store: Store, config: Path | None, cycle: float = CYCLE) -> None:
@@ -44,24 +45,14 @@ class Scheduler:
         self.up_since: datetime | None = None
         """Since when this service has looked without a failure: a schedule due after that
         was due while it ran (busy with another send, say), and is not missed."""
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("bulletin-schedule")
         self._sends: list[threading.Thread] = []
         self._mine: dict[int, threading.Thread] = {}
         """The schedules this service is sending, whose leases its looks renew."""
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="bulletin-schedule",
-                                        daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         """Ends the loop; a send under way stops at its next look (resumable)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        super().stop()
         self.wait_for_sends()
 
     def wait_for_sends(self) -> None:
@@ -70,9 +61,8 @@ class Scheduler:
             thread.join()
         self._sends = [thread for thread in self._sends if thread.is_alive()]
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._stopping.wait(self.look())
+    def step(self) -> float:
+        return self.look()
 
     def look(self, now: datetime | None = None) -> float:
         """One look: mark the missed, run the due; the seconds until the next look."""
