@@ -63,8 +63,7 @@ def recipient_values(recipient: Recipient, base_url: str,
 def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
                   subject_prefix: str = "") -> list[tuple[str, str]]:
     """The headers every recipient of this issue gets the same."""
-    sender_domain = parseaddr(newsletter.sender)[1].rpartition("@")[2]
-    list_domain = urlsplit(base_url).hostname or sender_domain
+    list_domain = urlsplit(base_url).hostname or sender_domain(newsletter)
     name = in_language(newsletter.name, rendered.language)
     headers = sender_headers(newsletter, subject_prefix + rendered.subject)
     headers += [("List-Id", f"{_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"),
