@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -122,18 +123,21 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
         if src.startswith("http://"):
             yield Finding("warning", "insecure-image", where,
                           f"image {src} is not https; many clients block or warn")
+    links: Counter[tuple[str, str]] = Counter()  # the n-th link of a text and URL
     for a in doc.iter("a"):
         if a.get("href") is None and a.get("name"):
             continue  # a jump target (<a name>), not a link
         href = (a.get("href") or "").strip()
         label = " ".join(a.text_content().split())
+        nth = links[label, href]
+        links[label, href] += 1
         if href in ("", "#"):
             where = _locate(loaded, f"[{a.text_content()}]({href})", f"[{label}]", label,
-                            f'"{href}"' if href else "")
+                            f'"{href}"' if href else "", nth=nth)
             yield Finding("error", "empty-link", where,
                           f"link '{label}' goes nowhere (href=\"{href}\"); give it a URL")
             continue
-        where = _locate(loaded, href)
+        where = _locate(loaded, f"[{label}]({href}", f"]({href}", href, nth=nth)
         if not label and not any(img.get("alt") for img in a.iter("img")):
             yield Finding("error", "link-text", where,
                           f"link to {href} has no text; screen readers will read the URL")
@@ -176,8 +180,9 @@ def _shown_as_typed(loaded: IssueFile, doc: Any) -> Iterator[Finding]:
     for element in doc.iter():
         if not isinstance(element.tag, str) or element.tag in ("style", "script"):
             continue
-        in_code = any(e.tag in ("code", "pre") for e in (element, *element.iterancestors()))
-        for text in (element.text, element.tail):
+        inside = any(e.tag in ("code", "pre") for e in element.iterancestors())
+        for text, in_code in ((element.text, inside or element.tag in ("code", "pre")),
+                              (element.tail, inside)):  # the tail follows the element
             if not text:
                 continue
             for match in _UNREAD_LINK.finditer(text):
@@ -224,44 +229,64 @@ def _subject_line_break(loaded: IssueFile, rendered: Rendered) -> Iterator[Findi
                       "long one, `subject: >-` folds the lines into one)")
 
 
+_WHOLE_TAG = re.compile(r"\{\{[^<>\n]{0,60}?\}\}|\{%[^<>\n]{0,60}?%\}")
+
+
 def _leftovers(loaded: IssueFile, html: str, text: str) -> Iterator[Finding]:
+    in_html: Counter[str] = Counter()
+    told: set[tuple[str, str]] = set()
     for part, content in (("HTML", html), ("plain-text", text)):
         for name in ph.unknown(content):
             yield Finding("error", "placeholder", _locate(loaded, name),
                           f"the {part} part has the unknown placeholder {name}; known ones are "
                           + ", ".join(f"%%{n}%%" for n in ph.NAMES))
-        found = re.search(r"\{\{|\{%", content)
-        if found:
-            whole = re.compile(r"\{\{[^<>\n]{0,60}?\}\}|\{%[^<>\n]{0,60}?%\}")
-            shown = whole.search(content, found.start())
-            excerpt = shown.group(0) if shown and shown.start() == found.start() \
-                else found.group(0)
-            yield Finding("error", "template-syntax", _locate(loaded, excerpt, "{{", "{%"),
-                          f"the {part} part has template syntax ({{{{ or {{%) left in it: "
-                          f"'{excerpt}'")
+        # Each leftover at its own line; one the HTML part showed is not told again.
+        times: Counter[str] = Counter()  # each excerpt's, and each opening's
+        end = 0
+        for found in re.finditer(r"\{\{|\{%", content):
+            if found.start() < end:
+                continue
+            shown = _WHOLE_TAG.match(content, found.start())
+            excerpt, opening = shown.group(0) if shown else found.group(0), found.group(0)
+            end = found.start() + len(excerpt)
+            nth, opened = times[f"={excerpt}"], times[opening]
+            times.update((f"={excerpt}", opening))
+            if part == "HTML":
+                in_html[opening] += 1
+            elif opened < in_html[opening]:
+                continue  # told of the HTML (the text may break it across lines)
+            where = _locate(loaded, excerpt, "{{", "{%", nth=nth)
+            if (where, excerpt) not in told:  # a subject is in the HTML more than once
+                told.add((where, excerpt))
+                yield Finding("error", "template-syntax", where,
+                              f"the {part} part has template syntax ({{{{ or {{%) left in "
+                              f"it: '{excerpt}'")
 
 
-def _locate(loaded: IssueFile, *needles: str) -> str:
-    """file:line of the first issue value holding one of `needles` (tried in order), else
-    of the bulletin.toml setting holding it, else the issue's first line."""
+def _locate(loaded: IssueFile, *needles: str, nth: int = 0) -> str:
+    """file:line of the first of `needles` (tried in order) found where it is typed: its
+    `nth` occurrence (or its last) in the issue's values, then in the bulletin.toml settings;
+    else the issue's first line."""
     for needle in needles:
-        if not needle:
-            continue
-        for loc, value in _strings(loaded.source.data, ()):
-            if needle in value:
-                line = loaded.source.line_within(loc, value.index(needle))
-                return f"{loaded.path}:{line}"
+        if needle:
+            places = list(_occurrences(loaded, needle))
+            if places:
+                return places[min(nth, len(places) - 1)]
+    return f"{loaded.path}:1"
+
+
+def _occurrences(loaded: IssueFile, needle: str) -> Iterator[str]:
+    """file:line of each place `needle` is typed: the issue's, then bulletin.toml's."""
+    for loc, value in _strings(loaded.source.data, ()):
+        at = value.find(needle)
+        while at >= 0:
+            yield f"{loaded.path}:{loaded.source.line_within(loc, at)}"
+            at = value.find(needle, at + len(needle))
     workspace = loaded.workspace
     if workspace is not None:
-        slug = loaded.issue.newsletter
         settings = loaded.newsletter.model_dump(by_alias=True, exclude_defaults=True)
-        for needle in needles:
-            if not needle:
-                continue
-            for loc, value in _strings(settings, ("newsletters", slug)):
-                if needle in value:
-                    return workspace.where(loc)
-    return f"{loaded.path}:1"
+        for loc, value in _strings(settings, ("newsletters", loaded.issue.newsletter)):
+            yield from [workspace.where(loc)] * value.count(needle)
 
 
 def _strings(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:

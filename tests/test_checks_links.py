@@ -104,3 +104,25 @@ def test_a_pair_of_tags_is_one_warning(write_issue: Callable[..., Path]) -> None
     path = write_issue(HEAD + "      Please <b>call us</b> or <B>write</B>.\n")
     _, findings = run_check(path)
     assert len([f for f in findings if " raw-html " in f]) == 1, findings
+
+
+def test_each_finding_is_at_its_own_line_not_an_earlier_mention(
+        write_issue: Callable[..., Path]) -> None:
+    """A finding is where the mistake is typed, not at an earlier line that happens to hold
+    the same address, and a mistake made twice is reported at each of its two lines."""
+    path = write_issue(HEAD + "      Visit example.org or tfw.wales/journey in person.\n"  # 10
+                              "      The [planner](tfw.wales/journey) is here.\n"  # 11
+                              "      Left over: {{ one }}.\n"  # 12
+                              "  - heading: Again\n"
+                              "    body: |\n"
+                              "      The [planner again](tfw.wales/journey).\n"  # 15
+                              "      The [planner](tfw.wales/journey) once more.\n"  # 16
+                              "      Our [site](example.org).\n"  # 17
+                              "      Left over: {% two %}.\n"  # 18
+                              "      Type `[x](y)` then <b>bold</b>.\n")  # 19
+    _, findings = run_check(path)
+    at = sorted((f.split()[1], int(f.split()[2].rsplit(":", 2)[1])) for f in findings
+                if str(path) in f)
+    assert at == sorted([
+        ("link-scheme", 11), ("link-scheme", 15), ("link-scheme", 16), ("link-scheme", 17),
+        ("template-syntax", 12), ("template-syntax", 18), ("raw-html", 19)]), findings
