@@ -24,6 +24,13 @@ turns: `python -m bulletin render ISSUE` (HTML, text and .eml, imports included)
 the `mjml` CLI (benchmarks/node_modules/.bin/mjml) compiling the MJML that render composed;
 with `--old-code DIR`, also DIR's bulletin (an older checkout) the same way. Target: bulletin
 render at least 1.2x faster than the mjml CLI.
+
+Each command runs as an installed bulletin runs: its modules' bytecode cached (pip compiles
+a wheel's modules when it installs them). The checkouts here are run in place, so the
+benchmark lifts PYTHONDONTWRITEBYTECODE for the commands and points PYTHONPYCACHEPREFIX
+into its temporary folder; the untimed first round writes the bytecode there, and nothing
+is written into a checkout. `--no-bytecode` runs them as the environment has it instead
+(with PYTHONDONTWRITEBYTECODE set, bulletin's own modules are compiled at every start).
 """
 
 from __future__ import annotations
@@ -292,15 +299,19 @@ def verdict(whole: Row, js: Row | None) -> str:
 
 
 def bench_commands(issue: Path, workspace: Workspace, runs: int,
-                   old_code: Path | None) -> int:
+                   old_code: Path | None, bytecode: bool = True) -> int:
     """Whole commands, one new process a run, taking turns; a table of wall times."""
     ensure_mjml_js()
     loaded = load_issue(issue, workspace)
     newsletter = loaded.newsletter
     composed = compose(loaded, workspace.theme_dir(newsletter.theme),
                        workspace.settings.base_url, (newsletter.languages[0],), "single")
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    unset = {"PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE"} if bytecode \
+        else {"PYTHONPATH"}
+    env = {name: value for name, value in os.environ.items() if name not in unset}
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
+        if bytecode:  # as installed: written by the untimed first round, read by the rest
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "bytecode")
         source = Path(tmp) / "issue.mjml"
         source.write_text(composed.mjml, encoding="utf-8")
         render_ = [sys.executable, "-m", "bulletin", "render", str(issue), "--out",
@@ -332,8 +343,9 @@ def bench_commands(issue: Path, workspace: Workspace, runs: int,
                 if run:
                     times[name].append(elapsed)
                     cpu[name].append(int(used * 1e9))
-    out = Table(title=f"whole commands, wall ms: {runs} runs each, taking turns; load avg "
-                      f"{_load_average()}", title_justify="left")
+    cached = "bytecode cached, as installed" if bytecode else "bytecode as the environment has it"
+    out = Table(title=f"whole commands, wall ms: {runs} runs each, taking turns ({cached}); "
+                      f"load avg {_load_average()}", title_justify="left")
     for column in ("command", "median", "min", "p90", "mjml CLI / this", "CPU median"):
         out.add_column(column, justify="left" if column == "command" else "right")
     theirs = median_ms(times["mjml CLI"])
@@ -361,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                              "CLI, N runs each")
     parser.add_argument("--old-code", type=Path, metavar="DIR",
                         help="with --commands: also an older checkout's bulletin render")
+    parser.add_argument("--no-bytecode", dest="bytecode", action="store_false",
+                        help="with --commands: run them with the environment's bytecode "
+                             "settings instead of with their bytecode cached")
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be at least 1 and --warmup at least 0")
@@ -370,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"issue: {issue.relative_to(ROOT) if issue.is_relative_to(ROOT) else issue}")
     if args.commands:
         try:
-            return bench_commands(issue, workspace, args.commands, args.old_code)
+            return bench_commands(issue, workspace, args.commands, args.old_code, args.bytecode)
         except NodeUnavailable as exc:
             say(f"mjml CLI unavailable: {exc}", style="yellow")
             return 1
