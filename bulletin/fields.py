@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -29,7 +30,25 @@ def language_code_error(name: str) -> str:
     for code, title in english.items():
         if "_" not in code and title.casefold() == wanted:
             return f"'{name}' is a language name, not a code; write {code} for {title}"
+    own = _own_names().get(wanted)  # Cymraeg, Gaeilge, Français
+    if own is not None:
+        return f"'{name}' is a language name, not a code; write {own} for {english[own]}"
     return f"'{name}' is not a language code; use codes such as en or cy"
+
+
+@functools.cache
+def _own_names() -> dict[str, str]:
+    """Each language's name in itself, casefolded, to its code (Cymraeg: cy)."""
+    from babel import Locale, localedata
+
+    names: dict[str, str] = {}
+    english = Locale("en").languages
+    for code in localedata.locale_identifiers():
+        if "_" not in code and code in english:
+            own = Locale.parse(code).get_language_name(code)
+            if own:
+                names.setdefault(own.casefold(), code)
+    return names
 
 
 def _language(value: str) -> str:
@@ -42,6 +61,14 @@ Language = Annotated[str, AfterValidator(_language)]
 """A language code such as en, cy or pt-BR."""
 
 
+class KeyMistake(ValueError):
+    """A mistake in one key of a mapping value: `key`, to name it and its line."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _prose(value: Any) -> str | dict[str, str]:
     if isinstance(value, str):
         return value
@@ -50,9 +77,12 @@ def _prose(value: Any) -> str | dict[str, str]:
             if not _LANGUAGE.match(str(language)):
                 raise ValueError(language_code_error(str(language)) + " (the keys of "
                                  "translated text are language codes)")
+            if text is None:
+                raise KeyMistake(f"is empty; write the text after '{language}:'",
+                                 str(language))
             if not isinstance(text, str):
-                raise ValueError(f"the '{language}' text should be text, got "
-                                 f"{type(text).__name__}; put it in quotes")
+                raise KeyMistake(f"the '{language}' text should be text, got "
+                                 f"{type(text).__name__}; put it in quotes", str(language))
         return dict(value)
     hint = "; put it in quotes" if isinstance(value, int | float | bool) else ""
     raise ValueError(f"expected text, or a mapping of language to text such as "

@@ -22,6 +22,9 @@ def describe(exc: ValidationError, model: type[BaseModel],
     messages: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False):
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        key = getattr((error.get("ctx") or {}).get("error"), "key", None)
+        if isinstance(key, str):  # the mistake is in this key of the value (fields.KeyMistake)
+            loc = (*loc, key)
         kind = error["type"]
         field = dotted(loc) or "(top level)"
         if kind == "missing":

@@ -49,6 +49,13 @@ CASES = [
      r"sections: is empty; list its items under 'sections:', each starting with '- '"),
     (("subject: Issue 5", "subject: {welsh: Rhifyn 5, english: Issue 5}"), 3,
      r"subject: 'welsh' is a language name, not a code; write cy for Welsh"),
+    # the same mistakes in one language's text
+    (("subject: Issue 5", "subject:\n  cy: Rhifyn 5\n  en:"), 5,
+     r"subject.en: is empty; write the text after 'en:'"),
+    (("    body: Some text.", "    body:\n      cy: ''\n      en:\n"), 8,
+     r"sections\[0\].body.en: is empty; write the text after 'en:'"),
+    (("subject: Issue 5", "subject:\n  Cymraeg: Rhifyn 5\n  en: Issue 5"), 3,
+     r"subject: 'Cymraeg' is a language name, not a code; write cy for Welsh"),
 ]
 
 
