@@ -25,6 +25,8 @@ child process and must not hold the rendering stack itself (see bulletin.send.ou
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from .lazy import LazyGroup
@@ -98,4 +100,12 @@ app: typer.Typer = typer.Typer(help="Compose, check and send email bulletins.",
 
 
 def main() -> None:
-    app()
+    """The `bulletin` command, whose process ends when the command does. At the end the
+    cyclic garbage collector is told to leave what exists alone (`gc.freeze`): Python's
+    shutdown would otherwise walk every object the command's imports made, more than once,
+    to free memory the process is about to give back anyway (a sixth of a `bulletin render`).
+    Exit handlers still run, and files are still flushed and closed."""
+    try:
+        app()
+    finally:
+        gc.freeze()

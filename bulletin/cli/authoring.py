@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import IssueError
-from .common import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, out, reported, value
+from .common import ConfigOpt, DeliveryOpt, IssueArg, LangOpt, out, reported, short_lived, value
 
 app = typer.Typer()
 
@@ -38,9 +38,9 @@ def render_command(issue: IssueArg,
                    delivery: DeliveryOpt = None) -> None:
     """Render ISSUE to DIR/<name>.html, .txt and .eml (as a sample subscriber gets it); one
     set per language, DIR/<name>.<lang>.*, when each subscriber gets their own language."""
-    from ..workflow import prepare_editions, write_outputs
+    with reported(), short_lived():
+        from ..workflow import prepare_editions, write_outputs
 
-    with reported():
         editions = prepare_editions(issue, config, lang, value(delivery))
         for prepared in editions:
             stem = prepared.loaded.slug
