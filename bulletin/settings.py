@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from email.utils import parseaddr
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
@@ -19,11 +18,9 @@ from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
 from .textfile import read_text
+from .tomlsource import toml_with_lines
 from .validation import describe
 from .yamlsource import Loc, dotted
-
-if TYPE_CHECKING:
-    from tomlkit.items import Item
 
 FILENAME = "bulletin.toml"
 
@@ -285,84 +282,6 @@ def find_config(start: Path | None = None) -> Path:
                         f"create one (see README) or set BULLETIN_CONFIG")
 
 
-def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
-    """The data of a TOML text, and the 1-based line of every key and table header in it
-    (tomlkit's parser, told to note where each key and table starts)."""
-    import tomlkit
-    from tomlkit.container import Container
-    from tomlkit.exceptions import ParseError
-    from tomlkit.items import AoT, Table
-    from tomlkit.parser import Parser
-
-    starts: dict[int, int] = {}
-    kept: list[object] = []  # so no id() is reused while `starts` is read
-    headers: list[tuple[int, str]] = []  # each table header's line and text
-
-    class Noting(Parser):
-        def _line(self) -> int:
-            return int(self._src.count("\n", 0, self._idx)) + 1
-
-        def _parse_key_value(self, parse_comment: bool = False) -> Any:
-            line = self._line()
-            key, value = super()._parse_key_value(parse_comment)
-            starts[id(value)] = line
-            kept.append(value)
-            return key, value
-
-        def _parse_table(self, parent_name: Any = None, parent: Any = None) -> Any:
-            end = self._src.find("\n", self._idx)
-            headers.append((self._line(), str(self._src[self._idx:end if end >= 0 else None])))
-            return super()._parse_table(parent_name, parent)
-
-    try:
-        document = Noting(text).parse()
-    except ParseError as exc:
-        problem = str(exc).rpartition(" at line ")[0] or str(exc)
-        raise SettingsError(f"{path}:{exc.line}: invalid TOML: {problem} (column {exc.col})"
-                            ) from None
-    lines: dict[Loc, int] = {(): 1}
-
-    def walk(item: Item | Container, loc: Loc) -> None:
-        line = starts.get(id(item))
-        if line is not None and loc not in lines:
-            lines[loc] = line
-        if isinstance(item, AoT):
-            for index, table in enumerate(item.body):
-                walk(table, (*loc, index))
-            return
-        body = item.body if isinstance(item, Container) else \
-            item.value.body if isinstance(item, Table) else \
-            getattr(getattr(item, "value", None), "body", None)
-        for key, value in body or ():
-            if key is not None:
-                walk(value, (*loc, key.key))
-
-    walk(document, ())
-    # A table's line is its header's: [a.b] and [[a.b]] (the n-th is item n of the array).
-    arrays: dict[Loc, int] = {}
-    for line, header in headers:
-        match = re.match(r"\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(#.*)?$", header)
-        if match is None:
-            continue
-        try:
-            nested: Any = tomlkit.parse(f"{match.group(2)} = 0").unwrap()
-        except ParseError:
-            continue
-        loc: Loc = ()
-        while isinstance(nested, dict) and len(nested) == 1:
-            name, nested = next(iter(nested.items()))
-            loc = (*loc, name)
-            if loc in arrays and nested != 0:  # a table inside the array's last item
-                loc = (*loc, arrays[loc] - 1)
-        if match.group(1) == "[[":
-            arrays[loc] = arrays.get(loc, 0) + 1
-            loc = (*loc, arrays[loc] - 1)
-        lines.setdefault(loc, line)
-        for end in range(1, len(loc)):  # tables named only as part of this one
-            lines.setdefault(loc[:end], line)
-    return tomlkit.TOMLDocument.unwrap(document), lines
-
-
 def load_workspace(config: Path) -> Workspace:
     raw, lines = toml_with_lines(read_text(config, SettingsError), config)
 
@@ -385,7 +304,7 @@ def load_workspace(config: Path) -> Workspace:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        messages = describe(exc, Settings, where)
+        messages = describe(exc, Settings, where, raw)
         raise SettingsError("\n".join(messages)) from None
     for slug, newsletter in settings.newsletters.items():
         for loc, value in prose_fields(newsletter):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import types
 import typing
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,16 +19,29 @@ _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: 
 
 
 def describe(exc: ValidationError, model: type[BaseModel],
-             where: Callable[[Loc], str]) -> list[str]:
-    """One message per error: `<where(loc)>: <field>: <what is wrong; what was expected>`."""
+             where: Callable[[Loc], str], data: Any = None) -> list[str]:
+    """One message per error: `<where(loc)>: <field>: <what is wrong; what was expected>`;
+    the keys missing from one table in one message, naming a table of a close name beside
+    it in `data` (the input) that holds them: a misspelt table is one mistake."""
     messages: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    missing: dict[Loc, list[str]] = {}
+    for error in errors:
+        if error["type"] == "missing":
+            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+            missing.setdefault(loc[:-1], []).append(str(loc[-1]))
+    for table, names in missing.items():
+        if len(names) > 1:
+            messages.append((where(table), _missing(table, names, where, data)))
+    for error in errors:
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
         key = getattr((error.get("ctx") or {}).get("error"), "key", None)
         if isinstance(key, str):  # the mistake is in this key of the value (fields.KeyMistake)
             loc = (*loc, key)
         kind = error["type"]
         field = dotted(loc) or "(top level)"
+        if kind == "missing" and len(missing[loc[:-1]]) > 1:
+            continue  # told with the table's others
         if kind == "missing":
             text = f"missing required key '{loc[-1]}'"
             allowed = _keys(model, loc[:-1])
@@ -34,7 +49,12 @@ def describe(exc: ValidationError, model: type[BaseModel],
                 text += f" (expected keys: {', '.join(allowed)})"
         elif kind == "extra_forbidden":
             allowed = _keys(model, loc[:-1])
-            text = f"unknown key '{loc[-1]}'; expected one of: {', '.join(allowed)}"
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            if close and isinstance(error.get("input"), dict | list):  # a misspelt table
+                text = f"unknown key '{loc[-1]}'; did you mean '{close[0]}'? (expected " \
+                    f"one of: {', '.join(allowed)})"
+            else:
+                text = f"unknown key '{loc[-1]}'; expected one of: {', '.join(allowed)}"
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
             allowed = _keys(model, loc)
             keys = f" with keys {', '.join(allowed)}" if allowed else ""
@@ -57,6 +77,26 @@ def describe(exc: ValidationError, model: type[BaseModel],
         messages.append((where(loc), f"{field}: {text}"))
     messages.sort(key=lambda m: _line_number(m[0]))
     return [f"{place}: {text}" for place, text in messages]
+
+
+def _missing(table: Loc, keys: list[str], where: Callable[[Loc], str], data: Any) -> str:
+    """`table: missing required keys a, b and c`, and where they are if a table beside it
+    of a close name holds them all."""
+    text = f"{dotted(table) or '(top level)'}: missing required keys " \
+        f"{', '.join(keys[:-1])} and {keys[-1]}"
+    around = data
+    for part in table[:-1]:
+        around = around.get(part) if isinstance(around, dict) else \
+            around[part] if isinstance(around, list) and isinstance(part, int) else None
+    if table and isinstance(around, dict):
+        names = [str(name) for name, value in around.items()
+                 if name != table[-1] and isinstance(value, dict) and set(keys) <= set(value)]
+        close = difflib.get_close_matches(str(table[-1]), names, n=1)
+        if close:
+            text += (f"; they are under {dotted((*table[:-1], close[0]))} "
+                     f"({where((*table[:-1], close[0]))}); is '{close[0]}' a misspelling of "
+                     f"'{table[-1]}'?")
+    return text
 
 
 def _date_hint(value: str) -> str:

@@ -127,3 +127,40 @@ def test_a_later_table_is_named_at_its_own_header(workspace: Path) -> None:
     second_item = text.rindex("[[newsletters.second.social]]")
     line = text[:second_item].count("\n") + 1
     assert f"{config}:{line}: newsletters.second.social[1].url: missing" in message, message
+
+
+@pytest.mark.parametrize("repeated", [
+    'link = "#0b5394"\nlink = "#000000"\n',  # the same key twice in one table
+    'colours = {link = "#0b5394", link = "#000000"}\n',  # twice in an inline table
+])
+def test_a_key_given_twice_is_one_line_not_a_traceback(workspace: Path, repeated: str) -> None:
+    config = workspace / "bulletin.toml"
+    config.write_text("[x]\n" + repeated)
+    message = _fails(config)
+    assert message == f"{config}:{repeated.count(chr(10)) + 1}: link is given twice; keep one", \
+        message
+
+
+def test_a_misspelt_inner_table_names_the_one_meant(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace("[newsletters.cohes3ion.brand]\n",
+                                      "[newsletters.cohes3ion.brnad]\n", 1)
+    config.write_text(text)
+    lines = _fails(config).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{config}:{_line_of(text, '[newsletters.cohes3ion.brnad]')}: "
+                               "newsletters.cohes3ion.brnad: unknown key 'brnad'; did you mean "
+                               "'brand'?"), lines
+
+
+def test_a_misspelt_newsletter_table_is_one_mistake(workspace: Path) -> None:
+    """[newsletters.cohes3on] misspelt, its inner tables not: not five missing keys."""
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace("[newsletters.cohes3ion]\n", "[newsletters.cohes3on]\n", 1)
+    config.write_text(text)
+    lines = _fails(config).splitlines()
+    assert len(lines) == 1, lines
+    assert "newsletters.cohes3ion: missing required keys name, organisation" in lines[0], lines
+    assert f"they are under newsletters.cohes3on ({config}:" \
+           f"{_line_of(text, '[newsletters.cohes3on]')}); is 'cohes3on' a misspelling of " \
+           "'cohes3ion'?" in lines[0], lines
