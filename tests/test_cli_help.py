@@ -34,7 +34,7 @@ def _rows(text: str) -> str:
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_no_python_type_names_in_help(args: list[str]) -> None:
     text = _help(args, 120)
-    assert not re.search(r"<(bool|str|int|float|path)>|\{[a-z_]+\}", text), text
+    assert not re.search(r"<(bool|str|int|float|path)>|\{[A-Za-z_]+\}", text), text
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
@@ -62,6 +62,16 @@ def test_flags_show_no_type_and_values_show_a_metavar() -> None:
     assert re.search(r"^\* ISSUE PATH The issue file", text, re.MULTILINE), text
     subscribers = _rows(_help(["subscribers", "import"], 200))
     assert re.search(r"^\* --list TEXT The list", subscribers, re.MULTILINE), subscribers
+
+
+def test_usage_names_arguments_as_click_does() -> None:
+    """ISSUE, [FOLDER], [NEWSLETTERS]...: not {ISSUE}."""
+    assert re.search(r"Usage: \S+ send \[OPTIONS\] ISSUE$", _rows(_help(["send"], 200)),
+                     re.MULTILINE)
+    assert re.search(r"Usage: \S+ init \[OPTIONS\] \[FOLDER\]$",
+                     _rows(_help(["init"], 200)), re.MULTILINE)
+    assert re.search(r"Usage: \S+ dkim-record \[OPTIONS\] \[NEWSLETTERS\]\.\.\.$",
+                     _rows(_help(["dkim-record"], 200)), re.MULTILINE)
 
 
 def test_square_brackets_in_help_are_text_not_markup() -> None:

@@ -41,6 +41,11 @@ def _type_word(param: TyperOption | TyperArgument) -> str:
     return _TYPE_WORDS.get(name, name.upper())
 
 
+def _usage(param: TyperArgument) -> str:
+    name = param.metavar or (param.name or "value").upper()
+    return (name if param.required else f"[{name}]") + ("..." if param.nargs != 1 else "")
+
+
 def _conventional(command: Any) -> None:
     """Conventional help for `command` and every command under it."""
     # Help is plain text: "[smtp]" is a table's name, not rich markup to swallow.
@@ -51,6 +56,8 @@ def _conventional(command: Any) -> None:
             param.help = escape(param.help)
         if isinstance(param, TyperArgument) and param.metavar is None:
             param.metavar = (param.name or "value").upper()
+        if isinstance(param, TyperArgument):  # ISSUE, [FOLDER]: click's usage, not {ISSUE}
+            setattr(param, "_usage_display_name", lambda param=param: _usage(param))  # noqa: B010
         if isinstance(param, TyperOption | TyperArgument):
             chosen = param.metavar if isinstance(param, TyperOption) else None
             word = chosen if chosen is not None else _type_word(param)
