@@ -52,15 +52,14 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
     except ParseError as exc:
         problem = str(exc).rpartition(" at line ")[0] or str(exc)
         twice = _TWICE.match(problem)
-        if twice:
-            raise SettingsError(f"{path}:{exc.line}: {twice[1]} is given twice; keep one"
-                                ) from None
-        raise SettingsError(f"{path}:{exc.line}: invalid TOML: {problem} (column {exc.col})"
-                            ) from None
+        plain = f"{twice[1]} is given twice; keep one" if twice else \
+            _plain(problem, text.split("\n")[exc.line - 1] if exc.line >= 1 else "")
+        raise SettingsError(f"{path}:{exc.line}: invalid TOML: " + (
+            plain or f"{problem} (column {exc.col})")) from None
     except TOMLKitError as exc:  # a key given twice in one table, found as it is added
         twice = _TWICE.match(str(exc))
-        what = f"{twice[1]} is given twice; keep one" if twice else f"invalid TOML: {exc}"
-        raise SettingsError(f"{path}:{parser.last_line}: {what}") from None
+        what = f"{twice[1]} is given twice; keep one" if twice else str(exc)
+        raise SettingsError(f"{path}:{parser.last_line}: invalid TOML: {what}") from None
     lines: dict[Loc, int] = {(): 1}
 
     def walk(item: Item | Container, loc: Loc) -> None:
@@ -102,3 +101,25 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
         for end in range(1, len(loc)):  # tables named only as part of this one
             lines.setdefault(loc[:end], line)
     return tomlkit.TOMLDocument.unwrap(document), lines
+
+
+_KEY_VALUE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$")
+
+
+def _plain(problem: str, row: str) -> str | None:
+    """The slip on `row` in plain words with its fix, where it is a common one: text not in
+    quotes, a quote not closed, True for true; else None (the parser's words)."""
+    match = _KEY_VALUE.match(row.rstrip("\r"))
+    if match is None:
+        return None
+    key, value = match.groups()
+    if value in ("True", "False", "TRUE", "FALSE"):
+        return f"{key}: write true or false in lower case"
+    if problem.startswith("Control characters") and value[:1] in ('"', "'"):
+        return (f"{key}: the quote is not closed on this line; close it (for text over "
+                'several lines, use """ before and after)')
+    if problem.startswith("Unexpected character") and value and \
+            not re.match(r"[\"'\[{0-9+-]|(true|false|inf|nan)\b", value):
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{key}: text goes in quotes: {key} = "{quoted}"'
+    return None

@@ -137,8 +137,8 @@ def test_a_key_given_twice_is_one_line_not_a_traceback(workspace: Path, repeated
     config = workspace / "bulletin.toml"
     config.write_text("[x]\n" + repeated)
     message = _fails(config)
-    assert message == f"{config}:{repeated.count(chr(10)) + 1}: link is given twice; keep one", \
-        message
+    assert message == f"{config}:{repeated.count(chr(10)) + 1}: invalid TOML: link is given " \
+        "twice; keep one", message
 
 
 def test_a_misspelt_inner_table_names_the_one_meant(workspace: Path) -> None:
@@ -164,3 +164,17 @@ def test_a_misspelt_newsletter_table_is_one_mistake(workspace: Path) -> None:
     assert f"they are under newsletters.cohes3on ({config}:" \
            f"{_line_of(text, '[newsletters.cohes3on]')}); is 'cohes3on' a misspelling of " \
            "'cohes3ion'?" in lines[0], lines
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('banner = #1d1d1b', 'banner: text goes in quotes: banner = "#1d1d1b"'),
+    ('name = Cohes3ion News', 'name: text goes in quotes: name = "Cohes3ion News"'),
+    ('name = "Cohes3ion News', 'name: the quote is not closed on this line; close it (for text '
+                               'over several lines, use """ before and after)'),
+    ('verp = True', 'verp: write true or false in lower case'),
+])
+def test_toml_slips_in_plain_words(workspace: Path, row: str, message: str) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace('list = "cohes3ion"\n', row + "\n", 1)
+    config.write_text(text)
+    assert _fails(config) == f"{config}:{_line_of(text, row + chr(10))}: invalid TOML: {message}"
