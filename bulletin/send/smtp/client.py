@@ -35,6 +35,24 @@ def _result(reply: Reply) -> Result:
     return Result(status, reply.code, reply.text)
 
 
+class _Pending:
+    """A message whose data the server has asked for (354), until its last reply."""
+
+    __slots__ = ("data", "handed", "handover", "refused", "reply")
+
+    def __init__(self, data: bytes, handover: Handover | None) -> None:
+        self.data = data
+        """Its data, if it waits to go out with its end (else written already)."""
+        self.handover = handover
+        self.handed = False
+        """Its end has gone (or is going) to the server: it may be taken."""
+        self.reply: asyncio.Future[list[Reply]] | None = None
+        """Its last reply, asked for as soon as it is the next to come."""
+        self.refused: BaseException | None = None
+        """What its handover raised when its end was to be written (by the next message,
+        say): its error (its end never went out), raised by its `_finish`."""
+
+
 class SmtpTransport:
     """One SMTP connection. `async with SmtpTransport(settings) as smtp:` connects (raising
     SendError if it cannot, or if the settings are wrong); `send` reconnects by itself after
@@ -46,22 +64,16 @@ class SmtpTransport:
         self._connection = Connection(settings, self.stats)
         self._lock = asyncio.Lock()
         """Held while a message writes (and, without PIPELINING, until its last reply)."""
-        self._tail: asyncio.Future[None] | None = None
-        """Done when every message that has written so far has read its replies."""
+        self._waiting = 0
+        """Messages waiting for the lock: the next of them writes the pending end."""
         self._in_flight = 0
-        self._end_pending = False
-        """A message's end of data (".\r\n") is not written yet: the next message's commands
-        go out with it, in one segment, so that the server answers them together."""
-        self._data_pending = b""
-        """With PIPELINING, a message's data not written yet either (when it is small enough
-        to go out at once): it goes in the same write as its end and the next message's
-        commands, one write a message."""
-        self._handover: Handover | None = None
-        """Called when the pending end of data is written (see `Transport.send`)."""
-        self._refused: BaseException | None = None
-        """What the pending message's handover raised when the next message was to write
-        its end: that message's error (its end never went out), raised by its `_finish`."""
-
+        """Messages that have begun to write and not yet read their last reply."""
+        self._settlers: list[asyncio.Future[None]] = []
+        """Waiting until no message is in flight (`_settled`)."""
+        self._pending: _Pending | None = None
+        """The message whose end of data (".\r\n", and with PIPELINING its data too when
+        it is small enough to go out at once) is not written yet: it goes out with the next
+        message's commands, one write a message, so that the server answers them together."""
     @property
     def extensions(self) -> dict[str, str]:
         """What the server offered in its EHLO reply on the current connection."""
@@ -109,8 +121,10 @@ class SmtpTransport:
         international = not (mail_from.isascii() and rcpt_to.isascii())
         payload = data if stuffed else dot_stuff(data)
         connection = self._connection
-        async with self._lock:
+        await self._take_turn()
+        try:
             if not self._usable():
+                self._flush_end(None)
                 await self._settled()
                 connection.abort()
                 try:
@@ -130,25 +144,31 @@ class SmtpTransport:
             mail = mail_command(mail_from, size=len(payload) if "SIZE" in extensions else None,
                                 smtputf8=international, eight_bit="8BITMIME" in extensions)
             rcpt = rcpt_command(rcpt_to)
-            previous, mine = self._turn()
+            self._in_flight += 1
             try:
-                result = await self._start(mail, rcpt, payload, previous, handover)
+                started = await self._start(mail, rcpt, payload, handover)
             except BaseException:
-                self._done(mine)
+                self._done()
                 raise
-            if result is not None:
-                self._done(mine)
-                return result
+            if isinstance(started, Result):
+                self._done()
+                return started
             if not self.pipelining:  # one message at a time, start to finish
-                return await self._finish(mine)
-        # The end of data is written: the next message may write its commands now.
-        return await self._finish(mine)
+                return await self._finish(started, defer=False)
+        finally:
+            self._lock.release()
+        # The data is written, or waits to go out with its end: the next message may write.
+        return await self._finish(started, defer=True)
 
     async def close(self) -> None:
         """Says QUIT and closes the connection, ignoring any trouble on the way."""
-        async with self._lock:
+        await self._take_turn()
+        try:
+            self._flush_end(None)
             await self._settled()
             await self._connection.quit()
+        finally:
+            self._lock.release()
 
     def _usable(self) -> bool:
         """Alive, and the server has said nothing unasked (a 421 before closing, say); with
@@ -158,36 +178,38 @@ class SmtpTransport:
 
     # Taking turns -----------------------------------------------------------------------------
 
-    def _turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
-        """(the previous message's "all read" future, this message's), in write order."""
-        previous, mine = self._tail, asyncio.get_running_loop().create_future()
-        self._tail = mine
-        self._in_flight += 1
-        return previous, mine
+    async def _take_turn(self) -> None:
+        """The lock, counted among those waiting for it meanwhile."""
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._waiting -= 1
 
-    def _done(self, mine: asyncio.Future[None]) -> None:
-        if not mine.done():
-            mine.set_result(None)
-            self._in_flight -= 1
-
-    @staticmethod
-    async def _after(previous: asyncio.Future[None] | None) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.shield(previous)
+    def _done(self) -> None:
+        """A message has read its last reply (or never will)."""
+        self._in_flight -= 1
+        if not self._in_flight and self._settlers:
+            settlers, self._settlers = self._settlers, []
+            for settler in settlers:
+                if not settler.done():
+                    settler.set_result(None)
 
     async def _settled(self) -> None:
         """Wait until every message in flight has read its last reply."""
-        await self._after(self._tail)
+        while self._in_flight:
+            settler = asyncio.get_running_loop().create_future()
+            self._settlers.append(settler)
+            await settler
 
     # One message ----------------------------------------------------------------------------
 
     async def _start(self, mail: bytes, rcpt: bytes, payload: bytes,
-                     previous: asyncio.Future[None] | None,
-                     handover: Handover | None = None) -> Result | None:
+                     handover: Handover | None = None) -> _Pending | Result:
         """MAIL, RCPT and DATA (with PIPELINING in one write, after the previous message's
-        end of data, and read once the messages before have read their replies; else one at
-        a time), then the data. None when the data is written (its end and the reply are for
-        `_finish`), else the result."""
+        data and end; else one at a time), then the data. What waits for its end (`_finish`
+        writes it, or the next message's commands take it along) once the data is written
+        or waits to go out with its end, else the result."""
         connection = self._connection
         self.stats.transactions += 1
         try:
@@ -196,13 +218,11 @@ class SmtpTransport:
                 self.stats.round_trips += 1
                 end = self._pending_end()
                 self.stats.joined += bool(end)
-                try:
-                    await connection.write(end + mail + rcpt + b"DATA\r\n")
-                finally:
-                    await self._after(previous)
-                mail_reply, rcpt_reply, data_reply = [await connection.read() for _ in range(3)]
+                # The replies are asked for in the order the commands go out: the previous
+                # message's last reply (asked for when its data was taken) comes first.
+                await connection.write(end + mail + rcpt + b"DATA\r\n")
+                mail_reply, rcpt_reply, data_reply = await connection.replies(3)
             else:
-                await self._after(previous)
                 mail_reply = await connection.command(mail)
                 if mail_reply.code // 100 != 2:
                     return _result(self._expect(mail_reply, 2))
@@ -223,14 +243,16 @@ class SmtpTransport:
                 return _result(data_reply)
             self.stats.round_trips += 1
             if self.pipelining and len(payload) <= _DEFER_DATA and connection.idle():
-                self._data_pending = payload  # it goes out whole, with its end
+                pending = _Pending(payload, handover)  # it goes out whole, with its end
             else:
                 await connection.write(payload)
                 if not connection.alive():
                     raise Lost("the server closed the connection during the data")
-            self._end_pending = True  # written by the next message, or by _finish
-            self._handover = handover
-            return None
+                pending = _Pending(b"", handover)
+            # Whatever is written next starts with this end: its reply is the next one.
+            pending.reply = connection.expect(1)
+            self._pending = pending
+            return pending
         except Unavailable as error:
             connection.abort()
             return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
@@ -242,16 +264,20 @@ class SmtpTransport:
             connection.abort()
             raise
 
-    async def _finish(self, mine: asyncio.Future[None]) -> Result:
-        """Writes the end of data unless the next message did; reads its reply; this
-        message's turn ends with it."""
+    async def _finish(self, pending: _Pending, *, defer: bool) -> Result:
+        """Writes the end of data unless the next message does; reads its reply; this
+        message's turn ends with it. With `defer`, a message waiting for the lock (woken
+        already) writes the end along with its commands; if it does not, a callback queued
+        behind it does."""
         connection = self._connection
         try:
-            if self._end_pending:
-                await asyncio.sleep(0)  # a message waiting for the lock writes it, and more
-                if self._end_pending:
-                    await connection.write(self._pending_end())
-            reply = self._expect(await connection.read(), 2)
+            if self._pending is pending:
+                if defer and self._waiting:
+                    asyncio.get_running_loop().call_soon(self._flush_end, pending)
+                else:
+                    connection.write_now(self._pending_end())
+            assert pending.reply is not None
+            reply = self._expect((await connection.replies(pending.reply))[0], 2)
             return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
                 else _result(reply)
         except Unavailable as error:
@@ -259,37 +285,57 @@ class SmtpTransport:
             return Result(Status.TEMPORARY, error.reply.code, error.reply.text)
         except Lost as error:
             connection.abort()
-            refused, self._refused = self._refused, None
-            if refused is not None:  # its end was never written: the server dropped it
-                raise refused from None
+            if pending.refused is not None:  # its end was never written: the server
+                raise pending.refused from None  # dropped it
+            if not pending.handed:  # the connection broke before its end could go
+                if self._pending is pending:
+                    self._pending = None
+                return Result(Status.TEMPORARY, 0, f"{error} (before the end of data: the "
+                              "message was not taken)")
             return Result(Status.UNCERTAIN, 0, f"{error} (after the end of data was sent: "
                           "the server may have taken the message)")
         except BaseException:
             connection.abort()
             raise
         finally:
-            self._done(mine)
+            self._done()
+
+    def _flush_end(self, pending: _Pending | None) -> None:
+        """Writes the pending end of data (only `pending`'s, if given) unless it is gone
+        already; on a connection that is gone, drops it unwritten (that message was not
+        handed over). Never raises: a broken connection or a refused handover is its
+        message's to find out, in `_finish`."""
+        if self._pending is None or (pending is not None and self._pending is not pending):
+            return
+        if not self._connection.alive():
+            self._pending = None
+            return
+        try:
+            self._connection.write_now(self._pending_end())
+        except Exception:  # Lost, or the handover refused (_handed): _finish finds out
+            self._connection.abort()
 
     def _pending_end(self) -> bytes:
         """What is still to be written of the pending message (its data, if not yet
         written, and its end), once it has been reported handed over; b"" if none is."""
-        if not self._end_pending:
+        pending, self._pending = self._pending, None
+        if pending is None:
             return b""
-        data, self._data_pending, self._end_pending = self._data_pending, b"", False
-        self._handed()
-        return data + END_OF_DATA if data else END_OF_DATA
+        self._handed(pending)
+        return pending.data + END_OF_DATA if pending.data else END_OF_DATA
 
-    def _handed(self) -> None:
+    def _handed(self, pending: _Pending) -> None:
         """The end of the pending message's data is about to be written: from now on the
         server may take it. Tell whoever sent it (the dispatcher's journal)."""
-        handover, self._handover = self._handover, None
+        handover, pending.handover = pending.handover, None
         if handover is not None:
             try:
                 handover()
             except BaseException as error:  # not handed over: never its end; the error is its
-                self._refused = error
+                pending.refused = error
                 self._connection.abort()
                 raise
+        pending.handed = True
 
     @staticmethod
     def _expect(reply: Reply, kind: int) -> Reply:

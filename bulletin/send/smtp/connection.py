@@ -54,16 +54,39 @@ class SmtpStats:
     """Ends of data that went out with the next message's MAIL, RCPT and DATA."""
 
 
+class _Expected:
+    """Replies a command (or a pipelined group) waits for: the next `count` replies after
+    those of every command written before it, or fewer if one of them is 421."""
+
+    __slots__ = ("count", "deadline", "future", "got")
+
+    def __init__(self, count: int, deadline: float, future: asyncio.Future[list[Reply]]) -> None:
+        self.count = count
+        self.deadline = deadline
+        self.future = future
+        self.got: list[Reply] = []
+
+
 class _Stream(asyncio.BufferedProtocol):
-    """What the event loop reports about one connection: replies as they are parsed, the
+    """What the event loop reports about one connection: replies as they are parsed, each
+    handed to the command that waits for it (in the order the commands were written), the
     end of the stream, and whether writing must wait. The bytes arrive in a buffer of its
-    own, reused (a plain Protocol would take a fresh 256 KiB from the allocator each time)."""
+    own, reused (a plain Protocol would take a fresh 256 KiB from the allocator each time).
+
+    Time limits: one timer a connection, not one a wait. It is set for the earliest deadline
+    of what waits when nothing earlier is set, and when it fires it fails what is overdue and
+    sets itself again for the rest: a busy connection, whose deadlines keep moving on, costs
+    one timer event a time limit rather than a timer a reply."""
 
     def __init__(self) -> None:
         self._buffer = memoryview(bytearray(_READ_SIZE))
+        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = ReplyParser(_READ_LIMIT)
         self.replies: deque[Reply] = deque()
+        """Replies no command has been waiting for (unasked: a 421 before closing, say)."""
+        self.expected: deque[_Expected] = deque()
+        """What the commands written so far wait for, in the order they were written."""
         self.failure: str | None = None
         """Why the server's bytes stopped making sense, once they have."""
         self.eof = False
@@ -71,9 +94,10 @@ class _Stream(asyncio.BufferedProtocol):
         self.error: BaseException | None = None
         """What ended the connection, if it did not end cleanly."""
         self.paused = False
-        self.waiters: list[asyncio.Future[None]] = []
-        """Reads and writes waiting for the event loop's news (a read and a write may wait
-        at once: the one message reading its last reply, the next writing)."""
+        self.waiters: list[tuple[float, asyncio.Future[None]]] = []
+        """Writes (and a QUIT) waiting for the event loop's news, each with its deadline."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -88,18 +112,26 @@ class _Stream(asyncio.BufferedProtocol):
                 self.parser.feed(self._buffer[:nbytes].tobytes(), self.replies.append)
             except ValueError as error:
                 self.failure = str(error)
-        self._wake()
+        if self.expected:
+            self._hand_out()
+        if self.waiters:
+            self._wake()
 
     def eof_received(self) -> bool:
         """The server will send no more; writing may go on, as asyncio's streams allow (but
         a TLS transport closes at its end)."""
         self.eof = True
+        self._hand_out()
         self._wake()
         return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost, self.error = True, exc
+        self._hand_out()
         self._wake()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -110,9 +142,39 @@ class _Stream(asyncio.BufferedProtocol):
 
     def _wake(self) -> None:
         waiters, self.waiters = self.waiters, []
-        for waiter in waiters:
+        for _, waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _hand_out(self) -> None:
+        """Replies to the commands waiting for them, in order; once no more can come, what
+        still waits fails."""
+        replies, expected = self.replies, self.expected
+        while expected and replies:
+            head = expected[0]
+            reply = replies.popleft()
+            head.got.append(reply)
+            if len(head.got) == head.count or reply.code == 421:
+                expected.popleft()
+                if not head.future.done():
+                    head.future.set_result(head.got)
+        if expected and (broken := self.broken()) is not None:
+            waiting, self.expected = expected, deque()
+            for item in waiting:
+                if not item.future.done():
+                    item.future.set_exception(broken)
+
+    def expect(self, count: int, deadline: float) -> asyncio.Future[list[Reply]]:
+        """The next `count` replies after those every earlier `expect` waits for (fewer if
+        one is 421): a future, failed with Lost if they cannot come, or TimeoutError at
+        `deadline` (the loop's clock)."""
+        future: asyncio.Future[list[Reply]] = self._loop.create_future()
+        self.expected.append(_Expected(count, deadline, future))
+        if self.replies or self.failure is not None or self.eof or self.lost:
+            self._hand_out()
+        if not future.done():
+            self._arm(deadline)
+        return future
 
     def broken(self) -> Lost | None:
         """What a read finds when no reply is here and none can come."""
@@ -127,14 +189,45 @@ class _Stream(asyncio.BufferedProtocol):
     async def wait(self, deadline: float) -> None:
         """Until the event loop has news for this connection; TimeoutError at `deadline`
         (the loop's clock)."""
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
+        waiter = self._loop.create_future()
+        entry = (deadline, waiter)
+        self.waiters.append(entry)
+        self._arm(deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                await waiter
+            await waiter
         finally:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
+            if entry in self.waiters:
+                self.waiters.remove(entry)
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is None or deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._patrol)
+
+    def _patrol(self) -> None:
+        """The timer: what is overdue fails with TimeoutError; the timer is set again for
+        the earliest deadline of the rest."""
+        self._timer = None
+        now = self._loop.time()
+        earliest: float | None = None
+        for item in self.expected:
+            if item.future.done():
+                continue
+            if item.deadline <= now:
+                item.future.set_exception(TimeoutError())
+            elif earliest is None or item.deadline < earliest:
+                earliest = item.deadline
+        for deadline, waiter in self.waiters:
+            if waiter.done():
+                continue
+            if deadline <= now:
+                waiter.set_exception(TimeoutError())
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._arm(earliest)
 
 
 class Connection:
@@ -338,23 +431,36 @@ class Connection:
             name = type(stream.error).__name__ if stream.error else "ConnectionResetError"
             raise Lost(f"the connection was lost ({name})")
 
-    async def read(self) -> Reply:
-        """The server's next reply; raises Unavailable for 421 (the server is closing)."""
+    def write_now(self, data: bytes) -> None:
+        """Hands `data` to the system at once, never waiting (a later write waits if the
+        system's buffers are full); raises Lost if the connection is gone."""
+        stream = self._stream
+        if stream is None or stream.transport is None or stream.lost \
+                or stream.transport.is_closing():
+            raise Lost("the connection was lost")
+        stream.transport.write(data)
+
+    def expect(self, count: int) -> asyncio.Future[list[Reply]]:
+        """The next `count` replies after those of the commands written before, as a future
+        for `replies`. Ask for them in the order the commands are written."""
         stream = self._stream
         if stream is None:
             raise Lost("the connection was closed")
-        replies = stream.replies
-        if not replies:  # else a pipelined reply is already here: no waiting, no timer
-            deadline = asyncio.get_running_loop().time() + self.settings.timeout
-            while not replies:
-                broken = stream.broken()
-                if broken is not None:
-                    raise broken
-                try:
-                    await stream.wait(deadline)
-                except TimeoutError as error:
-                    raise Lost(f"no reply within {self.settings.timeout:g} s") from error
-        reply = replies.popleft()
-        if reply.code == 421:
-            raise Unavailable(reply)
-        return reply
+        return stream.expect(count, stream._loop.time() + self.settings.timeout)
+
+    async def replies(self, expected: asyncio.Future[list[Reply]] | int) -> list[Reply]:
+        """The replies `expected` (from `expect`, or that many next); raises Lost when they
+        cannot come or take longer than the timeout, Unavailable for a 421 (the server is
+        closing)."""
+        future = self.expect(expected) if isinstance(expected, int) else expected
+        try:
+            got = future.result() if future.done() else await future
+        except TimeoutError as error:
+            raise Lost(f"no reply within {self.settings.timeout:g} s") from error
+        if got[-1].code == 421:
+            raise Unavailable(got[-1])
+        return got
+
+    async def read(self) -> Reply:
+        """The server's next reply; raises Unavailable for 421 (the server is closing)."""
+        return (await self.replies(1))[0]
