@@ -84,7 +84,7 @@ def _prose(value: Any) -> str | dict[str, str]:
                 raise KeyMistake(f"the '{language}' text should be text, got "
                                  f"{type(text).__name__}; put it in quotes", str(language))
         return dict(value)
-    hint = "; put it in quotes" if isinstance(value, int | float | bool) else ""
+    hint = "; put it in quotes" if isinstance(value, int | float | bool | list) else ""
     raise ValueError(f"expected text, or a mapping of language to text such as "
                      f"{{en: ..., cy: ...}}, got {type(value).__name__}{hint}")
 

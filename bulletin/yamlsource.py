@@ -130,6 +130,9 @@ def _yaml_message(exc: yaml.MarkedYAMLError, path: Path, text: str) -> str:
         column = row.find("\t") + 1 or mark.column + 1
         return (f"{path}:{line}: a tab character (column {column}); YAML indents with spaces "
                 "only: replace the tab with spaces")
+    quoting = _quoting(row)
+    if quoting:
+        return f"{path}:{line}: {quoting}"
     if problem == "mapping values are not allowed here":
         before = row[:mark.column]
         key, sep, value = row.partition(": ")
@@ -143,6 +146,34 @@ def _yaml_message(exc: yaml.MarkedYAMLError, path: Path, text: str) -> str:
     if "expected <block end>" in (problem or "") or "expected <block end>" in str(exc):
         return _indentation(path, line)
     return f"{path}:{line}: invalid YAML: {problem} (column {mark.column + 1})"
+
+
+_VALUE = re.compile(r"^\s*(?:-\s+)?([\w.-]+):\s+(.+?)\s*$")
+
+
+def _quoting(row: str) -> str | None:
+    """`key: value` on `row` where the value is text that YAML read as something else (a
+    list, an alias, a quote ended early): the fix, with the line to write."""
+    match = _VALUE.match(row)
+    if match is None:
+        return None
+    key, value = match.groups()
+    if value[0] in "'\"" and len(value) > 2 and value[-1] == value[0] and \
+            value[0] in value[1:-1]:
+        inner = value[1:-1]
+        if value[0] == "'":
+            inner = inner.replace("''", "'").replace("\\", "\\\\").replace('"', '\\"')
+            return (f"{key}: a quote inside the quoted text ends it; put the text in double "
+                    f'quotes: {key}: "{inner}"')
+        return (f"{key}: a quote inside the quoted text ends it; put the text in single "
+                f"quotes: {key}: '{inner.replace(chr(39), chr(39) * 2)}'")
+    closing = {"[": "]", "{": "}"}.get(value[0])
+    if closing and value.endswith(closing):
+        return None  # a list or mapping written inline, [a, b] or {en: ..., cy: ...}
+    if value[0] in "[]{}*&!@`%,?" or value.startswith("- "):
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{key}: text that starts with {value[0]} must be in quotes: {key}: "{quoted}"'
+    return None
 
 
 def _indentation(path: Path, line: int) -> str:

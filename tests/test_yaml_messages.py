@@ -54,6 +54,21 @@ CASES = [
      r"subject.en: is empty; write the text after 'en:'"),
     (("    body: Some text.", "    body:\n      cy: ''\n      en:\n"), 8,
      r"sections\[0\].body.en: is empty; write the text after 'en:'"),
+    # text that YAML reads as something else unless it is quoted
+    (("subject: Issue 5", "subject: 'It's issue 5'"), 3,
+     r"subject: a quote inside the quoted text ends it; put the text in double quotes: "
+     r"subject: \"It's issue 5\""),
+    (("subject: Issue 5", 'subject: "Say "hi" now"'), 3,
+     r"subject: a quote inside the quoted text ends it; put the text in single quotes: "
+     r"subject: 'Say \"hi\" now'"),
+    (("  - heading: Hello", "  - heading: [Draft] Hello"), 5,
+     r"heading: text that starts with \[ must be in quotes: heading: \"\[Draft\] Hello\""),
+    (("    body: Some text.", "    body: *Bold* news."), 6,
+     r"body: text that starts with \* must be in quotes: body: \"\*Bold\* news.\""),
+    (("    body: Some text.", "    body: @council news"), 6,
+     r"body: text that starts with @ must be in quotes: body: \"@council news\""),
+    (("  - heading: Hello", "  - heading: [Draft]"), 5,
+     r"sections\[0\].heading: expected text, .* got list; put it in quotes"),
     (("subject: Issue 5", "subject:\n  Cymraeg: Rhifyn 5\n  en: Issue 5"), 3,
      r"subject: 'Cymraeg' is a language name, not a code; write cy for Welsh"),
 ]
