@@ -1,8 +1,10 @@
-"""The SMTP client, in five rooms: `wire` (replies, commands and dot-stuffing as pure
+"""The SMTP client, in six rooms: `wire` (replies, commands and dot-stuffing as pure
 functions), `settings` (what the client is told, checked once), `policy` (when TLS is
-required, and the refusals that keep mail and the password out of plain text), `connection`
-(one connection's streams: open, write, read) and `client` (`SmtpTransport`: messages taking
-turns on a connection, pipelined, and what trouble makes of each). The password is sent only
+required, and the refusals that keep mail and the password out of plain text), `stream`
+(what the event loop reports of one connection: replies handed to the commands waiting for
+them, in order, and their time limits), `connection` (one connection: open, write, read) and
+`client` (`SmtpTransport`: messages taking turns on a connection, pipelined, and what trouble
+makes of each). The password is sent only
 inside AUTH, never logged, and never put in an error message.
 
 The names other modules and the tests use are offered here.
