@@ -65,27 +65,68 @@ def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
     """The headers every recipient of this issue gets the same."""
     list_domain = urlsplit(base_url).hostname or sender_domain(newsletter)
     name = in_language(newsletter.name, rendered.language)
-    headers = sender_headers(newsletter, subject_prefix + rendered.subject)
-    headers += [("List-Id", f"{_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-    if newsletter.feedback_id:
-        headers.append(("Feedback-ID", f"{rendered.issue}:{newsletter.feedback_id}"))
-    for header, value in headers:
+    subject = subject_prefix + rendered.subject
+    feedback = f"{rendered.issue}:{newsletter.feedback_id}" if newsletter.feedback_id else ""
+    for header, value in (("Subject", subject), ("From", newsletter.sender),
+                          ("Reply-To", newsletter.reply_to or ""), ("List-Id", name),
+                          ("Feedback-ID", feedback)):
         if _LINE_BREAK.search(value):
             where = "the issue's subject" if header == "Subject" else \
                 f"the newsletter's settings for {header}"
             raise RenderError(f"{rendered.issue}: the {header} header would have a line break "
                               f"in it, from {where}; a header is one line (`bulletin check` "
                               "shows where)")
+    headers = sender_headers(newsletter, subject)
+    headers += [("List-Id", f"{_list_phrase(name)} <{newsletter.mailing_list}.{list_domain}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    if feedback:
+        headers.append(("Feedback-ID", feedback))
     return headers
 
 
 def sender_headers(newsletter: Newsletter, subject: str) -> list[tuple[str, str]]:
-    """From, Subject and Reply-To: as every message of the newsletter has them."""
-    headers = [("From", newsletter.sender), ("Subject", subject)]
+    """From, Subject and Reply-To: as every message of the newsletter has them, written as
+    they go out (see `mailbox` and `header_text`)."""
+    headers = [("From", mailbox(newsletter.sender)), ("Subject", header_text(subject))]
     if newsletter.reply_to:
-        headers.append(("Reply-To", newsletter.reply_to))
+        headers.append(("Reply-To", mailbox(newsletter.reply_to)))
     return headers
+
+
+def mailbox(value: str) -> str:
+    """A From or Reply-To setting (`Name <address>`) as it is written: the name as the To
+    line's (`display_name`: encoded words of at most 75 characters where it is not plain,
+    never inside quotes), the domain as punycode. As given, for Python's email package to
+    write, when the address cannot be written in ASCII."""
+    name, address = parseaddr(value)
+    try:
+        address = header_address(address)
+    except AddressError:
+        return value
+    if not address or not address.isascii():
+        return value
+    name = " ".join(name.split())
+    return f"{display_name(name)} <{address}>" if name else address
+
+
+def header_text(text: str) -> str:
+    """Unstructured text (the Subject) as it is written: as it is when it is printable ASCII
+    that no reader could take for an encoded word and that fits a line; else as encoded
+    words of at most 75 characters, one to a folded line (RFC 2047), so that no line comes
+    near 998 octets and the text is read back as it was."""
+    if len(text) <= _TEXT_IN_ONE_LINE and _PRINTABLE_ASCII.fullmatch(text) \
+            and "=?" not in text:
+        return text
+    return _encoded_words(text)
+
+
+def _list_phrase(name: str) -> str:
+    """The newsletter's name before the List-Id: quoted when it is printable ASCII, else as
+    encoded words (which a quoted string must not hold, RFC 2047 5)."""
+    if len(name) <= _NAME_IN_ONE_LINE and _PRINTABLE_ASCII.fullmatch(name) \
+            and "=?" not in name:
+        return _phrase(name)
+    return display_name(name)
 
 
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -97,6 +138,8 @@ _PRINTABLE_ASCII = re.compile(r"[ -~]+")
 _NAME_IN_ONE_LINE = 400
 """Characters of a name written as it is (or quoted) on the To line; a longer one is written
 as encoded words, one to a folded line, so that no line comes near 998 octets."""
+_TEXT_IN_ONE_LINE = 900
+"""Characters of a subject written as it is: a longer one is written as encoded words."""
 _WORD_BYTES = 45
 """UTF-8 bytes in one base64 encoded word: 60 characters of base64, so the word
 (=?utf-8?b?...?=) is 72 characters, within RFC 2047's 75."""
@@ -141,8 +184,15 @@ def display_name(name: str) -> str:
             return name
         if _PRINTABLE_ASCII.fullmatch(name) and "=?" not in name:
             return _phrase(name)
+    return _encoded_words(name)
+
+
+def _encoded_words(text: str) -> str:
+    """`text` as base64 encoded words of at most 72 characters, one to a line (folded with
+    CRLF and a space), cut after a space where there is one (the space kept inside the word:
+    readers join adjacent encoded words with nothing between them, RFC 2047 6.2)."""
     words, chunk, size = [], "", 0
-    for character in name:
+    for character in text:
         width = len(character.encode("utf-8", "surrogatepass"))
         while size + width > _WORD_BYTES and chunk:  # twice when the part after the space
             cut = chunk.rfind(" ") + 1 or len(chunk)  # is still too long with `character`
@@ -260,14 +310,19 @@ def new_message(headers: Iterable[tuple[str, str]], text: str,
     multipart/alternative, quoted-printable in lines of at most 76 characters."""
     msg = EmailMessage(policy=BODY_POLICY)
     for name, value in headers:
-        if name == "To":  # as written, folds and all: the policy would write it again, worse
-            msg.set_raw(name, value)
+        if name == "To" or (name in _WRITTEN and value.isascii()):
+            msg.set_raw(name, value)  # as written, folds and all: the policy would write it
+            # again, worse (encoded words of any length, and inside quotes)
         else:
             msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
+
+
+_WRITTEN = frozenset({"From", "Subject", "Reply-To", "List-Id"})
+"""Headers written here (`mailbox`, `header_text`, `_list_phrase`), not by the policy."""
 
 
 def _phrase(text: str) -> str:
