@@ -53,12 +53,12 @@ def check(loaded: IssueFile, rendered: Rendered, html: str, text: str,
     on what is sent. With `fetch_images`, remote images are fetched to measure them."""
     workspace = loaded.workspace
     budget = workspace.settings.media.budget if workspace is not None else 1_000_000
-    return [*_size(loaded, html), *_structure(loaded, rendered),
-            *_links_and_images(loaded, html), *_headers(loaded, rendered),
-            *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text),
-            *(Finding(*found) for found in parity.check(loaded)),
-            *(Finding(*found) for found in check_images(loaded, rendered, budget,
-                                                        fetch_images))]
+    return list(dict.fromkeys([  # each once: a bilingual email shows the footer twice
+        *_size(loaded, html), *_structure(loaded, rendered),
+        *_links_and_images(loaded, html), *_headers(loaded, rendered),
+        *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text),
+        *(Finding(*found) for found in parity.check(loaded)),
+        *(Finding(*found) for found in check_images(loaded, rendered, budget, fetch_images))]))
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
@@ -295,6 +295,6 @@ def _strings(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
     elif isinstance(data, dict):
         for key, value in data.items():
             yield from _strings(value, (*loc, key))
-    elif isinstance(data, list):
+    elif isinstance(data, list | tuple):  # the settings' lists are tuples
         for index, value in enumerate(data):
             yield from _strings(value, (*loc, index))

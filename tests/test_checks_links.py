@@ -96,8 +96,30 @@ def test_findings_about_the_logo_and_footer_name_bulletin_toml(
     _, findings = run_check(path)
     image = next(f for f in findings if " insecure-image " in f)
     assert image.startswith(f"warning insecure-image {config}:{logo}: "), image
-    footer = next(f for f in findings if " insecure-link " in f)
+    footer = next(f for f in findings if " insecure-link " in f and "privacy" in f)
     assert footer.startswith(f"warning insecure-link {config}:{privacy}: "), footer
+
+
+@pytest.mark.parametrize(("newsletter", "issue"), [
+    ("cohes3ion", HEAD + "      Fine.\n"),
+    ("cohes3ion-bilingual", "newsletter: cohes3ion-bilingual\ndate: 2022-03-01\n"
+     "subject: {cy: Rhifyn 5, en: Issue 5}\npreheader: {cy: Newydd., en: New.}\n"
+     "sections:\n  - heading: {cy: Helo, en: Hello}\n    body: {cy: Iawn., en: Fine.}\n"),
+])
+def test_findings_about_the_social_links_name_bulletin_toml(
+        workspace: Path, write_issue: Callable[..., Path], newsletter: str,
+        issue: str) -> None:
+    """At the line of the link in bulletin.toml, once (a bilingual email shows it twice)."""
+    config = workspace / "bulletin.toml"
+    rows = config.read_text().split("\n")
+    at = rows.index(f"[[newsletters.{newsletter}.social]]")
+    url = next(n for n in range(at, len(rows)) if rows[n].startswith("url = "))
+    rows[url] = 'url = "http://social.example.org/cohes3ion"'
+    config.write_text("\n".join(rows))
+    _, findings = run_check(write_issue(issue))
+    social = [f for f in findings if "http://social.example.org/cohes3ion" in f]
+    assert len(social) == 1, findings
+    assert social[0].startswith(f"warning insecure-link {config}:{url + 1}: "), findings
 
 
 def test_a_pair_of_tags_is_one_warning(write_issue: Callable[..., Path]) -> None:
