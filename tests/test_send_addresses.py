@@ -145,3 +145,17 @@ def test_a_message_that_cannot_be_made_fails_that_recipient_alone(
     state, reply = rows["broken@-bad-.ü"]
     assert state == "failed" and "IDNA" in (reply or ""), reply
     assert len(server.received) == 5
+
+
+def test_send_test_to_a_non_ascii_local_part_without_smtputf8(
+        workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """That copy fails, saying why in one line (no reply code: the server never answered)."""
+    setup = ready_to_send(workspace, server.port, monkeypatch)
+    done = bulletin(setup, "send-test", str(setup / "issues" / EXAMPLE.name),
+                    "--to", "siân@example.org", "--to", "bob@example.org")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = " ".join(done.stdout.split()).split(" [TEST] ")
+    [refused] = [line for line in lines if "siân@example.org" in line]
+    assert refused.startswith("(en) to siân@example.org: the address has a non-ASCII local "
+                              "part, which needs SMTPUTF8"), done.stdout
+    assert [m.rcpt_tos for m in server.received] == [["bob@example.org"]]

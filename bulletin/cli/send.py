@@ -62,8 +62,9 @@ def send_test_command(issue: IssueArg, to: ToOpt,
     for copy in copies:
         result = copy.result
         mark = "[green]sent[/]" if result.sent else f"[red]{result.status.value}[/]"
+        reply = f"{result.code} {result.reply}".strip() if result.code else result.reply
         out.print(f"{mark} [TEST] ({copy.language}) to {escape(copy.address)}: "
-                  f"{escape(f'{result.code} {result.reply}'.strip())}")
+                  f"{escape(reply)}")
     if any(not copy.result.sent for copy in copies):
         raise typer.Exit(1)
 
