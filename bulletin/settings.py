@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError
 
 from .errors import SettingsError
 from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
@@ -208,21 +208,20 @@ class Webhooks(Strict):
     events: bool = False
 
 
+def _secure(url: str) -> str:
+    if not url.startswith("https://") and "://127.0.0.1" not in url and "://localhost" not in url:
+        raise ValueError("must start with https:// (links in email must be secure)")
+    return url
+
+
 class Settings(Strict):
-    base_url: Url
+    base_url: Annotated[Url, AfterValidator(_secure)]  # a field's, so its line is named
     smtp: Smtp | None = None
     inbound: Inbound | None = None
     webhooks: Webhooks = Webhooks()
     newsletters: dict[str, Newsletter] = Field(min_length=1)
     database_url: str | None = None
     media: MediaSettings = MediaSettings()
-
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if not self.base_url.startswith("https://") and "://127.0.0.1" not in self.base_url \
-                and "://localhost" not in self.base_url:
-            raise ValueError("base_url must start with https:// (links in email must be secure)")
-        return self
 
 
 class Workspace:

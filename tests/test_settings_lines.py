@@ -178,3 +178,13 @@ def test_toml_slips_in_plain_words(workspace: Path, row: str, message: str) -> N
     text = config.read_text().replace('list = "cohes3ion"\n', row + "\n", 1)
     config.write_text(text)
     assert _fails(config) == f"{config}:{_line_of(text, row + chr(10))}: invalid TOML: {message}"
+
+
+def test_a_base_url_without_https_names_its_line(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text()
+    old = next(row for row in text.split("\n") if row.startswith("base_url = "))
+    text = text.replace(old, 'base_url = "http://bulletins.example.org"', 1)
+    config.write_text(text)
+    assert _fails(config) == (f"{config}:{_line_of(text, 'base_url = ')}: base_url: must "
+                              "start with https:// (links in email must be secure)")
