@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from .ledger import Audience, Claim
+from .ledger import Audience, Claim, ids_in
 from .models import LedgerEntry, Membership, Subscriber, Suppression, table
 
 _ledger = table(LedgerEntry)
@@ -108,18 +108,22 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
         rows = connection.execute(_picked(connection, issue, limit, after, audience)).all()
         if not rows:
             return []
-        skipped = [row.id for row in rows if not row.sendable]
+        # (id, subscriber_id, email, name, language, attempts, sendable): as plain tuples,
+        # each read once, since a claim is hundreds of rows
+        claimed = [tuple(row) for row in rows]
+        skipped = [row[0] for row in claimed if not row[6]]
         if skipped:
-            connection.execute(update(_ledger).where(_ledger.c.id.in_(skipped))
+            claimed = [row for row in claimed if row[6]]
+            connection.execute(update(_ledger).where(ids_in(connection, skipped))
                                .values(state="skipped", last_reply=SKIPPED_REPLY,
                                        updated_at=at))
-        claimed = [row for row in rows if row.sendable]
         if claimed:
-            connection.execute(update(_ledger).where(_ledger.c.id.in_([r.id for r in claimed]))
+            connection.execute(update(_ledger).where(ids_in(connection, [row[0] for row in
+                                                                         claimed]))
                                .values(state="sending", attempts=_ledger.c.attempts + 1,
                                        claimed_at=at, updated_at=at, run=run))
-            return [Claim(row.id, issue, row.subscriber_id, row.email, row.name, row.language,
-                          row.attempts + 1) for row in claimed]
+            return [Claim(id_, issue, subscriber, email, name, language, attempts + 1)
+                    for id_, subscriber, email, name, language, attempts, _ in claimed]
         after = rows[-1].id
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, func, or_, select, text, true, update
 
 from .errors import StoreError
-from .ledger import Audience, Claim
+from .ledger import Audience, Claim, ids_in, ids_sql
 from .models import LedgerEntry, Subscriber, table
 
 _ledger = table(LedgerEntry)
@@ -87,19 +87,17 @@ OUTCOME_STATES = ("sent", "failed", "pending", "unsent", "uncertain")
 _STORED = {"uncertain": "sending", "unsent": "pending"}
 
 
-def _record_one(run: str | None) -> str:
-    """For outcomes with a reply of their own (a relay's queue id): run with each's values,
-    the timestamp converted once."""
-    return ("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :sent_at, "
-            "updated_at = :at, attempts = attempts - :undo, run = NULL "
-            "WHERE id = :id AND state = 'sending'" + (" AND run = :run" if run else ""))
+_SETTLE = ("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :sent_at, "
+           "updated_at = :at, attempts = attempts - :undo, run = NULL WHERE ")
 
 
 def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
            run: str | None = None) -> int:
     """Record many outcomes; only rows still `sending` (and claimed by `run`, if given)
     change, and lose their run: settled. One statement per (state, reply) shared by several
-    outcomes, one for the rest, all with the same timestamp. Returns how many rows changed."""
+    outcomes (their ids one bound value), one run for each of the rest (a relay's queue id
+    makes each reply its own), all with the same timestamp, converted once. Returns how many
+    rows changed."""
     if not outcomes:
         return 0
     groups: dict[tuple[str, str], list[int]] = {}
@@ -107,28 +105,23 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
         if outcome.state not in OUTCOME_STATES:
             raise ValueError(f"cannot record state {outcome.state!r}")
         groups.setdefault((outcome.state, outcome.reply), []).append(outcome.id)
+    convert = _ledger.c.updated_at.type.bind_processor(connection.dialect)
+    stamp = convert(at) if convert is not None else at
+    mine = (" AND state = 'sending' AND run = :run" if run else " AND state = 'sending'")
+    extra = {"run": run} if run else {}
     changed, alone = 0, []
     for (state, reply), ids in groups.items():
-        stored = _STORED.get(state, state)
-        undo = int(state == "unsent")
-        sent_at = at if state == "sent" else None
+        values = {"state": _STORED.get(state, state), "reply": reply, "at": stamp,
+                  "undo": int(state == "unsent"), "sent_at": stamp if state == "sent" else None,
+                  **extra}
         if len(ids) == 1:
-            alone.append((ids[0], stored, reply, state == "sent", undo))
+            alone.append(values | {"id": ids[0]})
             continue
-        changed += connection.execute(
-            update(_ledger).where(_ledger.c.id.in_(ids), _ledger.c.state == "sending",
-                                  _of_run(run))
-            .values(state=stored, last_reply=reply, sent_at=sent_at, updated_at=at, run=None,
-                    attempts=_ledger.c.attempts - undo)
-            .execution_options(preserve_rowcount=True)).rowcount
+        condition, listed = ids_sql(connection, ids)
+        changed += connection.execute(text(_SETTLE + condition + mine),
+                                      values | {"ids": listed}).rowcount
     if alone:
-        convert = _ledger.c.updated_at.type.bind_processor(connection.dialect)
-        stamp = convert(at) if convert is not None else at
-        result = connection.execute(text(_record_one(run)), [
-            {"id": delivery_id, "state": state, "reply": reply, "undo": undo,
-             "sent_at": stamp if sent else None, "at": stamp, **({"run": run} if run else {})}
-            for delivery_id, state, reply, sent, undo in alone])
-        changed += result.rowcount
+        changed += connection.execute(text(_SETTLE + "id = :id" + mine), alone).rowcount
     return changed
 
 
@@ -138,7 +131,7 @@ def release(connection: Connection, ids: Sequence[int], run: str, at: datetime) 
     if not ids:
         return 0
     return connection.execute(
-        update(_ledger).where(_ledger.c.id.in_(list(ids)), _ledger.c.state == "sending",
+        update(_ledger).where(ids_in(connection, ids), _ledger.c.state == "sending",
                               _ledger.c.run == run)
         .values(state="pending", attempts=_ledger.c.attempts - 1, updated_at=at, run=None)
         .execution_options(preserve_rowcount=True)).rowcount
