@@ -236,5 +236,5 @@ def dkim_signer(workspace: Workspace, slug: str) -> DkimSigner | None:
     if not key_file.is_absolute():
         key_file = workspace.root / key_file
     domain = settings.domain or sender_domain(newsletter)
-    where = f"{workspace.config_path}: newsletters.{slug}.dkim"
+    where = f"{workspace.where(('newsletters', slug, 'dkim', 'key_file'))}: newsletters.{slug}.dkim"
     return load(key_file, domain, settings.selector, where)

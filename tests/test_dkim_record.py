@@ -52,3 +52,15 @@ def test_the_strings_join_to_the_value(value: str) -> None:
     assert all(0 < len(s) <= 255 for s in strings) or value == ""
     assert written == " ".join(f'"{s}"' for s in (
         s.replace("\\", "\\\\").replace('"', '\\"') for s in strings)) or value == ""
+
+
+def test_a_missing_key_file_names_its_line_in_bulletin_toml(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text() + '\n[newsletters.cohes3ion.dkim]\nselector = "news2026"\n' \
+                                'key_file = "missing.pem"\n'
+    config.write_text(text)
+    code, output = bulletin("dkim-record", "--config", str(config))
+    assert code == 1
+    line = text[:text.index('key_file = "missing.pem"')].count("\n") + 1
+    assert output.startswith(f"Error: {config}:{line}: newsletters.cohes3ion.dkim.key_file: "
+                             "cannot read "), output
