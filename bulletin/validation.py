@@ -28,13 +28,13 @@ def describe(exc: ValidationError, model: type[BaseModel],
     missing: dict[Loc, list[str]] = {}
     for error in errors:
         if error["type"] == "missing":
-            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+            loc = _loc(error)
             missing.setdefault(loc[:-1], []).append(str(loc[-1]))
     for table, names in missing.items():
         if len(names) > 1:
             messages.append((where(table), _missing(table, names, where, data)))
     for error in errors:
-        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        loc = _loc(error)
         key = getattr((error.get("ctx") or {}).get("error"), "key", None)
         if isinstance(key, str):  # the mistake is in this key of the value (fields.KeyMistake)
             loc = (*loc, key)
@@ -116,6 +116,16 @@ def _date_hint(value: str) -> str:
 def _line_number(place: str) -> int:
     tail = place.rpartition(":")[2]
     return int(tail) if tail.isdigit() else 0
+
+
+def _loc(error: Any) -> Loc:
+    """Where the error is, without pydantic's union tags; the key an unknown or missing key
+    error names is kept whatever it holds (a typed key may hold '[')."""
+    *path, last = error["loc"] or ("",)
+    kept = tuple(part for part in path if not _is_union_tag(part))
+    if error["type"] in ("missing", "extra_forbidden") or not _is_union_tag(last):
+        return (*kept, last) if error["loc"] else kept
+    return kept
 
 
 def _is_union_tag(part: str | int) -> bool:

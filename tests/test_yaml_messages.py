@@ -49,6 +49,7 @@ CASES = [
      r"sections: is empty; list its items under 'sections:', each starting with '- '"),
     (("subject: Issue 5", "subject: {welsh: Rhifyn 5, english: Issue 5}"), 3,
      r"subject: 'welsh' is a language name, not a code; write cy for Welsh"),
+    ((GOOD, GOOD + "titl[e: Hello\n"), 7, r"titl\[e: unknown key 'titl\[e'; expected one of: "),
     # the same mistakes in one language's text
     (("subject: Issue 5", "subject:\n  cy: Rhifyn 5\n  en:"), 5,
      r"subject.en: is empty; write the text after 'en:'"),
