@@ -6,8 +6,10 @@ Importing this module is cheap: the rendering stack (Jinja, mjml, premailer with
 cssutils, Babel, markdown-it) is imported when something is first rendered, so that a process
 that only holds `Rendered` results (the sender) never loads it. premailer imports requests
 (a third of a render's time) only to fetch remote stylesheets, which a render never does
-(`allow_network=False`): it gets a stand-in that imports requests on first use instead
-(`_import_premailer`)."""
+(`allow_network=False`), and cssutils to read CSS: it gets stand-ins that import them on
+first use instead (`_import_premailer`). The theme's rules are kept in the user's cache
+(`_kept_rules`) and declarations are read without cssutils (bulletin.cssdeclarations, the
+same answers), so that a render with the bundled theme uses neither."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import logging
 import re
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import placeholders as ph
@@ -97,28 +101,101 @@ class _OnFirstUse(types.ModuleType):
         return getattr(importlib.import_module(self.__name__), name)
 
 
+_NOT_IMPORTED = ("requests", "cssutils")
+"""What premailer imports and a render does not need: requests (only to fetch remote
+stylesheets, which a render never does) and cssutils (the theme's rules come from the
+cache, `_kept_rules`, and the declarations from bulletin.cssdeclarations; cssutils is asked
+only about what those cannot answer)."""
+
+
 def _import_premailer() -> None:
-    """premailer, without importing requests: while premailer is imported, `requests` in
-    sys.modules is a stand-in (`_OnFirstUse`), taken out again at once, so premailer alone
-    holds it (and imports requests only if it ever fetches) while any other `import requests`
-    gets the real module. Not when requests is already imported: then there is nothing to
-    save."""
-    if "requests" in sys.modules or "premailer.premailer" in sys.modules:
+    """premailer, without importing requests or cssutils: while premailer is imported, each
+    of them not imported yet is a stand-in in sys.modules (`_OnFirstUse`), taken out again at
+    once, so premailer alone holds it (and imports the real module only when it first uses
+    it) while any other import gets the real module."""
+    if "premailer.premailer" in sys.modules:
         return
-    stand_in = sys.modules["requests"] = _OnFirstUse("requests")
+    stand_ins = {name: _OnFirstUse(name) for name in _NOT_IMPORTED if name not in sys.modules}
+    sys.modules.update(stand_ins)
     try:
         importlib.import_module("premailer")
     finally:
-        if sys.modules.get("requests") is stand_in:
-            del sys.modules["requests"]
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
+def _cssutils_quiet() -> None:
+    """cssutils as premailer was told to have it before it is used: reporting nothing below
+    CRITICAL (a theme's CSS mistakes are its own business, not log lines on every render)."""
+    importlib.import_module("cssutils").log.setLevel(logging.CRITICAL)
+
+
+def _read_declarations(original: Callable[..., list[tuple[str, str]]]
+                       ) -> Callable[..., list[tuple[str, str]]]:
+    """premailer's csstext_to_pairs, answered by bulletin.cssdeclarations (the same answers,
+    without cssutils) where it can, else by `original`."""
+    from .cssdeclarations import pairs
+
+    def csstext_to_pairs(csstext: str, validate: bool = True) -> list[tuple[str, str]]:
+        read = pairs(csstext)
+        if read is None:
+            _cssutils_quiet()
+            return original(csstext, validate=validate)
+        return read
+
+    csstext_to_pairs._lock = original._lock  # type: ignore[attr-defined]  # the original's
+    return csstext_to_pairs  # body takes its lock through the module's name, now this one
+
+
+def _kept_rules(inliner: Premailer, css_body: str, ruleset_index: int,
+                parse: Callable[[], _ParsedRules]) -> _ParsedRules:
+    """What `parse` makes of the theme's CSS, kept in the user's cache (bulletin.usercache)
+    under a digest of the CSS, the options that change the rules, and premailer's and
+    cssutils' versions: the theme's CSS is the same for every issue, and reading it is the
+    one thing a render needs all of cssutils for. Kept only when nothing is left over but
+    pseudo-class rules (premailer's leftover media rules are cssutils objects)."""
+    import json
+    from importlib.util import find_spec
+
+    import premailer
+
+    from .usercache import kept
+
+    spec = find_spec("cssutils")  # its files' times and sizes stand for its version
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    stat = origin.stat() if origin is not None else None
+    options = (css_body, ruleset_index, inliner.strip_important,
+               inliner.exclude_pseudoclasses, inliner.include_star_selectors,
+               inliner.disable_validation, premailer.__version__, str(origin),
+               stat and (stat.st_mtime_ns, stat.st_size))
+
+    def make() -> bytes | None:
+        rules, leftover = parse()
+        if not all(isinstance(item, tuple) for item in leftover):
+            return None
+        return json.dumps([rules, leftover]).encode()
+
+    data = kept("css", repr(options).encode(), make)
+    if data is None:
+        return parse()
+    rules, leftover = json.loads(data)
+    return ([(tuple(specificity), selector, bulk) for specificity, selector, bulk in rules],
+            [tuple(item) for item in leftover])
 
 
 @cache
 def _inliner() -> type[Premailer]:
-    """premailer, remembering the rules it parsed from a CSS text: the theme's CSS is the same
-    for every issue, and turning it into rules was most of premailer's time."""
+    """premailer, remembering the rules it parsed from a CSS text (in this process, and in
+    the user's cache: `_kept_rules`), and reading declarations without cssutils where
+    bulletin.cssdeclarations can (`_read_declarations`)."""
     _import_premailer()
     import premailer
+    import premailer.merge_style
+    import premailer.premailer
+
+    read = _read_declarations(premailer.merge_style.csstext_to_pairs)
+    premailer.merge_style.csstext_to_pairs = premailer.premailer.csstext_to_pairs = read
 
     class Inliner(premailer.Premailer):
         _rules: ClassVar[dict[tuple[str, int, bool], _ParsedRules]] = {}
@@ -129,8 +206,12 @@ def _inliner() -> type[Premailer]:
             if cached is None:
                 if len(self._rules) > 64:
                     self._rules.clear()
-                cached = self._rules[key] = super()._parse_style_rules(css_body,
-                                                                        ruleset_index)
+
+                def parse() -> _ParsedRules:
+                    _cssutils_quiet()
+                    return super(Inliner, self)._parse_style_rules(css_body, ruleset_index)
+
+                cached = self._rules[key] = _kept_rules(self, css_body, ruleset_index, parse)
             return cached
 
     return Inliner
@@ -163,8 +244,7 @@ def inline_css(html: str, css: str) -> str:
         exclude_pseudoclasses=True,
         disable_leftover_css=True,
         align_floating_images=False,
-        cssutils_logging_level=logging.CRITICAL,
-    )
+    )  # cssutils reports nothing below CRITICAL: see _cssutils_quiet
     try:
         out = inliner.transform(marked, pretty_print=False)
     except (etree.LxmlError, ValueError) as exc:

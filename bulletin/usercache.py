@@ -1,6 +1,6 @@
 """What a render can make again, kept between commands so that `bulletin render` does not
 redo it each time: processed local images here, compiled Jinja templates (templatecache.py)
-in a folder of it.
+in a folder of it, and the rules premailer reads from a theme's CSS (render.py).
 
 They live in the user's cache folder ($XDG_CACHE_HOME/bulletin, else ~/.cache/bulletin),
 never in a workspace. Nothing there is needed: every entry is checked against what it was
@@ -54,6 +54,26 @@ def image(raw: bytes, details: tuple[object, ...], make: Callable[[], Made]) -> 
     record = {"name": name, "type": content_type, "width": width, "height": height,
               "sha256": hashlib.sha256(data).hexdigest()}
     _write(path, json.dumps(record).encode() + b"\n" + data)
+    return made
+
+
+def kept(part: str, key: bytes, make: Callable[[], bytes | None]) -> bytes | None:
+    """What `make` makes, kept in the cache's `part` folder under a digest of `key` (which
+    must name everything the result depends on): from an earlier command when one made it,
+    else made now and kept. None when `make` makes nothing to keep."""
+    directory = folder(part)
+    if directory is None:
+        return make()
+    path = directory / f"{hashlib.sha256(key).hexdigest()}.bin"
+    try:
+        head, data = path.read_bytes().split(b"\n", 1)
+        if head.decode() == hashlib.sha256(data).hexdigest():
+            return data
+    except (OSError, ValueError):
+        pass  # not kept yet, or damaged: made again
+    made = make()
+    if made is not None:
+        _write(path, hashlib.sha256(made).hexdigest().encode() + b"\n" + made)
     return made
 
 

@@ -21,6 +21,9 @@ class Premailer:
     base_url: str | None
     keep_style_tags: bool
     strip_important: bool
+    exclude_pseudoclasses: bool
+    include_star_selectors: bool
+    disable_validation: bool
     method: str
     def __init__(
         self,
