@@ -145,6 +145,18 @@ def _yaml_message(exc: yaml.MarkedYAMLError, path: Path, text: str) -> str:
             return _indentation(path, line)
     if "expected <block end>" in (problem or "") or "expected <block end>" in str(exc):
         return _indentation(path, line)
+    if problem == "could not find expected ':'" and exc.context_mark is not None:
+        at = exc.context_mark.line + 1
+        return (f"{path}:{at}: line {at} is neither a key with a colon (key: value) nor in "
+                "line with the text above it; write the colon, or indent the text as the "
+                "lines above it are")
+    if "expected '<document start>'" in problem:
+        first = next((n for n, r in enumerate(rows, 1) if r.strip() and
+                      not r.lstrip().startswith("#")), line)
+        if rows[first - 1][:1].isspace():
+            return (f"{path}:{first}: the indentation is wrong: line {first} is indented, but "
+                    "the keys at the top start in the first column")
+        return _indentation(path, line)
     return f"{path}:{line}: invalid YAML: {problem} (column {mark.column + 1})"
 
 

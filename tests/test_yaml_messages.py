@@ -50,6 +50,14 @@ CASES = [
     (("subject: Issue 5", "subject: {welsh: Rhifyn 5, english: Issue 5}"), 3,
      r"subject: 'welsh' is a language name, not a code; write cy for Welsh"),
     ((GOOD, GOOD + "titl[e: Hello\n"), 7, r"titl\[e: unknown key 'titl\[e'; expected one of: "),
+    (("    body: Some text.", "    heading Some text."), 6,
+     r"line 6 is neither a key with a colon \(key: value\) nor in line with the text above "
+     r"it; write the colon, or indent the text as the lines above it are"),
+    (("    body: Some text.", "    body: |\n      Some text.\n  More text.\n"), 8,
+     r"line 8 is neither a key with a colon"),
+    (("newsletter: cohes3ion", " newsletter: cohes3ion"), 1,
+     r"the indentation is wrong: line 1 is indented, but the keys at the top start in the "
+     r"first column"),
     # the same mistakes in one language's text
     (("subject: Issue 5", "subject:\n  cy: Rhifyn 5\n  en:"), 5,
      r"subject.en: is empty; write the text after 'en:'"),
