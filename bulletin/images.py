@@ -20,7 +20,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -29,6 +29,8 @@ from . import usercache
 from .errors import IssueError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from PIL import Image as PILImage
 
     from .issue import IssueFile
@@ -112,14 +114,15 @@ def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
     settings = workspace.settings
     problems: list[str] = []
 
-    def place(src: str, base: Path, width: int, where: str, exact: bool) -> Placed | None:
+    def place(src: str, base: Path, width: int, where: Callable[[], str],
+              exact: bool) -> Placed | None:  # where: the line, found only for a message
         if not is_local(src):
             return None
         path = Path(os.path.abspath(base / src))  # not resolve(): a symlink loop raises
         try:
             processed = process(path, width, exact)
         except ImageProblem as exc:
-            problems.append(f"{where}: {src}: {exc}")
+            problems.append(f"{where()}: {src}: {exc}")
             return None
         name, data, content_type, shown_width, shown_height = processed
         url = media_url(settings.base_url, settings.media.base_url, name)
@@ -129,7 +132,7 @@ def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
     for index, section in enumerate(loaded.issue.sections):
         image = section.image
         if image is not None:
-            where = loaded.where(("sections", index, "image", "src"))
+            where = partial(loaded.where, ("sections", index, "image", "src"))
             placed = place(image.src, loaded.path.parent, image.width or CONTENT_WIDTH, where,
                            image.width is not None)
             if placed is not None:
@@ -140,7 +143,7 @@ def prepare(loaded: IssueFile, workspace: Workspace) -> Images:
         slug = loaded.issue.newsletter
         for i, (key, src) in enumerate((("src", logo.src), ("dark_src", logo.dark_src))):
             if src is not None:
-                where = workspace.where(("newsletters", slug, "brand", "logo", key))
+                where = partial(workspace.where, ("newsletters", slug, "brand", "logo", key))
                 found[i] = place(src, workspace.config_path.parent, logo.width, where, True)
     if problems:
         raise IssueError("\n".join(problems))

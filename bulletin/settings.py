@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from email.utils import parseaddr
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
@@ -227,13 +229,21 @@ class Settings(Strict):
 class Workspace:
     """A folder with a bulletin.toml; themes are looked up under its templates/."""
 
-    def __init__(self, root: Path, settings: Settings, lines: dict[Loc, int] | None = None,
+    def __init__(self, root: Path, settings: Settings,
+                 lines: dict[Loc, int] | Callable[[], dict[Loc, int]] | None = None,
                  config_path: Path | None = None) -> None:
         self.root = root
         self.settings = settings
-        self.lines = lines or {}
-        """The line of each key and table in bulletin.toml, for findings about settings."""
+        self._lines = lines or {}
         self._config_path = config_path
+
+    @property
+    def lines(self) -> dict[Loc, int]:
+        """The line of each key and table in bulletin.toml, for findings about settings
+        (found when first asked for, if given as a function)."""
+        if callable(self._lines):
+            self._lines = self._lines()
+        return self._lines
 
     @property
     def config_path(self) -> Path:
@@ -281,12 +291,36 @@ def find_config(start: Path | None = None) -> Path:
                         f"create one (see README) or set BULLETIN_CONFIG")
 
 
+def _lines_of(text: str, config: Path) -> Callable[[], dict[Loc, int]]:
+    """A function for the lines of `text`'s keys and tables, found once, when first needed:
+    only a mistake or a finding names a line."""
+
+    @cache
+    def lines() -> dict[Loc, int]:
+        try:
+            return toml_with_lines(text, config)[1]
+        except SettingsError:  # TOML that only tomllib reads: no lines, so line 1
+            return {}
+
+    return lines
+
+
 def load_workspace(config: Path) -> Workspace:
-    raw, lines = toml_with_lines(read_text(config, SettingsError), config)
+    """bulletin.toml's workspace. The file is read with tomllib (fast); tomlkit reads it
+    again, for the lines of its keys (toml_with_lines), only when a message needs one, and for
+    the message about TOML that tomllib refuses."""
+    import tomllib
+
+    text = read_text(config, SettingsError)
+    lines = _lines_of(text, config)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raw = toml_with_lines(text, config)[0]  # says what is wrong, and where
 
     def where(loc: Loc) -> str:
         for end in range(len(loc), -1, -1):
-            line = lines.get(tuple(loc[:end]))
+            line = lines().get(tuple(loc[:end]))
             if line is not None:
                 return f"{config}:{line}"
         return f"{config}:1"
