@@ -8,7 +8,6 @@ import difflib
 import os
 from collections.abc import Callable
 from email.utils import parseaddr
-from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
@@ -291,18 +290,23 @@ def find_config(start: Path | None = None) -> Path:
                         f"create one (see README) or set BULLETIN_CONFIG")
 
 
-def _lines_of(text: str, config: Path) -> Callable[[], dict[Loc, int]]:
-    """A function for the lines of `text`'s keys and tables, found once, when first needed:
-    only a mistake or a finding names a line."""
+class _Lines:
+    """The lines of a TOML text's keys and tables, found once, when first asked for: only a
+    mistake or a finding names a line. A class, not a closure, so that a Workspace pickles
+    (the sender gets its rendered issue from a child process)."""
 
-    @cache
-    def lines() -> dict[Loc, int]:
-        try:
-            return toml_with_lines(text, config)[1]
-        except SettingsError:  # TOML that only tomllib reads: no lines, so line 1
-            return {}
+    def __init__(self, text: str, config: Path) -> None:
+        self._text = text
+        self._config = config
+        self._lines: dict[Loc, int] | None = None
 
-    return lines
+    def __call__(self) -> dict[Loc, int]:
+        if self._lines is None:
+            try:
+                self._lines = toml_with_lines(self._text, self._config)[1]
+            except SettingsError:  # TOML that only tomllib reads: no lines, so line 1
+                self._lines = {}
+        return self._lines
 
 
 def load_workspace(config: Path) -> Workspace:
@@ -312,7 +316,7 @@ def load_workspace(config: Path) -> Workspace:
     import tomllib
 
     text = read_text(config, SettingsError)
-    lines = _lines_of(text, config)
+    lines = _Lines(text, config)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError:

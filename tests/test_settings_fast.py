@@ -79,3 +79,13 @@ def test_a_render_that_names_no_line_does_not_read_the_lines(workspace: Path,
                           capture_output=True, text=True, timeout=SAFETY)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_workspace_pickles_with_its_lines_still_to_find() -> None:
+    """The sender gets its rendered issue, workspace included, from a child process."""
+    import pickle
+
+    config = ROOT / "bulletin.toml"
+    copy = pickle.loads(pickle.dumps(load_workspace(config)))
+    assert copy.lines == toml_with_lines(config.read_text(), config)[1]
+    assert copy.settings == load_workspace(config).settings
