@@ -14,6 +14,7 @@ message (temporary before its end of data, uncertain after it) is decided here.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from types import TracebackType
 from typing import Self
 
@@ -62,10 +63,11 @@ class SmtpTransport:
         self.settings = settings
         self.stats = SmtpStats()
         self._connection = Connection(settings, self.stats)
-        self._lock = asyncio.Lock()
-        """Held while a message writes (and, without PIPELINING, until its last reply)."""
-        self._waiting = 0
-        """Messages waiting for the lock: the next of them writes the pending end."""
+        self._turn = False
+        """Someone has the turn to write: a message while it writes (and, without
+        PIPELINING, until its last reply), or opening and closing the connection."""
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        """Those waiting for the turn, in order: each is handed it in `_end_turn`."""
         self._in_flight = 0
         """Messages that have begun to write and not yet read their last reply."""
         self._settlers: list[asyncio.Future[None]] = []
@@ -94,7 +96,8 @@ class SmtpTransport:
         return 2 if self.pipelining else 1
 
     async def __aenter__(self) -> Self:
-        async with self._lock:
+        await self._take_turn()
+        try:
             try:
                 await self._connection.open()
             except Lost as error:
@@ -103,6 +106,8 @@ class SmtpTransport:
             except Unavailable as error:
                 raise SendError(f"the SMTP server {self.settings.where} is not taking mail: "
                                 f"{error}") from error
+        finally:
+            self._end_turn()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -124,7 +129,7 @@ class SmtpTransport:
         await self._take_turn()
         try:
             if not self._usable():
-                self._flush_end(None)
+                self._flush_end()
                 await self._settled()
                 connection.abort()
                 try:
@@ -154,21 +159,22 @@ class SmtpTransport:
                 self._done()
                 return started
             if not self.pipelining:  # one message at a time, start to finish
-                return await self._finish(started, defer=False)
+                return await self._finish(started, write_end=True)
         finally:
-            self._lock.release()
-        # The data is written, or waits to go out with its end: the next message may write.
-        return await self._finish(started, defer=True)
+            self._end_turn()
+        # The data is written, or waits to go out with its end: the next message takes the
+        # turn and the end along with its commands, or the end went as the turn was left.
+        return await self._finish(started, write_end=False)
 
     async def close(self) -> None:
         """Says QUIT and closes the connection, ignoring any trouble on the way."""
         await self._take_turn()
         try:
-            self._flush_end(None)
+            self._flush_end()
             await self._settled()
             await self._connection.quit()
         finally:
-            self._lock.release()
+            self._end_turn()
 
     def _usable(self) -> bool:
         """Alive, and the server has said nothing unasked (a 421 before closing, say); with
@@ -179,12 +185,31 @@ class SmtpTransport:
     # Taking turns -----------------------------------------------------------------------------
 
     async def _take_turn(self) -> None:
-        """The lock, counted among those waiting for it meanwhile."""
-        self._waiting += 1
+        """Wait for the turn to write (in order of asking)."""
+        if not self._turn and not self._waiting:
+            self._turn = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         try:
-            await self._lock.acquire()
-        finally:
-            self._waiting -= 1
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():  # handed the turn, and cancelled
+                self._end_turn()
+            elif waiter in self._waiting:
+                self._waiting.remove(waiter)
+            raise
+
+    def _end_turn(self) -> None:
+        """Hands the turn to the next waiting for it, who writes the pending end (if any)
+        with what it writes; with nobody waiting, the pending end is written now."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._turn = False
+        self._flush_end()
 
     def _done(self) -> None:
         """A message has read its last reply (or never will)."""
@@ -264,18 +289,14 @@ class SmtpTransport:
             connection.abort()
             raise
 
-    async def _finish(self, pending: _Pending, *, defer: bool) -> Result:
-        """Writes the end of data unless the next message does; reads its reply; this
-        message's turn ends with it. With `defer`, a message waiting for the lock (woken
-        already) writes the end along with its commands; if it does not, a callback queued
-        behind it does."""
+    async def _finish(self, pending: _Pending, *, write_end: bool) -> Result:
+        """Writes the end of data if `write_end` (still holding the turn: without
+        PIPELINING), else the next to take the turn writes it (see `_end_turn`); reads its
+        reply; this message's turn ends with it."""
         connection = self._connection
         try:
-            if self._pending is pending:
-                if defer and self._waiting:
-                    asyncio.get_running_loop().call_soon(self._flush_end, pending)
-                else:
-                    connection.write_now(self._pending_end())
+            if write_end and self._pending is pending:
+                connection.write_now(self._pending_end())
             assert pending.reply is not None
             reply = self._expect((await connection.replies(pending.reply))[0], 2)
             return Result(Status.SENT, reply.code, reply.text) if reply.code // 100 == 2 \
@@ -300,12 +321,11 @@ class SmtpTransport:
         finally:
             self._done()
 
-    def _flush_end(self, pending: _Pending | None) -> None:
-        """Writes the pending end of data (only `pending`'s, if given) unless it is gone
-        already; on a connection that is gone, drops it unwritten (that message was not
-        handed over). Never raises: a broken connection or a refused handover is its
-        message's to find out, in `_finish`."""
-        if self._pending is None or (pending is not None and self._pending is not pending):
+    def _flush_end(self) -> None:
+        """Writes the pending end of data, if there is one; on a connection that is gone,
+        drops it unwritten (that message was not handed over). Never raises: a broken
+        connection or a refused handover is its message's to find out, in `_finish`."""
+        if self._pending is None:
             return
         if not self._connection.alive():
             self._pending = None
