@@ -69,6 +69,8 @@ def free_port() -> int:
 def workspace(folder: Path, port: int, subscribers: int) -> None:
     shutil.copy(ROOT / "bulletin.toml", folder / "bulletin.toml")
     shutil.copytree(ROOT / "templates", folder / "templates")
+    if (ROOT / "brand").is_dir():  # the logo files bulletin.toml names
+        shutil.copytree(ROOT / "brand", folder / "brand")
     config = folder / "bulletin.toml"
     config.write_text(re.sub(r'(?m)^base_url = .*$', f'base_url = "http://127.0.0.1:{port}"',
                              config.read_text()))
