@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import os
 import re
+import time
 from dataclasses import dataclass
 from email import quoprimime
 from email.utils import format_datetime
@@ -39,6 +40,20 @@ from .settings import Newsletter
 _SOFT_BREAK = b"=\r\n"
 _QP_LINE = 76
 Segments = tuple[bytes | str, ...]
+
+
+_dates: dict[int, str] = {}
+
+
+def date_header() -> str:
+    """The Date header for a message going now, made once a second rather than once a
+    message."""
+    second = int(time.time())
+    date = _dates.get(second)
+    if date is None:
+        _dates.clear()
+        date = _dates[second] = format_datetime(dt.datetime.fromtimestamp(second, dt.UTC))
+    return date
 
 
 def _latin1(text: str) -> str:

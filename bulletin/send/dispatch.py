@@ -18,20 +18,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import datetime as dt
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from typing import ParamSpec, TypeVar
 
 from ..errors import SendError
 from ..languages import UNKNOWN
 from ..message import Recipient, verp_address
-from ..personalise import MessageTemplate
+from ..personalise import MessageTemplate, date_header
 from ..store.journal import Journal
 from ..store.ledger import Audience, Claim
 from ..store.outcomes import Outcome
@@ -217,14 +215,17 @@ class Dispatcher:
                 raise result
 
     async def _sender(self, transport: Transport) -> None:
-        while (claim := await self._queue.get()) is not None:
-            await self._limit.wait()
+        queue, limited = self._queue, self._limit.per_second or self._limit.per_hour
+        while (claim := queue.get_nowait() if queue.qsize() else await queue.get()) is not None:
+            if limited:
+                await self._limit.wait()
             try:
                 template = self.templates.get(claim.language or UNKNOWN) or self.fallback
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
                 # The delivery token: in the Message-ID, and (VERP) the envelope sender.
                 token = template.signer.sign_delivery(claim.id)
-                _, data = template.message(recipient, _date(), stuffed=True, token=token)
+                _, data = template.message(recipient, date_header(), stuffed=True,
+                                           token=token)
                 envelope = verp_address(self.envelope_from, token) if template.verp \
                     else self.envelope_from
             except Exception as exc:  # this one's message cannot be made: they fail, not the run
@@ -386,15 +387,3 @@ CLAIM_AHEAD = 4
 """With a journal, a run claims up to this many windows of messages ahead, once its backlog
 runs low (without one: a window, once a quarter of it is free): few claims, of many rows."""
 _ADDRESS = re.compile(r"<?[^\s<>@\"']+@[^\s<>\"']+>?")
-
-_dates: dict[int, str] = {}
-
-
-def _date() -> str:
-    """The Date header, made once a second rather than once a message."""
-    second = int(time.time())
-    date = _dates.get(second)
-    if date is None:
-        _dates.clear()
-        date = _dates[second] = format_datetime(dt.datetime.fromtimestamp(second, dt.UTC))
-    return date

@@ -72,6 +72,8 @@ class SmtpTransport:
         """Messages that have begun to write and not yet read their last reply."""
         self._settlers: list[asyncio.Future[None]] = []
         """Waiting until no message is in flight (`_settled`)."""
+        self._sender: tuple[str, bytes | None] = ("", None)
+        """The last envelope sender and its path."""
         self._pending: _Pending | None = None
         """The message whose end of data (".\r\n", and with PIPELINING its data too when
         it is small enough to go out at once) is not written yet: it goes out with the next
@@ -116,7 +118,11 @@ class SmtpTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes, *,
                    stuffed: bool = False, handover: Handover | None = None) -> Result:
-        mail_from = envelope_path(sender)
+        if sender == self._sender[0]:  # a send's messages share one (unless VERP)
+            mail_from = self._sender[1]
+        else:
+            mail_from = envelope_path(sender)
+            self._sender = (sender, mail_from)
         if mail_from is None:
             raise SendError(f"the sender address {sender!r} cannot go in an SMTP envelope")
         rcpt_to = envelope_path(recipient)

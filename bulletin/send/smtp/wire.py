@@ -106,6 +106,10 @@ def rcpt_command(path: bytes) -> bytes:
     return b"RCPT TO:<%s>\r\n" % path
 
 
+_CODES = {b"%d" % code: code for code in range(200, 600)}
+"""The codes a reply may have (as parse_reply_line reads them), by their three digits."""
+
+
 class ReplyParser:
     """Replies from a stream's bytes as they arrive: `feed` each chunk; every whole reply goes
     to `out`, in order. A line that is not a reply line, a reply that changes its code, or a
@@ -131,6 +135,10 @@ class ReplyParser:
             line, start = data[start:end + 1], end + 1
             if len(line) > limit:
                 raise ValueError("the server sent an over-long line")
+            if not self._lines and line[3:4] == b" " and line[:3] in _CODES \
+                    and line[-2:] == b"\r\n":  # the usual: a one-line reply, CRLF
+                out(Reply(_CODES[line[:3]], line[4:-2].decode("utf-8", "replace")))
+                continue
             code, last, text = parse_reply_line(line)
             if not last:
                 self._lines.append(line)
