@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from bulletin.store import StoreError
+from bulletin.store.subscriptions import Subscriptions
 from tests.waiting import wait_for
 from tests.web_helpers import Web
 
@@ -61,7 +62,8 @@ def test_a_one_click_while_the_database_fails_is_kept_and_applied_later(
     def unavailable(*args: object, **kwargs: object) -> None:
         raise StoreError("cannot use the database: it is locked")
 
-    monkeypatch.setattr(web.store, "unsubscribe_many", unavailable)
+    # On the class: the one-click commits through connections of its own.
+    monkeypatch.setattr(Subscriptions, "unsubscribe_many", unavailable)
     assert web.http.post(web.unsubscribe_url(ann), data=ONE_CLICK).status_code == 200
     assert web.store.subscriber(ann).status == "active"
     monkeypatch.undo()

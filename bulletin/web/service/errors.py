@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from ...errors import TokenError
@@ -29,6 +30,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TokenError, token_error)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(OperationalError, store_error)
+    # Every pooled connection held by requests waiting for the write lock: busy too.
+    app.add_exception_handler(PoolTimeout, store_error)
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, failure)

@@ -17,6 +17,11 @@ database's busy timeout. So:
 4. When nothing is owed any more the journal is emptied. A service that stops or dies with
    unsubscribes still owed applies them when it starts again, from the journal.
 
+The commits go through connections of their own (`_committer`), not the store's pool: requests
+that wait for the write lock each hold one of the pool's connections meanwhile, and enough of
+them would keep a one-click waiting for a connection (past WAIT, then failing). Whatever a
+commit raises, the unsubscribes stay journaled and owed.
+
 **Guarantee:** a 200 means the unsubscribe is committed, or is in the journal and will be
 applied. Committed: as durable as any write to the store (SQLite's synchronous=NORMAL). In
 the journal only (the database was busy for WAIT seconds, or failed): fdatasync'd. Only when
@@ -39,7 +44,9 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-from ...store import Store, StoreError
+from ...store import Store
+from ...store.engine import create
+from ...store.subscriptions import Subscriptions
 
 BATCH = 500
 WAIT = 2.0
@@ -123,6 +130,8 @@ class OneClick:
     def __init__(self, store: Store, journal: Path | None, source: str = "one-click") -> None:
         self.store = store
         self.source = source
+        self._committer: Subscriptions | None = None
+        """The unsubscribes' own connections to the store's database (made at start)."""
         self._base = journal
         self._journal: Journal | None = None
         self._owed: list[Entry] = []
@@ -146,6 +155,7 @@ class OneClick:
         if self._lock is not None:
             return
         self._lock = asyncio.Lock()
+        self._committer = await run_in_threadpool(lambda: Subscriptions(create(self.store.url)))
         if self._base is None:
             return
         try:
@@ -171,6 +181,8 @@ class OneClick:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+        if self._committer is not None:
+            await run_in_threadpool(self._committer.engine.dispose)
 
     async def unsubscribe(self, subscriber_id: int, source: str | None = None) -> None:
         """Return once the unsubscribe (from everything) is journaled, and committed unless
@@ -194,7 +206,7 @@ class OneClick:
                 _settle(batch, None)
 
     async def _journaled(self, entries: list[Entry]) -> None:
-        assert self._lock is not None
+        assert self._lock is not None and self._committer is not None
         async with self._lock:
             journal = self._journal
             if journal is not None:
@@ -212,7 +224,7 @@ class OneClick:
                         self._owed.extend(entries)
                         self._catch_up()
                     return
-        await run_in_threadpool(_commit, self.store, entries, None)
+        await run_in_threadpool(_commit, self._committer, entries, None)
 
     def _write_through(self, journal: Journal, entries: list[Entry], commit: bool) -> bool:
         """(In a worker thread: one hop for the whole.) Journal the entries; then, if
@@ -225,9 +237,10 @@ class OneClick:
         journal.append(entries, sync=not commit)
         if not commit:
             return False
+        assert self._committer is not None
         try:
-            _commit(self.store, entries, WAIT)
-        except StoreError as exc:
+            _commit(self._committer, entries, WAIT)
+        except Exception as exc:  # busy, down or anything else: kept, and applied later
             journal.sync()
             log.warning("one-click: database busy or unavailable (%s); unsubscribes "
                         "journaled, applying them when it answers", exc)
@@ -240,7 +253,7 @@ class OneClick:
             self._catching_up = asyncio.create_task(self._keep_applying())
 
     async def _keep_applying(self) -> None:
-        assert self._lock is not None
+        assert self._lock is not None and self._committer is not None
         try:
             while True:
                 # Without the lock while waiting for the database (the store's busy timeout:
@@ -248,8 +261,8 @@ class OneClick:
                 # are journaled and answered meanwhile; they are applied in the next round.
                 owed = list(self._owed)
                 try:
-                    await run_in_threadpool(_commit, self.store, owed, None)
-                except StoreError as exc:
+                    await run_in_threadpool(_commit, self._committer, owed, None)
+                except Exception as exc:  # as in _write_through: tried again, never dropped
                     log.warning("one-click: still cannot apply %d journaled unsubscribe(s): "
                                 "%s", len(self._owed), exc)
                     await asyncio.sleep(RETRY_PAUSE)
@@ -267,12 +280,12 @@ class OneClick:
                 self._catching_up = None
 
 
-def _commit(store: Store, entries: list[Entry], wait: float | None) -> None:
+def _commit(writer: Subscriptions, entries: list[Entry], wait: float | None) -> None:
     by_source: dict[str, list[int]] = {}
     for subscriber, source in entries:
         by_source.setdefault(source, []).append(subscriber)
     for source, ids in by_source.items():
-        store.unsubscribe_many(ids, source=source, wait=wait)
+        writer.unsubscribe_many(ids, source=source, wait=wait)
 
 
 def _settle(batch: list[tuple[Entry, asyncio.Future[None]]], exc: Exception | None) -> None:
