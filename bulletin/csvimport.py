@@ -26,13 +26,21 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from .csvfields import (  # the field checks, here too for those who read files
+    FORMULA_STARTS,
+    NAME_LENGTH,
+    Columns,
+    checked,
+    clean_language,
+    clean_name,
+    formula_safe,
+)
 from .errors import BulletinError
-from .store.addresses import InvalidAddress, normalise
-from .store.rows import BadRow, Row
+from .store.addresses import Address
+from .store.rows import BadRow, Batch, Row
 
 if TYPE_CHECKING:
     import _csv  # the type of csv.reader's readers (typeshed does not re-export it from csv)
@@ -45,62 +53,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "language": ("language", "lang", "preferred language"),
 }
 SEPARATORS = (",", ";", "\t")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet treat a cell as a formula (CSV injection)."""
-NAME_LENGTH = 200
 FIELD_LIMIT = 128 * 1024
+BATCH = 5000
+"""Good rows a batch (SubscriberFile.batches) holds when iterated row by row."""
 _ALIASES = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
-_LANGUAGE = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class CsvFileError(BulletinError):
     """The file as a whole cannot be read; the message names the file and line."""
-
-
-def clean_name(raw: str) -> str | None:
-    """A name as given, its runs of white space (line breaks too) made single spaces; None if
-    empty. Raises ValueError for what no name holds."""
-    name = " ".join(raw.split())
-    if not name:
-        return None
-    if _CONTROL.search(name):
-        raise ValueError("the name contains a control character")
-    if len(name) > NAME_LENGTH:
-        raise ValueError(f"the name is {len(name)} characters long; at most {NAME_LENGTH}")
-    return name
-
-
-@lru_cache(maxsize=1024)
-def clean_language(raw: str) -> str | None:
-    """A language tag reduced to its lower-case language code (`en-GB` → `en`); None if empty.
-    Raises ValueError for anything that is not a language tag."""
-    tag = raw.strip()
-    if not tag:
-        return None
-    match = _LANGUAGE.fullmatch(tag)
-    if match is None:
-        from .fields import language_code_error
-
-        hint = language_code_error(tag).partition("; ")[2]
-        raise ValueError(f"language {tag!r} is not a language code; "
-                         f"{hint or 'use codes such as en or cy'}")
-    return match.group(1).lower()
-
-
-def formula_safe(name: str) -> str:
-    """`name` as a CSV cell that no spreadsheet runs as a formula: an apostrophe before a
-    leading =, +, -, @ (and before a leading apostrophe, so that reading it back is exact)."""
-    if name.startswith((*FORMULA_STARTS, "'")):
-        return "'" + name
-    return name
-
-
-def _from_formula_safe(name: str) -> str:
-    """The name `formula_safe` wrote as `name`."""
-    if name.startswith("'") and name[1:].startswith((*FORMULA_STARTS, "'")):
-        return name[1:]
-    return name
 
 
 class _Recoded(io.RawIOBase):
@@ -163,14 +123,9 @@ def _header_key(text: str) -> str:
     return " ".join(re.split(r"[\s_-]+", text.strip().lower())).strip()
 
 
-def _separator(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
-    """The field separator, from the first line that is not blank (outside quotes, the one
-    that occurs most; a comma if none), and the lines again from the start."""
-    seen: list[str] = []
-    for line in lines:
-        seen.append(line)
-        if line.strip():
-            break
+def _separator(seen: list[str], lines: Iterator[str]) -> tuple[str, Iterator[str]]:
+    """The field separator, from `seen`, the lines up to the first that is not blank (outside
+    quotes, the one that occurs most; a comma if none), and the lines again from the start."""
     declared = re.fullmatch(r"sep=(.)\s*", seen[-1].strip("\r\n"), re.IGNORECASE) \
         if seen else None
     if declared:  # Excel's own line naming the separator
@@ -196,20 +151,26 @@ class SubscriberFile:
         return str(self.path)
 
     def _lines(self, stream: IO[bytes]) -> Iterator[str]:
-        """The file's lines as text (line endings kept, for the csv module), checking the
-        encoding line by line so that a bad byte is reported at its line."""
-        for number, raw in enumerate(stream, start=1):
-            if number == 1:
-                self._first_line(raw)
-                if raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise CsvFileError(
-                    f"{self.path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
-                    f"column {exc.start + 1}); if Excel saved it as plain 'CSV', import it "
-                    f"with --encoding cp1252, or save it as 'CSV UTF-8'") from None
+        """The file's lines as text (line endings kept, for the csv module). The first is
+        checked for formats that are not UTF-8 CSV; the others are decoded as they are read,
+        a bad byte raising UnicodeDecodeError, which `_not_utf8` words with its line."""
+        first = stream.readline()
+        if not first:
+            return iter(())
+        self._first_line(first)
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        try:
+            text = first.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._not_utf8(1, exc) from None
+        return itertools.chain((text,), map(bytes.decode, stream))
+
+    def _not_utf8(self, line: int, exc: UnicodeDecodeError) -> CsvFileError:
+        return CsvFileError(
+            f"{self.path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"column {exc.start + 1}); if Excel saved it as plain 'CSV', import it with "
+            f"--encoding cp1252, or save it as 'CSV UTF-8'")
 
     def _first_line(self, raw: bytes) -> None:
         """Formats that are not a UTF-8 CSV file, told apart by their first line."""
@@ -231,50 +192,73 @@ class SubscriberFile:
                                f"format); save it as 'CSV UTF-8' and import that")
 
     def __iter__(self) -> Iterator[Row | BadRow]:
+        for _, bad, good in self.batches(BATCH):
+            rows: list[Row | BadRow] = [*bad]
+            rows += (Row(line, Address(email, key), name, language)
+                     for key, email, name, language, line in good)
+            rows.sort(key=lambda row: row.line)
+            yield from rows
+
+    def batches(self, size: int, *, reference: bool = False) -> Iterator[Batch]:
+        """The file's rows, checked, in batches of up to `size` good rows (see Batch). Rows
+        of the common kind are checked by a fast path, the others by `check`, which the fast
+        path gives the same result as (`reference` checks every row by `check`, for tests
+        that hold the two together)."""
         if self._stream is not None:
-            yield from self._rows(self._stream)
+            yield from self._batches(self._stream, size, reference)
             return
         try:
             stream = self.path.open("rb")
         except OSError as exc:
             raise CsvFileError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
         with stream:
-            yield from self._rows(stream)
+            yield from self._batches(stream, size, reference)
 
-    def _rows(self, stream: IO[bytes]) -> Iterator[Row | BadRow]:
+    def _batches(self, stream: IO[bytes], size: int, reference: bool) -> Iterator[Batch]:
         previous_limit = csv.field_size_limit(FIELD_LIMIT)
         try:
             lines = self._lines(stream)
-            separator, lines = _separator(lines)
+            seen: list[str] = []
+            try:
+                for line in lines:
+                    seen.append(line)
+                    if line.strip():
+                        break
+            except UnicodeDecodeError as exc:
+                raise self._not_utf8(len(seen) + 1, exc) from None
+            separator, lines = _separator(seen, lines)
             reader = csv.reader(lines, delimiter=separator, strict=True)
-            first = self._read_header(reader)
-            yield from self._data(reader, first)
+            start = self._read_header(reader)
+            yield from checked(reader, start, self._columns(), size,
+                               lambda exc, line: self._unreadable(exc, reader, line),
+                               reference)
         finally:
             csv.field_size_limit(previous_limit)
 
-    def _next(self, reader: _csv.Reader, start: int) -> list[str] | None:
-        try:
-            return next(reader)
-        except StopIteration:
-            return None
-        except csv.Error as exc:
-            message = str(exc)
-            if "unexpected end of data" in message:
-                raise CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
-                                   f"line is never closed; add the closing quote") from None
-            if "field larger than field limit" in message:
-                raise CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
-                                   f"line runs on for over {FIELD_LIMIT // 1024} KiB; is a "
-                                   f"closing quote missing?") from None
-            raise CsvFileError(f"{self.path}:{reader.line_num}: not valid CSV: {message}; "
-                               f"a field holding quotes must be quoted itself, with each "
-                               f"quote doubled (\"\")") from None
+    def _unreadable(self, exc: Exception, reader: _csv.Reader, start: int) -> CsvFileError:
+        """`exc`, raised reading the record that starts on line `start`, in one line."""
+        if isinstance(exc, UnicodeDecodeError):
+            return self._not_utf8(reader.line_num + 1, exc)
+        message = str(exc)
+        if "unexpected end of data" in message:
+            return CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
+                                f"line is never closed; add the closing quote")
+        if "field larger than field limit" in message:
+            return CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
+                                f"line runs on for over {FIELD_LIMIT // 1024} KiB; is a "
+                                f"closing quote missing?")
+        return CsvFileError(f"{self.path}:{reader.line_num}: not valid CSV: {message}; "
+                            f"a field holding quotes must be quoted itself, with each "
+                            f"quote doubled (\"\")")
 
     def _read_header(self, reader: _csv.Reader) -> int:
         """Read up to the header row; return the line after it."""
         while True:
             start = reader.line_num + 1
-            header = self._next(reader, start)
+            try:
+                header = next(reader, None)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise self._unreadable(exc, reader, start) from None
             if header is None:
                 raise CsvFileError(f"{self.path}: the file is empty; it needs a header row "
                                    f"such as email,name,language and then one row a person")
@@ -315,38 +299,13 @@ class SubscriberFile:
         self.width = len(header)
         return reader.line_num + 1
 
-    def _data(self, reader: _csv.Reader, start: int) -> Iterator[Row | BadRow]:
-        header_width = self.width
-        email_at = self.columns["email"]
-        name_at = self.columns.get("name")
-        parts_at = [at for at in (self.columns.get("first_name"),
-                                  self.columns.get("last_name")) if at is not None]
-        language_at = self.columns.get("language")
-        while True:
-            fields = self._next(reader, start)
-            if fields is None:
-                return
-            line = start
-            start = reader.line_num + 1
-            raw_email = fields[email_at] if email_at < len(fields) else ""
-            if not raw_email.strip():
-                if any(field.strip() for field in fields):
-                    yield BadRow(line, "no email address in the email column")
-                continue  # a blank line, or a row of empty fields
-            if len(fields) > header_width:
-                yield BadRow(line, f"{len(fields)} fields, but the header has {header_width} "
-                                   f"columns; put quotes around a field that holds a comma")
-                continue
-            try:
-                address = normalise(raw_email)
-                if name_at is not None:
-                    raw_name = fields[name_at] if name_at < len(fields) else ""
-                else:
-                    raw_name = " ".join(fields[at] for at in parts_at if at < len(fields))
-                name = clean_name(_from_formula_safe(raw_name.strip()))
-                language = clean_language(fields[language_at]) if language_at is not None \
-                    and language_at < len(fields) else None
-            except (InvalidAddress, ValueError) as exc:
-                yield BadRow(line, str(exc))
-                continue
-            yield Row(line, address, name, language)
+    def _columns(self) -> Columns:
+        columns = self.columns
+        return Columns(columns["email"], columns.get("name"),
+                       tuple(columns[part] for part in ("first_name", "last_name")
+                             if part in columns),
+                       columns.get("language"), self.width)
+
+
+__all__ = ["FORMULA_STARTS", "NAME_LENGTH", "CsvFileError", "SubscriberFile", "clean_language",
+           "clean_name", "formula_safe", "open_csv"]

@@ -61,6 +61,13 @@ def _domain(domain: str) -> tuple[str, str] | None:
 def normalise(raw: str) -> Address:
     """Check `raw` (surrounding white space ignored) and return it normalised, or raise
     InvalidAddress."""
+    email, key = email_and_key(raw)
+    return Address(email, key)
+
+
+def email_and_key(raw: str) -> tuple[str, str]:
+    """normalise(raw) as a plain (email, key) pair, for callers that check many addresses
+    (the bulk import) and need no Address object for each."""
     raw = raw.strip()
     match = _FAST.fullmatch(raw)
     if match is not None and len(raw) <= MAX_LENGTH:
@@ -71,8 +78,9 @@ def normalise(raw: str) -> Address:
             email = f"{local}@{unicode_domain}"
             if len(email.encode()) <= MAX_LENGTH and \
                     len(local) + 1 + len(ascii_domain) <= MAX_LENGTH:
-                return Address(email, f"{local.lower()}@{ascii_domain}")
-    return _check(raw)
+                return email, f"{local.lower()}@{ascii_domain}"
+    address = _check(raw)
+    return address.email, address.key
 
 
 def normalise_slow(raw: str) -> Address:

@@ -27,3 +27,12 @@ class BadRow:
 
     line: int
     reason: str
+
+
+Checked = tuple[str, str, str | None, str | None, int]
+"""A good row as the bulk path carries it, without an object for each: (key, email, name,
+language, line), the fields of a Row and its Address."""
+
+Batch = tuple[int, list[BadRow], list[Checked]]
+"""Rows read in one go: how many (bad and good, blank lines not counted), the bad ones and the
+good ones, each in the order of the file."""
