@@ -120,3 +120,49 @@ def test_the_import_connection_leaves_foreign_keys_on_for_the_others(
     for _ in range(6):  # every pooled connection
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_new_address_suppressed_meanwhile_fails_the_import_whole(database_url: str) -> None:
+    """PostgreSQL: an address of the file suppressed by someone else after the import read
+    what the store knows, but before it added the new addresses, is not imported: the import
+    fails and leaves nothing (suppression always wins)."""
+    with Store.open(database_url) as store, Store.open(database_url) as other:
+        store.mailing_lists.create("news", newsletter="news", title="News")
+        done: list[bool] = []
+
+        def interfere(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "INSERT INTO subscribers" in statement and not done:
+                done.append(True)
+                other.suppress("person4@example.org", reason="complaint", source="cli")
+
+        event.listen(store.engine, "before_cursor_execute", interfere)
+        with pytest.raises(StoreError, match="another process added some of these addresses"):
+            store.import_rows(people(6), "news", source="people.csv", batch_size=4)
+        assert done
+        with store.engine.connect() as connection:
+            assert list(connection.scalars(select(Subscriber.email))) == []
+
+
+def test_known_and_repeated_addresses_leave_the_new_ones_their_own_lines(
+        store: Store, news: str) -> None:
+    """Known addresses (taken out before the new ones are added) and duplicates of earlier
+    batches (merged into the first) leave gaps in the staged rows: each new subscriber still
+    gets its own row's line in the audit trail, and ids in the order of the file."""
+    store.subscribe("person2@example.org", news, source="cli")
+    store.suppress("person5@example.org", reason="complaint", source="cli")
+    rows: list[Row | BadRow] = [*people(6), *people(3, start=3), *people(4, start=7)]
+    report = store.import_rows(rows, news, source="p.csv", batch_size=2)
+    assert (report.added, report.unchanged, report.suppressed, report.duplicates) == (
+        8, 1, 1, 3)
+    with store.engine.connect() as connection:
+        added = connection.execute(
+            select(Subscriber.id, Subscriber.email).where(Subscriber.email.not_in(
+                ["person2@example.org"])).order_by(Subscriber.id)).all()
+        audit = dict(connection.execute(
+            select(AuditEntry.subscriber_id, AuditEntry.detail)
+            .where(AuditEntry.source == "import", AuditEntry.action == "subscribe")).all())
+    assert [email for _, email in added] == [
+        f"person{n}@example.org" for n in (1, 3, 4, 6, 7, 8, 9, 10)]
+    assert {email: audit[id_] for id_, email in added} == {
+        f"person{n}@example.org": f"p.csv:{n + 1}" for n in (1, 3, 4, 6, 7, 8, 9, 10)}

@@ -204,6 +204,20 @@ def test_quotes_and_percent_signs_in_names_are_stored_as_they_are(
     assert store.subscriber("ann@example.org").consent_source == "import:50%s o'clock %%d.csv"
 
 
+def test_backslashes_and_what_looks_like_null_are_stored_as_they_are(
+        store: Store, news: str, tmp_path: Path) -> None:
+    """PostgreSQL stages rows as COPY text, where a backslash escapes and \\N is NULL."""
+    path = write(tmp_path, "email,name\n"
+                           "a@example.org,\\N\n"
+                           "b@example.org,C:\\Users\\Ann\\t\n"
+                           "c@example.org,Tab\\tNot \\\\ one\n")
+    report = store.import_csv(path, news)
+    assert (report.added, report.bad) == (3, 0)
+    assert [(m.email, m.name) for m in store.iter_active_members(news)] == [
+        ("a@example.org", "\\N"), ("b@example.org", "C:\\Users\\Ann\\t"),
+        ("c@example.org", "Tab\\tNot \\\\ one")]
+
+
 def test_importing_into_an_unknown_list(store: Store, news: str, tmp_path: Path) -> None:
     with pytest.raises(UnknownListError, match="no list named 'nws' \\(lists: news\\)"):
         store.import_csv(write(tmp_path, MESSY), "nws")

@@ -5,14 +5,16 @@ seconds, not for its whole length (other writers, such as a one-click unsubscrib
 service, would otherwise wait for it and give up):
 
 1. staging (staging.py): the file is streamed in batches (a few thousand rows each, so memory
-   stays flat however long the file is); every row is read, checked and de-duplicated into a
-   TEMPORARY table of the import's own connection. Nothing of the store is written, and no
-   write lock is taken (on SQLite, the temporary table is in a separate database; each batch
-   is a short transaction that only reads the main one).
+   stays flat however long the file is); every row is read, checked and appended to a
+   TEMPORARY table of the import's own connection, then de-duplicated there once the file is
+   read. Nothing of the store is written, and no write lock is taken (on SQLite, the
+   temporary table is in a separate database; each batch is a short transaction that only
+   reads the main one).
 2. merging (merge.py): ONE write transaction reads the existing state of the staged
    addresses the store knows with set-based joins, applies the subscription rules (rules.py,
    the function a single subscription uses too) to each row, and writes the changes with
-   multi-row statements; then adds every address it has never seen in one set-based pass.
+   multi-row statements; then adds every address it has never seen in one set-based pass
+   (newrows.py), the rules' decision for a new address written as SQL.
 
 An import that is interrupted (a file that turns out unreadable half-way, Ctrl-C, a killed
 process, a lost database connection) while staging leaves nothing but a temporary table that
@@ -45,11 +47,10 @@ from sqlalchemy import Connection, Engine
 from .engine import WRITE
 from .lists import list_id
 from .merge import Merge
-from .rows import BadRow, NoteKind, Row
+from .rows import BadRow, Batch, Checked, NoteKind, Row
 from .staging import Staging
 
 BATCH = 5000
-_Batch = tuple[int, list[BadRow], list[Row]]
 IMPORT_CACHE_KIB = 16 * 1024
 
 
@@ -111,19 +112,18 @@ class ImportReport:
                 + self.duplicates + self.unsubscribed + self.suppressed + self.bad)
 
 
-def _batches(rows: Iterable[Row | BadRow], size: int) -> Iterator[tuple[int, list[BadRow],
-                                                                      list[Row]]]:
-    """The rows in batches of `size` good rows: (how many rows were read, the bad ones among
-    them, the good ones), the last batch possibly smaller or empty."""
+def batches(rows: Iterable[Row | BadRow], size: int) -> Iterator[Batch]:
+    """`rows` in batches of `size` good rows (see Batch), the last possibly smaller or
+    empty."""
     read = 0
     bad: list[BadRow] = []
-    batch: list[Row] = []
+    batch: list[Checked] = []
     for row in rows:
         read += 1
         if isinstance(row, BadRow):
             bad.append(row)
             continue
-        batch.append(row)
+        batch.append((row.address.key, row.address.email, row.name, row.language, row.line))
         if len(batch) >= size:
             yield read, bad, batch
             read, bad, batch = 0, [], []
@@ -134,7 +134,7 @@ def _batches(rows: Iterable[Row | BadRow], size: int) -> Iterator[tuple[int, lis
 _DONE = object()
 
 
-def _read_ahead(batches: Iterator[_Batch]) -> Iterator[_Batch]:
+def _read_ahead(batches: Iterator[Batch]) -> Iterator[Batch]:
     """`batches`, made in a thread of their own one batch ahead: reading and checking the
     file (Python) goes on while the database stages the batch before (its statements, and on
     PostgreSQL the server, run without the GIL). Everything else, the notes, the counts and
@@ -194,14 +194,14 @@ def _interrupted(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_name: str, *,
+def run_import(target: Engine | Connection, rows: Iterable[Batch], list_name: str, *,
                source: str, actor: str | None = None, resubscribe: bool = False,
                on_note: Callable[[Note], None] | None = None,
-               on_progress: Callable[[int], None] | None = None,
-               batch_size: int = BATCH) -> ImportReport:
-    """Import `rows` into `list_name` through `target`'s engine, on a connection of the
-    import's own: staging in short transactions that take no write lock, then the merge in
-    one write transaction (see the module docstring).
+               on_progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import `rows`, in batches (`batches` makes them of Row values; SubscriberFile.batches
+    reads them from a file), into `list_name` through `target`'s engine, on a connection of
+    the import's own: staging in short transactions that take no write lock, then the merge
+    in one write transaction (see the module docstring).
 
     `target` is best the engine. A connection in a transaction (as Store.import_rows hands
     over) has that transaction ended unused, so that it does not hold the write lock while
@@ -247,7 +247,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                     connection.exec_driver_sql("PRAGMA temp.journal_mode = MEMORY")
                 list_id(connection, list_name)  # an unknown list: before reading the file
             staging = Staging(connection, duplicate)
-            for read, bad, batch in _read_ahead(_batches(rows, batch_size)):
+            for read, bad, batch in _read_ahead(iter(rows)):
                 report.rows += read
                 for row in bad:
                     report.bad += 1
@@ -257,7 +257,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                 if on_progress is not None:
                     on_progress(report.rows)
             if staging.batches:
-                staging.analyse()
+                staging.finish()
                 if connection.dialect.name == "sqlite":
                     # No foreign-key lookups for each row the merge writes: every id it
                     # writes is read or inserted in its own transaction, which holds the
@@ -275,7 +275,7 @@ def run_import(target: Engine | Connection, rows: Iterable[Row | BadRow], list_n
                                   resubscribe, count, note)
                     for number in range(1, staging.batches + 1):
                         merge.chunk(*staging.chunk(number))
-                    merge.add_new(staging.staged)
+                    merge.add_new(staging.staged, staging.dense)
                 report.locked_seconds = time.perf_counter() - locked
         except Exception as exc:
             stopped = _interrupted(exc)

@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .aggregate import Aggregate
 from .errors import StoreError, first_line
-from .importer import ImportReport, Note, run_import
+from .importer import BATCH, ImportReport, Note, batches, run_import
 from .lists import MailingLists
-from .rows import BadRow, Row
+from .rows import BadRow, Batch, Row
 
 
 class Imports(Aggregate):
@@ -40,11 +40,17 @@ class Imports(Aggregate):
                     batch_size: int | None = None) -> ImportReport:
         """Import checked rows: all of them or, if anything interrupts the import, none.
         The import holds the write lock only while it merges (see importer.py)."""
-        options = {} if batch_size is None else {"batch_size": batch_size}
+        return self._run(batches(rows, batch_size or BATCH), list_name, source=source,
+                         actor=actor, resubscribe=resubscribe, on_note=on_note,
+                         on_progress=on_progress)
+
+    def _run(self, rows: Iterable[Batch], list_name: str, *, source: str, actor: str | None,
+             resubscribe: bool, on_note: Callable[[Note], None] | None,
+             on_progress: Callable[[int], None] | None) -> ImportReport:
         try:
             return run_import(self.engine, rows, list_name, source=source, actor=actor,
                               resubscribe=resubscribe, on_note=on_note,
-                              on_progress=on_progress, **options)
+                              on_progress=on_progress)
         except IntegrityError:
             # PostgreSQL: someone else added one of the file's new addresses while it ran.
             raise StoreError(f"{source}: another process added some of these addresses while "
@@ -63,9 +69,9 @@ class Imports(Aggregate):
         from ..csvimport import SubscriberFile  # here: csvimport itself imports this package
 
         source = SubscriberFile(path, stream)
-        report = self.import_rows(source, list_name, source=path.name, actor=actor,
-                                  resubscribe=resubscribe, on_note=on_note,
-                                  on_progress=on_progress, batch_size=batch_size)
+        report = self._run(source.batches(batch_size or BATCH), list_name, source=path.name,
+                           actor=actor, resubscribe=resubscribe, on_note=on_note,
+                           on_progress=on_progress)
         report.ignored_columns = source.ignored
         return report
 

@@ -7,14 +7,11 @@ subscriber, suppression and membership of the list; the subscription rules (rule
 the same function a single subscription uses) decide each row in Python, and the changes are
 written with multi-row statements.
 
-Addresses the store has never seen are most of a big import, and the rules decide the same for
-every one of them (`subscribe(NOBODY, request)`, asked once), so they are added last, in one
-set-based pass inside the database: the subscribers from the staging table in the order of the
-file, then their memberships and audit rows from the rows just inserted (on PostgreSQL one
-statement, its CTEs returning the new ids). Nothing goes through Python, and the rows are read
-once, not once a chunk. Foreign keys: the ids written are read or inserted in this transaction,
-so the checks (a lookup per row and key) are skipped where the database allows it safely
-(importer.py for SQLite, `_unchecked` for PostgreSQL).
+Each known row is then taken out of the staging table, so that what is left there is the
+addresses the store has never seen: most of a big import. The rules decide the same for every
+one of them (`subscribe(NOBODY, request)`, asked once), so they are added last, in one
+set-based pass inside the database (newrows.py): nothing goes through Python, and the rows are
+read once, not once a chunk.
 """
 
 from __future__ import annotations
@@ -23,32 +20,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    String,
-    bindparam,
-    case,
-    cast,
-    exists,
-    func,
-    insert,
-    null,
-    select,
-    update,
-)
+from sqlalchemy import Connection, bindparam, case, insert, select, update
 
 from .bulk import Copy, Many, Query, constant
-from .errors import StoreError
-from .models import (
-    AuditEntry,
-    MailingList,
-    Membership,
-    Subscriber,
-    Suppression,
-    UTCDateTime,
-    now,
-    table,
-)
+from .models import AuditEntry, Membership, Subscriber, Suppression, UTCDateTime, now, table
+from .newrows import NewRows
 from .rows import NoteKind
 from .rules import NOBODY, Person, Request, State, subscribe
 from .staging import staged
@@ -132,60 +108,11 @@ class Merge:
                    _memberships.c.subscriber_id == bindparam("_subscriber"))
             .values(status=sql("active"), updated_at=at),
             ("_subscriber",))
-        # The rows whose address the store has never seen (no subscriber, not suppressed):
-        # the rules decide the same for every one of them (self.new), so they are written
-        # set-based, inside the database, in the order they came (seq): no round trip through
-        # Python, no per-row statement.
-        after = self.new.after.subscriber
-        given = staged.c.language.is_not(None)
-        fresh = (select(staged.c.email, staged.c.email_key, staged.c.name, staged.c.language,
-                        case((given, sql("import")), else_=None).label("language_source"),
-                        case((given, at), else_=cast(null(), UTCDateTime()))
-                        .label("language_at"),
-                        sql(after.status).label("status"), consent.label("consent_source"),
-                        at.label("consent_at"), at.label("created_at"),
-                        at.label("updated_at"))
-                 .where(~exists().where(_subscribers.c.email_key == staged.c.email_key),
-                        ~exists().where(_suppressions.c.email_key == staged.c.email_key))
-                 .order_by(staged.c.seq))
-        add = insert(_subscribers).from_select(
-            ["email", "email_key", "name", "language", "language_source", "language_at",
-             "status", "consent_source", "consent_at", "created_at", "updated_at"], fresh)
-        added: Any
-        if self.postgres:
-            added = add.returning(_subscribers.c.id, _subscribers.c.email_key).cte("added")
-        else:
-            # SQLite: the write lock is this transaction's, so the subscribers after the
-            # highest id before the insert are the ones it added.
-            added = (select(_subscribers.c.id, _subscribers.c.email_key)
-                     .where(_subscribers.c.id > bindparam("after")).subquery())
-        join_new = insert(_memberships).from_select(
-            ["list_id", "subscriber_id", "status", "created_at", "updated_at"],
-            select(on_list.label("list_id"), added.c.id,
-                   sql(self.new.after.membership).label("status"), at.label("created_at"),
-                   at.label("updated_at")))
-        audit_new = [insert(_audit).from_select(
-            ["at", "subscriber_id", "email_key", "list_id", "action", "old_status",
-             "new_status", "source", "actor", "detail"],
-            select(at.label("at"), added.c.id, added.c.email_key,
-                   sql(list_id if row.on_list else None).label("list_id"),
-                   sql(row.action).label("action"),
-                   sql(row.old_status).label("old_status"),
-                   sql(row.new_status).label("new_status"),
-                   sql("import").label("source"), sql(actor).label("actor"),
-                   (sql(f"{source}:") + cast(staged.c.line, String)).label("detail"))
-            .join_from(added, staged, staged.c.email_key == added.c.email_key))
-            for row in self.new.audit]
-        self.add_new_sql: list[Any]
-        if self.postgres:
-            # One statement: the subscribers, their memberships and audit rows, and how many.
-            self.add_new_sql = [select(func.count()).select_from(added).add_cte(
-                join_new.cte("joined"),
-                *(statement.cte(f"audited{at_}") for at_, statement in enumerate(audit_new)))]
-        else:
-            self.add_new_sql = [add, join_new, *audit_new]
-        self.state = Query(connection, select(staged.c.email_key, staged.c.email, staged.c.name,
-                             staged.c.language, staged.c.line, _subscribers.c.id,
+        # The rows whose address the store has never seen: the rules decide the same for
+        # every one of them (self.new), so they are written set-based (newrows.py).
+        self.new_rows = NewRows(connection, list_id, source, actor, self.new, now_)
+        self.state = Query(connection, select(staged.c.seq, staged.c.email_key, staged.c.email,
+                             staged.c.name, staged.c.language, staged.c.line, _subscribers.c.id,
                              _subscribers.c.status, _subscribers.c.name,
                              _subscribers.c.language, _suppressions.c.email_key,
                              _memberships.c.status)
@@ -213,7 +140,7 @@ class Merge:
         audits: list[tuple[Any, ...]] = []
         counts: Counter[str] = Counter()
         known = self.state.run(low=low, high=high)
-        for (key, email, name, language, line, id_, status, old_name, old_language,
+        for (_, key, email, name, language, line, id_, status, old_name, old_language,
              suppression, membership) in known:
             before = State(None if id_ is None else Person(status, old_name, old_language),
                            membership, suppression is not None)
@@ -257,50 +184,21 @@ class Merge:
         self.rejoin(rejoins)
         self.insert_audit(audits)
 
-    def add_new(self, staged_rows: int) -> None:
-        """Add every staged address the store has never seen, with their memberships and
-        audit rows, in one set-based pass (after every chunk: the chunks' reads would see
-        them as known). `staged_rows` is how many addresses were staged; all but the known
-        ones must be added, or someone else added one while the import ran."""
-        connection = self.connection
-        new = staged_rows - self.known
-        if not new:
-            return
-        if self.postgres:
-            unchecked = self._unchecked()
-            if unchecked:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-            added = connection.scalar(self.add_new_sql[0])
-            if unchecked:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
-        else:
-            marks = {"after": connection.scalar(
-                select(func.coalesce(func.max(_subscribers.c.id), 0)))}
-            added = connection.execute(self.add_new_sql[0]).rowcount
-            for statement in self.add_new_sql[1:]:
-                connection.execute(statement, marks)
-        if added != new:
-            # PostgreSQL: someone else subscribed one of these addresses after it was read.
-            raise StoreError(f"{self.source}: another process added some of these addresses "
-                             f"while the import ran; nothing was imported. Run it again")
-        self.count("added", new)
+        # Out of the staging table: what is left there is the new addresses (add_new).
+        if known and self.postgres:
+            self.connection.exec_driver_sql(f"DELETE FROM {staged.name} WHERE seq = ANY(%(seqs)s)",
+                                            {"seqs": [row[0] for row in known]})
+        elif known:
+            self.connection.exec_driver_sql(f"DELETE FROM {staged.name} WHERE seq = ?",
+                                            [(row[0],) for row in known])
 
-    def _unchecked(self) -> bool:
-        """PostgreSQL: whether the foreign keys of the new rows may go unchecked, and the list
-        locked as their checks would lock it. Each check is a query per row and key (four
-        a new subscriber), most of the import's time, for rows valid by construction: the
-        subscriber ids are of rows this statement inserts, which no one else can see, and
-        the list is locked here against deletion (FOR KEY SHARE, as a check locks it) until
-        the import commits. Only a superuser may turn the checks off (for one statement, by
-        session_replication_role, which also turns off triggers: so only where these tables
-        have none but the foreign keys' own)."""
-        connection = self.connection
-        lists = table(MailingList)
-        locked = connection.scalar(select(lists.c.id).where(lists.c.id == self.list_id)
-                                   .with_for_update(key_share=True, read=True))
-        if locked is None:
-            return False
-        return bool(connection.exec_driver_sql(
-            "SELECT current_setting('is_superuser') = 'on' AND NOT EXISTS (SELECT 1 FROM "
-            "pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('subscribers'::regclass, "
-            "'memberships'::regclass, 'audit_log'::regclass))").scalar())
+    def add_new(self, staged_rows: int, dense: bool) -> None:
+        """Add every staged address the store has never seen, with their memberships and
+        audit rows, in one set-based pass (after every chunk, which takes the addresses the
+        store knows out of the staging table). `staged_rows` is how many addresses were
+        staged (`dense`: as seq 1 to staged_rows); all but the known ones are added, or the
+        import fails (someone else added one meanwhile)."""
+        new = staged_rows - self.known
+        if new:
+            self.new_rows.add(new, dense and not self.known)
+            self.count("added", new)
