@@ -53,8 +53,8 @@ def test_import_names_every_bad_row_and_imports_the_rest(run, workspace: Path,
     errors = result.stderr.splitlines()
     assert errors[0].startswith(f"Error: {path}:5: 'bob@@example.org' is not a valid email "
                                 f"address")
-    assert errors[1] == (f"Error: {path}:6: language 'Cymraeg' is not a language code; use "
-                         f"codes such as en or cy; row not imported")
+    assert errors[1] == (f"Error: {path}:6: language 'Cymraeg' is not a language code; write "
+                         f"cy for Welsh; row not imported")
     assert errors[2].startswith(f"Error: {path}: 2 bad rows not imported (listed above)")
     assert f"note: {path}:4: ANN@example.org is a duplicate of line 2; merged" in result.stdout
     assert "ignored columns: Postcode" in result.stdout
