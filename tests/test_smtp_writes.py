@@ -81,3 +81,33 @@ def test_large_data_is_written_as_it_comes(writes: list[int]) -> None:
     got = {m.rcpt_tos[0]: m.content for m in server.received}
     assert got["big@x.org"].rstrip(b"\r\n") == big.rstrip(b"\r\n")
     assert len(big) in writes  # on its own, not held back to go with its end
+
+
+def test_a_message_refused_at_its_turn_leaves_the_end_before_it_written() -> None:
+    """The pending end of data goes with the next message's commands; a message that gets
+    the turn and writes nothing (its address needs SMTPUTF8, which this server does not
+    offer) must not leave the one before it waiting for an end nobody writes."""
+    async def scenario(port: int) -> list[Any]:
+        async with SmtpTransport(plain(port)) as smtp:
+            return list(await asyncio.gather(smtp.send(SENDER, "a@x.org", message(0)),
+                                             smtp.send(SENDER, "ü@x.org", message(1))))
+    with SmtpServer(pipelining=True, enable_SMTPUTF8=False) as server:
+        results = run(scenario(server.port))
+    assert [result.status for result in results] == [Status.SENT, Status.PERMANENT]
+    assert [m.rcpt_tos for m in server.received] == [["a@x.org"]]
+
+
+def test_a_message_cancelled_while_waiting_for_its_turn_leaves_the_end_before_it_written(
+        ) -> None:
+    async def scenario(port: int) -> Any:
+        async with SmtpTransport(plain(port)) as smtp:
+            first = asyncio.ensure_future(smtp.send(SENDER, "a@x.org", message(0)))
+            second = asyncio.ensure_future(smtp.send(SENDER, "b@x.org", message(1)))
+            await asyncio.sleep(0)  # each has run to its first wait: the second, its turn
+            assert not first.done() and not second.done()
+            second.cancel()
+            return await first
+    with SmtpServer(pipelining=True) as server:
+        result = run(scenario(server.port))
+    assert result.status is Status.SENT
+    assert [m.rcpt_tos for m in server.received] == [["a@x.org"]]
