@@ -118,20 +118,28 @@ class Staging:
     def finish(self) -> None:
         """After the last batch: the rows of an address staged by different batches merged
         into its first, each later one named as a duplicate, in the order of the file; and
-        what the merge reads by, indexed (PostgreSQL: and analysed for the planner)."""
+        the table indexed for the merge (PostgreSQL: by `seq`, and analysed for the
+        planner)."""
         connection = self.connection
         with connection.begin():
-            connection.exec_driver_sql(f"CREATE INDEX {TABLE}_key ON {TABLE} (email_key)")
             if self.postgres:
+                # PostgreSQL finds the duplicates by hashing, with no index on the address
+                # (building one costs twice as much), and builds it only if there are some.
                 connection.exec_driver_sql(f"CREATE INDEX {TABLE}_seq ON {TABLE} (seq)")
+                connection.exec_driver_sql(f"ANALYZE {TABLE}")
+            else:
+                connection.exec_driver_sql(f"CREATE INDEX {TABLE}_key ON {TABLE} (email_key)")
             connection.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE {_DUPLICATES} AS SELECT email_key, min(seq) AS first "
                 f"FROM {TABLE} GROUP BY email_key HAVING count(*) > 1")
             found = connection.exec_driver_sql(f"SELECT count(*) FROM {_DUPLICATES}").scalar()
             if found:
+                if self.postgres:
+                    connection.exec_driver_sql(
+                        f"CREATE INDEX {TABLE}_key ON {TABLE} (email_key)")
                 self._merge_duplicates()
-            if self.postgres:
-                connection.exec_driver_sql(f"ANALYZE {TABLE}")
+                if self.postgres:
+                    connection.exec_driver_sql(f"ANALYZE {TABLE}")
 
     def _merge_duplicates(self) -> None:
         """Each address that more than one batch staged: the later rows named (streamed, in
