@@ -247,11 +247,10 @@ class SmtpTransport:
             if self.pipelining:
                 self.stats.pipelined += 1
                 self.stats.round_trips += 1
-                end = self._pending_end()
-                self.stats.joined += bool(end)
+                self.stats.joined += self._pending is not None
                 # The replies are asked for in the order the commands go out: the previous
                 # message's last reply (asked for when its data was taken) comes first.
-                await connection.write(end + mail + rcpt + b"DATA\r\n")
+                await connection.write(self._pending_end(mail, rcpt, b"DATA\r\n"))
                 mail_reply, rcpt_reply, data_reply = await connection.replies(3)
             else:
                 mail_reply = await connection.command(mail)
@@ -341,14 +340,15 @@ class SmtpTransport:
         except Exception:  # Lost, or the handover refused (_handed): _finish finds out
             self._connection.abort()
 
-    def _pending_end(self) -> bytes:
+    def _pending_end(self, *then: bytes) -> bytes:
         """What is still to be written of the pending message (its data, if not yet
-        written, and its end), once it has been reported handed over; b"" if none is."""
+        written, and its end), once it has been reported handed over, followed by `then`
+        (joined once: the data is most of a message's bytes)."""
         pending, self._pending = self._pending, None
         if pending is None:
-            return b""
+            return b"".join(then)
         self._handed(pending)
-        return pending.data + END_OF_DATA if pending.data else END_OF_DATA
+        return b"".join((pending.data, END_OF_DATA, *then))
 
     def _handed(self, pending: _Pending) -> None:
         """The end of the pending message's data is about to be written: from now on the
