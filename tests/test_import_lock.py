@@ -81,3 +81,42 @@ def test_an_import_interrupted_during_the_merge_leaves_nothing_behind(
     assert (report.added, report.unchanged, report.suppressed, report.filled) == (
         2500, 1, 1, 1)
     assert store.count_active(news) == 2501
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_lost_while_the_file_is_read_is_one_error_and_nothing_is_written(
+        store: Store, news: str, database_url: str) -> None:
+    """The import's own connection ended by the server half-way through staging (the staging
+    rows go to PostgreSQL through the driver's cursor, not a statement): the database error
+    the import raises is a StoreError saying to run it again, and nothing is written."""
+    from sqlalchemy import create_engine, event, text
+
+    from bulletin.store import StoreError
+
+    pids: list[int] = []
+
+    def record(_connection: object, cursor: object, statement: str, *_: object) -> None:
+        if "CREATE TEMPORARY TABLE bulletin_import_rows" in statement:
+            pids.append(cursor.connection.info.backend_pid)  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    admin = create_engine(database_url)
+
+    def rows() -> Iterator[Row | BadRow]:
+        for line in range(2, 5002):
+            if line == 2500:
+                with admin.connect() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                       {"pid": pids[0]})
+            yield Row(line, normalise(f"p{line}@example.org"), None, None)
+
+    before = table_counts(store)
+    try:
+        with pytest.raises(StoreError, match=r"^big\.csv: the database failed during the "
+                                             r"import \(.*\); nothing was imported\. Run it "
+                                             r"again$"):
+            store.import_rows(rows(), news, source="big.csv", batch_size=500)
+    finally:
+        admin.dispose()
+    assert len(pids) == 1
+    assert table_counts(store) == before

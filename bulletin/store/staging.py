@@ -93,9 +93,9 @@ class Staging:
         before = self.ends[-1]
         with self.connection.begin():
             if self.postgres:
-                self._run(lambda cursor: _copy(cursor, self._copy, rows, before + 1))
+                self._run(lambda cursor: _copy(cursor, self._copy, rows, before + 1), self._copy)
             else:
-                self._run(lambda cursor: cursor.executemany(self._insert, rows))
+                self._run(lambda cursor: cursor.executemany(self._insert, rows), self._insert)
         self.ends.append(before + len(rows))
         self.staged += len(rows)
 
@@ -169,9 +169,9 @@ class Staging:
         self.staged -= removed
         self.dense = False
 
-    def _run(self, work: Callable[[Any], object]) -> None:
-        """`work` done with a cursor of the driver's; its errors as SQLAlchemy's, as from a
-        statement (an OperationalError is "the database failed")."""
+    def _run(self, work: Callable[[Any], object], statement: str) -> None:
+        """`work` (`statement`) done with a cursor of the driver's; its errors as
+        SQLAlchemy's, as from a statement (an OperationalError is "the database failed")."""
         try:
             cursor = self.raw.cursor()
             try:
@@ -180,7 +180,7 @@ class Staging:
                 cursor.close()
         except self.raw.Error as exc:
             dbapi = self.connection.dialect.loaded_dbapi
-            raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+            raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
 
 def _copy(cursor: Any, sql: str, rows: list[Checked], first: int) -> None:
