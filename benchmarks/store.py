@@ -7,10 +7,13 @@ then stream every active member of the list.
 
 --old-code DIR (a checkout of an older bulletin, e.g. `git worktree add /tmp/old HEAD`) runs
 the import of --rows with that code and with this one, alternating, on SQLite and on
-PostgreSQL, and prints one table of both: rows/s, write-lock seconds and peak memory.
+PostgreSQL, and prints one table of both: rows/s, CPU seconds, write-lock seconds and peak
+memory.
 
-One run prints: rows per second, peak memory of the import (Python's heap by tracemalloc, and
-the growth of the process's peak RSS, which includes SQLite's own cache), how long the
+One run prints: rows per second, the CPU seconds of the importing process (all its threads;
+on busy cores the wall time grows but this much less), peak memory of the import (Python's
+heap by tracemalloc, and the growth of the process's peak RSS, which includes SQLite's own
+cache), how long the
 import held the database's write lock (its merge transaction; an import without
 ImportReport.locked_seconds held it throughout), the same at
 --small rows to show the memory is flat in the size of the file, the time to stream the
@@ -59,12 +62,12 @@ def child(csv_path: Path, url: str, trace: bool, stream: bool, code: Path = ROOT
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if trace:
             tracemalloc.start()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         report = store.import_csv(csv_path, "bench")
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
         # Older imports (one transaction) held the write lock from start to end.
         locked = getattr(report, "locked_seconds", None)
-        result = {"rows": report.rows, "added": report.added, "seconds": seconds,
+        result = {"rows": report.rows, "added": report.added, "seconds": seconds, "cpu": cpu,
                   "locked_seconds": seconds if locked is None else locked,
                   "rss_growth_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                   - rss_before}
@@ -175,12 +178,13 @@ def main() -> None:
     for run in (speed_small, speed_big, memory_small, memory_big):
         assert run["added"] == run["rows"], run
     print()
-    print(f"{'SQLite import':<24}{'rows':>11}{'seconds':>10}{'rows/s':>10}"
+    print(f"{'SQLite import':<24}{'rows':>11}{'seconds':>10}{'rows/s':>10}{'CPU s':>7}"
           f"{'write lock s':>14}{'tracemalloc peak':>19}{'peak RSS growth':>18}")
     for label, speed, memory in (("file of " + f"{options.small:,}", speed_small, memory_small),
                                  ("file of " + f"{options.rows:,}", speed_big, memory_big)):
         print(f"{label:<24}{speed['rows']:>11,}{speed['seconds']:>10.2f}"
-              f"{speed['rows'] / speed['seconds']:>10,.0f}{speed['locked_seconds']:>14.2f}"
+              f"{speed['rows'] / speed['seconds']:>10,.0f}{speed['cpu']:>7.2f}"
+              f"{speed['locked_seconds']:>14.2f}"
               f"{mib(memory['traced_peak']):>19}"
               f"{mib(speed['rss_growth_kib'] * 1024):>18}")
     streamed, stream_seconds = speed_big["streamed"], speed_big["stream_seconds"]
@@ -189,7 +193,8 @@ def main() -> None:
           f"{mib(memory_big['stream_traced_peak'])})")
     if pg is not None:
         print(f"PostgreSQL: {pg['rows']:,} rows imported in "
-              f"{pg['seconds']:.2f} s = {pg['rows'] / pg['seconds']:,.0f} rows/s (write "
+              f"{pg['seconds']:.2f} s = {pg['rows'] / pg['seconds']:,.0f} rows/s "
+              f"({pg['cpu']:.2f} s of CPU in bulletin's process, the server's not counted; write "
               f"transaction {pg['locked_seconds']:.2f} s); streamed "
               f"{pg['streamed']:,} in {pg['stream_seconds']:.2f} s")
     elif not options.no_postgresql:
@@ -264,14 +269,15 @@ def compare(old: Path, rows: int, postgresql: bool) -> None:
     print(f"machine before: {before}; after: {load()}")
     print(f"import of {rows:,} generated subscribers (CSV file → Store.import_csv), old = "
           f"{old}, new = {ROOT}; best of 2 alternating runs")
-    print(f"{'':<12}{'code':<6}{'seconds':>9}{'rows/s':>10}{'write lock s':>14}"
+    print(f"{'':<12}{'code':<6}{'seconds':>9}{'rows/s':>10}{'CPU s':>7}{'write lock s':>14}"
           f"{'tracemalloc peak':>18}{'peak RSS growth':>17}{'new/old':>9}")
     for backend in backends:
         for label, _ in codes:
             run = results[(backend, label)]
             ratio = results[(backend, "old")]["seconds"] / run["seconds"]
             print(f"{backend:<12}{label:<6}{run['seconds']:>9.2f}"
-                  f"{run['rows'] / run['seconds']:>10,.0f}{run['locked_seconds']:>14.2f}"
+                  f"{run['rows'] / run['seconds']:>10,.0f}{run['cpu']:>7.2f}"
+                  f"{run['locked_seconds']:>14.2f}"
                   f"{mib(run['traced_peak']):>18}{mib(run['rss_growth_kib'] * 1024):>17}"
                   f"{ratio:>8.2f}x")
     target = {"SQLite": 60_000, "PostgreSQL": 50_000}
@@ -280,6 +286,12 @@ def compare(old: Path, rows: int, postgresql: bool) -> None:
         rate = run["rows"] / run["seconds"]
         print(f"target on {backend} ≥ {target[backend]:,} rows/s: {rate:,.0f} — "
               f"{'met' if rate >= target[backend] else 'NOT MET'}")
+
+
+def _cpu() -> float:
+    """The seconds of CPU this process has used (all its threads; not a database server's)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
 
 
 def load() -> str:
