@@ -6,8 +6,9 @@ command's overrides.
 Each setting has one default, bulletin.settings.Smtp's (what bulletin.toml documents);
 DispatchSettings takes its defaults from there. Each check is made once, where the value is
 used: the SMTP client's settings (SmtpSettings) check the host, the port and that a username
-has its password; so the relay's settings are built only when mail is to go, and a dry run
-needs neither an [smtp] table nor the password."""
+has its password; so the relay's settings are built for a send (its dry run too, which
+refuses as the send would) and not for .eml files written to a folder, which need neither an
+[smtp] table nor the password."""
 
 from __future__ import annotations
 

@@ -144,8 +144,8 @@ class Send:
 def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
     """The send of `outgoing` that `request` asks for, planned, with the store open; refused
     (SendError) when `bulletin check` found errors and no reason to force was given, when
-    BULLETIN_SECRET_KEY or the settings are wrong, or (unless a dry run) when mail cannot be
-    sent. A dry run checks all a send would check."""
+    BULLETIN_SECRET_KEY or the settings are wrong ([smtp] too: missing, or a username without
+    its password). A dry run checks all a send would check, and connects to nothing."""
     if outgoing.errors and request.force is None:
         raise SendError(refusal(request.issue, outgoing.errors))
     never = [error for error in outgoing.errors if not error.forcible]
@@ -154,7 +154,8 @@ def planned(outgoing: Outgoing, request: Request) -> Iterator[Send]:
     workspace = outgoing.workspace
     key = links.secret_key()  # a dry run refuses what the send would refuse
     config = send_config(workspace, request.connections, request.per_second, request.per_hour)
-    transport = None if request.dry_run else config.transport()
+    relay = config.transport()  # [smtp] checked (a dry run too), nothing connected
+    transport = None if request.dry_run else relay
     templates = campaign.templates(outgoing, key)  # a bad DKIM key stops us here
     audience = campaign.audience(outgoing, request.language)
     list_name = request.list_name or outgoing.newsletter.mailing_list
