@@ -16,7 +16,8 @@ from . import placeholders as ph
 from .imagechecks import check_images
 from .issue import IssueFile
 from .render import Rendered
-from .yamlsource import Loc
+from .textchars import LINE_BREAK
+from .yamlsource import Loc, dotted
 
 SCHEMES = ("http", "https", "mailto", "tel")
 _ADDRESS = re.compile(r"^[^@\s/:]+@[^@\s/]+\.[^@\s/]+$")
@@ -56,7 +57,8 @@ def check(loaded: IssueFile, rendered: Rendered, html: str, text: str,
     return list(dict.fromkeys([  # each once: a bilingual email shows the footer twice
         *_size(loaded, html), *_structure(loaded, rendered),
         *_links_and_images(loaded, html), *_headers(loaded, rendered),
-        *_subject_line_break(loaded, rendered), *_leftovers(loaded, html, text),
+        *_subject_line_break(loaded, rendered), *_dropped_comments(loaded),
+        *_leftovers(loaded, html, text),
         *(Finding(*found) for found in parity.check(loaded)),
         *(Finding(*found) for found in check_images(loaded, rendered, budget, fetch_images))]))
 
@@ -222,11 +224,35 @@ def _headers(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
 
 
 def _subject_line_break(loaded: IssueFile, rendered: Rendered) -> Iterator[Finding]:
-    """A header is one line: a line break in the subject would end it (or start another)."""
-    if re.search(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", rendered.subject):
+    """A header is one line: a line break in the subject would end it (or start another).
+    Those no email can carry (\\x0b, \\x0c) the loader refuses (textchars)."""
+    if LINE_BREAK.search(rendered.subject):
         yield Finding("error", "subject-line-break", loaded.where(("subject",)),
                       "the subject has a line break in it; write it on one line (for a "
                       "long one, `subject: >-` folds the lines into one)")
+
+
+def _dropped_comments(loaded: IssueFile) -> Iterator[Finding]:
+    """`subject: Issue #5` is the subject "Issue": YAML reads ` #5` as a comment after
+    unquoted text (yamlsource.Dropped). A comment written as one (`# ` with a space, as the
+    starter issue's `title: ...   # optional`) is meant as one, and not told."""
+    for loc, dropped in loaded.source.dropped.items():
+        if dropped.comment[1:2] in ("", " ", "\t", "#"):
+            continue
+        value = loaded.source.value_at(loc)
+        field = dotted(loc)
+        whole = f"{value} {dropped.comment}".replace("\\", "\\\\").replace('"', '\\"')
+        key = f"{loc[-1]}:" if loc and isinstance(loc[-1], str) else "-"
+        fix = f": {key} \"{whole}\"" if len(whole) <= 60 else ""
+        yield Finding("warning", "yaml-comment", f"{loaded.path}:{dropped.line}",
+                      f"{field}: '{_short(dropped.comment)}' is a YAML comment (a # after a "
+                      f"space ends unquoted text), so it is dropped: {field} reads "
+                      f"'{_short(value)}'; if it belongs to the text, put the whole value in "
+                      f"quotes{fix}")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _WHOLE_TAG = re.compile(r"\{\{[^<>\n]{0,60}?\}\}|\{%[^<>\n]{0,60}?%\}")

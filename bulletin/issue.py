@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from .errors import IssueError, SettingsError
 from .fields import ImageSource, Prose, Strict, Url, prose_fields
 from .settings import Newsletter, Workspace
+from .textchars import text_problems
 from .validation import describe
 from .yamlsource import Loc, Located, dotted, load_yaml
 
@@ -84,6 +85,10 @@ def load_issue(path: Path, workspace: Workspace) -> IssueFile:
     if not isinstance(source.data, dict):
         raise IssueError(f"{path}:1: expected a mapping with keys newsletter, date, subject "
                          f"and sections, got {type(source.data).__name__}")
+    unwritable = [f"{path}:{source.line_of(loc)}: {dotted(loc)}: {problem}"
+                  for loc, problem in text_problems(source.data)]
+    if unwritable:
+        raise IssueError("\n".join(unwritable))
     try:
         issue = Issue.model_validate(source.data)
     except ValidationError as exc:

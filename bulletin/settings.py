@@ -18,6 +18,7 @@ from .errors import SettingsError
 from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
+from .textchars import text_problems
 from .textfile import read_text
 from .tomlsource import toml_with_lines
 from .validation import describe
@@ -173,7 +174,7 @@ class Smtp(Strict):
     @classmethod
     def defaults(cls) -> Smtp:
         """Every setting at its default, and no host: the one place the defaults are, for
-        what a send without an [smtp] table (a dry run) needs."""
+        what writing .eml files to a folder, with no [smtp] table, needs."""
         return cls.model_construct(host="")
 
 
@@ -329,6 +330,10 @@ def load_workspace(config: Path) -> Workspace:
                 return f"{config}:{line}"
         return f"{config}:1"
 
+    unwritable = [f"{where(loc)}: {dotted(loc)}: {problem}"
+                  for loc, problem in text_problems(raw)]
+    if unwritable:
+        raise SettingsError("\n".join(unwritable))
     unknown = [key for key in raw if key not in Settings.model_fields]
     for key in unknown:
         if isinstance(raw[key], dict):

@@ -17,6 +17,15 @@ Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A comment that followed a plain text value on its line: where, and what."""
+
+    line: int
+    comment: str
+    """From the `#` to the end of the line."""
+
+
+@dataclass(frozen=True)
 class Located:
     """Plain Python data loaded from YAML, with the 1-based line of every key and item."""
 
@@ -24,6 +33,9 @@ class Located:
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
     literal_starts: dict[Loc, int] = field(default_factory=dict)
+    dropped: dict[Loc, Dropped] = field(default_factory=dict)
+    """Text read as a YAML comment after a plain (unquoted) text value on its line, which
+    the value does not hold: `subject: Issue #5` is the subject "Issue"."""
 
     def line_of(self, loc: Loc) -> int:
         """The line of `loc`, or of its nearest enclosing key that exists in the file."""
@@ -58,9 +70,13 @@ def load_yaml(path: Path) -> Located:
 def parse_yaml(text: str, path: Path) -> Located:
     import yaml  # here, not above: settings use dotted(), and the sender needs no YAML
 
-    loader = yaml.SafeLoader(text)
     lines: dict[Loc, int] = {(): 1}
     literal_starts: dict[Loc, int] = {}
+    dropped: dict[Loc, Dropped] = {}
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character typed into the file
+        raise IssueError(_unreadable(exc, path, text)) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -91,6 +107,11 @@ def parse_yaml(text: str, path: Path) -> Located:
                 return items
             if isinstance(node, yaml.ScalarNode) and node.style == "|":
                 literal_starts[loc] = node.start_mark.line + 2
+            if isinstance(node, yaml.ScalarNode) and node.style is None and \
+                    node.tag == "tag:yaml.org,2002:str":
+                comment = _comment_after(text, node.end_mark.index)
+                if comment is not None:
+                    dropped[loc] = Dropped(node.end_mark.line + 1, comment)
             try:
                 return loader.construct_object(node, deep=True)
             except ValueError as exc:  # a date such as 2022-13-45
@@ -105,7 +126,28 @@ def parse_yaml(text: str, path: Path) -> Located:
         raise IssueError(f"{path}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
-    return Located(path, data, lines, literal_starts)
+    return Located(path, data, lines, literal_starts, dropped)
+
+
+def _comment_after(text: str, end: int) -> str | None:
+    """The comment that starts on the same line after a plain scalar ending at `end`: YAML
+    reads ` #` (a space first) as the start of a comment, where `#` with no space before it
+    (`https://x.org/#top`) is text."""
+    stop = text.find("\n", end)
+    rest = text[end:stop if stop >= 0 else len(text)]
+    comment = rest.lstrip(" \t")
+    if comment.startswith("#") and len(comment) < len(rest):
+        return comment.rstrip()
+    return None
+
+
+def _unreadable(exc: yaml.reader.ReaderError, path: Path, text: str) -> str:
+    """A character YAML does not allow in a file (a control character, pasted in), at its
+    line and column."""
+    before = text[:exc.position]
+    line, column = before.count("\n") + 1, exc.position - before.rfind("\n")
+    return (f"{path}:{line}: a control character, U+{exc.character:04X}, at column {column}; "
+            "YAML does not allow one in a file and no email can carry it: delete it")
 
 
 _SIMPLE_KEY = re.compile(r"^\s*(?:-\s+)?[\w.-]+$")
