@@ -20,7 +20,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 _DOCTYPE = re.compile(r"^\s*(<!doctype[^>]*>)", re.IGNORECASE)
 _STYLE_TAG = re.compile(r"<style(?=[\s>])", re.IGNORECASE)
 _IGNORED_STYLE = '<style data-premailer="ignore"'
-_IMPORT = re.compile(r"@import\b", re.IGNORECASE)
+# An at-keyword as cssutils reads it: its escapes undone (@\69mport is @import).
+_AT_KEYWORD = re.compile(r"@((?:[\w-]|\\(?:[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\r\n\f])?|[^\r\n\f]))+)")
+_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})(?:\r\n|[ \t\r\n\f])?|([^\r\n\f]))")
 # premailer would rewrite these presentational attributes from the inlined CSS (width on
 # images, for one); MJML already wrote the ones it wants.
 _KEEP_ATTRIBUTES = ["width", "height", "align", "bgcolor", "valign", "background"]
@@ -134,18 +136,35 @@ def _cssutils_quiet() -> None:
 def _read_declarations(original: Callable[..., list[tuple[str, str]]]
                        ) -> Callable[..., list[tuple[str, str]]]:
     """premailer's csstext_to_pairs, answered by bulletin.cssdeclarations (the same answers,
-    without cssutils) where it can, else by `original`."""
+    without cssutils) where it can, else by cssutils as `original`'s body reads it (under its
+    lock), kept here rather than in premailer's cache: that one cache holds what each of
+    premailer's functions answered, keyed by the arguments alone, so a style attribute with
+    the text of a style sheet or a selector read before was answered with that."""
     from .cssdeclarations import pairs
+
+    lock = original._lock  # type: ignore[attr-defined]
+
+    @lru_cache(maxsize=1024)
+    def with_cssutils(csstext: str, validate: bool) -> list[tuple[str, str]]:
+        _cssutils_quiet()
+        cssutils = importlib.import_module("cssutils")
+        format_value = importlib.import_module("premailer.merge_style").format_value
+        with lock:
+            return [(prop.name.strip(), format_value(prop))
+                    for prop in cssutils.parseStyle(csstext, validate=validate)]
 
     def csstext_to_pairs(csstext: str, validate: bool = True) -> list[tuple[str, str]]:
         read = pairs(csstext)
-        if read is None:
-            _cssutils_quiet()
-            return original(csstext, validate=validate)
-        return read
+        return with_cssutils(csstext, validate) if read is None else read
 
-    csstext_to_pairs._lock = original._lock  # type: ignore[attr-defined]  # the original's
-    return csstext_to_pairs  # body takes its lock through the module's name, now this one
+    csstext_to_pairs._lock = lock  # type: ignore[attr-defined]  # as the original has it
+    csstext_to_pairs.original = original  # type: ignore[attr-defined]  # for the tests
+    return csstext_to_pairs
+
+
+_KEPT = "rules 2"
+"""What an entry of the cache's css folder holds, in its key: another version's entries (which
+may hold something else) are not read as this one's."""
 
 
 def _kept_rules(inliner: Premailer, css_body: str, ruleset_index: int,
@@ -154,7 +173,8 @@ def _kept_rules(inliner: Premailer, css_body: str, ruleset_index: int,
     under a digest of the CSS, the options that change the rules, and premailer's and
     cssutils' versions: the theme's CSS is the same for every issue, and reading it is the
     one thing a render needs all of cssutils for. Kept only when nothing is left over but
-    pseudo-class rules (premailer's leftover media rules are cssutils objects)."""
+    pseudo-class rules (premailer's leftover media rules are cssutils objects). An entry that
+    is not such rules is made again."""
     import json
     from importlib.util import find_spec
 
@@ -165,7 +185,7 @@ def _kept_rules(inliner: Premailer, css_body: str, ruleset_index: int,
     spec = find_spec("cssutils")  # its files' times and sizes stand for its version
     origin = Path(spec.origin) if spec is not None and spec.origin else None
     stat = origin.stat() if origin is not None else None
-    options = (css_body, ruleset_index, inliner.strip_important,
+    options = (_KEPT, css_body, ruleset_index, inliner.strip_important,
                inliner.exclude_pseudoclasses, inliner.include_star_selectors,
                inliner.disable_validation, premailer.__version__, str(origin),
                stat and (stat.st_mtime_ns, stat.st_size))
@@ -176,12 +196,31 @@ def _kept_rules(inliner: Premailer, css_body: str, ruleset_index: int,
             return None
         return json.dumps([rules, leftover]).encode()
 
-    data = kept("css", repr(options).encode(), make)
-    if data is None:
-        return parse()
-    rules, leftover = json.loads(data)
-    return ([(tuple(specificity), selector, bulk) for specificity, selector, bulk in rules],
-            [tuple(item) for item in leftover])
+    def read(data: bytes) -> _ParsedRules | None:
+        try:
+            rules, leftover = json.loads(data)
+            pseudo: list[object] = [(_text(selector), _text(bulk))
+                                    for selector, bulk in leftover]
+            return ([(_specificity(specificity), _text(selector), _text(bulk))
+                     for specificity, selector, bulk in rules], pseudo)
+        except (ValueError, TypeError, RecursionError):
+            return None  # not rules this version keeps: made again
+
+    found = kept("css", repr(options).encode(), make, read)
+    return parse() if found is None else found
+
+
+def _specificity(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value \
+            or not all(type(number) is int for number in value):
+        raise ValueError("not a specificity")
+    return tuple(value)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not text")
+    return value
 
 
 @cache
@@ -225,7 +264,7 @@ def inline_css(html: str, css: str) -> str:
 
     from .compose import CSS_TEMPLATE
 
-    if _IMPORT.search(css):
+    if _imports(css):
         # cssutils would fetch it, whatever premailer's allow_network says.
         raise RenderError(f"{CSS_TEMPLATE}: @import is not allowed; nothing is fetched at "
                           "render time, so put the rules in the file itself")
@@ -252,6 +291,20 @@ def inline_css(html: str, css: str) -> str:
     # Style blocks inside Outlook's conditional comments are invisible to premailer.
     out = out.replace(_IGNORED_STYLE, "<style")
     return (doctype.group(1) if doctype else "<!doctype html>") + "\n" + out
+
+
+def _imports(css: str) -> bool:
+    """Whether `css` has an @import, however written (anywhere: in a comment or a string
+    too, to be sure)."""
+    return any(_ESCAPE.sub(_unescaped, keyword.group(1)).lower() == "import"
+               for keyword in _AT_KEYWORD.finditer(css))
+
+
+def _unescaped(escape: re.Match[str]) -> str:
+    if escape.group(2) is not None:
+        return escape.group(2)
+    code = int(escape.group(1), 16)
+    return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
 
 
 def editions(loaded: IssueFile) -> list[tuple[str, ...]]:

@@ -17,11 +17,21 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def folder(part: str) -> Path | None:
-    """The cache's `part` subfolder, made if need be; None when it cannot be."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """The cache's `part` subfolder, made if need be; None when it cannot be, or when there
+    is no absolute folder to put it in (a relative XDG_CACHE_HOME is ignored, as the XDG
+    specification asks; a home folder that cannot be found would be taken for the folder
+    the command runs in)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.path.isabs(base):
+            return None
     path = Path(base) / "bulletin" / part
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -57,24 +67,30 @@ def image(raw: bytes, details: tuple[object, ...], make: Callable[[], Made]) -> 
     return made
 
 
-def kept(part: str, key: bytes, make: Callable[[], bytes | None]) -> bytes | None:
-    """What `make` makes, kept in the cache's `part` folder under a digest of `key` (which
-    must name everything the result depends on): from an earlier command when one made it,
-    else made now and kept. None when `make` makes nothing to keep."""
+def kept(part: str, key: bytes, make: Callable[[], bytes | None],
+         read: Callable[[bytes], T | None]) -> T | None:
+    """What `read` makes of the bytes `make` makes, kept in the cache's `part` folder under a
+    digest of `key` (which must name everything the bytes depend on): from an earlier
+    command when one kept them (whole, and `read` makes something of them), else made now and
+    kept. None when `make` makes nothing to keep, or `read` nothing of what it makes."""
     directory = folder(part)
     if directory is None:
-        return make()
+        made = make()
+        return None if made is None else read(made)
     path = directory / f"{hashlib.sha256(key).hexdigest()}.bin"
     try:
         head, data = path.read_bytes().split(b"\n", 1)
         if head.decode() == hashlib.sha256(data).hexdigest():
-            return data
+            found = read(data)
+            if found is not None:
+                return found
     except (OSError, ValueError):
         pass  # not kept yet, or damaged: made again
     made = make()
-    if made is not None:
-        _write(path, hashlib.sha256(made).hexdigest().encode() + b"\n" + made)
-    return made
+    if made is None:
+        return None
+    _write(path, hashlib.sha256(made).hexdigest().encode() + b"\n" + made)
+    return read(made)
 
 
 def _write(path: Path, data: bytes) -> None:

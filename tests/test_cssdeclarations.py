@@ -5,6 +5,7 @@ needs no cssutils."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import re
@@ -16,7 +17,7 @@ from premailer.merge_style import format_value
 from bulletin.compose import compose
 from bulletin.cssdeclarations import pairs
 from bulletin.issue import load_issue
-from bulletin.render import compile_mjml, editions
+from bulletin.render import _inliner, compile_mjml, editions
 from bulletin.settings import Workspace
 from tests.conftest import ROOT
 
@@ -29,8 +30,11 @@ WORDS = ["0", "00", "-0", "0px", "0PX", "0em", "0%", "-0%", "0rem", "0vw", "0pt"
          "auto", "Auto", "none", "red", "Red", "break-word", "-a", "--a", "a_b", "A1",
          "sans-serif", "Arial", "#fff", "#FFF", "#ffffff", "#FFffFF", "#Aabbcc", "#aabbcd",
          "#abcd", "#ff", "#ggg", "#", "solid", "inherit", "!important", "url(x)", "'a'",
-         '"b b"', "1/2", "calc(1px)", "\u00ff", "a\\b", "/**/", "{", "}", ""]
-SEPARATORS = [" ", "  ", "\t", "\n", "\r\n", ",", " , ", ", ", " ,", ",,"]
+         '"b b"', "1/2", "calc(1px)", "\u00ff", "a\\b", "/**/", "{", "}", "",
+         "0.0000010", "-00.0px", "999999999.999999", "a--b", "-_a", "_", "1In", "0EM",
+         "#aAbBcC", "0e0", "a-", "-1a", "1.", "\u212a", "\u0130"]
+SEPARATORS = [" ", "  ", "\t", "\n", "\r\n", ",", " , ", ", ", " ,", ",,", "\f", "\r",
+              " \f ", "\f,\r"]
 
 
 def cssutils_pairs(text: str, validate: bool) -> list[tuple[str, str]]:
@@ -107,3 +111,30 @@ def example_workspace() -> Workspace:
     from bulletin.settings import load_workspace
 
     return load_workspace(ROOT / "bulletin.toml")
+
+
+HOSTILE = ["color:red !important", "color:red!IMPORTANT;color:blue", "/* c */color:blue",
+           "col\\6fr:red", "font-family:'Open Sans', \"Helvetica Neue\", Arial", "content:'a;b'",
+           "background:url(a;b.png)", "background:url('a;b.png') no-repeat", "--brand: #fff",
+           "color:var(--brand, red)", "*zoom:1", "_height:1px", "font:12px/1.5 Georgia,serif",
+           "width:calc(100% - 2px)", "color:rgba(0,0,0,.5)", "line-height:+1.5",
+           "width:1e3px", "x:1.1234567", "color:", ":red", "color", "color:\u00a0red",
+           "font-family:\u6587\u5b57", "x:1px\\9", "x:#abcd", "x:'", "x:url(", "color:red}",
+           "filter:progid:DXImageTransform.Microsoft.gradient(startColorstr='#80000000')",
+           "style", "p", ".x{color:red}", "x: \f a \f b", "COLO\u212a:red", "x:\u0130"]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_what_is_left_to_cssutils_is_read_as_premailer_reads_it(validate: bool) -> None:
+    """The reader bulletin.render gives premailer answers what premailer's own would, for
+    declarations only cssutils reads too (its own copy of the original's body, kept out of
+    premailer's cache: tests/test_render_cssutils.py), and in the original's order: the
+    premailer this runs with has not changed what its csstext_to_pairs does."""
+    import premailer.merge_style
+
+    _inliner()
+    read = premailer.merge_style.csstext_to_pairs
+    original = inspect.unwrap(read.original)
+    for text in HOSTILE:
+        assert read(text, validate=validate) == original(text, validate=validate), text
+        assert read(text) == original(text), text
