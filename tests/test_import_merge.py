@@ -166,3 +166,33 @@ def test_known_and_repeated_addresses_leave_the_new_ones_their_own_lines(
         f"person{n}@example.org" for n in (1, 3, 4, 6, 7, 8, 9, 10)]
     assert {email: audit[id_] for id_, email in added} == {
         f"person{n}@example.org": f"p.csv:{n + 1}" for n in (1, 3, 4, 6, 7, 8, 9, 10)}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_chunk_looks_its_rows_up_whatever_the_statistics_say(database_url: str) -> None:
+    """PostgreSQL: with statistics from when the store was empty (as after a first big import,
+    before autovacuum has analysed it), the read of a chunk's known rows looks each row up
+    through the address's index, not by scanning the whole subscribers table for every chunk
+    (which made re-importing 1,000,000 rows quadratic)."""
+    from sqlalchemy import text
+
+    from bulletin.store.merge import _state
+    from bulletin.store.staging import Staging
+
+    with Store.open(database_url) as store:
+        store.mailing_lists.create("news", newsletter="news", title="News")
+        with store.engine.begin() as connection:
+            connection.execute(text("ANALYZE subscribers"))
+        store.import_rows(people(50_000), "news", source="people.csv", batch_size=50_000)
+        with store.engine.connect() as connection:
+            staging = Staging(connection, lambda line, message: None)
+            staging.add([(row.address.key, row.address.email, None, None, row.line)
+                         for row in people(5000) if isinstance(row, Row)])
+            staging.finish()
+            sql = str(_state(True, text("1")).compile(dialect=connection.dialect))
+            with connection.begin():
+                plan = "\n".join(connection.exec_driver_sql(
+                    f"EXPLAIN {sql}", {"low": 0, "high": 5000}).scalars())
+            connection.invalidate()
+    assert "Index Scan using uq_subscribers_email_key" in plan, plan
+    assert "Seq Scan on subscribers" not in plan, plan
