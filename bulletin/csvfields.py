@@ -61,15 +61,16 @@ def clean_language(raw: str) -> str | None:
 
 
 def formula_safe(name: str) -> str:
-    """`name` as a CSV cell that no spreadsheet runs as a formula: an apostrophe before a
-    leading =, +, -, @ (and before a leading apostrophe, so that reading it back is exact)."""
+    """`name` (any exported text: a name, an address, a reason) as a CSV cell that no
+    spreadsheet runs as a formula: an apostrophe before a leading =, +, -, @ (and before a
+    leading apostrophe, so that reading it back is exact). =1+1@example.org is an address."""
     if name.startswith((*FORMULA_STARTS, "'")):
         return "'" + name
     return name
 
 
 def from_formula_safe(name: str) -> str:
-    """The name `formula_safe` wrote as `name`."""
+    """The text `formula_safe` wrote as `name`."""
     if name.startswith("'") and name[1:].startswith((*FORMULA_STARTS, "'")):
         return name[1:]
     return name
@@ -99,7 +100,7 @@ def check(fields: list[str], line: int, columns: Columns) -> Checked | BadRow | 
         return BadRow(line, f"{len(fields)} fields, but the header has {columns.width} "
                             f"columns; put quotes around a field that holds a comma")
     try:
-        email, key = email_and_key(raw_email)
+        email, key = email_and_key(from_formula_safe(raw_email.strip()))
         if columns.name is not None:
             raw_name = fields[columns.name] if columns.name < len(fields) else ""
         else:
@@ -121,8 +122,8 @@ def checked(reader: _csv.Reader, start: int, columns: Columns, size: int,
             reference: bool = False) -> Iterator[Batch]:
     """The records `reader` gives (the first starting on line `start`), checked, in batches of
     up to `size` good rows. A record whose fields all pass the plain way (an address
-    email_and_key accepts, a name of printable characters with no apostrophe to take off, a
-    language code or none) is checked inline, as `check` would; any other goes to `check`
+    email_and_key accepts, a name of printable characters, neither with an apostrophe to take
+    off; a language code or none) is checked inline, as `check` would; any other goes to `check`
     (every one, with `reference`). An error reading the record that starts on line n is
     raised as unreadable(error, n)."""
     width, email_at, name_at = columns.width, columns.email, columns.name
@@ -139,6 +140,8 @@ def checked(reader: _csv.Reader, start: int, columns: Columns, size: int,
                 if reference or count > width:
                     raise _Slow
                 email, key = email_and_key(fields[email_at] if email_at < count else "")
+                if email[0] == "'":
+                    raise _Slow  # an apostrophe to take off (formula_safe)
                 if name_at is not None:
                     raw_name = fields[name_at] if name_at < count else ""
                 else:

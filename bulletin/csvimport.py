@@ -6,10 +6,11 @@
 - Commas, semicolons (Excel in much of Europe) or tabs between fields, seen from the header.
 - UTF-8 with or without a byte-order mark, or another encoding named (`open_csv`: Windows-1252,
   UTF-16); Windows or Unix line endings; quoted fields may hold separators, quotes ("") and
-  line breaks. A file in another encoding, with CR alone at line ends, UTF-16 without a
+  line breaks. A file in another encoding, with CR alone at line ends (at all or at some,
+  outside quotes), UTF-16 without a
   byte-order mark or an Excel workbook gets a one-line message that says what to do.
-- Names that a spreadsheet would run as a formula (starting =, +, -, @) are written with a
-  leading apostrophe by `formula_safe` on export, and read back without it.
+- Names and addresses that a spreadsheet would run as a formula (starting =, +, -, @) are
+  written with a leading apostrophe by `formula_safe` on export, and read back without it.
 - Each row comes out as a Row (the address checked and normalised) or a BadRow (its line and
   what is wrong); blank lines are skipped. A row's line is the physical line it starts on, so a
   quoted field that spans lines does not shift the lines after it.
@@ -188,8 +189,15 @@ class SubscriberFile:
                                f"byte-order mark; save it as 'CSV UTF-8', or import it with "
                                f"--encoding utf-16-{order}")
         if b"\r" in raw.rstrip(b"\r\n") and b"\r\n" not in raw:
-            raise CsvFileError(f"{self.path}:1: its lines end with CR alone (an old Mac "
-                               f"format); save it as 'CSV UTF-8' and import that")
+            raise self._lone_cr(1, mixed=False)
+
+    def _lone_cr(self, line: int, *, mixed: bool) -> CsvFileError:
+        """CR alone at the end of every line, or (`mixed`) of line `line` where others end
+        with CR LF (the csv module's "new-line character seen in unquoted field")."""
+        which = "this line ends with CR alone (an old Mac format), others with CR LF" \
+            if mixed else "its lines end with CR alone (an old Mac format)"
+        return CsvFileError(f"{self.path}:{line}: {which}; save it as 'CSV UTF-8' and "
+                            f"import that")
 
     def __iter__(self) -> Iterator[Row | BadRow]:
         for _, bad, good in self.batches(BATCH):
@@ -243,6 +251,8 @@ class SubscriberFile:
         if "unexpected end of data" in message:
             return CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
                                 f"line is never closed; add the closing quote")
+        if "new-line character seen in unquoted field" in message:
+            return self._lone_cr(reader.line_num, mixed=True)
         if "field larger than field limit" in message:
             return CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
                                 f"line runs on for over {FIELD_LIMIT // 1024} KiB; is a "

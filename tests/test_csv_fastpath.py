@@ -20,7 +20,8 @@ emails = st.one_of(
     st.sampled_from(["", " ", "ann@example.org", " Ann@Example.ORG ", "bob@@example.org",
                      "postmaster@example.org", "a@localhost", "a..b@example.org",
                      "\"quoted\"@example.org", "a@münchen.de", "x" * 70 + "@example.org",
-                     "not an address", "ann@example.org\u00a0"]),
+                     "not an address", "ann@example.org\u00a0", "'=1+1@example.org",
+                     " '-x@example.org", "''ann@example.org", "'ann@example.org", "'@example.org"]),
     st.text(max_size=12))
 names = st.one_of(
     st.text(max_size=15),

@@ -90,6 +90,16 @@ def test_unknown_encoding() -> None:
      r"^people\.csv:1: the file looks like UTF-16 text without a byte-order mark; save it "
      r"as 'CSV UTF-8', or import it with --encoding utf-16-be$"),
     (b"PK\x03\x04\x14\x00\x06\x00", r"^people\.csv: an Excel workbook, not CSV"),
+    # CR alone at the end of some lines, CR LF at others: the same message, with the line.
+    (b"email,name\r\nann@example.org,Ann\rbob@example.org,Bob\r\n",
+     r"^people\.csv:2: this line ends with CR alone \(an old Mac format\), others with CR LF; "
+     r"save it as 'CSV UTF-8' and import that$"),
+    (b"email,name\rann@example.org,Ann\r\nbob@example.org,Bob\r\n",
+     r"^people\.csv:1: this line ends with CR alone \(an old Mac format\), others with CR LF; "
+     r"save it as 'CSV UTF-8' and import that$"),
+    (b"email,name\r\nann@example.org,Ann\r\n\"bob@example.org\",\"Bob\"\rcy@example.org,Cy",
+     r"^people\.csv:3: this line ends with CR alone \(an old Mac format\), others with CR LF; "
+     r"save it as 'CSV UTF-8' and import that$"),
 ])
 def test_formats_we_cannot_read_get_one_line(data: bytes, message: str) -> None:
     with pytest.raises(CsvFileError, match=message):
@@ -113,30 +123,41 @@ names = st.text(alphabet=st.sampled_from("=+-@'\"a Bé,;\t\u2019"), min_size=1, 
     .map(lambda s: " ".join(s.split())).filter(bool)
 
 
-@given(st.lists(names, min_size=1, max_size=5))
+# Local parts a spreadsheet would run as a formula (=1+1@..., '-x@...) are valid addresses.
+locals_ = st.text(alphabet=st.sampled_from("=+-'a"), min_size=1, max_size=8)
+
+
+@given(st.lists(st.tuples(locals_, names), min_size=1, max_size=5))
 @settings(max_examples=200)
-def test_names_round_trip_through_an_exported_file(given_names: list[str]) -> None:
+def test_names_and_emails_round_trip_through_an_exported_file(
+        people: list[tuple[str, str]]) -> None:
+    emails = [f"{local}{number}@example.org" for number, (local, _) in enumerate(people)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(("email", "name", "language"))
-    for number, name in enumerate(given_names):
-        writer.writerow((f"p{number}@example.org", formula_safe(name), ""))
-    cells = [row[1] for row in csv.reader(io.StringIO(out.getvalue()))][1:]
+    for email, (_, name) in zip(emails, people, strict=True):
+        writer.writerow((formula_safe(email), formula_safe(name), ""))
+    cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row[:2]]
     assert not any(cell[:1] in ("=", "+", "-", "@") for cell in cells)
     read = rows(out.getvalue().encode())
-    assert [name for _, name, _ in read] == [clean_name(n) for n in given_names]
+    assert [(email, name) for email, name, _ in read] == [
+        (email, clean_name(name)) for email, (_, name) in zip(emails, people, strict=True)]
 
 
 def test_export_neutralises_and_import_restores(store: Store, tmp_path: Path) -> None:
     store.create_list("people")
     store.create_list("again")
     source = tmp_path / "in.csv"
-    source.write_text("email,name\r\nann@example.org,=1+1\r\nbob@example.org,@Bob\r\n",
-                      encoding="utf-8")
+    source.write_text("email,name\r\nann@example.org,=1+1\r\nbob@example.org,@Bob\r\n"
+                      "=1+1@example.org,Cy\r\n\"=cmd|'/Ccalc'!A0@example.org\",-Dai\r\n"
+                      "'+44@example.org,Eve\r\n", encoding="utf-8")
     store.import_csv(source, "people")
     out = io.StringIO()
     store.export_csv("people", out)
-    assert "'=1+1" in out.getvalue() and "'@Bob" in out.getvalue()
+    cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row]
+    assert not any(cell[:1] in ("=", "+", "-", "@") for cell in cells)
+    assert {"'=1+1", "'@Bob", "'-Dai", "'=1+1@example.org", "'=cmd|'/Ccalc'!A0@example.org",
+            "'+44@example.org"} <= set(cells)
     exported = tmp_path / "out.csv"
     exported.write_text(out.getvalue(), encoding="utf-8")
     store.import_csv(exported, "again")

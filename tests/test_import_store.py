@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from bulletin.csvimport import CsvFileError
+from bulletin.csvimport import CsvFileError, formula_safe
 from bulletin.store import (
     ImportReport,
     NotSubscribedError,
@@ -224,7 +224,8 @@ def test_importing_into_an_unknown_list(store: Store, news: str, tmp_path: Path)
 
 
 people = st.lists(st.tuples(
-    st.from_regex(r"[a-zA-Z][a-zA-Z0-9]{0,8}@[a-zA-Z]{1,8}\.(org|wales)", fullmatch=True),
+    st.from_regex(r"[a-zA-Z=+'-][a-zA-Z0-9=+'-]{0,8}@[a-zA-Z]{1,8}\.(org|wales)",
+                  fullmatch=True),
     st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12),
     st.sampled_from(["", "en", "cy", "EN"])), max_size=25)
 
@@ -239,8 +240,9 @@ def test_export_then_import_is_a_fixed_point(store: Store, rows: list[tuple[str,
     store.create_list(list_name)
     source = io.StringIO()
     source.write("email,name,language\r\n")
-    for email, name, language in rows:
-        source.write(f"{email},\"{name.replace(chr(34), chr(34) * 2)}\",{language}\r\n")
+    for email, name, language in rows:  # '=x@... as an export writes =x@... (the same rule)
+        quoted = name.replace(chr(34), chr(34) * 2)
+        source.write(f"{formula_safe(email)},\"{quoted}\",{language}\r\n")
     store.import_csv(Path("in.csv"), list_name, stream=io.BytesIO(source.getvalue().encode()))
     first = io.StringIO()
     store.export_csv(list_name, first)

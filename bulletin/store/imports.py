@@ -86,8 +86,9 @@ class Imports(Aggregate):
         writer.writerow(("email", "name", "language"))
         written = 0
         for member in self.lists.active_members(list_name):
-            # A name such as =HYPERLINK(...) is no formula in a spreadsheet; read back as it was.
-            writer.writerow((member.email, formula_safe(member.name or ""),
-                             member.language or ""))
+            # No cell (a name such as =HYPERLINK(...), an address such as =1+1@example.org) is
+            # a formula in a spreadsheet; each is read back as it was.
+            writer.writerow(map(formula_safe, (member.email, member.name or "",
+                                               member.language or "")))
             written += 1
         return written
