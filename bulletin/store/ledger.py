@@ -128,6 +128,10 @@ ANALYZE_AFTER = 1000
 """Rows queued at once from which PostgreSQL's statistics of the ledger are renewed."""
 
 
+CREATE_CACHE_KIB = 100
+"""SQLite's page cache (KiB) while an issue is queued."""
+
+
 def create(connection: Connection, issue: str, list_id: int, at: datetime,
            audience: Audience | None = None) -> int:
     """Queue `issue` for every active, unsuppressed member of the list (of `audience`, if
@@ -149,7 +153,17 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime,
     statement = dialect.insert(_ledger).from_select(
         ["issue", "subscriber_id", "list_id", "state", "attempts", "created_at", "updated_at"],
         rows).on_conflict_do_nothing(index_elements=["issue", "subscriber_id"])
-    result = connection.execute(statement.execution_options(preserve_rowcount=True))
+    if connection.dialect.name == "sqlite":
+        # The sorts and window of this one statement hold up to the page cache's size each
+        # (2 MB by default): at 100,000 members that raised the sender's peak by 9 MB.
+        cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{CREATE_CACHE_KIB}")
+        try:
+            result = connection.execute(statement.execution_options(preserve_rowcount=True))
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache or 0)}")
+    else:
+        result = connection.execute(statement.execution_options(preserve_rowcount=True))
     if result.rowcount >= ANALYZE_AFTER and connection.dialect.name == "postgresql":
         # So that the first claims are planned knowing these rows (autovacuum would learn
         # of them only later): planned without, a claim sorted the whole issue. Only the
