@@ -128,7 +128,7 @@ ANALYZE_AFTER = 1000
 """Rows queued at once from which PostgreSQL's statistics of the ledger are renewed."""
 
 
-CREATE_CACHE_KIB = 100
+CREATE_CACHE_KIB = 400
 """SQLite's page cache (KiB) while an issue is queued."""
 
 
