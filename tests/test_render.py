@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import lxml.html
 import pytest
@@ -15,6 +12,7 @@ from bulletin import placeholders as ph
 from bulletin.errors import RenderError
 from bulletin.render import compile_mjml, inline_css
 from bulletin.workflow import Prepared
+from tests.css_server import css_server
 
 
 def text_of(html: str) -> str:
@@ -140,26 +138,8 @@ def test_markdown_raw_html_is_escaped() -> None:
     assert "&lt;script&gt;" in out
 
 
-class _Counter(BaseHTTPRequestHandler):
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        _Counter.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/css")
-        self.end_headers()
-        self.wfile.write(b"p { color: red }")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_inlining_fetches_nothing_from_the_network() -> None:
-    server = HTTPServer(("127.0.0.1", 0), _Counter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with css_server() as (url, fetched):
         page = compile_mjml(f"""<mjml><mj-head><mj-style>@import url({url}/head.css);</mj-style>
             </mj-head><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column>
             </mj-section></mj-body></mjml>""")
@@ -167,9 +147,7 @@ def test_inlining_fetches_nothing_from_the_network() -> None:
         inline_css(page, "p { margin: 0 }")
         with pytest.raises(RenderError, match="@import is not allowed"):
             inline_css(page, f"@import url({url}/inline.css);\np {{ margin: 0 }}")
-    finally:
-        server.shutdown()
-    assert _Counter.hits == []
+    assert fetched == []
 
 
 def test_placeholders_survive_every_stage() -> None:

@@ -7,20 +7,18 @@ only cssutils can read. Each render runs in a fresh interpreter, as the command 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from bulletin.errors import RenderError
 from bulletin.render import inline_css
 from tests.conftest import EXAMPLE
+from tests.css_server import css_server
 from tests.waiting import SAFETY
 
 RENDER = """
@@ -153,37 +151,18 @@ def test_an_element_whose_style_names_a_selector_is_not_given_the_selector(
         '<!doctype html>\n<html><body><p class="x" style="color:red">a</p></body></html>']
 
 
-class _Fetched(http.server.BaseHTTPRequestHandler):
-    paths: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.paths.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/css")
-        self.end_headers()
-        self.wfile.write(b"p { color: red }")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.mark.parametrize("keyword", ["@import", "@IMPORT", "@\\69mport", "@\\49 MPORT",
                                      "@\\000069mport", "@imp\\ort", "@i\\m\\p\\o\\r\\t",
                                      "@\\69\r\nmport", "@IM\\50ORT"])
 def test_an_import_however_written_is_refused_and_nothing_is_fetched(keyword: str) -> None:
     """cssutils reads an at-keyword with its escapes undone, and fetches what @import names
     whatever premailer's allow_network says: so the check looks at it as cssutils does."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fetched)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{len(_Fetched.paths)}.css"
+    with css_server() as (base, fetched):
+        url = f"{base}/{len(fetched)}.css"
         with pytest.raises(RenderError, match="@import is not allowed"):
             inline_css('<html><body><p class="x">a</p></body></html>',
                        f"{keyword} url({url});\n.x {{ color: blue }}")
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert _Fetched.paths == []
+    assert fetched == []
 
 
 def test_an_entry_kept_under_the_same_name_that_is_not_rules_costs_only_time(
