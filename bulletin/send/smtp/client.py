@@ -100,14 +100,13 @@ class SmtpTransport:
     async def __aenter__(self) -> Self:
         await self._take_turn()
         try:
-            try:
-                await self._connection.open()
-            except Lost as error:
-                raise SendError(f"cannot connect to the SMTP server {self.settings.where}: "
-                                f"{error}") from error
-            except Unavailable as error:
-                raise SendError(f"the SMTP server {self.settings.where} is not taking mail: "
-                                f"{error}") from error
+            await self._connection.open()
+        except Lost as error:
+            raise SendError(f"cannot connect to the SMTP server {self.settings.where}: "
+                            f"{error}") from error
+        except Unavailable as error:
+            raise SendError(f"the SMTP server {self.settings.where} is not taking mail: "
+                            f"{error}") from error
         finally:
             self._end_turn()
         return self
