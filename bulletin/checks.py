@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -295,9 +296,10 @@ def _locate(loaded: IssueFile, *needles: str, nth: int = 0) -> str:
     else the issue's first line."""
     for needle in needles:
         if needle:
-            places = list(_occurrences(loaded, needle))
+            # No further than the nth: bulletin.toml's settings are read only if need be.
+            places = list(islice(_occurrences(loaded, needle), nth + 1))
             if places:
-                return places[min(nth, len(places) - 1)]
+                return places[-1]
     return f"{loaded.path}:1"
 
 
