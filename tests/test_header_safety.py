@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from bulletin.cli import app
 from bulletin.message import Recipient, build_message, to_bytes
 from bulletin.personalise import MessageTemplate
 from bulletin.workflow import Prepared
+from tests.cli_runner import run
 
 KEY = b"k" * 32
 DATE = "Tue, 01 Feb 2022 09:00:00 +0000"
@@ -56,14 +55,6 @@ def raw_to(data: bytes) -> str:
     match = re.search(rb"^To: (.*?)\r\n(?! )", header_section(data), re.M | re.S)
     assert match is not None
     return match[1].replace(b"\r\n ", b" ").decode("utf-8")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    return result.exit_code, result.output
 
 
 # The subject ---------------------------------------------------------------------------------

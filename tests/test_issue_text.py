@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from bulletin.cli import app
 from bulletin.yamlsource import Dropped, parse_yaml
+from tests.cli_runner import run
 
 ISSUE = """\
 newsletter: cohes3ion
@@ -31,14 +30,6 @@ sections:
 
 def issue(subject: str = "Hi", heading: str = "Hello", body: str = "Some news.") -> str:
     return ISSUE.format(subject=subject, heading=heading, body=body)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    return result.exit_code, result.output
 
 
 def errors(output: str) -> list[str]:
