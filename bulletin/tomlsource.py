@@ -51,14 +51,12 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
         document = parser.parse()
     except ParseError as exc:
         problem = str(exc).rpartition(" at line ")[0] or str(exc)
-        twice = _TWICE.match(problem)
-        plain = f"{twice[1]} is given twice; keep one" if twice else \
+        plain = _given_twice(problem) or \
             _plain(problem, text.split("\n")[exc.line - 1] if exc.line >= 1 else "")
         raise SettingsError(f"{path}:{exc.line}: invalid TOML: " + (
             plain or f"{problem} (column {exc.col})")) from None
     except TOMLKitError as exc:  # a key given twice in one table, found as it is added
-        twice = _TWICE.match(str(exc))
-        what = f"{twice[1]} is given twice; keep one" if twice else str(exc)
+        what = _given_twice(str(exc)) or str(exc)
         raise SettingsError(f"{path}:{parser.last_line}: invalid TOML: {what}") from None
     lines: dict[Loc, int] = {(): 1}
 
@@ -101,6 +99,12 @@ def toml_with_lines(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, in
         for end in range(1, len(loc)):  # tables named only as part of this one
             lines.setdefault(loc[:end], line)
     return tomlkit.TOMLDocument.unwrap(document), lines
+
+
+def _given_twice(problem: str) -> str | None:
+    """tomlkit's `Key "x" already exists.` in plain words, else None."""
+    twice = _TWICE.match(problem)
+    return f"{twice[1]} is given twice; keep one" if twice else None
 
 
 _KEY_VALUE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$")
