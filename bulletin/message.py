@@ -114,8 +114,7 @@ def header_text(text: str) -> str:
     that no reader could take for an encoded word and that fits a line; else as encoded
     words of at most 75 characters, one to a folded line (RFC 2047), so that no line comes
     near 998 octets and the text is read back as it was."""
-    if len(text) <= _TEXT_IN_ONE_LINE and _PRINTABLE_ASCII.fullmatch(text) \
-            and "=?" not in text:
+    if _written_as_is(text, _TEXT_IN_ONE_LINE):
         return text
     return _encoded_words(text)
 
@@ -123,10 +122,15 @@ def header_text(text: str) -> str:
 def _list_phrase(name: str) -> str:
     """The newsletter's name before the List-Id: quoted when it is printable ASCII, else as
     encoded words (which a quoted string must not hold, RFC 2047 5)."""
-    if len(name) <= _NAME_IN_ONE_LINE and _PRINTABLE_ASCII.fullmatch(name) \
-            and "=?" not in name:
+    if _written_as_is(name, _NAME_IN_ONE_LINE):
         return _phrase(name)
-    return display_name(name)
+    return _encoded_words(name)
+
+
+def _written_as_is(text: str, limit: int) -> bool:
+    """Whether `text` may be written as it is (or quoted): printable ASCII of at most `limit`
+    characters that no reader could take for an encoded word."""
+    return len(text) <= limit and bool(_PRINTABLE_ASCII.fullmatch(text)) and "=?" not in text
 
 
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -179,11 +183,10 @@ def display_name(name: str) -> str:
     as anything but the name. A long name is split after a space where it has one, the space
     kept inside the encoded word: readers join adjacent encoded words with nothing between
     them (RFC 2047 6.2). `name`'s white space is taken as it is: normalise it first."""
-    if len(name) <= _NAME_IN_ONE_LINE:
-        if _PLAIN_NAME.fullmatch(name):
-            return name
-        if _PRINTABLE_ASCII.fullmatch(name) and "=?" not in name:
-            return _phrase(name)
+    if len(name) <= _NAME_IN_ONE_LINE and _PLAIN_NAME.fullmatch(name):
+        return name
+    if _written_as_is(name, _NAME_IN_ONE_LINE):
+        return _phrase(name)
     return _encoded_words(name)
 
 
