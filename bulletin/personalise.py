@@ -205,7 +205,7 @@ class MessageTemplate:
                   "email": recipient.email}
         message_id = delivery_message_id(token, self.domain) if token else \
             f"<{os.urandom(12).hex()}@{self.domain}>"
-        date = date or format_datetime(dt.datetime.now(dt.UTC))
+        date = date or date_header()
         headers = recipient_headers(recipient, values, self.mailto, date, message_id)
         plain, escaped = {}, {}  # each value quoted-printable, as text and as HTML
         for name, value in values.items():
