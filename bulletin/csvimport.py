@@ -41,6 +41,7 @@ from .csvfields import (  # the field checks, here too for those who read files
 )
 from .errors import BulletinError
 from .store.addresses import Address
+from .store.importer import BATCH
 from .store.rows import BadRow, Batch, Row
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 SEPARATORS = (",", ";", "\t")
 FIELD_LIMIT = 128 * 1024
-BATCH = 5000
-"""Good rows a batch (SubscriberFile.batches) holds when iterated row by row."""
 _ALIASES = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
 
 
