@@ -58,9 +58,6 @@ class Staging:
         ends[n]."""
         self.staged = 0
         """How many addresses are staged (rows less duplicates)."""
-        self.dense = True
-        """Whether the staged rows are exactly seq 1 to `staged` (no duplicate of an earlier
-        batch taken out)."""
         self.postgres = postgres = connection.dialect.name == "postgresql"
         self.raw: Any = connection.connection.dbapi_connection
         with connection.begin():
@@ -76,6 +73,12 @@ class Staging:
                     f"line INTEGER NOT NULL)")
         self._insert = f"INSERT INTO {TABLE} ({', '.join(KEYS)}) VALUES (?, ?, ?, ?, ?)"
         self._copy = f"COPY {TABLE} (seq, {', '.join(KEYS)}) FROM STDIN (NULL '')"
+
+    @property
+    def dense(self) -> bool:
+        """Whether the staged rows are exactly seq 1 to `staged` (no duplicate of an earlier
+        batch taken out)."""
+        return self.staged == self.ends[-1]
 
     @property
     def batches(self) -> int:
@@ -167,7 +170,6 @@ class Staging:
             f"DELETE FROM {TABLE} WHERE seq IN (SELECT seq FROM ({later}) AS later_rows)"
         ).rowcount
         self.staged -= removed
-        self.dense = False
 
     def _run(self, work: Callable[[Any], object], statement: str) -> None:
         """`work` (`statement`) done with a cursor of the driver's; its errors as
