@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,3 +93,46 @@ def test_both_tokens_of_a_message_are_the_ones_sign_makes(subject: str, key: byt
     assert links.verify(preferences, "preferences", key, 0) == subject
     assert signer.sign_both(subject) == (signer.sign("unsubscribe", subject),
                                          signer.sign("preferences", subject))
+
+
+keys = st.binary(min_size=16, max_size=200)  # longer than SHA-256's block too: hashed first
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@given(purposes, subjects, st.one_of(st.none(), st.integers(1, 2**40)), keys)
+def test_tokens_are_hmac_sha256_as_the_hmac_module_makes_it(
+        purpose: str, subject: str, expires: int | None, key: bytes) -> None:
+    payload = f"{purpose}\x1f{subject}\x1f{expires or ''}".encode()
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    assert links.Signer(key).sign(purpose, subject, expires) == f"{b64url(payload)}.{b64url(mac)}"
+
+
+def reference_delivery_token(delivery: int, key: bytes) -> str:
+    """The id in base32 digits (divmod by divmod), then base64's base32 of 80 bits of MAC."""
+    mac = hmac.new(key, f"delivery\x1f{delivery}".encode(), hashlib.sha256).digest()
+    digits = ""
+    while delivery:
+        delivery, digit = divmod(delivery, 32)
+        digits = "abcdefghijklmnopqrstuvwxyz234567"[digit] + digits
+    return digits + base64.b32encode(mac[:10]).decode("ascii").lower()
+
+
+rows = st.one_of(st.integers(1, 2**64 - 1), st.integers(1, 2**21),
+                 st.sampled_from([1, 31, 32, 1023, 1024, 1025, 2**20 - 1, 2**20, 2**64 - 1]))
+
+
+@given(rows, keys)
+def test_delivery_tokens_are_the_reference_ones(delivery: int, key: bytes) -> None:
+    token = links.Signer(key).sign_delivery(delivery)
+    assert token == reference_delivery_token(delivery, key) == links.sign_delivery(delivery, key)
+    assert links.verify_delivery(token, key) == delivery
+    assert links.verify_delivery(token.upper(), key) == delivery
+
+
+@pytest.mark.parametrize("delivery", [0, -1])
+def test_a_delivery_token_names_a_row(delivery: int) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        links.Signer(KEY).sign_delivery(delivery)
