@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
+from random import getrandbits
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -220,29 +220,44 @@ def recipient_headers(recipient: Recipient, values: dict[str, str], mailto: str 
     ASCII unless the address's local part is not (a message only for a server with
     SMTPUTF8). `mailto` is the newsletter's `unsubscribe_mailto` address, if any. Raises
     AddressError for an address that cannot be written."""
-    unsubscribe = f"<{values['unsubscribe_url']}>"
-    if mailto:
-        # Tokens are URL-safe already: no quoting needed.
-        token = values["unsubscribe_url"].rsplit("/", 1)[1]
-        unsubscribe += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
-    return [*address_headers(recipient, date, message_id), ("List-Unsubscribe", unsubscribe)]
+    return [*address_headers(recipient, date, message_id),
+            ("List-Unsubscribe", list_unsubscribe(values["unsubscribe_url"], mailto))]
+
+
+def recipient_head(recipient: Recipient, unsubscribe_url: str, mailto: str | None, date: str,
+                   message_id: str) -> str:
+    """`recipient_headers` as the lines they are written as ("Name: value" and CRLF, in their
+    order), made without the list of pairs: once a message of a send."""
+    return (f"To: {to_header(recipient)}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\n"
+            f"List-Unsubscribe: {list_unsubscribe(unsubscribe_url, mailto)}\r\n")
+
+
+def list_unsubscribe(unsubscribe_url: str, mailto: str | None) -> str:
+    """The List-Unsubscribe header: the one-click URL, and a mailto: address if there is one,
+    its subject the URL's token (URL-safe already: no quoting needed)."""
+    if not mailto:
+        return f"<{unsubscribe_url}>"
+    token = unsubscribe_url[unsubscribe_url.rfind("/") + 1:]
+    return f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe%20{token}>"
 
 
 def address_headers(recipient: Recipient, date: str, message_id: str
                     ) -> list[tuple[str, str]]:
-    """To, Date and Message-ID: what every message to one person has of its own. The To
-    line is folded where the name is long, never over 998 octets a line; white space in the
-    name is normalised here."""
+    """To, Date and Message-ID: what every message to one person has of its own."""
+    return [("To", to_header(recipient)), ("Date", date), ("Message-ID", message_id)]
+
+
+def to_header(recipient: Recipient) -> str:
+    """The To header of a message to `recipient`, folded where the name is long, never over
+    998 octets a line; white space in the name is normalised here."""
     # This runs once a message: the common case (an ASCII address, a plain name) first.
     email = recipient.email if recipient.email.isascii() else header_address(recipient.email)
     name = " ".join(recipient.name.split())
     if not name:
-        to = email
-    elif len(name) <= _NAME_IN_ONE_LINE and _PLAIN_NAME.fullmatch(name):
-        to = f"{name} <{email}>"
-    else:
-        to = f"{display_name(name)} <{email}>"
-    return [("To", to), ("Date", date), ("Message-ID", message_id)]
+        return email
+    if len(name) <= _NAME_IN_ONE_LINE and _PLAIN_NAME.fullmatch(name):
+        return f"{name} <{email}>"
+    return f"{display_name(name)} <{email}>"
 
 
 def stamp(newsletter: Newsletter, now: dt.datetime | None = None) -> tuple[str, str]:
@@ -253,10 +268,20 @@ def stamp(newsletter: Newsletter, now: dt.datetime | None = None) -> tuple[str, 
 
 def delivery_message_id(token: str, domain: str) -> str:
     """The Message-ID of a message of a send: its delivery token (links.sign_delivery, which
-    names its ledger row and nothing personal), a dot, random hex (unique even when a row is
-    sent again), @ the sender's domain. A bounce or complaint quoting it leads back to the
-    row (bulletin.inbound.attribute)."""
-    return f"<{token}.{os.urandom(5).hex()}@{domain}>"
+    names its ledger row and nothing personal), a dot, 40 random bits in hex (unique even
+    when a row is sent again), @ the sender's domain. A bounce or complaint quoting it leads
+    back to the row (bulletin.inbound.attribute)."""
+    # The random bits are there for uniqueness alone (the token is what cannot be forged, and
+    # nothing is kept secret by them): random's generator, seeded from os.urandom when first
+    # imported and again in each forked child, one state for all threads, is enough, and
+    # costs no system call a message, as os.urandom does.
+    return f"<{token}.{getrandbits(40):010x}@{domain}>"
+
+
+def random_message_id(domain: str) -> str:
+    """A Message-ID of 96 random bits in hex @ `domain`, for a message that is not one of a
+    send's (no ledger row to name); random as `delivery_message_id`'s."""
+    return f"<{getrandbits(96):024x}@{domain}>"
 
 
 def verp_address(envelope: str, token: str) -> str:
