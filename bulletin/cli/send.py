@@ -1,12 +1,20 @@
 """`bulletin send-test`, `bulletin send`, `bulletin dkim-record` and `bulletin status`: thin,
 like the rest of the CLI: parse, confirm, call the send use-case (bulletin.send.run), print.
 
-`bulletin send` renders the issue in a child process (bulletin.send.outgoing) before it
-imports anything it needs for sending, so that the process that sends, for as long as the
-list is long, never holds the rendering stack, and holds only the CLI while the child runs."""
+`bulletin send` renders the issue in a child process (bulletin.send.outgoing), so that the
+process that sends, for as long as the list is long, never holds the rendering stack; while
+the child renders, this process imports what sending needs.
+
+Nearly all that `bulletin send` makes before its first message (the modules it imports, the
+settings, the templates, the plan) lives until the command ends, so the cyclic garbage
+collector is off while it is made, and then leaves it alone (`gc.freeze`): the collections
+during the send walk only what the send makes (`_collector`)."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -96,12 +104,12 @@ def send_command(
     again: it resumes, and nobody recorded as sent is sent to again."""
     from ..send.outgoing import render_apart
 
-    with reported():
+    with reported(), _collector() as sending:
         if force is not None and not force.strip():
             raise SendError('--force: give the reason for sending past the errors, e.g. '
                             '--force "the alt text is in the caption"')
-        outgoing = render_apart(issue, config, lang, value(delivery), check=True)
-        # Only now what sending needs, so that it was not held while the child rendered.
+        outgoing = render_apart(issue, config, lang, value(delivery), check=True,
+                                meanwhile=_sending_modules)
         from ..send.run import Request, planned
 
         request = Request(issue, list_name=list_name, language=lang, dry_run=dry_run,
@@ -121,10 +129,47 @@ def send_command(
                                              default=False, err=True):
                 err.print("Not sent.")
                 raise typer.Exit(1)
+            sending()
             finished = _run_with_progress(send)
             _final(finished.report, finished.counts, finished.being_sent)
     if finished.report.stopped:
         raise typer.Exit(130 if finished.report.stopped == "interrupted" else 1)
+
+
+def _sending_modules() -> None:
+    """What sending needs (the store with SQLAlchemy, the dispatcher, the SMTP client),
+    imported while the child renders: the two take their time side by side."""
+    from ..send import run  # noqa: F401
+
+
+@contextmanager
+def _collector() -> Iterator[Callable[[], None]]:
+    """The cyclic garbage collector for one send: off while the send is set up, and on
+    again, if it was on, once the function yielded is called (as the messages start), with
+    everything that exists by then frozen (`gc.freeze`: moved where no collection looks), for
+    it stays to the end. Afterwards as it was before: on or off, and unfrozen (unless
+    something else had frozen objects first: then nothing is frozen here). Memory still goes
+    back as references do; only reference cycles wait for the collector."""
+    enabled = gc.isenabled()
+    ours = gc.get_freeze_count() == 0
+    frozen = False
+
+    def sending() -> None:
+        nonlocal frozen
+        if ours:
+            gc.freeze()
+            frozen = True
+        if enabled:
+            gc.enable()
+
+    gc.disable()
+    try:
+        yield sending
+    finally:
+        if frozen:
+            gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 @app.command("dkim-record")

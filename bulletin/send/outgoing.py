@@ -26,6 +26,7 @@ import pickle
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,8 @@ if TYPE_CHECKING:  # (unpickling an Outgoing imports them; the child runs before
     from ..workflow import Prepared
 
 _CHILD = """\
+import gc
+gc.disable()  # short-lived: what it imports and renders lives to its end (see _child)
 import sys
 sys.path.insert(0, {root!r})  # this bulletin, wherever it was imported from
 from bulletin.send.outgoing import _child
@@ -157,9 +160,12 @@ def render_here(issue: Path, config: Path | None = None, language: str | None = 
 
 
 def render_apart(issue: Path, config: Path | None = None, language: str | None = None,
-                 delivery: str | None = None, check: bool = False) -> Outgoing:
+                 delivery: str | None = None, check: bool = False,
+                 meanwhile: Callable[[], object] | None = None) -> Outgoing:
     """The issue rendered (and with `check`, checked) in a child process, which has ended
-    when this returns."""
+    when this returns. `meanwhile`, if given, is called while the child renders: this
+    process's own preparations, done side by side with the child's (an error it raises,
+    Ctrl-C's included, ends the child too)."""
     request = pickle.dumps(_Request(issue, config, language, delivery, check))
     command = [sys.executable, "-c", _CHILD.format(root=str(Path(__file__).parents[2]))]
     child = None
@@ -173,7 +179,10 @@ def render_apart(issue: Path, config: Path | None = None, language: str | None =
             child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        output, _ = child.communicate(request)
+        _hand(child, request)
+        if meanwhile is not None:
+            meanwhile()
+        output, _ = child.communicate()
     except BaseException:  # Ctrl-C's KeyboardInterrupt included: the child goes too
         if child is not None:
             child.kill()
@@ -196,9 +205,30 @@ def render_apart(issue: Path, config: Path | None = None, language: str | None =
     raise RenderError(f"{issue}: rendering, in a child process, {how}")
 
 
+def _hand(child: subprocess.Popen[bytes], request: bytes) -> None:
+    """The request to the child, its stdin closed after it (a few hundred bytes: the pipe
+    holds them whether or not the child is reading yet). A child already gone is not an
+    error here: its exit status tells why."""
+    stdin = child.stdin
+    assert stdin is not None
+    child.stdin = None  # so that communicate() only reads its reply
+    try:
+        stdin.write(request)
+        stdin.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+
+
 def _child() -> None:
     """The child's side: read the request from stdin, render, write (status, value) to
-    stdout as a pickle. Anything printed meanwhile goes to stderr instead."""
+    stdout as a pickle. Anything printed meanwhile goes to stderr instead. It runs with the
+    cyclic garbage collector off (_CHILD): nearly all it makes is the rendering stack's
+    modules, kept to the end, which the collector would walk again and again as they grow
+    and find nothing to free; the few reference cycles of one issue's rendering go when the
+    process does."""
     reply = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     try:

@@ -1,0 +1,144 @@
+"""What `bulletin send` does before its first message, done with less: the cyclic garbage
+collector off while the send is set up and, for the messages, on over only what they make
+(what exists by then frozen), left afterwards as it was; and the sending modules imported
+while the render child renders, its errors and Ctrl-C's still ending the child."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulletin import asyncrun
+from bulletin.errors import IssueError
+from bulletin.send import campaign, outgoing
+from bulletin.store.store import Store
+from tests.conftest import EXAMPLE
+from tests.smtp_server import SmtpServer, ready_to_send
+from tests.test_send import bulletin, delivered
+from tests.test_send_apart import _children
+
+pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer(pipelining=True) as running:
+        yield running
+
+
+@pytest.fixture
+def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ready_to_send(workspace, server.port, monkeypatch, connections=2)
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        store.create_list("cohes3ion", newsletter="cohes3ion")
+        for n in range(3):
+            store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
+    return workspace
+
+
+@pytest.fixture
+def collector(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[bool, int]]:
+    """The collector's state (on?, objects frozen) as the plan is made and as the messages
+    are sent."""
+    seen: dict[str, tuple[bool, int]] = {}
+    planning, running = campaign.plan, asyncrun.run
+
+    def plan(*args: Any, **kwargs: Any) -> campaign.Plan:
+        seen["plan"] = (gc.isenabled(), gc.get_freeze_count())
+        return planning(*args, **kwargs)
+
+    def run(*args: Any) -> Any:
+        seen["messages"] = (gc.isenabled(), gc.get_freeze_count())
+        return running(*args)
+
+    monkeypatch.setattr(campaign, "plan", plan)
+    monkeypatch.setattr(asyncrun, "run", run)
+    return seen
+
+
+def test_the_setup_runs_without_the_collector_and_the_messages_with_it(
+        setup: Path, server: SmtpServer, collector: dict[str, tuple[bool, int]]) -> None:
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), "--yes")
+    assert code == 0, output
+    assert sum(delivered(server).values()) == 3
+    assert collector["plan"] == (False, 0)
+    on, frozen = collector["messages"]
+    assert on and frozen > 0  # the setup's objects, out of the collections' way
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # as it was
+
+
+@pytest.mark.parametrize("how", [["--dry-run"], ["--list", "nowhere", "--yes"]])
+def test_a_send_that_sends_nothing_leaves_the_collector_as_it_was(
+        how: list[str], setup: Path, collector: dict[str, tuple[bool, int]]) -> None:
+    code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), *how)
+    assert code == (0 if how == ["--dry-run"] else 1), output
+    assert "messages" not in collector
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_send_with_the_collector_off_leaves_it_off(
+        setup: Path, server: SmtpServer, collector: dict[str, tuple[bool, int]]) -> None:
+    gc.disable()
+    try:
+        code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), "--yes")
+        assert code == 0, output
+        assert collector["messages"][0] is False
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert gc.get_freeze_count() == 0
+
+
+def test_meanwhile_runs_beside_the_child_and_changes_nothing_it_renders(setup: Path) -> None:
+    issue = setup / "issues" / EXAMPLE.name
+    alive: list[bool] = []
+
+    def meanwhile() -> None:
+        children = _children(os.getpid())
+        alive.append(bool(children) and all(Path(f"/proc/{c}").exists() for c in children))
+
+    beside = outgoing.render_apart(issue, check=True, meanwhile=meanwhile)
+    alone = outgoing.render_apart(issue, check=True)
+    assert alive == [True]
+    assert (beside.editions, beside.findings, beside.newsletter) == \
+        (alone.editions, alone.findings, alone.newsletter)
+    with pytest.raises(IssueError, match=r"missing\.yaml: no such file$"):
+        outgoing.render_apart(setup / "issues" / "missing.yaml", meanwhile=meanwhile)
+    assert alive == [True, True]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ImportError])
+def test_an_error_meanwhile_ends_the_child_and_is_raised(
+        error: type[BaseException], setup: Path) -> None:
+    children: list[int] = []
+
+    def meanwhile() -> None:
+        children.extend(_children(os.getpid()))
+        raise error("meanwhile")
+
+    with pytest.raises(error, match=r"^meanwhile$"):
+        outgoing.render_apart(setup / "issues" / EXAMPLE.name, meanwhile=meanwhile)
+    assert children
+    for child in children:
+        assert not Path(f"/proc/{child}").exists()
+
+
+def test_a_child_gone_before_its_request_is_the_same_one_error(
+        setup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request goes to a child that may already have ended (its pipe broken): that is
+    not an error of its own; the child's exit status says what happened."""
+    monkeypatch.setattr(outgoing, "_CHILD", "import os\nos.close(0)\nraise SystemExit(3)\n")
+    waited: list[None] = []
+    with pytest.raises(outgoing.RenderError, match=r"stopped \(exit status 3\)$"):
+        outgoing.render_apart(setup / "issues" / EXAMPLE.name,
+                              meanwhile=lambda: waited.append(None))
+    assert waited == [None]
