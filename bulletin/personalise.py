@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from .message import (
     delivery_message_id,
     fixed_headers,
     new_message,
+    random_message_id,
+    recipient_head,
     recipient_headers,
     sender_domain,
     to_bytes,
@@ -99,21 +100,28 @@ def qp_fold(value: str) -> bytes:
     return b"".join(lines)
 
 
-def _plain(text: str) -> bool:
-    """Printable ASCII that quoted-printable and HTML both leave as it is."""
-    encoded = text.encode("utf-8")
-    return not encoded.translate(None, _QP_SAFE) and not _HTML_SPECIAL.search(text)
+_PLAIN = bytes(b for b in _QP_SAFE if b not in b"&<>\"'")
+"""Bytes that quoted-printable and HTML both leave as they are."""
 
 
-def _fold_plain(encoded: bytes) -> bytes:
-    """qp_fold for bytes known to be printable ASCII without "=": the same bytes, faster."""
+def _fold_both(value: str) -> tuple[bytes, bytes]:
+    """`value` as qp_fold makes it, and as qp_fold makes it escaped for HTML: for a URL with
+    its token or an address, the same bytes twice, made faster than qp_fold makes them."""
+    encoded = value.encode("utf-8")
+    if encoded.translate(None, _PLAIN):
+        folded = qp_fold(value)
+        return folded, qp_fold(html.escape(value)) if _HTML_SPECIAL.search(value) else folded
     width = _QP_LINE - 1
-    if b"." in encoded[::width]:
-        return qp_fold(encoded.decode("ascii"))
-    if len(encoded) <= width:
-        return encoded + _SOFT_BREAK
-    return _SOFT_BREAK.join([encoded[i:i + width]
-                             for i in range(0, len(encoded), width)]) + _SOFT_BREAK
+    if b"." in encoded[::width]:  # a line would start with a dot
+        folded = qp_fold(value)
+    elif len(encoded) <= width:
+        folded = encoded + _SOFT_BREAK
+    elif len(encoded) <= 2 * width:
+        folded = b"".join((encoded[:width], _SOFT_BREAK, encoded[width:], _SOFT_BREAK))
+    else:
+        folded = _SOFT_BREAK.join([encoded[i:i + width]
+                                   for i in range(0, len(encoded), width)]) + _SOFT_BREAK
+    return folded, folded
 
 
 def _segments(text: str) -> Segments:
@@ -151,13 +159,11 @@ class MessageTemplate:
     stuffed_parts: list[bytes]
     """The same dot-stuffed for SMTP's DATA, each piece on its own: every piece starts a line
     and ends with a line break."""
-    holes: tuple[tuple[int, str, bool], ...]
-    """(index in parts, value name, in the HTML part) for each placeholder."""
+    holes: tuple[tuple[int, int], ...]
+    """(index in parts, its value's index in placeholders.NAMES, plus 3 in the HTML part) for
+    each placeholder."""
     link_prefixes: tuple[str, str]
     """The unsubscribe and preferences URLs up to their token."""
-    plain_links: frozenset[str]
-    """The links whose prefix is printable ASCII with nothing to escape in HTML: with a token
-    (base64url and a dot) they are too, so they are folded without looking."""
     body_start: bytes
     """The part of parts[1] after the header section: where the body, which DKIM hashes,
     begins."""
@@ -177,7 +183,7 @@ class MessageTemplate:
                                   (_segments(rendered.html), True)):
             for segment in segments:
                 if isinstance(segment, str):
-                    holes.append((len(parts), segment, in_html))
+                    holes.append((len(parts), ph.NAMES.index(segment) + 3 * in_html))
                     parts.append(b"")
                 else:
                     parts.append(segment)
@@ -186,11 +192,8 @@ class MessageTemplate:
         prefixes = (links.unsubscribe_url(base_url, ""), links.preferences_url(base_url, ""))
         return cls(
             links.Signer(key), sender_domain(newsletter), unsubscribe_mailto(newsletter),
-            parts, [stuff_lines(part) for part in parts], tuple(holes), prefixes,
-            frozenset(name for name, prefix in zip(("unsubscribe_url", "preferences_url"),
-                                                   prefixes, strict=True) if _plain(prefix)),
-            body_start, dkim.prepare(header_fields(section + b"\r\n")) if dkim else None,
-            newsletter.verp)
+            parts, [stuff_lines(part) for part in parts], tuple(holes), prefixes, body_start,
+            dkim.prepare(header_fields(section + b"\r\n")) if dkim else None, newsletter.verp)
 
     def message(self, recipient: Recipient, date: str | None = None, *,
                 stuffed: bool = False, token: str | None = None) -> tuple[str, bytes]:
@@ -199,38 +202,37 @@ class MessageTemplate:
         without scanning the whole message again). `token`, the delivery token of its ledger
         row (links.Signer.sign_delivery), goes into the Message-ID (message.message_id)."""
         # What message.recipient_values makes, made faster: both tokens in one go.
-        unsubscribe, preferences = self.signer.sign_both(recipient.id)
-        values = {"unsubscribe_url": self.link_prefixes[0] + unsubscribe,
-                  "preferences_url": self.link_prefixes[1] + preferences,
-                  "email": recipient.email}
+        tokens = self.signer.sign_both(recipient.id)
+        unsubscribe_url = self.link_prefixes[0] + tokens[0]
         message_id = delivery_message_id(token, self.domain) if token else \
-            f"<{os.urandom(12).hex()}@{self.domain}>"
+            random_message_id(self.domain)
         date = date or date_header()
-        headers = recipient_headers(recipient, values, self.mailto, date, message_id)
-        plain, escaped = {}, {}  # each value quoted-printable, as text and as HTML
-        for name, value in values.items():
-            if name in self.plain_links:  # a token adds nothing to escape: fold it straight
-                folded = plain[name] = escaped[name] = _fold_plain(value.encode("ascii"))
-                continue
-            folded = plain[name] = qp_fold(value)
-            escaped[name] = qp_fold(html.escape(value)) if _HTML_SPECIAL.search(value) \
-                else folded
-        holes = self.holes
-        # Header lines start with a name, never a dot: nothing to stuff there.
+        # Each value quoted-printable (in placeholders.NAMES' order), as text, then as HTML.
+        (unsubscribe, unsubscribe_html), (preferences, preferences_html), (email, email_html) = \
+            _fold_both(unsubscribe_url), _fold_both(self.link_prefixes[1] + tokens[1]), \
+            _fold_both(recipient.email)
+        values = (unsubscribe, preferences, email, unsubscribe_html, preferences_html, email_html)
+        # The values have no line that starts with a dot (qp_fold), nor have header lines,
+        # which start with a name: nothing to stuff there.
+        parts = self._filled(self.stuffed_parts if stuffed else self.parts, values)
+        signature = b""
+        if self.dkim is None:
+            head = recipient_head(recipient, unsubscribe_url, self.mailto, date, message_id)
+        else:  # signed as it will be read: before dot-stuffing
+            headers = recipient_headers(recipient, {"unsubscribe_url": unsubscribe_url},
+                                        self.mailto, date, message_id)
+            head = "".join([f"{name}: {value}\r\n" for name, value in headers])
+            canonical = {name.lower().encode("ascii"): relaxed_header(name, value)
+                         for name, value in headers}
+            body = self._filled(self.parts, values) if stuffed else parts
+            signature = self.dkim.signature(canonical, [self.body_start, *body[2:]])
         # UTF-8 only where an address's local part is not ASCII (sent only with SMTPUTF8).
-        head = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("utf-8")
-        if self.dkim is not None or not stuffed:
-            parts = self.parts.copy()
-            for index, name, in_html in holes:
-                parts[index] = escaped[name] if in_html else plain[name]
-            if self.dkim is not None:  # signed as it will be read: before dot-stuffing
-                canonical = {name.lower().encode("ascii"): relaxed_header(name, value)
-                             for name, value in headers}
-                head = self.dkim.signature(canonical, [self.body_start, *parts[2:]]) + head
-        if stuffed:  # the values have no line that starts with a dot (qp_fold)
-            parts = self.stuffed_parts.copy()
-            for index, name, in_html in holes:
-                parts[index] = escaped[name] if in_html else plain[name]
-        parts[0] = head
+        parts[0] = signature + head.encode("utf-8")
         return message_id, b"".join(parts)
 
+    def _filled(self, parts: list[bytes], values: tuple[bytes, ...]) -> list[bytes]:
+        """A copy of `parts` (plain or stuffed) with each hole filled with its value."""
+        parts = parts.copy()
+        for index, value in self.holes:
+            parts[index] = values[value]
+        return parts

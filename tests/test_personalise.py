@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.utils
+import html
 import re
 from dataclasses import replace
 from email import policy
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 from bulletin.dotstuff import stuff_lines
 from bulletin.message import Recipient, build_message, to_bytes
-from bulletin.personalise import MessageTemplate, qp_fold
-from bulletin.send.smtp import dot_stuff
+from bulletin.personalise import MessageTemplate, _fold_both, qp_fold
+from bulletin.send.smtp import dot_stuff, dot_unstuff
 from bulletin.workflow import Prepared
 
 KEY = b"k" * 32
@@ -55,6 +56,11 @@ def test_same_message_as_the_slow_path(example: Prepared, recipient: Recipient) 
     body = fast.split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76
     assert b"\n" not in fast.replace(b"\r\n", b"")
+    # As a send makes it: its delivery token in the Message-ID, dot-stuffed for DATA.
+    token = template.signer.sign_delivery(int(recipient.id))
+    message_id, stuffed = template.message(recipient, date, stuffed=True, token=token)
+    assert re.fullmatch(rf"<{token}\.[0-9a-f]{{10}}@example\.gov\.wales>", message_id)
+    assert dot_unstuff(stuffed) == fast.replace(got["Message-ID"].encode(), message_id.encode())
 
 
 @given(st.one_of(st.text(max_size=300),
@@ -65,6 +71,24 @@ def test_qp_fold_round_trip_and_line_length(value: str) -> None:
     assert not any(line.startswith(b".") for line in folded.split(b"\r\n"))
     import quopri
     assert quopri.decodestring(folded.replace(b"\r\n", b"\n")).decode("utf-8") == value
+
+
+# URLs with their tokens and addresses, of one to four lines, dots where a line could start.
+lengths = st.one_of(st.sampled_from([74, 75, 76, 149, 150, 151, 152, 226]), st.integers(0, 240))
+line_starts = st.sets(st.sampled_from([0, 1, 74, 75, 76, 149, 150, 151, 225]))
+values = st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda n, dots, fill: "".join("." if i in dots else fill for i in range(n)),
+              lengths, line_starts, st.sampled_from(["a", "-", "é", "&"])),
+    st.builds(lambda *s: "".join(s), st.sampled_from(["https://n.example/unsubscribe/", ""]),
+              st.text(alphabet="aZ09-_.", max_size=240)),
+    st.text(alphabet="a.@&<>\"'=é", max_size=160))
+
+
+@settings(max_examples=500)
+@given(values)
+def test_values_are_folded_as_qp_fold_folds_them(value: str) -> None:
+    assert _fold_both(value) == (qp_fold(value), qp_fold(html.escape(value)))
 
 
 def test_placeholder_free_text_is_untouched(example: Prepared) -> None:
