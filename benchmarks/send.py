@@ -49,7 +49,8 @@ Rows of the table (all traffic on 127.0.0.1):
     both were alive (sampled; RSS and PSS); os.wait4's ru_maxrss, the larger of the two peaks
     and not their sum, too; and a --dry-run on the same store as the baseline. Target: the
     sender under 80 MB (76.3 MiB) at the largest size, and flat (under 1.25x its peak at the
-    size before).
+    size before); the whole command (sender and render child, their RSS added up) is judged
+    against the same beside it.
 
 How the sends of M are run. The command is `python -c HOOKS send ISSUE --yes`, where HOOKS
 (below) runs bulletin's __main__ as `python -m bulletin` does (runpy), having wrapped
@@ -74,8 +75,8 @@ would inherit). The machine is shared, so each figure also says how much CPU oth
 used while it ran ("others"); before each measurement the script waits (at most --quiet-wait
 s) for the machine to go quiet. Servers listen on 127.0.0.1 only; every loop is bounded in
 count and time (--time-limit for the whole run); child processes are ended on any exit.
-On 2 CPUs: --quick about 7 minutes; the full run about 35 minutes (PostgreSQL included;
-twice the sends with --old-code).
+On 2 CPUs: --quick about 6 minutes (9 while others keep the CPUs busy); the full run about
+20 minutes (35 busy), three quarters of it at 1,000,000; --old-code doubles the sends.
 """
 
 from __future__ import annotations
