@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bulletin import asyncrun
+from bulletin.cli.send import YOUNG
 from bulletin.errors import IssueError
 from bulletin.send import campaign, outgoing
 from bulletin.store.store import Store
@@ -42,10 +43,10 @@ def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture
-def collector(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[bool, int]]:
+def collector(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The collector's state (on?, objects frozen) as the plan is made and as the messages
     are sent."""
-    seen: dict[str, tuple[bool, int]] = {}
+    seen: dict[str, Any] = {}
     planning, running = campaign.plan, asyncrun.run
 
     def plan(*args: Any, **kwargs: Any) -> campaign.Plan:
@@ -54,6 +55,7 @@ def collector(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[bool, int]]:
 
     def run(*args: Any) -> Any:
         seen["messages"] = (gc.isenabled(), gc.get_freeze_count())
+        seen["thresholds"] = gc.get_threshold()
         return running(*args)
 
     monkeypatch.setattr(campaign, "plan", plan)
@@ -62,31 +64,35 @@ def collector(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[bool, int]]:
 
 
 def test_the_setup_runs_without_the_collector_and_the_messages_with_it(
-        setup: Path, server: SmtpServer, collector: dict[str, tuple[bool, int]]) -> None:
+        setup: Path, server: SmtpServer, collector: dict[str, Any]) -> None:
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), "--yes")
     assert code == 0, output
     assert sum(delivered(server).values()) == 3
     assert collector["plan"] == (False, 0)
     on, frozen = collector["messages"]
     assert on and frozen > 0  # the setup's objects, out of the collections' way
+    assert collector["thresholds"] == (YOUNG, *thresholds[1:])
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0  # as it was
+    assert gc.get_threshold() == thresholds
 
 
 @pytest.mark.parametrize("how", [["--dry-run"], ["--list", "nowhere", "--yes"]])
 def test_a_send_that_sends_nothing_leaves_the_collector_as_it_was(
-        how: list[str], setup: Path, collector: dict[str, tuple[bool, int]]) -> None:
+        how: list[str], setup: Path, collector: dict[str, Any]) -> None:
     code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), *how)
     assert code == (0 if how == ["--dry-run"] else 1), output
     assert "messages" not in collector
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold()[0] != YOUNG
 
 
 def test_a_send_with_the_collector_off_leaves_it_off(
-        setup: Path, server: SmtpServer, collector: dict[str, tuple[bool, int]]) -> None:
+        setup: Path, server: SmtpServer, collector: dict[str, Any]) -> None:
     gc.disable()
     try:
         code, output = bulletin("send", str(setup / "issues" / EXAMPLE.name), "--yes")
