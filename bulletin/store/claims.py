@@ -12,14 +12,20 @@ then checks whether those few may still be sent to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     FromClause,
+    Integer,
     Select,
+    String,
     and_,
+    bindparam,
     literal,
     select,
     true,
@@ -27,8 +33,8 @@ from sqlalchemy import (
     update,
 )
 
-from .ledger import Audience, Claim, ids_in
-from .models import LedgerEntry, Membership, Subscriber, Suppression, table
+from .ledger import Audience, Claim, Prepared, ids_bound, ids_value, stamp
+from .models import LedgerEntry, Membership, Subscriber, Suppression, now, table
 
 _ledger = table(LedgerEntry)
 _subscribers = table(Subscriber)
@@ -38,19 +44,19 @@ _suppressions = table(Suppression)
 SKIPPED_REPLY = "not sent: unsubscribed or suppressed after the issue was queued"
 
 
-def _picked(connection: Connection, issue: str, limit: int, after: int,
-            audience: Audience | None) -> Select[Any]:
+def _picked(postgresql_: bool, audience: Audience | None) -> Select[Any]:
     """The claim's rows: the next `limit` pending rows above `after` (read in id order from
     the index on (issue, state, id), locked, skipping those another sender holds), and only
-    for those, the subscriber and whether they may still be sent to.
+    for those, the subscriber and whether they may still be sent to. Its bound values:
+    `issue`, `after`, `limit`.
 
     Each check is a lookup by key for one picked row, written so that PostgreSQL cannot
     turn it into a hash of the whole table (which its planner prefers for tables of a few
     thousand rows, and which made the old claim read all of them): the subscriber in a
     LATERAL subquery with LIMIT 1 (never pulled up into a join), the membership and the
     suppression as scalar subqueries (never hashed). SQLite looks each up by key anyway."""
-    postgresql_ = connection.dialect.name == "postgresql"
     columns = (_ledger.c.id, _ledger.c.subscriber_id, _ledger.c.list_id, _ledger.c.attempts)
+    issue, after = bindparam("issue", "", String), bindparam("after", 0, Integer)
     if postgresql_:
         # A range of the index on (issue, state, id), in its order. Not as `issue = ... AND
         # state = ...`: with those equal to constants, PostgreSQL takes "in id order" as
@@ -58,9 +64,8 @@ def _picked(connection: Connection, issue: str, limit: int, after: int,
         # may read the key through every row of the issues sent before.
         key = tuple_(_ledger.c.issue, _ledger.c.state, _ledger.c.id)
         rows = select(*columns).where(
-            key > tuple_(literal(issue), literal("pending"), literal(after)),
-            tuple_(_ledger.c.issue, _ledger.c.state) <= tuple_(literal(issue),
-                                                               literal("pending")))
+            key > tuple_(issue, literal("pending"), after),
+            tuple_(_ledger.c.issue, _ledger.c.state) <= tuple_(issue, literal("pending")))
         order = key.clauses
     else:  # SQLite seeks (issue, state, after); given row values, only (issue, state)
         rows = select(*columns).where(_ledger.c.issue == issue, _ledger.c.state == "pending",
@@ -70,7 +75,7 @@ def _picked(connection: Connection, issue: str, limit: int, after: int,
         rows = rows.join_from(_ledger, _subscribers,
                               _subscribers.c.id == _ledger.c.subscriber_id) \
             .where(audience.condition())
-    picked = rows.order_by(*order).limit(limit) \
+    picked = rows.order_by(*order).limit(bindparam("limit", 1, Integer)) \
         .with_for_update(of=_ledger, skip_locked=True).cte("picked")
     if postgresql_:
         picked = picked.prefix_with("MATERIALIZED")
@@ -91,8 +96,31 @@ def _picked(connection: Connection, issue: str, limit: int, after: int,
         _suppressions.c.email_key == who.c.email_key).scalar_subquery()
     sendable = and_(who.c.status == "active", member == "active", suppressed.is_(None))
     return (select(picked.c.id, picked.c.subscriber_id, who.c.email, who.c.name,
-                   who.c.language, picked.c.attempts, sendable.label("sendable"))
+                   who.c.language, picked.c.attempts + 1, sendable.label("sendable"))
             .select_from(source).order_by(picked.c.id))
+
+
+class _Statements(NamedTuple):
+    picked: Prepared
+    """Rows (id, subscriber_id, email, name, language, attempts + 1, sendable)."""
+    sending: Prepared
+    """Rows `ids` to sending, for `claimer`, at `at`."""
+    skipped: Prepared
+    """Rows `ids` to skipped, at `at`."""
+
+
+@lru_cache(maxsize=32)
+def _statements(dialect: Dialect, audience: Audience | None) -> _Statements:
+    """A claim's statements, compiled once for each database and audience."""
+    at = bindparam("at", now(), _ledger.c.updated_at.type)
+    ids = ids_bound(dialect)
+    sending = update(_ledger).where(ids).values(
+        state="sending", attempts=_ledger.c.attempts + 1, claimed_at=at, updated_at=at,
+        run=bindparam("claimer", None, String))
+    skipped = update(_ledger).where(ids).values(state="skipped", last_reply=SKIPPED_REPLY,
+                                                updated_at=at)
+    return _Statements(Prepared(_picked(dialect.name == "postgresql", audience), dialect),
+                       Prepared(sending, dialect), Prepared(skipped, dialect))
 
 
 def claim(connection: Connection, issue: str, limit: int, at: datetime,
@@ -104,26 +132,21 @@ def claim(connection: Connection, issue: str, limit: int, at: datetime,
     pass through the queue before it comes back to the messages that failed for now.)"""
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    dialect = connection.dialect
+    statements, when = _statements(dialect, audience), stamp(dialect, at)
     while True:
-        rows = connection.execute(_picked(connection, issue, limit, after, audience)).all()
+        rows: Sequence[Any] = statements.picked.run(connection, issue=issue, after=after,
+                                                    limit=limit).all()
         if not rows:
             return []
-        # (id, subscriber_id, email, name, language, attempts, sendable): as plain tuples,
-        # each read once, since a claim is hundreds of rows
-        claimed = [tuple(row) for row in rows]
-        skipped = [row[0] for row in claimed if not row[6]]
-        if skipped:
-            claimed = [row for row in claimed if row[6]]
-            connection.execute(update(_ledger).where(ids_in(connection, skipped))
-                               .values(state="skipped", last_reply=SKIPPED_REPLY,
-                                       updated_at=at))
+        claimed = [Claim(id_, issue, subscriber, email, name, language, attempts)
+                   for id_, subscriber, email, name, language, attempts, sendable in rows
+                   if sendable]
+        if len(claimed) < len(rows):
+            skipped = [row[0] for row in rows if not row[6]]
+            statements.skipped.run(connection, ids=ids_value(dialect, skipped), at=when)
         if claimed:
-            connection.execute(update(_ledger).where(ids_in(connection, [row[0] for row in
-                                                                         claimed]))
-                               .values(state="sending", attempts=_ledger.c.attempts + 1,
-                                       claimed_at=at, updated_at=at, run=run))
-            return [Claim(id_, issue, subscriber, email, name, language, attempts + 1)
-                    for id_, subscriber, email, name, language, attempts, _ in claimed]
-        after = rows[-1].id
-
-
+            statements.sending.run(connection, ids=ids_value(dialect, [c.id for c in claimed]),
+                                   at=when, claimer=run)
+            return claimed
+        after = rows[-1][0]

@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, Connection, func, or_, select, text, true, update
+from sqlalchemy import ColumnElement, Connection, Dialect, func, or_, select, text, true, update
 
 from .errors import StoreError
-from .ledger import Audience, Claim, ids_in, ids_sql
+from .ledger import Audience, Claim, Prepared, ids_in, ids_sql, ids_value, stamp
 from .models import LedgerEntry, Subscriber, table
 
 _ledger = table(LedgerEntry)
@@ -91,6 +92,15 @@ _SETTLE = ("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :se
            "updated_at = :at, attempts = attempts - :undo, run = NULL WHERE ")
 
 
+@lru_cache(maxsize=32)
+def _settling(dialect: Dialect, alone: bool, of_run: bool) -> Prepared:
+    """`record`'s statement, compiled once: for rows `ids` (`id` if `alone`) still sending
+    (and of run `run`, if `of_run`)."""
+    rows = "id = :id" if alone else ids_sql(dialect)
+    mine = " AND state = 'sending' AND run = :run" if of_run else " AND state = 'sending'"
+    return Prepared(text(_SETTLE + rows + mine), dialect)
+
+
 def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
            run: str | None = None) -> int:
     """Record many outcomes; only rows still `sending` (and claimed by `run`, if given)
@@ -105,23 +115,21 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
         if outcome.state not in OUTCOME_STATES:
             raise ValueError(f"cannot record state {outcome.state!r}")
         groups.setdefault((outcome.state, outcome.reply), []).append(outcome.id)
-    convert = _ledger.c.updated_at.type.bind_processor(connection.dialect)
-    stamp = convert(at) if convert is not None else at
-    mine = (" AND state = 'sending' AND run = :run" if run else " AND state = 'sending'")
+    dialect = connection.dialect
+    when = stamp(dialect, at)
     extra = {"run": run} if run else {}
     changed, alone = 0, []
     for (state, reply), ids in groups.items():
-        values = {"state": _STORED.get(state, state), "reply": reply, "at": stamp,
-                  "undo": int(state == "unsent"), "sent_at": stamp if state == "sent" else None,
+        values = {"state": _STORED.get(state, state), "reply": reply, "at": when,
+                  "undo": int(state == "unsent"), "sent_at": when if state == "sent" else None,
                   **extra}
         if len(ids) == 1:
             alone.append(values | {"id": ids[0]})
             continue
-        condition, listed = ids_sql(connection, ids)
-        changed += connection.execute(text(_SETTLE + condition + mine),
-                                      values | {"ids": listed}).rowcount
+        changed += _settling(dialect, False, bool(run)).run(
+            connection, **values, ids=ids_value(dialect, ids)).rowcount
     if alone:
-        changed += connection.execute(text(_SETTLE + "id = :id" + mine), alone).rowcount
+        changed += _settling(dialect, True, bool(run)).run_many(connection, alone).rowcount
     return changed
 
 
