@@ -17,10 +17,11 @@ can run in several senders at once (ON CONFLICT DO NOTHING); the counts read the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -162,8 +163,13 @@ class Prepared:
 
 def stamp(dialect: Dialect, at: datetime) -> Any:
     """`at` as the driver takes it for a timestamp column of the ledger."""
-    convert = _ledger.c.updated_at.type.bind_processor(dialect)
+    convert = _stamping(dialect)
     return convert(at) if convert is not None else at
+
+
+@lru_cache(maxsize=32)
+def _stamping(dialect: Dialect) -> Callable[[Any], Any] | None:
+    return _ledger.c.updated_at.type.bind_processor(dialect)
 
 
 def _audience(audience: Audience | None) -> ColumnElement[bool]:
