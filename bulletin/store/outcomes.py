@@ -22,6 +22,7 @@ that only real tries count towards giving up.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,15 +90,26 @@ _STORED = {"uncertain": "sending", "unsent": "pending"}
 
 
 _SETTLE = ("UPDATE ledger SET state = :state, last_reply = :reply, sent_at = :sent_at, "
-           "updated_at = :at, attempts = attempts - :undo, run = NULL WHERE ")
+           "updated_at = :at, attempts = attempts - :undo, run = NULL WHERE ledger.")
+
+
+_SETTLE_EACH = (
+    "UPDATE ledger SET state = o.state, last_reply = o.reply, sent_at = CASE WHEN o.state = "
+    "'sent' THEN CAST(:at AS TIMESTAMP WITH TIME ZONE) END, updated_at = :at, "
+    "attempts = ledger.attempts - o.undo, run = NULL "
+    "FROM json_to_recordset(CAST(:outcomes AS JSON)) AS o(id INTEGER, state TEXT, reply TEXT, "
+    "undo INTEGER) WHERE ledger.id = o.id")
 
 
 @lru_cache(maxsize=32)
 def _settling(dialect: Dialect, alone: bool, of_run: bool) -> Prepared:
     """`record`'s statement, compiled once: for rows `ids` (`id` if `alone`) still sending
-    (and of run `run`, if `of_run`)."""
+    (and of run `run`, if `of_run`). On PostgreSQL, the `alone` one is for all of them at
+    once, each with its own state, reply and attempt taken back (`outcomes`, a JSON list)."""
+    mine = " AND ledger.state = 'sending'" + (" AND ledger.run = :run" if of_run else "")
+    if alone and dialect.name == "postgresql":
+        return Prepared(text(_SETTLE_EACH + mine), dialect)
     rows = "id = :id" if alone else ids_sql(dialect)
-    mine = " AND state = 'sending' AND run = :run" if of_run else " AND state = 'sending'"
     return Prepared(text(_SETTLE + rows + mine), dialect)
 
 
@@ -105,9 +117,9 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
            run: str | None = None) -> int:
     """Record many outcomes; only rows still `sending` (and claimed by `run`, if given)
     change, and lose their run: settled. One statement per (state, reply) shared by several
-    outcomes (their ids one bound value), one run for each of the rest (a relay's queue id
-    makes each reply its own), all with the same timestamp, converted once. Returns how many
-    rows changed."""
+    outcomes (their ids one bound value); for the rest (a relay's queue id makes each reply
+    its own), on PostgreSQL one statement with their values as one JSON list, on SQLite one
+    run each; all with the same timestamp, converted once. Returns how many rows changed."""
     if not outcomes:
         return 0
     groups: dict[tuple[str, str], list[int]] = {}
@@ -128,8 +140,13 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
             continue
         changed += _settling(dialect, False, bool(run)).run(
             connection, **values, ids=ids_value(dialect, ids)).rowcount
-    if alone:
-        changed += _settling(dialect, True, bool(run)).run_many(connection, alone).rowcount
+    each = _settling(dialect, True, bool(run)) if alone else None
+    if each is not None and dialect.name == "postgresql":
+        listed = json.dumps([{key: values[key] for key in ("id", "state", "reply", "undo")}
+                             for values in alone])
+        changed += each.run(connection, outcomes=listed, at=when, **extra).rowcount
+    elif each is not None:
+        changed += each.run_many(connection, alone).rowcount
     return changed
 
 
