@@ -36,6 +36,7 @@ def test_answers_read_back_as_written(answers: list[tuple[int, str, str]]) -> No
         for delivery_id, state, reply in answers:
             written.handed(delivery_id)
             written.answered(delivery_id, state, reply)
+        written.flush()
         record = read(written.run, logs(Path(folder), written.run))
         written.close()
     assert record.trusted
@@ -96,3 +97,126 @@ def test_a_long_send_starts_its_journal_afresh_and_removes_it_at_the_end(
         counts = store.ledger.counts(ISSUE)
     assert report.sent == counts["sent"] == 200 and len(transport.messages) == 200
     assert list((tmp_path / "bulletin.db.journal").iterdir()) == []
+
+
+def test_answers_wait_for_the_next_handover_or_flush(tmp_path: Path) -> None:
+    sender = Journal(tmp_path)
+
+    def written() -> tuple[set[int], dict[int, tuple[str, str]]]:
+        record = read(sender.run, logs(tmp_path, sender.run))
+        assert record.trusted
+        return record.handed, record.answered
+
+    sender.handed(1)
+    sender.answered(1, "sent", "250 OK")
+    assert sender.waiting and written() == ({1}, {})
+    sender.handed(2)  # the answer goes with it, before it
+    assert not sender.waiting and written() == ({1, 2}, {1: ("sent", "250 OK")})
+    sender.answered(2, "failed", "550 no\nsuch user")
+    sender.flush()
+    assert written() == ({1, 2}, {1: ("sent", "250 OK"), 2: ("failed", "550 no\nsuch user")})
+    sender.answered(3, "unsent", "not sent")
+    sender.close(remove=False)  # a sender stopping without settling writes what waits
+    with dead_runs(tmp_path) as runs:
+        assert runs[0][0].answered[3] == ("unsent", "not sent")
+
+
+_SHORT = """
+import resource, signal, sys
+from pathlib import Path
+from bulletin.store.journal import Journal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+sender = Journal(Path(sys.argv[1]))
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+n = 0
+try:
+    while True:
+        n += 1
+        sender.answered(n, "sent", "250 2.0.0 Ok: queued as " + "x" * n)
+        sender.handed(n + 1)
+except OSError as error:
+    print(n, error)
+sender.close(remove=False)
+"""
+
+
+def test_a_short_write_leaves_no_half_line(tmp_path: Path) -> None:
+    """A write the file-size limit cuts short is taken back whole: the journal still reads
+    as trusted, with every line that was written in full, and the failing one absent."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SHORT, str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    failed_at = int(done.stdout.split()[0])
+    assert "short write" in done.stdout or "File too large" in done.stdout, done.stdout
+    with dead_runs(tmp_path) as runs:
+        ((record, paths),) = runs
+    assert record.trusted and paths[0].read_bytes().endswith(b"\n")
+    assert record.handed == set(range(1, failed_at + 1)) - {1}
+    assert set(record.answered) == set(range(1, failed_at))
+
+
+def test_answers_are_written_by_progress_while_the_ledger_waits(
+        tmp_path: Path, example: Prepared) -> None:
+    """Answers wait to be written together, but not for a timer, nor for a next handover
+    that may never come: once the replies read together are handled they are in the file.
+    Here the ledger's first `record` blocks (the window then fills, and nothing more is
+    handed over), so a kill now must find every message answered in the journal."""
+    import threading
+
+    from bulletin.personalise import MessageTemplate
+    from tests.waiting import wait_for
+
+    url = f"sqlite:///{tmp_path / 'bulletin.db'}"
+    template = MessageTemplate.build(example.rendered, example.loaded.newsletter,
+                                     example.workspace.settings.base_url, b"k" * 32)
+    transport = MemoryTransport()
+    release, entered = threading.Event(), threading.Event()
+    settings = DispatchSettings(connections=1, flush_every=3600.0)
+
+    with Store.open(url) as store:
+        store.create_list("cohes3ion", newsletter="cohes3ion")
+        for n in range(settings.in_flight):  # a window: all of them on their way at once
+            store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
+        store.ledger.create(ISSUE, "cohes3ion")
+        ledger = store.ledger
+
+        class Held:
+            """The store's ledger, its first `record` held until released."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(ledger, name)
+
+            def record(self, *args: object, **kwargs: object) -> int:
+                entered.set()
+                release.wait()
+                return ledger.record(*args, **kwargs)  # type: ignore[arg-type]
+
+        dispatcher = Dispatcher(Held(), ISSUE, {example.rendered.language: template},  # type: ignore[arg-type]
+                                example.rendered.language, "news@example.org",
+                                lambda: transport, settings)
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                asyncio.run(dispatcher.run())
+            except BaseException as error:
+                failed.append(error)
+                raise
+
+        sending = threading.Thread(target=send)
+        sending.start()
+        try:
+            wait_for(lambda: entered.is_set() or not sending.is_alive(), "a record")
+            wait_for(lambda: len(transport.messages) == settings.in_flight,
+                     "the window to be sent")
+            directory = tmp_path / "bulletin.db.journal"
+            run = dispatcher._run
+            answered = wait_for(lambda: len(ids := read(run, logs(directory, run)).answered)
+                                == settings.in_flight and ids, "every answer in the journal")
+            assert set(answered.values()) == {("sent", "250 OK")}
+        finally:
+            release.set()
+            sending.join()
+        assert not failed and store.ledger.counts(ISSUE)["sent"] == settings.in_flight

@@ -215,10 +215,9 @@ class Dispatcher:
                 raise result
 
     async def _sender(self, transport: Transport) -> None:
-        queue, limited = self._queue, self._limit.per_second or self._limit.per_hour
+        queue, limit = self._queue, self._limit
         while (claim := queue.get_nowait() if queue.qsize() else await queue.get()) is not None:
-            if limited:
-                await self._limit.wait()
+            await limit.wait()
             try:
                 template = self.templates.get(claim.language or UNKNOWN) or self.fallback
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
@@ -303,10 +302,19 @@ class Dispatcher:
     def _outcome(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
         self._live.discard(outcome.id)
+        journal = self._journal
+        if journal is not None:
+            if not journal.waiting:  # written once the replies read with this one are handled
+                asyncio.get_running_loop().call_soon(self._write_answers)
+            journal.answered(outcome.id, outcome.state, outcome.reply)
+
+    def _write_answers(self) -> None:
+        """The answers waiting in the journal, in one write: those of the replies read
+        together (their tasks ran before this), unless the next handover took them along."""
         if self._journal is not None:
             try:
-                self._journal.answered(outcome.id, outcome.state, outcome.reply)
-            except OSError as error:  # the ledger will have it; a crash first: uncertain
+                self._journal.flush()
+            except OSError as error:  # the ledger will have them; a crash first: uncertain
                 log.warning("cannot write the send journal: %s", error)
 
     def _handle(self, claim: Claim, result: Result) -> None:

@@ -51,6 +51,8 @@ class RateLimit:
         return wait
 
     async def wait(self) -> None:
+        """Until the next message may go: at once, and without a lock, when there is no
+        limit (the dispatcher awaits it for every message, limit or not)."""
         if self.per_second is None and self.per_hour is None:
             return
         async with self._lock:

@@ -5,10 +5,14 @@ Why it exists: a claimed ledger row is `sending` from its claim until its outcom
 recorded, and a sender killed in between (SIGKILL, the OOM killer, a power cut of the
 process) leaves every claimed row uncertain, though most were never written to a socket.
 The journal narrows that to the truth. Before the end of a message's data is written, the
-sender appends `H <id>`; when its reply comes, `A <id> <state> <reply>`. Each is one write(2)
-to a file opened for appending: a system call, no database round trip, and the kernel keeps
-it when the process dies. (A journal does not outlive the machine: its header names the
-boot it was written in, and one from an earlier boot is not trusted.)
+sender appends `H <id>`; when its reply comes, `A <id> <state> <reply>`. A write(2) to a file
+opened for appending: a system call, no database round trip, and the kernel keeps it when the
+process dies. Answers wait (`answered`) to go out together: with the next `H` line, or at the
+sender's next `flush` (the dispatcher's, once the replies read at one time are handled), so
+that a busy sender writes once a message rather than twice. An answer not yet written when the
+process dies leaves its message uncertain, just as a death before its reply was read would.
+(A journal does not outlive the machine: its header names the boot it was written in, and one
+from an earlier boot is not trusted.)
 
 When the store is opened (`Store.open`), `recover` looks for journals whose sender is no
 longer running (each holds an exclusive lock on its file while it lives) and settles that
@@ -29,6 +33,7 @@ has grown past `ROTATE_BYTES`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -101,6 +106,8 @@ class Journal:
         self._sequence = 0
         self._fd = -1
         self._size = 0
+        self._answers: list[bytes] = []
+        """Answers not yet written."""
         self._open_next([])
 
     def _path(self, sequence: int) -> Path:
@@ -123,13 +130,42 @@ class Journal:
             old[1].unlink(missing_ok=True)
 
     def handed(self, delivery_id: int) -> None:
-        """The message of ledger row `delivery_id` is about to be taken by the server."""
-        self._size += os.write(self._fd, b"H %d\n" % delivery_id)
+        """The message of ledger row `delivery_id` is about to be taken by the server: written
+        at once (with the answers waiting, before it), or OSError."""
+        answers = self._answers
+        if answers:
+            answers.append(b"H %d\n" % delivery_id)
+            self._write(b"".join(answers))
+            answers.clear()
+        else:
+            self._write(b"H %d\n" % delivery_id)
 
     def answered(self, delivery_id: int, state: str, reply: str) -> None:
         """What became of it: sent, failed, pending (a temporary failure), unsent (never
-        handed over) or uncertain."""
-        self._size += os.write(self._fd, _answer(delivery_id, state, reply))
+        handed over) or uncertain. It waits to be written with the next `handed` or `flush`."""
+        self._answers.append(_answer(delivery_id, state, reply))
+
+    @property
+    def waiting(self) -> bool:
+        """Whether answers wait to be written."""
+        return bool(self._answers)
+
+    def flush(self) -> None:
+        """Writes the answers that wait, in one write(2); OSError if it cannot."""
+        if self._answers:
+            self._write(b"".join(self._answers))
+            self._answers.clear()
+
+    def _write(self, data: bytes) -> None:
+        """`data` whole or not at all: a short write (a file-size limit, a full disk) is
+        taken back, so that no half line is left for a later line to run into."""
+        written = os.write(self._fd, data)
+        if written < len(data):
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise OSError(errno.ENOSPC, f"a short write to the send journal ({written} of "
+                          f"{len(data)} bytes)")
+        self._size += written
 
     @property
     def full(self) -> bool:
@@ -137,7 +173,9 @@ class Journal:
 
     def rotate(self, handed: Iterable[int], answered: Iterable[tuple[int, str, str]]) -> None:
         """Start a fresh file holding only what is still open: the messages `handed` and not
-        answered, and the answers not yet recorded in the ledger."""
+        answered, and the answers not yet recorded in the ledger (those waiting to be
+        written among them: they are written there, not here)."""
+        self._answers.clear()
         carried = [b"H %d\n" % delivery_id for delivery_id in handed]
         carried += [_answer(*answer) for answer in answered]
         self._open_next(carried)
@@ -147,6 +185,9 @@ class Journal:
         goes; else it stays, unlocked, for `recover` to settle."""
         if self._fd < 0:
             return
+        if not remove:
+            with contextlib.suppress(OSError):  # best effort: else those stay uncertain
+                self.flush()
         os.close(self._fd)
         self._fd = -1
         if remove:
