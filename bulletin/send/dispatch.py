@@ -11,7 +11,9 @@ pending (a clean stop puts them back itself), and the uncertain are resent only 
 (Without a journal every claimed row of a crashed run stays uncertain: it claims a window.)
 Temporary failures go back to pending for a later pass, after a delay; a message never
 handed over goes back with its attempt not counted. The run records and releases only the
-rows it still holds (store/outcomes.py), never another sender's."""
+rows it still holds (store/outcomes.py), never another sender's; at its end it settles those
+of a sender that died on this machine (by its journal) and sends what that one never handed
+over."""
 
 from __future__ import annotations
 
@@ -180,7 +182,10 @@ class Dispatcher:
             await self._flush(force=True)
             counts = await self._db_call(self.ledger.counts, self.issue, self.audience)
             if not counts.get("pending"):
-                return
+                if not counts.get("sending") or not await self._db_call(self.ledger.recover):
+                    return
+                after, exhausted = 0, False
+                continue
             if passes >= len(self.settings.retry_delays):
                 self.report.deferred = counts["pending"]
                 self.halt(f"{counts['pending']} message(s) still failing for now after "
@@ -373,11 +378,8 @@ class Dispatcher:
     async def _release_unstarted(self) -> None:
         """Claimed messages no worker picked up go back to pending, their attempt not
         counted: they were never sent."""
-        queued = []
-        while not self._queue.empty():
-            claim = self._queue.get_nowait()
-            if claim is not None:
-                queued.append(claim.id)
+        queued = [claim.id for claim in (self._queue.get_nowait()
+                                         for _ in range(self._queue.qsize())) if claim is not None]
         ids, self._backlog = [c.id for c in self._backlog] + queued, collections.deque()
         if ids:
             await self._db_call(self.ledger.release, ids, self._run)

@@ -1,8 +1,8 @@
 """The send ledger as the dispatcher needs it, and no more: claim pending messages, record
-what became of them, put back the ones never started, count what is left, and open the run's
-journal. The store's SendLedger (store.ledger) is one; so may a test's be. Depending on this
-rather than on the whole store keeps the dispatcher to its one job, and shows at a glance
-what it can do to the database.
+what became of them, put back the ones never started, count what is left, settle the rows
+of senders that died here, and open the run's journal. The store's SendLedger (store.ledger)
+is one; so may a test's be. Depending on this rather than on the whole store keeps the
+dispatcher to its one job, and shows at a glance what it can do to the database.
 
 The contract, as bulletin/store/claims.py and outcomes.py state it: `claim` moves up to
 `limit` pending rows with ids above `after` to `sending` for run `run`; `record` settles
@@ -39,4 +39,9 @@ class Ledger(Protocol):
         ...
 
     def counts(self, issue: str, audience: Audience | None = None) -> dict[str, int]:
+        ...
+
+    def recover(self) -> int:
+        """Settle the rows of senders on this machine that died (by their journals); how
+        many were settled."""
         ...
