@@ -220,3 +220,28 @@ def test_answers_are_written_by_progress_while_the_ledger_waits(
             release.set()
             sending.join()
         assert not failed and store.ledger.counts(ISSUE)["sent"] == settings.in_flight
+
+
+def test_a_handover_that_cannot_be_written_is_not_written_later(tmp_path: Path) -> None:
+    """A failed `handed` (the message then does not go) leaves no `H` line waiting to be
+    written with the next answers: a later flush (or close) would have it taken for handed
+    over, and so uncertain, though it was never sent."""
+    import os
+
+    sender = Journal(tmp_path)
+    sender.handed(1)
+    sender.answered(1, "sent", "250 OK")
+    path = logs(tmp_path, sender.run)[-1]
+    unwritable = os.open(path, os.O_RDONLY)
+    writable, sender._fd = sender._fd, unwritable
+    with pytest.raises(OSError):
+        sender.handed(2)
+    sender._fd = writable
+    os.close(unwritable)
+    sender.answered(2, "unsent", "not sent: cannot write the send journal")
+    sender.close(remove=False)
+    with dead_runs(tmp_path) as runs:
+        ((record, _),) = runs
+    assert record.trusted and record.handed == {1}
+    assert record.answered == {1: ("sent", "250 OK"),
+                               2: ("unsent", "not sent: cannot write the send journal")}

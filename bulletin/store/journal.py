@@ -133,9 +133,8 @@ class Journal:
         """The message of ledger row `delivery_id` is about to be taken by the server: written
         at once (with the answers waiting, before it), or OSError."""
         answers = self._answers
-        if answers:
-            answers.append(b"H %d\n" % delivery_id)
-            self._write(b"".join(answers))
+        if answers:  # the line goes only with them: if the write fails, it is not waiting
+            self._write(b"".join(answers) + b"H %d\n" % delivery_id)
             answers.clear()
         else:
             self._write(b"H %d\n" % delivery_id)
@@ -157,14 +156,22 @@ class Journal:
             self._answers.clear()
 
     def _write(self, data: bytes) -> None:
-        """`data` whole or not at all: a short write (a file-size limit, a full disk) is
-        taken back, so that no half line is left for a later line to run into."""
-        written = os.write(self._fd, data)
-        if written < len(data):
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
-            raise OSError(errno.ENOSPC, f"a short write to the send journal ({written} of "
-                          f"{len(data)} bytes)")
+        """`data` whole or not at all. A short write (a file-size limit, a full disk) is
+        followed by one for the rest, which either completes it or fails with the reason
+        (EFBIG, ENOSPC); then what was written is taken back, so that no half line is left
+        for a later line to run into."""
+        written = 0
+        try:
+            while written < len(data):
+                done = os.write(self._fd, data[written:])
+                if done <= 0:
+                    raise OSError(errno.EIO, "the send journal took no bytes")
+                written += done
+        except OSError:
+            if written:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            raise
         self._size += written
 
     @property
