@@ -119,14 +119,19 @@ def record(connection: Connection, outcomes: Sequence[Outcome], at: datetime,
     change, and lose their run: settled. One statement per (state, reply) shared by several
     outcomes (their ids one bound value); for the rest (a relay's queue id makes each reply
     its own), on PostgreSQL one statement with their values as one JSON list, on SQLite one
-    run each; all with the same timestamp, converted once. Returns how many rows changed."""
+    run each; all with the same timestamp, converted once. A NUL in a reply, which
+    PostgreSQL cannot store in text, is recorded as U+FFFD (on both databases). Returns how
+    many rows changed."""
     if not outcomes:
         return 0
     groups: dict[tuple[str, str], list[int]] = {}
     for outcome in outcomes:
         if outcome.state not in OUTCOME_STATES:
             raise ValueError(f"cannot record state {outcome.state!r}")
-        groups.setdefault((outcome.state, outcome.reply), []).append(outcome.id)
+        reply = outcome.reply
+        if "\x00" in reply:  # (a relay's reply is decoded, not filtered)
+            reply = reply.replace("\x00", "\ufffd")
+        groups.setdefault((outcome.state, reply), []).append(outcome.id)
     dialect = connection.dialect
     when = stamp(dialect, at)
     extra = {"run": run} if run else {}
