@@ -245,3 +245,23 @@ def test_a_handover_that_cannot_be_written_is_not_written_later(tmp_path: Path) 
     assert record.trusted and record.handed == {1}
     assert record.answered == {1: ("sent", "250 OK"),
                                2: ("unsent", "not sent: cannot write the send journal")}
+
+
+def test_a_journal_that_cannot_start_afresh_keeps_its_file_and_answers(tmp_path: Path) -> None:
+    """A rotation whose new file cannot be made leaves the old file as the journal, its
+    waiting answers still to be written there, and the end removing it (not the new one's
+    name)."""
+    sender = Journal(tmp_path)
+    sender.handed(1)
+    sender.answered(1, "sent", "250 OK")
+    blocked = tmp_path / f"{sender.run}.000002.log"
+    blocked.mkdir()  # the next file's name is taken: it cannot be opened
+    with pytest.raises(OSError):
+        sender.rotate([1], [(1, "sent", "250 OK")])
+    blocked.rmdir()
+    sender.flush()
+    record = read(sender.run, logs(tmp_path, sender.run))
+    assert record.trusted and record.answered == {1: ("sent", "250 OK")}
+    sender.handed(2)
+    sender.close()
+    assert list(tmp_path.iterdir()) == []

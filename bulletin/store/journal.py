@@ -116,14 +116,18 @@ class Journal:
     def _open_next(self, carried: list[bytes]) -> None:
         """A new file for this run, starting with `carried` (what is still open), made
         durable (with its header) before the old one is removed."""
-        old = self._fd, self._path(self._sequence)
-        self._sequence += 1
-        fd = os.open(self._path(self._sequence),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        old, new = (self._fd, self._path(self._sequence)), self._path(self._sequence + 1)
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         data = f"{MAGIC} {boot_id()} {os.getpid()}\n".encode() + b"".join(carried)
-        os.write(fd, data)
-        os.fsync(fd)
+        try:  # if it cannot be made, the old one stays this run's journal
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            new.unlink(missing_ok=True)
+            raise
         _sync_directory(self.directory)
+        self._sequence += 1
         self._fd, self._size = fd, len(data)
         if old[0] >= 0:
             os.close(old[0])
@@ -160,19 +164,13 @@ class Journal:
         followed by one for the rest, which either completes it or fails with the reason
         (EFBIG, ENOSPC); then what was written is taken back, so that no half line is left
         for a later line to run into."""
-        written = 0
         try:
-            while written < len(data):
-                done = os.write(self._fd, data[written:])
-                if done <= 0:
-                    raise OSError(errno.EIO, "the send journal took no bytes")
-                written += done
+            _write_all(self._fd, data)
         except OSError:
-            if written:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._size)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
             raise
-        self._size += written
+        self._size += len(data)
 
     @property
     def full(self) -> bool:
@@ -181,11 +179,12 @@ class Journal:
     def rotate(self, handed: Iterable[int], answered: Iterable[tuple[int, str, str]]) -> None:
         """Start a fresh file holding only what is still open: the messages `handed` and not
         answered, and the answers not yet recorded in the ledger (those waiting to be
-        written among them: they are written there, not here)."""
-        self._answers.clear()
+        written among them: they are written there, not here). If the new file cannot be
+        made (OSError), the old one stays this run's journal, the answers still waiting."""
         carried = [b"H %d\n" % delivery_id for delivery_id in handed]
         carried += [_answer(*answer) for answer in answered]
         self._open_next(carried)
+        self._answers.clear()
 
     def close(self, *, remove: bool = True) -> None:
         """The run is over. With `remove` (everything it did is in the ledger) the journal
@@ -201,6 +200,17 @@ class Journal:
             self._path(self._sequence).unlink(missing_ok=True)
             (self.directory / f"{self.run}.lock").unlink(missing_ok=True)
         os.close(self._lock)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """`data` to `fd`: after a short write (a file-size limit, a full disk), a write of the
+    rest, which completes it or fails with the reason (EFBIG, ENOSPC)."""
+    written = 0
+    while written < len(data):
+        done = os.write(fd, data[written:])
+        if done <= 0:
+            raise OSError(errno.EIO, "the send journal took no bytes")
+        written += done
 
 
 def _answer(delivery_id: int, state: str, reply: str) -> bytes:
