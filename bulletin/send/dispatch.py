@@ -307,15 +307,13 @@ class Dispatcher:
     def _outcome(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
         self._live.discard(outcome.id)
-        journal = self._journal
-        if journal is not None:
+        if (journal := self._journal) is not None:
             if not journal.waiting:  # written once the replies read with this one are handled
                 asyncio.get_running_loop().call_soon(self._write_answers)
             journal.answered(outcome.id, outcome.state, outcome.reply)
 
     def _write_answers(self) -> None:
-        """The answers waiting in the journal, in one write: those of the replies read
-        together (their tasks ran before this), unless the next handover took them along."""
+        """The answers of the replies read together, in one write (unless a handover took them)."""
         if self._journal is not None:
             try:
                 self._journal.flush()
@@ -369,8 +367,11 @@ class Dispatcher:
         self._last_flush = time.monotonic()
         await self._db_call(self.ledger.record, outcomes, self._run)
         self._outstanding -= len(outcomes)
-        if self._journal is not None and self._journal.full:  # what is still open, afresh
-            self._journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
+        if (journal := self._journal) is not None and journal.full:
+            try:  # what is still open, afresh (else the old file goes on)
+                journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
+            except OSError as error:
+                log.warning("cannot start the send journal afresh: %s", error)
         self._room.set()
         self.report.seconds = time.monotonic() - self._started
         self.progress(self.report)
