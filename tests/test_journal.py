@@ -79,23 +79,29 @@ def test_where_journals_live(tmp_path: Path) -> None:
 
 def test_a_long_send_starts_its_journal_afresh_and_removes_it_at_the_end(
         tmp_path: Path, example: Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "ROTATE_BYTES", 200)  # a new file every few messages
+    _sent_whole(tmp_path, example, 200)
+
+
+def _sent_whole(tmp_path: Path, example: Prepared, count: int) -> None:
+    """A send to `count` readers, through two connections: every one sent, once, and the
+    journal gone at the end."""
     from bulletin.personalise import MessageTemplate
 
-    monkeypatch.setattr(journal, "ROTATE_BYTES", 200)  # a new file every few messages
     url = f"sqlite:///{tmp_path / 'bulletin.db'}"
     template = MessageTemplate.build(example.rendered, example.loaded.newsletter,
                                      example.workspace.settings.base_url, b"k" * 32)
     transport = MemoryTransport()
     with Store.open(url) as store:
         store.create_list("cohes3ion", newsletter="cohes3ion")
-        for n in range(200):
+        for n in range(count):
             store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
         store.ledger.create(ISSUE, "cohes3ion")
         report = asyncio.run(Dispatcher(
             store.ledger, ISSUE, {example.rendered.language: template}, example.rendered.language,
             "news@example.org", lambda: transport, DispatchSettings(connections=2)).run())
         counts = store.ledger.counts(ISSUE)
-    assert report.sent == counts["sent"] == 200 and len(transport.messages) == 200
+    assert report.sent == counts["sent"] == count and len(transport.messages) == count
     assert list((tmp_path / "bulletin.db.journal").iterdir()) == []
 
 
@@ -271,25 +277,10 @@ def test_a_journal_that_cannot_start_afresh_does_not_stop_the_send(
         tmp_path: Path, example: Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting the journal afresh only keeps it small: when the new file cannot be made, the
     old one goes on, and so does the send (rather than ending with the OSError)."""
-    from bulletin.personalise import MessageTemplate
 
     def cannot(self: Journal, *args: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(journal, "ROTATE_BYTES", 200)
     monkeypatch.setattr(Journal, "rotate", cannot)
-    url = f"sqlite:///{tmp_path / 'bulletin.db'}"
-    template = MessageTemplate.build(example.rendered, example.loaded.newsletter,
-                                     example.workspace.settings.base_url, b"k" * 32)
-    transport = MemoryTransport()
-    with Store.open(url) as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for n in range(100):
-            store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
-        store.ledger.create(ISSUE, "cohes3ion")
-        report = asyncio.run(Dispatcher(
-            store.ledger, ISSUE, {example.rendered.language: template}, example.rendered.language,
-            "news@example.org", lambda: transport, DispatchSettings(connections=2)).run())
-        counts = store.ledger.counts(ISSUE)
-    assert report.sent == counts["sent"] == 100 and len(transport.messages) == 100
-    assert list((tmp_path / "bulletin.db.journal").iterdir()) == []
+    _sent_whole(tmp_path, example, 100)
