@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,16 @@ def test_a_child_gone_before_its_request_is_the_same_one_error(
     """The request goes to a child that may already have ended (its pipe broken): that is
     not an error of its own; the child's exit status says what happened."""
     monkeypatch.setattr(outgoing, "_CHILD", "import os\nos.close(0)\nraise SystemExit(3)\n")
+
+    class Ended(subprocess.Popen[bytes]):
+        """A child that has ended, its stdin's pipe broken, before anything is written to it:
+        every time, not only when it wins the race."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.wait()
+
+    monkeypatch.setattr(subprocess, "Popen", Ended)
     waited: list[None] = []
     with pytest.raises(outgoing.RenderError, match=r"stopped \(exit status 3\)$"):
         outgoing.render_apart(setup / "issues" / EXAMPLE.name,
