@@ -145,6 +145,11 @@ def _chunk(text: str, end: bytes) -> bytes:
     return encoded if encoded.endswith(b"\r\n") else encoded + end
 
 
+_VALUES = ("unsubscribe_url", "preferences_url", "email")
+"""The per-recipient values MessageTemplate.message makes, in the order it makes them; a
+placeholder name (placeholders.NAMES) missing here fails the template's build, loudly."""
+
+
 @dataclass(frozen=True)
 class MessageTemplate:
     """One issue in one language as bytes with holes for each recipient's values."""
@@ -160,7 +165,7 @@ class MessageTemplate:
     """The same dot-stuffed for SMTP's DATA, each piece on its own: every piece starts a line
     and ends with a line break."""
     holes: tuple[tuple[int, int], ...]
-    """(index in parts, its value's index in placeholders.NAMES, plus 3 in the HTML part) for
+    """(index in parts, its value's index in _VALUES, plus len(_VALUES) in the HTML part) for
     each placeholder."""
     link_prefixes: tuple[str, str]
     """The unsubscribe and preferences URLs up to their token."""
@@ -183,7 +188,9 @@ class MessageTemplate:
                                   (_segments(rendered.html), True)):
             for segment in segments:
                 if isinstance(segment, str):
-                    holes.append((len(parts), ph.NAMES.index(segment) + 3 * in_html))
+                    if segment not in _VALUES:
+                        raise ValueError(f"no per-recipient value for the placeholder {segment}")
+                    holes.append((len(parts), _VALUES.index(segment) + len(_VALUES) * in_html))
                     parts.append(b"")
                 else:
                     parts.append(segment)
@@ -207,7 +214,7 @@ class MessageTemplate:
         message_id = delivery_message_id(token, self.domain) if token else \
             random_message_id(self.domain)
         date = date or date_header()
-        # Each value quoted-printable (in placeholders.NAMES' order), as text, then as HTML.
+        # Each value quoted-printable (in _VALUES' order), as text, then as HTML.
         (unsubscribe, unsubscribe_html), (preferences, preferences_html), (email, email_html) = \
             _fold_both(unsubscribe_url), _fold_both(self.link_prefixes[1] + tokens[1]), \
             _fold_both(recipient.email)

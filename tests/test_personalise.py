@@ -142,3 +142,15 @@ dotted_lines = st.lists(st.text(alphabet=".a\r\n", max_size=8).map(
 def test_stuffing_piece_by_piece_is_stuffing_the_whole(pieces: list[list[bytes]]) -> None:
     parts = [b"".join(lines) for lines in pieces]
     assert b"".join(stuff_lines(part) for part in parts) == dot_stuff(b"".join(parts))
+
+
+def test_a_placeholder_without_a_value_of_its_own_fails_the_build(
+        example: Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A placeholder name the template makes no value for stops the build, rather than
+    filling its holes with another value's bytes."""
+    from bulletin import placeholders
+
+    monkeypatch.setattr(placeholders, "NAMES", (*placeholders.NAMES, "first_name"))
+    rendered = replace(example.rendered, text=example.rendered.text + "\nHello %%first_name%%\n")
+    with pytest.raises(ValueError, match="first_name"):
+        MessageTemplate.build(rendered, example.loaded.newsletter, "https://example.org", KEY)
