@@ -54,6 +54,20 @@ def test_a_live_sender_s_journal_is_left_alone(tmp_path: Path) -> None:
         assert [(record.run, record.handed) for record, _ in runs] == [(live.run, {7})]
 
 
+
+def test_a_journal_open_in_this_process_is_alive_where_locks_are_per_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On NFS, flock is emulated with POSIX locks, which a process's own second lock does
+    not conflict with: the sender's own journal must not look dead to its own `recover`."""
+    live = Journal(tmp_path)
+    live.handed(7)
+    monkeypatch.setattr(journal.fcntl, "flock", lambda fd, operation: None)
+    with dead_runs(tmp_path) as runs:
+        assert runs == []
+    live.close(remove=False)
+    with dead_runs(tmp_path) as runs:
+        assert [record.run for record, _ in runs] == [live.run]
+
 def test_a_fresh_journal_keeps_what_is_still_open(tmp_path: Path) -> None:
     sender = Journal(tmp_path)
     for delivery_id in range(1, 100):

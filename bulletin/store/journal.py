@@ -45,6 +45,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 MAGIC = "bulletin-journal 1"
+_OPEN_HERE: set[str] = set()
+"""The runs whose journal is open in this process: never dead, even where flock is emulated
+with POSIX locks (NFS), which a process's own second lock does not conflict with."""
 ROTATE_BYTES = 8 << 20
 _STATES = frozenset({"sent", "failed", "pending", "unsent", "uncertain"})
 
@@ -103,6 +106,7 @@ class Journal:
                              0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.rename(creating, directory / f"{self.run}.lock")
+        _OPEN_HERE.add(self.run)
         self._sequence = 0
         self._fd = -1
         self._size = 0
@@ -200,6 +204,7 @@ class Journal:
             self._path(self._sequence).unlink(missing_ok=True)
             (self.directory / f"{self.run}.lock").unlink(missing_ok=True)
         os.close(self._lock)
+        _OPEN_HERE.discard(self.run)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -274,6 +279,8 @@ def dead_runs(directory: Path | None) -> Iterator[list[tuple[Record, list[Path]]
         if directory is not None and directory.is_dir():
             for lock in sorted(directory.glob("*.lock")):
                 run = lock.stem
+                if run in _OPEN_HERE:  # alive, whatever a lock emulated by NFS would say
+                    continue
                 try:
                     fd = os.open(lock, os.O_WRONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
@@ -299,6 +306,9 @@ def live_runs(directory: Path | None) -> set[str]:
     if directory is None or not directory.is_dir():
         return live
     for lock in directory.glob("*.lock"):
+        if lock.stem in _OPEN_HERE:
+            live.add(lock.stem)
+            continue
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CLOEXEC)
         except FileNotFoundError:  # its sender has just finished
