@@ -108,9 +108,10 @@ def test_a_send_with_the_collector_off_leaves_it_off(
 def test_meanwhile_runs_beside_the_child_and_changes_nothing_it_renders(setup: Path) -> None:
     issue = setup / "issues" / EXAMPLE.name
     alive: list[bool] = []
+    earlier = set(_children(os.getpid()))  # servers other tests left running, say
 
     def meanwhile() -> None:
-        children = _children(os.getpid())
+        children = set(_children(os.getpid())) - earlier  # the render child
         alive.append(bool(children) and all(Path(f"/proc/{c}").exists() for c in children))
 
     beside = outgoing.render_apart(issue, check=True, meanwhile=meanwhile)
@@ -126,10 +127,11 @@ def test_meanwhile_runs_beside_the_child_and_changes_nothing_it_renders(setup: P
 @pytest.mark.parametrize("error", [KeyboardInterrupt, ImportError])
 def test_an_error_meanwhile_ends_the_child_and_is_raised(
         error: type[BaseException], setup: Path) -> None:
+    earlier = set(_children(os.getpid()))  # servers other tests left running, say
     children: list[int] = []
 
     def meanwhile() -> None:
-        children.extend(_children(os.getpid()))
+        children.extend(set(_children(os.getpid())) - earlier)  # the render child
         raise error("meanwhile")
 
     with pytest.raises(error, match=r"^meanwhile$"):
