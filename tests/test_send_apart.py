@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from typer.testing import CliRunner
 from bulletin.cli import app
 from bulletin.errors import IssueError, RenderError
 from bulletin.send import outgoing
-from bulletin.store.store import Store
 from tests.conftest import EXAMPLE, ROOT
-from tests.smtp_server import SmtpServer, ready_to_send
+from tests.processes import child_processes
+from tests.smtp_server import SmtpServer
 from tests.waiting import SAFETY, wait_for
 
 pytestmark = pytest.mark.slow  # bulletin send as real processes
@@ -42,20 +41,7 @@ runpy.run_module("bulletin", run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
-
-
-@pytest.fixture
-def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ready_to_send(workspace, server.port, monkeypatch, connections=2)
-    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for n in range(3):
-            store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
-    return workspace
+pytest_plugins = ["tests.send_fixtures"]
 
 
 def environment() -> dict[str, str]:
@@ -135,16 +121,6 @@ def test_a_child_that_fails_is_one_error_naming_the_issue(
         assert "ZeroDivisionError: boom" in capfd.readouterr().err  # the child's traceback
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:  # a thread that has just ended
-            continue
-    return found
-
-
 def test_ctrl_c_while_the_child_renders_stops_the_command_as_before(setup: Path) -> None:
     """SIGINT to the whole process group, as the terminal sends it, once the render child
     exists: the command exits 130 without a word (typer's way with KeyboardInterrupt, as
@@ -158,7 +134,7 @@ def test_ctrl_c_while_the_child_renders_stops_the_command_as_before(setup: Path)
         children: list[int] = []
 
         def child_or_end() -> bool:
-            children[:] = _children(process.pid)
+            children[:] = child_processes(process.pid)
             return bool(children) or process.poll() is not None
 
         wait_for(child_or_end, "the render child to appear")

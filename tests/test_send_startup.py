@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,15 @@ from bulletin import asyncrun
 from bulletin.cli.send import YOUNG
 from bulletin.errors import IssueError
 from bulletin.send import campaign, outgoing
-from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
-from tests.smtp_server import SmtpServer, ready_to_send
+from tests.processes import child_processes
+from tests.smtp_server import SmtpServer
 from tests.test_send import bulletin, delivered
-from tests.test_send_apart import _children
 
 pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
 
 
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
-
-
-@pytest.fixture
-def setup(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ready_to_send(workspace, server.port, monkeypatch, connections=2)
-    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
-        store.create_list("cohes3ion", newsletter="cohes3ion")
-        for n in range(3):
-            store.subscribe(f"reader{n}@example.org", "cohes3ion", source="test")
-    return workspace
+pytest_plugins = ["tests.send_fixtures"]
 
 
 @pytest.fixture
@@ -108,10 +93,10 @@ def test_a_send_with_the_collector_off_leaves_it_off(
 def test_meanwhile_runs_beside_the_child_and_changes_nothing_it_renders(setup: Path) -> None:
     issue = setup / "issues" / EXAMPLE.name
     alive: list[bool] = []
-    earlier = set(_children(os.getpid()))  # servers other tests left running, say
+    earlier = set(child_processes(os.getpid()))  # servers other tests left running, say
 
     def meanwhile() -> None:
-        children = set(_children(os.getpid())) - earlier  # the render child
+        children = set(child_processes(os.getpid())) - earlier  # the render child
         alive.append(bool(children) and all(Path(f"/proc/{c}").exists() for c in children))
 
     beside = outgoing.render_apart(issue, check=True, meanwhile=meanwhile)
@@ -127,11 +112,11 @@ def test_meanwhile_runs_beside_the_child_and_changes_nothing_it_renders(setup: P
 @pytest.mark.parametrize("error", [KeyboardInterrupt, ImportError])
 def test_an_error_meanwhile_ends_the_child_and_is_raised(
         error: type[BaseException], setup: Path) -> None:
-    earlier = set(_children(os.getpid()))  # servers other tests left running, say
+    earlier = set(child_processes(os.getpid()))  # servers other tests left running, say
     children: list[int] = []
 
     def meanwhile() -> None:
-        children.extend(set(_children(os.getpid())) - earlier)  # the render child
+        children.extend(set(child_processes(os.getpid())) - earlier)  # the render child
         raise error("meanwhile")
 
     with pytest.raises(error, match=r"^meanwhile$"):
