@@ -140,12 +140,9 @@ class Journal:
     def handed(self, delivery_id: int) -> None:
         """The message of ledger row `delivery_id` is about to be taken by the server: written
         at once (with the answers waiting, before it), or OSError."""
-        answers = self._answers
-        if answers:  # the line goes only with them: if the write fails, it is not waiting
-            self._write(b"".join(answers) + b"H %d\n" % delivery_id)
-            answers.clear()
-        else:
-            self._write(b"H %d\n" % delivery_id)
+        # The line goes only with them: if the write fails, they still wait and it does not.
+        self._write(b"".join(self._answers) + b"H %d\n" % delivery_id)
+        self._answers.clear()
 
     def answered(self, delivery_id: int, state: str, reply: str) -> None:
         """What became of it: sent, failed, pending (a temporary failure), unsent (never
