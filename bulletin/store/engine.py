@@ -71,14 +71,16 @@ def shown(url: str | URL) -> str:
         return "<unparseable URL>"
 
 
-def create(url: str) -> Engine:
+def create(url: str, cache_kib: int | None = None) -> Engine:
+    """An engine for `url`; on SQLite, each connection's page cache at `cache_kib` KiB, if
+    given (else SQLite's 2 MB)."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite(parsed)
+        return _sqlite(parsed, cache_kib)
     return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
-def _sqlite(url: URL) -> Engine:
+def _sqlite(url: URL, cache_kib: int | None = None) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:"):
         raise StoreError("an in-memory SQLite database would vanish when the command ends; "
@@ -100,8 +102,9 @@ def _sqlite(url: URL) -> Engine:
         # Let SQLAlchemy's "begin" event (below) start transactions, not the sqlite3 module.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cache = () if cache_kib is None else (f"cache_size=-{cache_kib}",)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       f"busy_timeout={BUSY_TIMEOUT_S * 1000}"):
+                       f"busy_timeout={BUSY_TIMEOUT_S * 1000}", *cache):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

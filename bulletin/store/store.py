@@ -113,16 +113,18 @@ class Store:
         self.archive_index = self.archive.index
 
     @classmethod
-    def for_workspace(cls, workspace: Workspace) -> Store:
+    def for_workspace(cls, workspace: Workspace, *, cache_kib: int | None = None) -> Store:
         """The workspace's store: BULLETIN_DATABASE_URL, else database_url in bulletin.toml,
         else the SQLite file beside it."""
-        return cls.open(engines.resolve_url(workspace.root, workspace.settings.database_url))
+        return cls.open(engines.resolve_url(workspace.root, workspace.settings.database_url),
+                        cache_kib=cache_kib)
 
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+    def open(cls, url: str, *, upgrade: bool = True, cache_kib: int | None = None) -> Store:
         """Connect to the database at `url`, creating or upgrading its tables unless
-        `upgrade` is false (then a database that is not up to date is an error)."""
-        engine = engines.create(url)
+        `upgrade` is false (then a database that is not up to date is an error); on SQLite,
+        each connection's page cache at `cache_kib` KiB if given."""
+        engine = engines.create(url, cache_kib)
         store = cls(engine, url)
         try:
             revision = migrate.current(engine)
