@@ -9,6 +9,7 @@ transport; the claims are counted as the store answers them."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,51 @@ def test_a_stop_puts_back_everything_claimed_and_not_handed_over(
     assert [tuple(row) for row in rows] == [("pending", 0, None, people - 1),
                                            ("sent", 1, None, 1)]
     assert not ledger.open
+
+
+class ThreadedLedger(CountedLedger):
+    """Notes the thread each of the ledger's calls runs on, and how many ran at once."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.threads: set[int] = set()
+        self.inside = self.most_inside = 0
+        self._lock = threading.Lock()
+
+    def _call(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            self.threads.add(threading.get_ident())
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            return getattr(super(), name)(*args) if name in ("claim", "record", "release") \
+                else getattr(self.ledger, name)(*args)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+    def claim(self, *args: Any, **kwargs: Any) -> list[Claim]:
+        return self._call("claim", *args)  # type: ignore[no-any-return]
+
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
+        return self._call("record", done, run)  # type: ignore[no-any-return]
+
+    def release(self, ids: Sequence[int], run: str) -> int:
+        return self._call("release", ids, run)  # type: ignore[no-any-return]
+
+    def counts(self, *args: Any) -> dict[str, int]:
+        return self._call("counts", *args)  # type: ignore[no-any-return]
+
+
+def test_the_ledger_calls_run_one_at_a_time_on_one_thread_of_their_own(
+        workspace: Path) -> None:
+    """Its database's caches stay in that thread's memory, not spread over a pool's."""
+    url = queued(workspace, 300)
+    with Store.open(url) as store:
+        ledger, transport = ThreadedLedger(store), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        report = asyncio.run(running.run())
+    assert report.sent == 300
+    assert len(ledger.claims) > 2  # several calls of each kind
+    assert len(ledger.threads) == 1 and threading.get_ident() not in ledger.threads
+    assert ledger.most_inside == 1

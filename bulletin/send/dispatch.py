@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -95,7 +97,10 @@ class Dispatcher:
         self._room = asyncio.Event()
         self._due = asyncio.Event()
         self._finished = False
-        self._db = asyncio.Lock()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin-ledger")
+        """The ledger's calls, one at a time in the order made, on one thread of their own
+        (not the loop's pool: one thread's memory, and a call whose caller was cancelled
+        still ends before the next begins)."""
         self._consecutive = 0
         self._journal: Journal | None = None
         self._run = uuid.uuid4().hex
@@ -140,6 +145,7 @@ class Dispatcher:
                 await self._flush(force=True)
                 recorded = True
             finally:
+                self._db.shutdown(wait=False)
                 if self._journal is not None:  # kept, for the next open, unless all is recorded
                     self._journal.close(remove=recorded and not self._live)
             self.report.seconds = time.monotonic() - started
@@ -152,9 +158,10 @@ class Dispatcher:
 
     async def _db_call(self, function: Callable[_P, _T], *args: _P.args,
                        **kwargs: _P.kwargs) -> _T:
-        """`function` (a ledger call) in a thread, one at a time."""
-        async with self._db:
-            return await asyncio.to_thread(function, *args, **kwargs)
+        """`function` (a ledger call) on the ledger's thread, after those called before it
+        (even those whose callers were cancelled meanwhile)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._db, functools.partial(function, *args, **kwargs))
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
         after, passes, exhausted, window = 0, 0, False, self.settings.in_flight
