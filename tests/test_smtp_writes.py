@@ -7,6 +7,7 @@ server (aiosmtpd), and every message must arrive whole, in its own transaction."
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -111,3 +112,44 @@ def test_a_message_cancelled_while_waiting_for_its_turn_leaves_the_end_before_it
         result = run(scenario(server.port))
     assert result.status is Status.SENT
     assert [m.rcpt_tos for m in server.received] == [["a@x.org"]]
+
+
+class _Foreign:
+    """A transport as another event loop makes it: uvloop's (which uvicorn installs when it
+    is there, for the web service and its confirmation emails) are not asyncio.Transport's
+    subclasses. This one hands every call to the real transport underneath."""
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _ForeignLoop(asyncio.SelectorEventLoop):
+    async def create_connection(self, protocol_factory: Any, *args: Any,
+                                **kwargs: Any) -> Any:
+        def made() -> asyncio.BaseProtocol:
+            protocol = protocol_factory()
+            connected = protocol.connection_made
+            protocol.connection_made = lambda transport: connected(_Foreign(transport))
+            return protocol  # type: ignore[no-any-return]
+
+        return await super().create_connection(made, *args, **kwargs)
+
+
+def test_a_transport_of_another_event_loop_carries_the_messages() -> None:
+    async def go(port: int) -> list[Status]:
+        async with SmtpTransport(plain(port)) as smtp:
+            return [(await smtp.send(SENDER, f"reader{n}@example.org", message(n))).status
+                    for n in range(3)]
+
+    def foreign(port: int) -> list[Status]:  # on a thread: a browser test's loop may run here
+        with asyncio.Runner(loop_factory=_ForeignLoop) as runner:
+            return runner.run(go(port))
+
+    with SmtpServer(pipelining=True) as server, ThreadPoolExecutor(1) as thread:
+        statuses = thread.submit(foreign, server.port).result()
+        received = [(m.rcpt_tos, m.content.count(b"line of message")) for m in server.received]
+    assert statuses == [Status.SENT] * 3
+    assert received == [([f"reader{n}@example.org"], 100) for n in range(3)]

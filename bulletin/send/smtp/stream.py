@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import cast
 
 from .wire import Reply, ReplyParser
 
@@ -76,8 +77,9 @@ class Stream(asyncio.BufferedProtocol):
         self._timer_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream's transport: asyncio's own, or another event loop's (uvloop, which uvicorn
+        # runs the web service on when it is installed) that is not its subclass.
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
