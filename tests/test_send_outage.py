@@ -18,8 +18,9 @@ import pytest
 
 from bulletin.send import campaign
 from bulletin.send.config import DispatchSettings
-from bulletin.send.dispatch import Dispatcher, Report
+from bulletin.send.dispatch import Dispatcher
 from bulletin.send.outgoing import render_here
+from bulletin.send.report import Report
 from bulletin.send.smtp import SmtpSettings, SmtpTransport
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE

@@ -37,8 +37,8 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..send.campaign import Plan
-    from ..send.dispatch import Report
     from ..send.outgoing import Outgoing
+    from ..send.report import Report
     from ..send.run import Finished, Send, Status
 
 app = typer.Typer()

@@ -22,12 +22,10 @@ import collections
 import contextlib
 import functools
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 from ..errors import SendError
@@ -40,33 +38,12 @@ from ..store.outcomes import Outcome
 from .config import DispatchSettings
 from .ledger import Ledger
 from .ratelimit import RateLimit
+from .report import Progress, Report
 from .transport import Result, Status, Transport
 
 log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-@dataclass
-class Report:
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
-    uncertain: int = 0
-    unreachable: int = 0
-    """Times a connection to the relay could not be made (each tried again later)."""
-    stopped: str | None = None
-    seconds: float = 0.0
-    last_failures: dict[str, int] = field(default_factory=dict)
-    """Failures by reply, addresses taken out (so that a reply naming each recipient does not
-    make a key each), at most `FAILURE_KINDS` kinds; the rest under one key."""
-
-    @property
-    def handled(self) -> int:
-        return self.sent + self.failed + self.deferred + self.uncertain
-
-
-Progress = Callable[[Report], None]
 
 
 class Dispatcher:
@@ -336,10 +313,7 @@ class Dispatcher:
             self._outcome(Outcome(claim.id, "sent", reply))
         else:
             self._consecutive += 1
-            kind = _ADDRESS.sub("<address>", reply)
-            if kind not in report.last_failures and len(report.last_failures) >= FAILURE_KINDS:
-                kind = "(other replies)"
-            report.last_failures[kind] = report.last_failures.get(kind, 0) + 1
+            report.tally(reply)
             if result.status is Status.UNCERTAIN:
                 report.uncertain += 1  # left `sending`: it may have gone
                 self._outcome(Outcome(claim.id, "uncertain", f"uncertain: {reply}"))
@@ -400,8 +374,6 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-FAILURE_KINDS = 50
 CLAIM_AHEAD = 4
 """With a journal, a run claims up to this many windows of messages ahead, once its backlog
 runs low (without one: a window, once a quarter of it is free): few claims, of many rows."""
-_ADDRESS = re.compile(r"<?[^\s<>@\"']+@[^\s<>\"']+>?")

@@ -38,8 +38,9 @@ from ..store.timing import LanguageTiming, by_language
 from . import campaign
 from .campaign import Plan
 from .config import DispatchSettings, send_config
-from .dispatch import Dispatcher, Progress, Report
+from .dispatch import Dispatcher
 from .outgoing import Notice, Outgoing
+from .report import Progress, Report
 from .transport import Result, Transport
 
 FORCED = "send-forced"
