@@ -32,7 +32,7 @@ def issue_key(loaded: IssueFile) -> str:
 SENDING_CACHE_KIB = 512
 """SQLite's page cache (KiB) of each of a send's connections, against its 2 MB by default: a
 send reads and writes the ledger in id order, a few pages at a time, which the system's own
-cache keeps; with 2 MB each, its connections' caches were 4 of the sender's 78 MB at
+cache keeps; with 2 MB each, its connections' caches were 4.5 of the sender's 78 MiB at
 1,000,000 recipients."""
 
 
