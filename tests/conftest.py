@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from bulletin.workflow import Prepared, prepare
+from tests.smtp_server import SmtpServer
 from tests.waiting import SAFETY
 
 # Hypothesis times each example (200 ms, then DeadlineExceeded) and the generation of data
@@ -93,6 +94,14 @@ def workspace(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     (tmp_path / "issues").mkdir()
     return tmp_path
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) offering PIPELINING, for tests that send to it (a test
+    module may have a `server` of its own)."""
+    with SmtpServer(pipelining=True) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,24 +1,17 @@
-"""Fixtures for tests that send a small list through a real SMTP server: `server`, an aiosmtpd
-server offering PIPELINING, and `setup`, the example workspace ready to send to it (two
-connections) with three readers on the list `cohes3ion`.
+"""Fixtures for tests that send a small list through a real SMTP server (conftest.py's
+`server`): `setup`, the example workspace ready to send to it (two connections) with three
+readers on the list `cohes3ion`.
 
 Use from a test module with `pytest_plugins = ["tests.send_fixtures"]`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bulletin.store.store import Store
 from tests.smtp_server import SmtpServer, ready_to_send
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,12 +39,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

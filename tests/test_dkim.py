@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -111,12 +110,6 @@ def test_a_signer_survives_pickling(example: Prepared) -> None:
 
 
 # -- through bulletin send ------------------------------------------------------------------
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
-
 
 @pytest.fixture
 def signing(workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -30,12 +29,6 @@ pytestmark = pytest.mark.slow  # a send through a real SMTP server, and subproce
 PEOPLE = {"ann@example.org": "hard", "bob@example.org": "soft",
           "cat@example.org": "complaint", "dan@example.org": "auto-reply",
           "eve@example.org": "unsubscribe", "fay@example.org": "nothing"}
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 def receive(workspace: Path, raw: bytes) -> subprocess.CompletedProcess[bytes]:

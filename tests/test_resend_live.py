@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,12 +39,6 @@ pytestmark = pytest.mark.slow  # whole sends
 ISSUE = "cohes3ion/cohes3ion-04"
 PEOPLE = [f"reader{n}@example.org" for n in range(8)]
 ledger_rows = table(LedgerEntry)
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

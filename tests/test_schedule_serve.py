@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,12 +63,6 @@ class Serving:
         code = self.process.wait(SAFETY)
         self._reader.join(SAFETY)
         return code
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 def bulletin(*args: str) -> tuple[int, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import re
 from collections import Counter
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from tests.conftest import EXAMPLE
 from tests.smtp_server import SECRET_KEY, SmtpServer, ready_to_send
 
 pytestmark = pytest.mark.slow  # whole sends through a real SMTP server
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

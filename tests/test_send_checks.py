@@ -5,7 +5,6 @@ refuses on errors, naming each with its line, before anything is queued or sent;
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,12 +31,6 @@ sections:
       Read [here](http://example.org/more).
 """
 KEY = "cohes3ion/bad"
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

@@ -44,12 +44,6 @@ KILL_POINTS: list[tuple[str, KillPoint]] = [
 ]
 
 
-@pytest.fixture
-def server() -> SmtpServer:
-    with SmtpServer(pipelining=True) as running:
-        yield running
-
-
 def test_sigkill_and_resume_delivers_everyone_once(workspace: Path, server: SmtpServer) -> None:
     use_server(workspace, server.port, connections=CONNECTIONS)
     (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ WELSH = {"gwen@example.org": "cy", "dai@example.org": "cy", "someone@example.org
 """Who gets the Welsh edition: Welsh is the newsletter's first language, so also those with
 no language or one it is not written in."""
 ENGLISH = {"ann@example.org": "en", "bob@example.org": "en", "carys@example.org": "en"}
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.fixture

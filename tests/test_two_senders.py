@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -41,12 +40,6 @@ RECIPIENTS = 400
 ISSUE = "cohes3ion/cohes3ion-04"
 PROMPT = "recipients now? [y/N]"
 DONE = re.compile(r"Done in [\d.]+ s: (\d+) sent, (\d+) failed, (\d+) uncertain")
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import shutil
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -25,12 +24,6 @@ BILINGUAL = ROOT / "issues" / "cohes3ion-04-bilingual.yaml"
 LIST = "cohes3ion-bilingual"
 SUBJECTS = {"cy": "Cylchlythyr Cohes3ion Rhifyn 4", "en": "Cohes3ion Newsletter Issue 4",
             "cy+en": "Cylchlythyr Cohes3ion Rhifyn 4 / Cohes3ion Newsletter Issue 4"}
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with SmtpServer(pipelining=True) as running:
-        yield running
 
 
 def bulletin(*args: str) -> tuple[int, str]:
