@@ -181,10 +181,13 @@ def test_senders_started_together_share_the_work_and_each_reports_its_part(
         assert delivered(servers) == Counter(people)  # everyone, once
         parts = [DONE.search(" ".join(output.split())) for output in said]
         assert all(parts), said
-        for part, server in zip(parts, servers, strict=True):
+        for part, server, output in zip(parts, servers, said, strict=True):
             assert part is not None
             assert int(part[1]) == len(delivered([server]))  # its own part, no more
             assert part[2] == part[3] == "0"
+            # Its progress bar ends whole, at its own part (not stopped at a share of all).
+            bars = re.findall(r"Sending\s\S*\s*(\d+)/(\d+)\s+(\d+)%", output)
+            assert bars and bars[-1] == (part[1], part[1], "100"), output
         assert sum(int(part[1]) for part in parts if part) == RECIPIENTS, said
 
         status = bulletin_status(folders[0], envs[0])  # the whole, from any of them

@@ -294,7 +294,13 @@ def _run_with_progress(send: Send) -> Finished:
                             problems=problems,
                             rate=f"{report.sent / elapsed:,.0f}" if elapsed else "")
 
-        return send.run(update)
+        finished = send.run(update)
+        report = finished.report
+        done = report.sent + report.failed + report.uncertain
+        if done and not report.stopped and not finished.counts.get("pending"):
+            # Other senders took the rest of the queue: the bar is this one's part, whole.
+            progress.update(task, total=done, completed=done)
+        return finished
 
 
 def _final(report: Report, counts: dict[str, int], being_sent: int) -> None:
