@@ -28,6 +28,9 @@ from bulletin.store.outcomes import Outcome
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SECRET_KEY
+from tests.waiting import SAFETY, wait_for
+
+pytest_plugins = ["tests.store_fixtures"]
 
 ISSUE = "cohes3ion/cohes3ion-04"
 WINDOW = 16
@@ -63,8 +66,8 @@ class CountedLedger:
 
 
 class WindowTransport(MemoryTransport):
-    """Takes every message; notes how many were with the workers and not yet recorded at
-    each send (what the window bounds)."""
+    """Takes every message; notes how many were with the workers and not yet answered at
+    each send (what the window bounds, with a journal to keep the answers)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,13 +77,14 @@ class WindowTransport(MemoryTransport):
     async def send(self, sender: str, recipient: str, data: bytes, *,
                    stuffed: bool = False, handover: Handover | None = None) -> Result:
         assert self.dispatcher is not None
-        self.most_out = max(self.most_out, self.dispatcher._outstanding)
+        running = self.dispatcher
+        self.most_out = max(self.most_out, running._outstanding - running._answered)
         await asyncio.sleep(0)  # let the others in, as a socket would
         return await super().send(sender, recipient, data, stuffed=stuffed, handover=handover)
 
 
-def queued(workspace: Path, count: int) -> str:
-    url = f"sqlite:///{workspace / 'bulletin.db'}"
+def queued(workspace: Path, count: int, url: str | None = None) -> str:
+    url = url or f"sqlite:///{workspace / 'bulletin.db'}"
     people = workspace / "people.csv"
     people.write_text("email\n" + "".join(f"reader{n:05d}@example.org\n" for n in range(count)))
     with Store.open(url) as store:
@@ -196,3 +200,76 @@ def test_the_ledger_calls_run_one_at_a_time_on_one_thread_of_their_own(
     assert len(ledger.claims) > 2  # several calls of each kind
     assert len(ledger.threads) == 1 and threading.get_ident() not in ledger.threads
     assert ledger.most_inside == 1
+
+
+class HeldLedger(CountedLedger):
+    """Its first `record` waits until `go` is set (a database that has stopped answering)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.go, self.holding = threading.Event(), threading.Event()
+
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
+        self.holding.set()
+        if not self.go.wait(SAFETY):
+            raise TimeoutError("the test never let the record go")
+        return super().record(done, run)
+
+
+def test_with_a_journal_the_ledgers_pace_holds_up_no_sending(workspace: Path) -> None:
+    """The answers are in the journal: while the ledger is slow to record them, the workers
+    go on with what was claimed ahead (and no further), rather than stopping once a window
+    of messages waits to be recorded."""
+    url = queued(workspace, 300)
+    with Store.open(url) as store:
+        ledger, transport = HeldLedger(store), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        thread = threading.Thread(target=asyncio.run, args=(running.run(),))
+        thread.start()
+        try:
+            wait_for(ledger.holding.is_set, "the first record")
+            wait_for(lambda: len(transport.messages) == CLAIM_AHEAD * WINDOW,
+                     "the messages claimed ahead to be sent while the record waits")
+            assert ledger.claims == [CLAIM_AHEAD * WINDOW]  # nothing more claimed meanwhile
+        finally:
+            ledger.go.set()
+            thread.join(SAFETY)
+        assert not thread.is_alive()
+        assert store.ledger.counts(ISSUE)["sent"] == 300
+    assert transport.most_out <= WINDOW
+
+
+class ThreadsByCall(CountedLedger):
+    """Notes which threads each kind of call ran on."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.threads: dict[str, set[int]] = {}
+
+    def _note(self, name: str) -> None:
+        self.threads.setdefault(name, set()).add(threading.get_ident())
+
+    def claim(self, *args: Any, **kwargs: Any) -> list[Claim]:
+        self._note("claim")
+        return super().claim(*args, **kwargs)
+
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
+        self._note("record")
+        return super().record(done, run)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_claims_run_beside_the_records_on_a_thread_of_their_own(
+        workspace: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large claim does not hold up recording (each locks only its own rows)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(workspace / "state"))  # the journal
+    url = queued(workspace, 300, database_url)
+    with Store.open(url) as store:
+        ledger, transport = ThreadsByCall(store), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        report = asyncio.run(running.run())
+        assert store.ledger.counts(ISSUE)["sent"] == 300
+    assert report.sent == 300 and len(ledger.claims) > 2
+    claims, records = ledger.threads["claim"], ledger.threads["record"]
+    assert len(claims) == len(records) == 1 and claims != records
+    assert threading.get_ident() not in claims | records

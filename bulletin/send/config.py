@@ -34,7 +34,8 @@ class DispatchSettings:
 
     connections: int = _SMTP.connections
     window: int = 0
-    """Messages claimed but not yet recorded, at most (0: 16 per connection)."""
+    """Messages with the workers and not yet answered, at most (without a journal: not yet
+    recorded; 0: 16 per connection)."""
     per_second: float | None = _SMTP.rate_per_second
     per_hour: int | None = _SMTP.rate_per_hour
     max_attempts: int = _SMTP.max_attempts

@@ -1,19 +1,20 @@
 """The dispatcher: one issue to one list, through several connections, with the ledger as
 the record of what happened.
 
-One fixed sequence, per message: claim (pending → sending) → personalise → rate limit → send
-→ record (sent | failed | pending again | uncertain). At most `window` messages are with the
-workers and not yet recorded; with a journal, claims are taken `CLAIM_AHEAD` windows at a
-time, the rest waiting in a backlog. The journal (store/journal.py) notes each message as it
-is handed to the server and each reply: after a crash only the messages on the wire (handed
-over, not answered) stay uncertain once the store is opened again, the rest go back to
-pending (a clean stop puts them back itself), and the uncertain are resent only when asked.
-(Without a journal every claimed row of a crashed run stays uncertain: it claims a window.)
-Temporary failures go back to pending for a later pass, after a delay; a message never
-handed over goes back with its attempt not counted. The run records and releases only the
-rows it still holds (store/outcomes.py), never another sender's; at its end it settles those
-of a sender that died on this machine (by its journal) and sends what that one never handed
-over."""
+One fixed sequence, per message: claim (pending → sending) → personalise → rate limit → send →
+record (sent | failed | pending again | uncertain). At most `window` messages are with the
+workers and not yet answered (without a journal: not yet recorded); with a journal, claims are
+taken `CLAIM_AHEAD` windows at a time, the rest waiting in a backlog, and the ledger's claims
+run beside its other calls where the database allows (PostgreSQL). The journal
+(store/journal.py) notes each message as it is handed to the server and each reply: after a
+crash only the messages on the wire (handed over, not answered) stay uncertain once the store
+is opened again, the rest go back to pending (a clean stop puts them back itself), and the
+uncertain are resent only when asked. (Without a journal every claimed row of a crashed run
+stays uncertain: it claims a window.) Temporary failures go back to pending for a later pass,
+after a delay; a message never handed over goes back with its attempt not counted. The run
+records and releases only the rows it still holds (store/outcomes.py), never another sender's;
+at its end it settles those of a sender that died on this machine (by its journal) and sends
+what that one never handed over."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from ..store.outcomes import Outcome
 from .config import DispatchSettings
 from .ledger import Ledger
 from .ratelimit import RateLimit
-from .report import Progress, Report
+from .report import Progress, Report, reason
 from .transport import Result, Status, Transport
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class Dispatcher:
         self._queue: asyncio.Queue[Claim | None] = asyncio.Queue()
         self._backlog: collections.deque[Claim] = collections.deque()  # not yet with a worker
         self._outcomes: list[Outcome] = []
-        self._outstanding = 0
+        self._outstanding = 0  # claims given to the workers and not yet recorded
+        self._answered = 0  # of those, the ones answered (on their way to the ledger)
         self._room = asyncio.Event()
         self._due = asyncio.Event()
         self._finished = False
@@ -78,6 +80,10 @@ class Dispatcher:
         """The ledger's calls, one at a time in the order made, on one thread of their own
         (not the loop's pool: one thread's memory, and a call whose caller was cancelled
         still ends before the next begins)."""
+        self._claims = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin-claims") \
+            if ledger.claims_apart else self._db
+        """The claims' thread: one of their own where they may run beside the other calls
+        (a large claim then holds up no record); else the ledger's."""
         self._consecutive = 0
         self._journal: Journal | None = None
         self._run = uuid.uuid4().hex
@@ -123,6 +129,7 @@ class Dispatcher:
                 recorded = True
             finally:
                 self._db.shutdown(wait=False)
+                self._claims.shutdown(wait=False)
                 if self._journal is not None:  # kept, for the next open, unless all is recorded
                     self._journal.close(remove=recorded and not self._live)
             self.report.seconds = time.monotonic() - started
@@ -135,10 +142,11 @@ class Dispatcher:
 
     async def _db_call(self, function: Callable[_P, _T], *args: _P.args,
                        **kwargs: _P.kwargs) -> _T:
-        """`function` (a ledger call) on the ledger's thread, after those called before it
-        (even those whose callers were cancelled meanwhile)."""
+        """`function` (a ledger call) on its thread (the claims' for a claim), after those
+        called before it there (even those whose callers were cancelled meanwhile)."""
+        pool = self._claims if function == self.ledger.claim else self._db
         return await asyncio.get_running_loop().run_in_executor(
-            self._db, functools.partial(function, *args, **kwargs))
+            pool, functools.partial(function, *args, **kwargs))
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
         after, passes, exhausted, window = 0, 0, False, self.settings.in_flight
@@ -147,9 +155,7 @@ class Dispatcher:
         while not self.stop.is_set():
             if any(w.done() for w in workers):
                 return  # a worker or the writer failed for good: stop
-            while self._backlog and self._outstanding < window:  # to the workers
-                self._queue.put_nowait(self._backlog.popleft())
-                self._outstanding += 1
+            self._hand_out()
             held = self._outstanding + len(self._backlog)  # claimed, not yet recorded
             room = ahead - held
             if not exhausted and room >= min(threshold, ahead):
@@ -219,7 +225,7 @@ class Dispatcher:
             except Exception as exc:  # this one's message cannot be made: they fail, not the run
                 self._handle(claim, Result(Status.PERMANENT, 0,
                                            f"not sent: its message could not be made: "
-                                           f"{_why(exc)}"))
+                                           f"{reason(exc)}"))
                 continue
             await self._deliver(transport, claim, data, envelope)
         self._queue.put_nowait(None)  # for the other senders on this connection
@@ -248,22 +254,21 @@ class Dispatcher:
                 result = await transport.send(envelope, claim.email, data,
                                               stuffed=True, handover=handover)
             except SendError as exc:  # the settings are wrong: this one was not sent
-                self._outcomes.append(Outcome(claim.id, "pending" if handed else "unsent",
-                                              f"not sent: {exc}"))
+                self._add(Outcome(claim.id, "pending" if handed else "unsent",
+                                  f"not sent: {exc}"))
                 self.halt(str(exc))
                 raise
             except Exception as exc:  # a fault of ours: this message alone, the run goes on
-                result = Result(Status.UNCERTAIN, 0, f"{_why(exc)} after the message was "
+                result = Result(Status.UNCERTAIN, 0, f"{reason(exc)} after the message was "
                                 "handed to the server") if handed else \
-                    Result(Status.PERMANENT, 0, f"not sent: {_why(exc)}")
+                    Result(Status.PERMANENT, 0, f"not sent: {reason(exc)}")
             if not result.unreachable:
                 self._down_since = None
                 self._handle(claim, result)
                 return
             if not await self._relay_back(result, tries):
-                self._outcomes.append(Outcome(claim.id, "unsent",
-                                              f"not sent: the relay was unreachable: "
-                                              f"{result.reply}"))
+                self._add(Outcome(claim.id, "unsent", f"not sent: the relay was "
+                                  f"unreachable: {result.reply}"))
                 self._due.set()
                 return
             tries += 1
@@ -288,8 +293,28 @@ class Dispatcher:
         await self._wait(self.stop, delay)
         return not self.stop.is_set()
 
-    def _outcome(self, outcome: Outcome) -> None:
+    def _hand_out(self) -> None:
+        """Claims from the backlog to the workers while the window has room. It holds those
+        not yet answered; without a journal, those not yet recorded too (with one, a crash
+        settles the answered from it: the ledger's pace then holds up no sending)."""
+        busy = self._outstanding - self._answered if self._journal is not None \
+            else self._outstanding
+        backlog, window = self._backlog, self.settings.in_flight
+        while backlog and busy < window and not self.stop.is_set():
+            self._queue.put_nowait(backlog.popleft())
+            self._outstanding += 1
+            busy += 1
+
+    def _add(self, outcome: Outcome) -> None:
+        """One message's outcome, for the ledger's next write; its place in the window to
+        the next claim in the backlog (when a journal keeps the answers)."""
         self._outcomes.append(outcome)
+        self._answered += 1
+        if self._backlog and self._journal is not None:
+            self._hand_out()
+
+    def _outcome(self, outcome: Outcome) -> None:
+        self._add(outcome)
         self._live.discard(outcome.id)
         if (journal := self._journal) is not None:
             if not journal.waiting:  # written once the replies read with this one are handled
@@ -348,6 +373,7 @@ class Dispatcher:
         self._last_flush = time.monotonic()
         await self._db_call(self.ledger.record, outcomes, self._run)
         self._outstanding -= len(outcomes)
+        self._answered -= len(outcomes)
         if (journal := self._journal) is not None and journal.full:
             try:  # what is still open, afresh (else the old file goes on)
                 journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
@@ -366,12 +392,6 @@ class Dispatcher:
         if ids:
             await self._db_call(self.ledger.release, ids, self._run)
             self._outstanding -= len(queued)
-
-
-def _why(exc: Exception) -> str:
-    """An exception as a reason on one line, for the ledger."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 CLAIM_AHEAD = 4

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 
 class Ledger(Protocol):
     """What the dispatcher calls, each call one short transaction (from a worker thread, one
-    at a time)."""
+    at a time; the claims, when `claims_apart`, from another)."""
+
+    @property
+    def claims_apart(self) -> bool:
+        """Whether a claim may run beside the other calls, from a thread of its own (a server
+        database, where it locks only the rows it takes)."""
+        ...
 
     def journal(self) -> Journal | None:
         """A new journal for this run (None: nothing outlives the database anyway)."""

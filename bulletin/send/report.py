@@ -1,5 +1,6 @@
 """What one run of the dispatcher did, as it goes: the counts the progress bar and the final
-line show, and its failures by kind of reply (dispatch.py keeps it up to date)."""
+line show, and its failures by kind of reply (dispatch.py keeps it up to date); and the
+reason, on one line, a fault of its own gives a message."""
 
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ class Report:
 
 
 Progress = Callable[[Report], None]
+
+
+def reason(exc: Exception) -> str:
+    """An exception as a reason on one line, for the ledger."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -72,6 +72,13 @@ class SendLedger:
         with self._writer.connect() as connection, connection.begin():
             return claims.claim(connection, issue, limit, now(), after, audience, run)
 
+    @property
+    def claims_apart(self) -> bool:
+        """Whether the dispatcher may claim from a thread of its own while it records from
+        another: on PostgreSQL (row locks: a claim and a record touch different rows); not on
+        SQLite, whose writers take turns on one lock, waiting by sleeps."""
+        return self.engine.dialect.name != "sqlite"
+
     def journal(self) -> journal.Journal | None:
         """A new journal for a sender of this store's messages (None for a database in
         memory, which nothing outlives anyway)."""
