@@ -23,11 +23,14 @@ from bulletin.send.dispatch import CLAIM_AHEAD, Dispatcher
 from bulletin.send.files import MemoryTransport
 from bulletin.send.outgoing import render_here
 from bulletin.send.transport import Handover, Result
+from bulletin.store import journal
+from bulletin.store.journal import read
 from bulletin.store.ledger import Claim
 from bulletin.store.outcomes import Outcome
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SECRET_KEY
+from tests.test_journal import logs
 from tests.waiting import SAFETY, wait_for
 
 pytest_plugins = ["tests.store_fixtures"]
@@ -188,7 +191,7 @@ class ThreadedLedger(CountedLedger):
         return self._call("counts", *args)  # type: ignore[no-any-return]
 
 
-def test_the_ledger_calls_run_one_at_a_time_on_one_thread_of_their_own(
+def test_on_sqlite_the_ledger_calls_run_one_at_a_time_on_one_thread_of_their_own(
         workspace: Path) -> None:
     """Its database's caches stay in that thread's memory, not spread over a pool's."""
     url = queued(workspace, 300)
@@ -273,3 +276,79 @@ def test_on_postgresql_claims_run_beside_the_records_on_a_thread_of_their_own(
     claims, records = ledger.threads["claim"], ledger.threads["record"]
     assert len(claims) == len(records) == 1 and claims != records
     assert threading.get_ident() not in claims | records
+
+
+class GatedLedger(CountedLedger):
+    """Its first `gated` records each wait for their gate (a slow database); notes what each
+    record was given; the first one raises `fail`, if given, once let go."""
+
+    def __init__(self, store: Store, gated: int, fail: Exception | None = None) -> None:
+        super().__init__(store)
+        self.gates = [threading.Event() for _ in range(gated)]
+        self.entered: list[list[int]] = []
+        self.fail = fail
+
+    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
+        number = len(self.entered)
+        self.entered.append([outcome.id for outcome in done])
+        if number < len(self.gates) and not self.gates[number].wait(SAFETY):
+            raise TimeoutError("the test never let the record go")
+        if number == 0 and self.fail is not None:
+            raise self.fail
+        return super().record(done, run)
+
+
+def test_a_rotated_journal_carries_every_answer_not_yet_recorded(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the ledger records one batch, the next waits to be taken (one write of outcomes
+    at a time): when the journal is started afresh after the first, it carries the answers of
+    the second, which a crash before that is recorded must find (else they would be sent
+    again)."""
+    monkeypatch.setattr(journal, "ROTATE_BYTES", 1)  # started afresh after every record
+    url = queued(workspace, 300)
+    with Store.open(url) as store:
+        ledger, transport = GatedLedger(store, gated=2), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        thread = threading.Thread(target=asyncio.run, args=(running.run(),))
+        thread.start()
+        try:
+            ahead = CLAIM_AHEAD * WINDOW
+            wait_for(lambda: ledger.entered, "the first record")
+            # Everything claimed is sent and answered while the first record waits, and a
+            # second write of outcomes is due: it waits its turn (were the writes not one at a
+            # time, it would have taken the rest of the answers).
+            def second_write_due() -> bool:
+                waiting = running._flushing._waiters  # type: ignore[attr-defined]
+                return len(transport.messages) == ahead and (bool(waiting) or not
+                                                             running._outcomes)
+
+            wait_for(second_write_due, "everything claimed answered, and a second write")
+            directory = workspace / "bulletin.db.journal"
+            before = logs(directory, running._run)
+            ledger.gates[0].set()
+            second = wait_for(lambda: ledger.entered[1] if len(ledger.entered) > 1 else None,
+                              "the second record")
+            wait_for(lambda: logs(directory, running._run) != before, "the journal afresh")
+            carried = read(running._run, logs(directory, running._run)).answered
+            assert set(second) <= set(carried), "answers not recorded are missing"
+        finally:
+            for gate in ledger.gates:
+                gate.set()
+            thread.join(SAFETY)
+        assert store.ledger.counts(ISSUE)["sent"] == 300
+
+
+def test_a_batch_whose_record_failed_is_recorded_by_the_last_write(workspace: Path) -> None:
+    """The database fails one write of outcomes: the run stops with the error, and its
+    closing write records that batch too, rather than leaving its rows uncertain (with the
+    journal, which knew their answers, removed)."""
+    url = queued(workspace, 100)
+    with Store.open(url) as store:
+        ledger = GatedLedger(store, gated=0, fail=RuntimeError("the database went away"))
+        transport = WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        with pytest.raises(RuntimeError, match="went away"):
+            asyncio.run(running.run())
+        counts = store.ledger.counts(ISSUE)
+    assert counts["sending"] == 0, counts
+    assert counts["sent"] == len(transport.messages) > len(ledger.entered[0])

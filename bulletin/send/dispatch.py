@@ -33,13 +33,14 @@ from ..errors import SendError
 from ..languages import UNKNOWN
 from ..message import Recipient, verp_address
 from ..personalise import MessageTemplate, date_header
-from ..store.journal import Journal
 from ..store.ledger import Audience, Claim
 from ..store.outcomes import Outcome
 from .config import DispatchSettings
 from .ledger import Ledger
+from .outage import Outage
 from .ratelimit import RateLimit
 from .report import Progress, Report, reason
+from .runjournal import RunJournal
 from .transport import Result, Status, Transport
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,26 @@ class Dispatcher:
         self._due = asyncio.Event()
         self._finished = False
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin-ledger")
-        """The ledger's calls, one at a time in the order made, on one thread of their own
-        (not the loop's pool: one thread's memory, and a call whose caller was cancelled
-        still ends before the next begins)."""
+        """The ledger's calls (but claims apart, see `_claims`), one at a time in the order
+        made, on one thread of their own (not the loop's pool: one thread's memory, and a call
+        whose caller was cancelled still ends before the next begins)."""
         self._claims = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin-claims") \
             if ledger.claims_apart else self._db
         """The claims' thread: one of their own where they may run beside the other calls
         (a large claim then holds up no record); else the ledger's."""
         self._consecutive = 0
-        self._journal: Journal | None = None
+        self._journal: RunJournal | None = None
         self._run = uuid.uuid4().hex
         """This run, as its claims name it (its journal's, when it has one): it records
         and releases only rows it still holds."""
         self._live: set[int] = set()
         """Claims handed to the server and not yet answered."""
-        self._down_since: float | None = None
-        """When the relay was first found unreachable, since it was last reached."""
+        self._outage = Outage(settings)
+        self._flushing = asyncio.Lock()
+        """One write of outcomes at a time: a rotated journal then carries every answer
+        not yet recorded."""
+        self._claiming: asyncio.Future[list[Claim]] | None = None
+        """The claim under way: if the run is cancelled meanwhile, its rows are put back."""
         self._last_flush = self._started = time.monotonic()
 
     def halt(self, reason: str) -> None:
@@ -105,9 +110,9 @@ class Dispatcher:
     async def run(self) -> Report:
         started = self._started = time.monotonic()
         try:
-            self._journal = self.ledger.journal()
-            if self._journal is not None:
-                self._run = self._journal.run
+            if (journal := self.ledger.journal()) is not None:
+                self._journal = RunJournal(journal)
+                self._run = journal.run
         except OSError as error:  # without one, a crash leaves every claimed row uncertain
             log.warning("no send journal (%s): after a crash, every message claimed and not "
                         "recorded will be uncertain", error)
@@ -142,11 +147,19 @@ class Dispatcher:
 
     async def _db_call(self, function: Callable[_P, _T], *args: _P.args,
                        **kwargs: _P.kwargs) -> _T:
-        """`function` (a ledger call) on its thread (the claims' for a claim), after those
-        called before it there (even those whose callers were cancelled meanwhile)."""
-        pool = self._claims if function == self.ledger.claim else self._db
+        """`function` (a ledger call other than a claim) on the ledger's thread, after those
+        called before it (even those whose callers were cancelled meanwhile)."""
         return await asyncio.get_running_loop().run_in_executor(
-            pool, functools.partial(function, *args, **kwargs))
+            self._db, functools.partial(function, *args, **kwargs))
+
+    async def _claim(self, limit: int, after: int) -> list[Claim]:
+        """The next claim, on the claims' thread (kept, should the run be cancelled meanwhile,
+        for its rows to be put back)."""
+        self._claiming = asyncio.get_running_loop().run_in_executor(self._claims, functools.partial(
+            self.ledger.claim, self.issue, limit, after, self.audience, self._run))
+        claims = await asyncio.shield(self._claiming)
+        self._claiming = None
+        return claims
 
     async def _claim_loop(self, workers: list[asyncio.Task[None]]) -> None:
         after, passes, exhausted, window = 0, 0, False, self.settings.in_flight
@@ -159,8 +172,7 @@ class Dispatcher:
             held = self._outstanding + len(self._backlog)  # claimed, not yet recorded
             room = ahead - held
             if not exhausted and room >= min(threshold, ahead):
-                claims = await self._db_call(self.ledger.claim, self.issue, room, after,
-                                             self.audience, self._run)
+                claims = await self._claim(room, after)
                 if claims:
                     after = claims[-1].id
                     self._backlog.extend(claims)
@@ -240,11 +252,7 @@ class Dispatcher:
         def handover() -> None:  # just before the end of its data goes out
             nonlocal handed
             if journal is not None:
-                try:
-                    journal.handed(claim.id)
-                except OSError as error:  # then it must not go: a crash would send it twice
-                    raise SendError(f"cannot write the send journal in {journal.directory}: "
-                                    f"{error.strerror or error}") from error
+                journal.handed(claim.id)
             handed = True
             self._live.add(claim.id)
 
@@ -263,7 +271,7 @@ class Dispatcher:
                                 "handed to the server") if handed else \
                     Result(Status.PERMANENT, 0, f"not sent: {reason(exc)}")
             if not result.unreachable:
-                self._down_since = None
+                self._outage.reached()
                 self._handle(claim, result)
                 return
             if not await self._relay_back(result, tries):
@@ -277,19 +285,14 @@ class Dispatcher:
         """After a connection to the relay failed: wait a while (longer each time), and say
         whether to try again: not once the relay has been unreachable for `max_outage`
         seconds (the send stops then), nor when the send is stopping."""
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
+        down, delay = self._outage.failed(tries)
         self.report.unreachable += 1
         self.progress(self.report)
-        down = now - self._down_since
         if down >= self.settings.max_outage:
             self.halt(f"the SMTP relay has been unreachable for {down:.0f} s (the last "
                       f"attempt: {result.reply}); run `bulletin send` again when it is back")
         if self.stop.is_set():
             return False
-        delay = min(self.settings.reconnect_delay * 2 ** min(tries, 30),
-                    self.settings.reconnect_delay_max, self.settings.max_outage - down)
         await self._wait(self.stop, delay)
         return not self.stop.is_set()
 
@@ -306,28 +309,15 @@ class Dispatcher:
             busy += 1
 
     def _add(self, outcome: Outcome) -> None:
-        """One message's outcome, for the ledger's next write; its place in the window to
-        the next claim in the backlog (when a journal keeps the answers)."""
+        """One message's outcome, for the ledger's next write."""
         self._outcomes.append(outcome)
         self._answered += 1
-        if self._backlog and self._journal is not None:
-            self._hand_out()
 
     def _outcome(self, outcome: Outcome) -> None:
-        self._add(outcome)
         self._live.discard(outcome.id)
-        if (journal := self._journal) is not None:
-            if not journal.waiting:  # written once the replies read with this one are handled
-                asyncio.get_running_loop().call_soon(self._write_answers)
-            journal.answered(outcome.id, outcome.state, outcome.reply)
-
-    def _write_answers(self) -> None:
-        """The answers of the replies read together, in one write (unless a handover took them)."""
         if self._journal is not None:
-            try:
-                self._journal.flush()
-            except OSError as error:  # the ledger will have them; a crash first: uncertain
-                log.warning("cannot write the send journal: %s", error)
+            self._journal.answered(outcome)
+        self._add(outcome)
 
     def _handle(self, claim: Claim, result: Result) -> None:
         report = self.report
@@ -355,6 +345,8 @@ class Dispatcher:
                           f"{reply}")
         if len(self._outcomes) >= self.settings.in_flight // 2:
             self._due.set()
+        if self._backlog and self._journal is not None:  # its place to the next (the window)
+            self._hand_out()
 
     async def _writer(self) -> None:
         """Writes outcomes to the ledger as they come back (every `in_flight` / 2 of them, or
@@ -365,23 +357,25 @@ class Dispatcher:
             await self._flush()
 
     async def _flush(self, force: bool = False) -> None:
-        due = (len(self._outcomes) >= self.settings.in_flight // 2
-               or time.monotonic() - self._last_flush >= self.settings.flush_every)
-        if not self._outcomes or not (force or due):
-            return
-        outcomes, self._outcomes = self._outcomes, []
-        self._last_flush = time.monotonic()
-        await self._db_call(self.ledger.record, outcomes, self._run)
-        self._outstanding -= len(outcomes)
-        self._answered -= len(outcomes)
-        if (journal := self._journal) is not None and journal.full:
-            try:  # what is still open, afresh (else the old file goes on)
-                journal.rotate(self._live, [(o.id, o.state, o.reply) for o in self._outcomes])
-            except OSError as error:
-                log.warning("cannot start the send journal afresh: %s", error)
-        self._room.set()
-        self.report.seconds = time.monotonic() - self._started
-        self.progress(self.report)
+        async with self._flushing:
+            due = (len(self._outcomes) >= self.settings.in_flight // 2
+                   or time.monotonic() - self._last_flush >= self.settings.flush_every)
+            if not self._outcomes or not (force or due):
+                return
+            outcomes, self._outcomes = self._outcomes, []
+            self._last_flush = time.monotonic()
+            try:
+                await self._db_call(self.ledger.record, outcomes, self._run)
+            except BaseException:  # still to be recorded (again is harmless: only rows `sending`)
+                self._outcomes[:0] = outcomes
+                raise
+            self._outstanding -= len(outcomes)
+            self._answered -= len(outcomes)
+            if self._journal is not None:
+                self._journal.recorded(self._live, self._outcomes)
+            self._room.set()
+            self.report.seconds = time.monotonic() - self._started
+            self.progress(self.report)
 
     async def _release_unstarted(self) -> None:
         """Claimed messages no worker picked up go back to pending, their attempt not
@@ -389,6 +383,10 @@ class Dispatcher:
         queued = [claim.id for claim in (self._queue.get_nowait()
                                          for _ in range(self._queue.qsize())) if claim is not None]
         ids, self._backlog = [c.id for c in self._backlog] + queued, collections.deque()
+        claiming, self._claiming = self._claiming, None
+        if claiming is not None:  # the run was cancelled during this claim: its rows too
+            with contextlib.suppress(Exception):
+                ids += [claim.id for claim in await claiming]
         if ids:
             await self._db_call(self.ledger.release, ids, self._run)
             self._outstanding -= len(queued)
