@@ -158,17 +158,20 @@ def test_a_stop_puts_back_everything_claimed_and_not_handed_over(
 
 
 class ThreadedLedger(CountedLedger):
-    """Notes the thread each of the ledger's calls runs on, and how many ran at once."""
+    """Notes the thread each of the ledger's calls runs on (all of them, and by call), and how
+    many ran at once."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.threads: set[int] = set()
+        self.by_call: dict[str, set[int]] = {}
         self.inside = self.most_inside = 0
         self._lock = threading.Lock()
 
     def _call(self, name: str, *args: Any) -> Any:
         with self._lock:
             self.threads.add(threading.get_ident())
+            self.by_call.setdefault(name, set()).add(threading.get_ident())
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
         try:
@@ -205,79 +208,6 @@ def test_on_sqlite_the_ledger_calls_run_one_at_a_time_on_one_thread_of_their_own
     assert ledger.most_inside == 1
 
 
-class HeldLedger(CountedLedger):
-    """Its first `record` waits until `go` is set (a database that has stopped answering)."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store)
-        self.go, self.holding = threading.Event(), threading.Event()
-
-    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
-        self.holding.set()
-        if not self.go.wait(SAFETY):
-            raise TimeoutError("the test never let the record go")
-        return super().record(done, run)
-
-
-def test_with_a_journal_the_ledgers_pace_holds_up_no_sending(workspace: Path) -> None:
-    """The answers are in the journal: while the ledger is slow to record them, the workers
-    go on with what was claimed ahead (and no further), rather than stopping once a window
-    of messages waits to be recorded."""
-    url = queued(workspace, 300)
-    with Store.open(url) as store:
-        ledger, transport = HeldLedger(store), WindowTransport()
-        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
-        thread = threading.Thread(target=asyncio.run, args=(running.run(),))
-        thread.start()
-        try:
-            wait_for(ledger.holding.is_set, "the first record")
-            wait_for(lambda: len(transport.messages) == CLAIM_AHEAD * WINDOW,
-                     "the messages claimed ahead to be sent while the record waits")
-            assert ledger.claims == [CLAIM_AHEAD * WINDOW]  # nothing more claimed meanwhile
-        finally:
-            ledger.go.set()
-            thread.join(SAFETY)
-        assert not thread.is_alive()
-        assert store.ledger.counts(ISSUE)["sent"] == 300
-    assert transport.most_out <= WINDOW
-
-
-class ThreadsByCall(CountedLedger):
-    """Notes which threads each kind of call ran on."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store)
-        self.threads: dict[str, set[int]] = {}
-
-    def _note(self, name: str) -> None:
-        self.threads.setdefault(name, set()).add(threading.get_ident())
-
-    def claim(self, *args: Any, **kwargs: Any) -> list[Claim]:
-        self._note("claim")
-        return super().claim(*args, **kwargs)
-
-    def record(self, done: Sequence[Outcome], run: str | None = None) -> int:
-        self._note("record")
-        return super().record(done, run)
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_on_postgresql_claims_run_beside_the_records_on_a_thread_of_their_own(
-        workspace: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large claim does not hold up recording (each locks only its own rows)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(workspace / "state"))  # the journal
-    url = queued(workspace, 300, database_url)
-    with Store.open(url) as store:
-        ledger, transport = ThreadsByCall(store), WindowTransport()
-        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
-        report = asyncio.run(running.run())
-        assert store.ledger.counts(ISSUE)["sent"] == 300
-    assert report.sent == 300 and len(ledger.claims) > 2
-    claims, records = ledger.threads["claim"], ledger.threads["record"]
-    assert len(claims) == len(records) == 1 and claims != records
-    assert threading.get_ident() not in claims | records
-
-
 class GatedLedger(CountedLedger):
     """Its first `gated` records each wait for their gate (a slow database); notes what each
     record was given; the first one raises `fail`, if given, once let go."""
@@ -296,6 +226,46 @@ class GatedLedger(CountedLedger):
         if number == 0 and self.fail is not None:
             raise self.fail
         return super().record(done, run)
+
+
+def test_with_a_journal_the_ledgers_pace_holds_up_no_sending(workspace: Path) -> None:
+    """The answers are in the journal: while the ledger is slow to record them, the workers
+    go on with what was claimed ahead (and no further), rather than stopping once a window
+    of messages waits to be recorded."""
+    url = queued(workspace, 300)
+    with Store.open(url) as store:
+        ledger, transport = GatedLedger(store, gated=1), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        thread = threading.Thread(target=asyncio.run, args=(running.run(),))
+        thread.start()
+        try:
+            wait_for(lambda: ledger.entered, "the first record")
+            wait_for(lambda: len(transport.messages) == CLAIM_AHEAD * WINDOW,
+                     "the messages claimed ahead to be sent while the record waits")
+            assert ledger.claims == [CLAIM_AHEAD * WINDOW]  # nothing more claimed meanwhile
+        finally:
+            ledger.gates[0].set()
+            thread.join(SAFETY)
+        assert not thread.is_alive()
+        assert store.ledger.counts(ISSUE)["sent"] == 300
+    assert transport.most_out <= WINDOW
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_claims_run_beside_the_records_on_a_thread_of_their_own(
+        workspace: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large claim does not hold up recording (each locks only its own rows)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(workspace / "state"))  # the journal
+    url = queued(workspace, 300, database_url)
+    with Store.open(url) as store:
+        ledger, transport = ThreadedLedger(store), WindowTransport()
+        running = transport.dispatcher = dispatcher(ledger, workspace, transport)
+        report = asyncio.run(running.run())
+        assert store.ledger.counts(ISSUE)["sent"] == 300
+    assert report.sent == 300 and len(ledger.claims) > 2
+    claims, records = ledger.by_call["claim"], ledger.by_call["record"]
+    assert len(claims) == len(records) == 1 and claims != records
+    assert threading.get_ident() not in claims | records
 
 
 def test_a_rotated_journal_carries_every_answer_not_yet_recorded(

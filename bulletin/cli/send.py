@@ -290,16 +290,15 @@ def _run_with_progress(send: Send) -> Finished:
             problems = ", ".join(f"{n} {what}" for n, what in (
                 (report.failed, "failed"), (report.deferred, "deferred"),
                 (report.uncertain, "uncertain")) if n)
-            progress.update(task, completed=report.sent + report.failed + report.uncertain,
+            progress.update(task, completed=report.done,
                             problems=problems,
                             rate=f"{report.sent / elapsed:,.0f}" if elapsed else "")
 
         finished = send.run(update)
         report = finished.report
-        done = report.sent + report.failed + report.uncertain
-        if done and not report.stopped and not finished.counts.get("pending"):
+        if report.done and not report.stopped and not finished.counts.get("pending"):
             # Other senders took the rest of the queue: the bar is this one's part, whole.
-            progress.update(task, total=done, completed=done)
+            progress.update(task, total=report.done, completed=report.done)
         return finished
 
 

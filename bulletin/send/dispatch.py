@@ -345,7 +345,7 @@ class Dispatcher:
                           f"{reply}")
         if len(self._outcomes) >= self.settings.in_flight // 2:
             self._due.set()
-        if self._backlog and self._journal is not None:  # its place to the next (the window)
+        if self._backlog:  # its place in the window to the next (see `_hand_out`)
             self._hand_out()
 
     async def _writer(self) -> None:

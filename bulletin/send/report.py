@@ -27,8 +27,9 @@ class Report:
     make a key each), at most `FAILURE_KINDS` kinds; the rest under one key."""
 
     @property
-    def handled(self) -> int:
-        return self.sent + self.failed + self.deferred + self.uncertain
+    def done(self) -> int:
+        """Messages this run is done with: sent, failed, or left uncertain."""
+        return self.sent + self.failed + self.uncertain
 
     def tally(self, reply: str) -> None:
         """One more failure with `reply`, under its kind."""

@@ -23,7 +23,6 @@ class RunJournal:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.run = journal.run
 
     def handed(self, delivery_id: int) -> None:
         """Its end of data is about to go out: SendError if that cannot be written."""
