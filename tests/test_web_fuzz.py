@@ -101,6 +101,14 @@ def test_any_change_to_a_link_gets_a_400_page(web: Web, data: st.DataObject) -> 
     assert web.store.subscriber(ann).status == "active"
 
 
+def test_a_link_changed_to_end_in_a_slash_is_not_redirected(web: Web) -> None:
+    """Its last character made a slash: not found, not a redirect to yet another link."""
+    token = web.token("unsubscribe", ann_of(web))
+    response = web.http.get(f"/unsubscribe/{token[:-1]}/")
+    assert response.status_code in (400, 404), response.status_code
+    assert web.store.subscriber(ann_of(web)).status == "active"
+
+
 def ann_of(web: Web) -> int:
     """Ann's id (hypothesis calls the test many times with one `web`)."""
     try:

@@ -50,9 +50,11 @@ def create_app(workspace: Workspace, store: Store, key: bytes,
     routes = [route for group in (health, unsubscribe, preferences, subscribe, archive,
                                   media, webhooks)
               for route in group.router.routes]
+    # No redirect from a path with a trailing slash to the one without: a link changed by a
+    # slash gets an answer of its own (not found), not a redirect to another link.
     app = FastAPI(title="bulletin subscriber service", version="1", docs_url=None,
                   redoc_url=None, lifespan=lambda app: lifespan(service, background=background),
-                  routes=routes)
+                  routes=routes, redirect_slashes=False)
     app.state.service = service
     app.add_middleware(HeadAsGet)
     errors.install(app)
