@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .aggregate import Aggregate
@@ -69,11 +70,17 @@ class MailingLists(Aggregate):
         if not LIST_NAME.fullmatch(name):
             raise StoreError(f"{name!r} is not a list name: use lower-case letters, digits and "
                              f"hyphens, e.g. cohes3ion or cohes3ion-events")
-        with self.transaction() as session:
-            if session.scalar(select(MailingList.id).where(MailingList.name == name)):
-                return False
-            session.add(MailingList(name=name, newsletter=newsletter, title=title,
-                                    created_at=now()))
+        try:
+            with self.transaction() as session:
+                if session.scalar(select(MailingList.id).where(MailingList.name == name)):
+                    return False
+                session.add(MailingList(name=name, newsletter=newsletter, title=title,
+                                        created_at=now()))
+        except IntegrityError:  # made meanwhile by another process (PostgreSQL takes no lock)
+            with Session(self.engine) as session:
+                if session.scalar(select(MailingList.id).where(MailingList.name == name)):
+                    return False
+            raise
         return True
 
     def names(self) -> list[str]:
