@@ -142,9 +142,9 @@ def test_outcomes_are_written_a_statement_per_shared_reply_with_one_timestamp(
 def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
         store: Store, tmp_path: Path) -> None:
     """Two senders queue one issue at the same moment: while the first one's rows are not yet
-    committed, the second one's insert waits for them; once they are, it adds none and is
-    not an error (before, it failed on the unique constraint). On SQLite writers queue
-    whole, so the second one simply finds the rows there."""
+    committed, the second one waits for them; once they are, it adds none and is not an
+    error (before, it failed on the unique constraint). On SQLite writers queue whole, so
+    the second one simply finds the rows there."""
     fill(store, tmp_path, 200, "news")
     with store.engine.connect() as connection:
         list_id = connection.scalar(text("SELECT id FROM lists WHERE name = 'news'"))
@@ -163,14 +163,49 @@ def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
         thread = threading.Thread(target=second)
         thread.start()
 
-        def second_waits_for_the_first() -> bool:
-            with store.engine.connect() as watcher:
-                return bool(watcher.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'INSERT INTO ledger%'"))) or not thread.is_alive()
-
-        wait_for(second_waits_for_the_first, "the second sender's insert to wait for the first")
+        wait_for(lambda: waiting(store) or not thread.is_alive(),
+                 "the second sender to wait for the first")
     thread.join(SAFETY)
     assert not errors, errors
     assert added == [200, 0]
     assert store.ledger.counts("together")["pending"] == 200
+
+
+def waiting(store: Store) -> bool:
+    """Whether a connection of the store's database waits for a lock."""
+    with store.engine.connect() as watcher:
+        return bool(watcher.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_who_is_not_yet_queued_is_counted_once_another_sender_has_queued_them(
+        store: Store, tmp_path: Path) -> None:
+    """A sender counts who is not yet queued (its plan) while another one queues the issue:
+    the count waits for the other's rows and then finds none left. Before, it ran beside the
+    other's insert, planned for the ledger as it was (empty: a nested loop reading the whole
+    ledger for each member) and read the ledger again for each member as it grew: with two
+    senders of 100,000 started together, one sat minutes in its plan."""
+    fill(store, tmp_path, 200, "news")
+    with store.engine.connect() as connection:
+        list_id = connection.scalar(text("SELECT id FROM lists WHERE name = 'news'"))
+    counted: list[int] = []
+    errors: list[BaseException] = []
+
+    def count() -> None:
+        try:
+            counted.append(store.ledger.unqueued("together", "news"))
+        except BaseException as error:
+            errors.append(error)
+
+    with store.engine.connect() as first, first.begin():
+        assert ledger.create(first, "together", list_id, now()) == 200
+        thread = threading.Thread(target=count)
+        thread.start()
+        wait_for(lambda: waiting(store) or not thread.is_alive(),
+                 "the count to wait for the queueing sender")
+    thread.join(SAFETY)
+    assert not errors, errors
+    assert counted == [0]
+    assert store.ledger.unqueued("other", "news") == 200  # another issue's count: everyone

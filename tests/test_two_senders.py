@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bulletin.store.ledger import QUEUEING_LOCKS
 from bulletin.store.store import Store
 from tests.conftest import EXAMPLE
 from tests.smtp_server import SECRET_KEY, SmtpServer, ready_to_send, use_server
@@ -70,8 +71,11 @@ def test_two_senders_started_together_send_everyone_once(
                 def both_wait_to_queue() -> bool:
                     with store.engine.connect() as watcher:
                         waiting = watcher.scalar(text(
-                            "SELECT count(DISTINCT pid) FROM pg_locks "
-                            "WHERE relation = 'ledger'::regclass AND NOT granted"))
+                            "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted "
+                            "AND database = (SELECT oid FROM pg_database "
+                            "WHERE datname = current_database()) "
+                            "AND (relation = 'ledger'::regclass OR locktype = 'advisory' "
+                            f"AND classid = {QUEUEING_LOCKS})"))
                     return waiting == 2 or any(p.poll() is not None for p in processes)
 
                 wait_for(both_wait_to_queue, "both senders to wait to queue the issue")

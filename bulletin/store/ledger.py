@@ -192,6 +192,28 @@ def _unqueued(issue: str, list_id: int,
                    _audience(audience)))
 
 
+QUEUEING_LOCKS = 0x6C656467
+"""The first key of PostgreSQL's advisory locks on queueing an issue; the second is a hash of
+the schema and the issue (advisory locks are the database's, and stores in other schemas of it
+queue their own issues)."""
+
+
+def _queueing(connection: Connection, issue: str, shared: bool) -> None:
+    """PostgreSQL: hold the lock on queueing `issue` until the transaction ends, `create`
+    alone, `unqueued` beside others. A count of who is not yet queued that ran while another
+    sender's `create` was adding the rows was planned for the ledger as it was (empty, for an
+    issue's first send: a nested loop reading the whole ledger for every member) and then read
+    the ledger as it grew, once for each member: minutes at 100,000 with two senders started
+    together. Waiting for the rows (and the statistics `create` renews) to be committed, it
+    is planned for them. Queueing again waits too, then finds everyone queued. SQLite has one
+    writer at a time and plans the same either way."""
+    if connection.dialect.name != "postgresql":
+        return
+    lock = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+    key = func.hashtext(func.concat(func.current_schema(), " ", issue))
+    connection.execute(select(lock(QUEUEING_LOCKS, key)))
+
+
 ANALYZE_AFTER = 1000
 """Rows queued at once from which PostgreSQL's statistics of the ledger are renewed."""
 
@@ -228,6 +250,7 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime,
     # language's size is counted first, by itself: as a window over the rows queued
     # (count() OVER), SQLite held them all in memory, 3 MB of the sender's peak at 1,000,000.
     language = _subscribers.c.language
+    _queueing(connection, issue, shared=False)
     with _small_cache(connection):
         sizes = connection.execute(_unqueued(issue, list_id, audience)
                                    .with_only_columns(language, func.count())
@@ -260,6 +283,7 @@ def create(connection: Connection, issue: str, list_id: int, at: datetime,
 def unqueued(connection: Connection, issue: str, list_id: int,
              audience: Audience | None = None) -> int:
     """How many rows `create` would add now."""
+    _queueing(connection, issue, shared=True)
     return connection.scalar(select(func.count()).select_from(
         _unqueued(issue, list_id, audience).subquery())) or 0
 
