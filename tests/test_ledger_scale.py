@@ -138,37 +138,33 @@ def test_outcomes_are_written_a_statement_per_shared_reply_with_one_timestamp(
     assert store.ledger.record(outcomes) == 0  # no longer sending: nothing changes
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
-        store: Store, tmp_path: Path) -> None:
-    """Two senders queue one issue at the same moment: while the first one's rows are not yet
-    committed, the second one waits for them; once they are, it adds none and is not an
-    error (before, it failed on the unique constraint). On SQLite writers queue whole, so
-    the second one simply finds the rows there."""
+def beside_a_queueing_sender(store: Store, tmp_path: Path,
+                             action: Callable[[int], int]) -> tuple[int, int]:
+    """`action` (given the id of a list of 200 members) run in a thread while another
+    sender's transaction has queued the issue "together" for the list and not yet committed;
+    the rows that one added and what `action` returned. Once `action` waits for a lock (or
+    has ended), the other one commits."""
     fill(store, tmp_path, 200, "news")
     with store.engine.connect() as connection:
         list_id = connection.scalar(text("SELECT id FROM lists WHERE name = 'news'"))
-    added: list[int] = []
+    done: list[int] = []
     errors: list[BaseException] = []
 
-    def second() -> None:
+    def act() -> None:
         try:
-            with store.engine.connect() as connection, connection.begin():
-                added.append(ledger.create(connection, "together", list_id, now()))
+            done.append(action(list_id))
         except BaseException as error:
             errors.append(error)
 
     with store.engine.connect() as first, first.begin():
-        added.append(ledger.create(first, "together", list_id, now()))
-        thread = threading.Thread(target=second)
+        added = ledger.create(first, "together", list_id, now())
+        thread = threading.Thread(target=act)
         thread.start()
-
         wait_for(lambda: waiting(store) or not thread.is_alive(),
-                 "the second sender to wait for the first")
+                 "the other sender to wait for the queueing one")
     thread.join(SAFETY)
     assert not errors, errors
-    assert added == [200, 0]
-    assert store.ledger.counts("together")["pending"] == 200
+    return added, done[0]
 
 
 def waiting(store: Store) -> bool:
@@ -180,6 +176,22 @@ def waiting(store: Store) -> bool:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
+        store: Store, tmp_path: Path) -> None:
+    """Two senders queue one issue at the same moment: while the first one's rows are not yet
+    committed, the second one waits for them; once they are, it adds none and is not an
+    error (before, it failed on the unique constraint). On SQLite writers queue whole, so
+    the second one simply finds the rows there."""
+
+    def second(list_id: int) -> int:
+        with store.engine.connect() as connection, connection.begin():
+            return ledger.create(connection, "together", list_id, now())
+
+    assert beside_a_queueing_sender(store, tmp_path, second) == (200, 0)
+    assert store.ledger.counts("together")["pending"] == 200
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_who_is_not_yet_queued_is_counted_once_another_sender_has_queued_them(
         store: Store, tmp_path: Path) -> None:
     """A sender counts who is not yet queued (its plan) while another one queues the issue:
@@ -187,25 +199,7 @@ def test_who_is_not_yet_queued_is_counted_once_another_sender_has_queued_them(
     other's insert, planned for the ledger as it was (empty: a nested loop reading the whole
     ledger for each member) and read the ledger again for each member as it grew: with two
     senders of 100,000 started together, one sat minutes in its plan."""
-    fill(store, tmp_path, 200, "news")
-    with store.engine.connect() as connection:
-        list_id = connection.scalar(text("SELECT id FROM lists WHERE name = 'news'"))
-    counted: list[int] = []
-    errors: list[BaseException] = []
-
-    def count() -> None:
-        try:
-            counted.append(store.ledger.unqueued("together", "news"))
-        except BaseException as error:
-            errors.append(error)
-
-    with store.engine.connect() as first, first.begin():
-        assert ledger.create(first, "together", list_id, now()) == 200
-        thread = threading.Thread(target=count)
-        thread.start()
-        wait_for(lambda: waiting(store) or not thread.is_alive(),
-                 "the count to wait for the queueing sender")
-    thread.join(SAFETY)
-    assert not errors, errors
-    assert counted == [0]
+    counted = beside_a_queueing_sender(
+        store, tmp_path, lambda _list: store.ledger.unqueued("together", "news"))
+    assert counted == (200, 0)
     assert store.ledger.unqueued("other", "news") == 200  # another issue's count: everyone
