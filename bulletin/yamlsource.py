@@ -82,7 +82,23 @@ def parse_yaml(text: str, path: Path) -> Located:
         if node is None:
             return Located(path, None, lines, literal_starts)
 
+        built: set[int] = set()
+
         def build(node: yaml.Node, loc: Loc) -> Any:
+            # An alias (`*name`) is the node its anchor (`&name`) made, once more. A list or
+            # mapping is refused a second time: each one copied out doubles what it repeats
+            # (ten lines of them make a billion items), and one inside its own anchor never
+            # ends. A repeated text (or a merge, `<<: *name`, of texts) is only itself.
+            if isinstance(node, yaml.CollectionNode):
+                if id(node) in built:
+                    key = loc
+                    while key and isinstance(key[-1], int):  # an item's line is its anchor's
+                        key = key[:-1]
+                    raise IssueError(
+                        f"{path}:{lines.get(key, 1)}: {dotted(loc) or 'the file'}: an alias "
+                        "(*name) repeats a list or mapping an anchor (&name) marked; write "
+                        "it out in full where it is needed")
+                built.add(id(node))
             if isinstance(node, yaml.MappingNode):
                 loader.flatten_mapping(node)
                 out: dict[str, Any] = {}
@@ -122,6 +138,9 @@ def parse_yaml(text: str, path: Path) -> Located:
         data = build(node, ())
     except yaml.MarkedYAMLError as exc:
         raise IssueError(_yaml_message(exc, path, text)) from None
+    except RecursionError:  # the reader and `build` go one call deeper for each level
+        raise IssueError(f"{path}: lists and mappings nested hundreds of levels deep; an "
+                         "issue file needs a few (see issues/ for the layout)") from None
     except yaml.YAMLError as exc:
         raise IssueError(f"{path}: invalid YAML: {exc}") from None
     finally:

@@ -3,6 +3,7 @@ where the key stands."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,37 @@ def test_line_within_a_literal_block_is_exact() -> None:
     located = parse_yaml(text, Path("x.yaml"))
     value = located.data["body"]
     assert located.line_within(("body",), value.index("here")) == 4
+
+
+def bomb(levels: int) -> str:
+    """An alias bomb: each line a list of nine aliases of the line before (9**levels items)."""
+    names = [f"l{n}" for n in range(levels + 1)]
+    rows = [f"{names[0]}: &{names[0]} [" + ", ".join(['"lol"'] * 9) + "]"]
+    rows += [f"{name}: &{name} [" + ", ".join([f"*{before}"] * 9) + "]"
+             for before, name in pairwise(names)]
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    (bomb(5), r"x\.yaml:2: l1\[0\]"),  # 9**5 items, were each one copied out
+    ("sections: &s\n  - heading: A\n    more: *s\n", r"x\.yaml:3: sections\[0\]\.more"),
+    ("a: &m {b: 1}\nc: {d: *m}\n", r"x\.yaml:2: c\.d"),
+])
+def test_an_alias_of_a_list_or_mapping_is_refused_at_once_naming_its_line(
+        text: str, where: str) -> None:
+    """Each alias copied out doubles what it repeats, and one inside its own anchor never
+    ends: refused where it stands, before anything is copied."""
+    with pytest.raises(IssueError, match=rf"^{where}: an alias \(\*name\) repeats a list or "
+                                         r"mapping .*; write it out in full"):
+        parse_yaml(text, Path("x.yaml"))
+
+
+def test_an_alias_of_a_text_or_a_merge_of_texts_is_read_as_yaml_reads_it() -> None:
+    text = "a: &t Hello\nb: *t\nd: &m {x: 1}\ne: {<<: *m, y: 2}\n"
+    assert parse_yaml(text, Path("x.yaml")).data == yaml.safe_load(text)
+
+
+def test_lists_nested_hundreds_deep_are_an_error_not_a_crash() -> None:
+    with pytest.raises(IssueError, match=r"^x\.yaml: lists and mappings nested hundreds of "
+                                         "levels deep"):
+        parse_yaml("a: " + "[" * 2000 + "]" * 2000 + "\n", Path("x.yaml"))

@@ -39,7 +39,7 @@ def _date_in(path: Path) -> date | None:
     try:
         with path.open("rb") as stream:
             value = yaml.safe_load(stream)
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, RecursionError):  # (lists nested hundreds deep)
         return None
     found = value.get("date") if isinstance(value, dict) else None
     if isinstance(found, date):
