@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bulletin.store.store import Store
+from tests.conftest import EXAMPLE
 from tests.smtp_server import SmtpServer, ready_to_send
 from tests.test_send import bulletin, subscribe
 
@@ -129,3 +130,25 @@ def test_every_edition_is_checked(workspace: Path, server: SmtpServer,
     assert code == 1, output
     assert "finds 1 error;" in output and f"Error: {path}:10: " in output, output
     assert server.received == []
+
+
+@pytest.mark.parametrize(("option", "said"), [
+    (["--rate", "-1"], "Error: --rate -1: give the most messages a second as a number above 0"),
+    (["--rate", "0"], "Error: --rate 0: give the most messages a second"),
+    (["--rate", "nan"], "Error: --rate nan: give the most messages a second"),
+    (["--per-hour", "-5"], "Error: --per-hour -5: give the most messages an hour as a whole "
+                           "number of at least 1"),
+])
+def test_a_limit_that_is_no_limit_stops_the_send_before_anything_is_queued(
+        workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+        option: list[str], said: str) -> None:
+    """Before, a negative limit failed with a traceback once the send was under way: the list
+    queued and the issue in the public archive, sent to nobody; 0 and nan meant no limit."""
+    ready_to_send(workspace, server.port, monkeypatch, connections=2)
+    subscribe(workspace, ["ann@example.org", "bob@example.org"])
+    code, output = bulletin("send", str(workspace / "issues" / EXAMPLE.name), "--yes", *option)
+    assert code == 1 and output.startswith(said) and len(output.splitlines()) == 1, output
+    assert server.received == []
+    with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
+        assert not any(store.ledger.counts("cohes3ion/cohes3ion-04").values())
+        assert store.archive.index("cohes3ion") == []

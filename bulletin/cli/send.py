@@ -13,6 +13,7 @@ during the send walk only what the send makes, and less often (`_collector`)."""
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +109,13 @@ def send_command(
         if force is not None and not force.strip():
             raise SendError('--force: give the reason for sending past the errors, e.g. '
                             '--force "the alt text is in the caption"')
+        if rate is not None and not (0 < rate < math.inf):
+            raise SendError(f"--rate {rate:g}: give the most messages a second as a number "
+                            "above 0, e.g. --rate 20 (leave it out for no limit)")
+        if per_hour is not None and per_hour < 1:
+            raise SendError(f"--per-hour {per_hour}: give the most messages an hour as a whole "
+                            "number of at least 1, e.g. --per-hour 50000 (leave it out for "
+                            "no limit)")
         outgoing = render_apart(issue, config, lang, value(delivery), check=True,
                                 meanwhile=_sending_modules)
         from ..send.run import Request, planned
