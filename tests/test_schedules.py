@@ -307,6 +307,9 @@ def test_list_and_cancel(ready: Path) -> None:
     assert code == 1 and output.count("\n") == 1 and "is cancelled, not waiting" in output
     code, output = bulletin("schedule", "cancel", "7")
     assert code == 1 and "no schedule #7" in output
+    for number in ("0", "99999999999999999999999"):  # (before, the latter: OverflowError)
+        code, output = bulletin("schedule", "cancel", number)
+        assert code == 2 and "Invalid value for 'ID'" in output, output
     assert "#1 cancelled" in bulletin("schedule", "list")[1]
 
 

@@ -82,7 +82,8 @@ def check_command(issue: IssueArg, config: ConfigOpt = None, lang: LangOpt = Non
 @app.command("preview")
 def preview_command(issue: IssueArg,
                     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-                    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8025,
+                    port: Annotated[int, typer.Option(
+                        min=0, max=65535, help="Port (0: any free port)")] = 8025,
                     config: ConfigOpt = None, lang: LangOpt = None,
                     delivery: DeliveryOpt = None) -> None:
     """Preview ISSUE in the browser: desktop, phone, text, headers, source and checks,

@@ -96,7 +96,7 @@ def list_command(config: StoreConfigOpt = None) -> None:
 @schedule_app.command("cancel")
 def cancel_command(
         number: Annotated[int, typer.Argument(metavar="ID", help="The schedule's number",
-                                              show_default=False)],
+                                              show_default=False, min=1, max=2**31 - 1)],
         as_: Annotated[str | None, typer.Option(
             "--as", help="Who cancels, for the audit trail: default BULLETIN_APPROVER, else "
                          "the git user")] = None,

@@ -25,7 +25,7 @@ app = typer.Typer()
 @app.command("serve")
 def serve_command(
         host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8080,
+        port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port)")] = 8080,
         config: Annotated[Path | None, typer.Option(
             "--config", help="bulletin.toml to use (default: BULLETIN_CONFIG, else the "
                              "nearest one above the current folder)")] = None) -> None:
