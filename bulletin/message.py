@@ -23,6 +23,7 @@ from .errors import BulletinError, RenderError
 from .fields import in_language
 from .render import Rendered
 from .settings import Newsletter, Workspace
+from .textchars import LINE_BREAK
 
 if TYPE_CHECKING:
     from .dkim import DkimSigner
@@ -70,7 +71,7 @@ def fixed_headers(rendered: Rendered, newsletter: Newsletter, base_url: str,
     for header, value in (("Subject", subject), ("From", newsletter.sender),
                           ("Reply-To", newsletter.reply_to or ""), ("List-Id", name),
                           ("Feedback-ID", feedback)):
-        if _LINE_BREAK.search(value):
+        if LINE_BREAK.search(value):
             where = "the issue's subject" if header == "Subject" else \
                 f"the newsletter's settings for {header}"
             raise RenderError(f"{rendered.issue}: the {header} header would have a line break "
@@ -133,8 +134,6 @@ def _written_as_is(text: str, limit: int) -> bool:
     return len(text) <= limit and bool(_PRINTABLE_ASCII.fullmatch(text)) and "=?" not in text
 
 
-_LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-"""What ends a line, for Python's email package (str.splitlines) as for mail readers."""
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 '_-]+")

@@ -7,10 +7,11 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationError
 
@@ -18,7 +19,7 @@ from .errors import SettingsError
 from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
-from .textchars import text_problems
+from .textchars import LINE_BREAK, text_problems
 from .textfile import read_text
 from .tomlsource import toml_with_lines
 from .validation import describe
@@ -40,16 +41,41 @@ BUNDLED_TEMPLATES = _bundled_templates()
 where a workspace has none."""
 
 
+def _one_line(value: str) -> str:
+    """A value that goes into a header (the from address, the newsletter's name): one line."""
+    if LINE_BREAK.search(value):
+        raise ValueError("has a line break in it; it goes into an email header, which is one "
+                         "line: write it on one line")
+    return value
+
+
 def _address(value: str) -> str:
+    """One address, alone or after a name: 'News <news@example.org>' or news@example.org.
+    Anything parseaddr would drop or join up (a second address, words after the address, an
+    unclosed '<') is refused, not sent as something else."""
+    _one_line(value)
     address = parseaddr(value)[1]
     local, _, domain = address.rpartition("@")
-    if not local or "." not in domain:
-        raise ValueError(f"expected an email address such as "
-                         f"'News <news@example.org>' (got {value!r})")
+    written = value.strip()
+    one = len(getaddresses([value])) == 1 and written.count("<") == written.count(">") and \
+        (written == address or written.endswith(f"<{address}>"))
+    if not local or "." not in domain or " " in address or not one:
+        raise ValueError(f"expected one email address such as 'News <news@example.org>' "
+                         f"(got {value!r})")
     return value
 
 
 Address = Annotated[str, AfterValidator(_address)]
+HeaderText = Annotated[str, AfterValidator(_one_line)]
+
+
+def _one_line_prose(value: str | dict[str, str]) -> str | dict[str, str]:
+    for text in value.values() if isinstance(value, dict) else (value,):
+        _one_line(text)
+    return value
+
+
+HeaderProse = Annotated[Prose, AfterValidator(_one_line_prose)]
 
 
 class Colours(Strict):
@@ -112,7 +138,7 @@ class Bounces(Strict):
 
 
 class Newsletter(LanguageOptions):
-    name: Prose
+    name: HeaderProse  # in From and List-Id
     organisation: Prose
     sender: Address = Field(alias="from")
     reply_to: Address | None = None
@@ -130,7 +156,7 @@ class Newsletter(LanguageOptions):
     social: tuple[SocialLink, ...] = ()
     footer: Footer = Footer()
     unsubscribe_mailto: Address | None = None
-    feedback_id: str | None = None
+    feedback_id: HeaderText | None = None
     dkim: Dkim | None = None
     verp: bool = False
     """Each message's envelope sender is LOCAL+TOKEN@domain (TOKEN names its ledger row), so
@@ -211,8 +237,19 @@ class Webhooks(Strict):
 
 
 def _secure(url: str) -> str:
+    """The web service's address, which every link in the mail starts with (a path is
+    appended: /unsubscribe/TOKEN): https, and nothing after its path that the path would
+    follow (a query, a fragment), nor a user name or password, which every email would show."""
     if not url.startswith("https://") and "://127.0.0.1" not in url and "://localhost" not in url:
         raise ValueError("must start with https:// (links in email must be secure)")
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(f"has a '?' or '#' part; every link appends its path to base_url, "
+                         f"so give the address alone, such as "
+                         f"'{parts.scheme}://{parts.netloc}{parts.path}'")
+    if "@" in parts.netloc:
+        raise ValueError("holds a user name or password, which every email would show; give "
+                         "the address alone (secrets come only from the environment)")
     return url
 
 

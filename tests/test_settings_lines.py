@@ -188,3 +188,53 @@ def test_a_base_url_without_https_names_its_line(workspace: Path) -> None:
     config.write_text(text)
     assert _fails(config) == (f"{config}:{_line_of(text, 'base_url = ')}: base_url: must "
                               "start with https:// (links in email must be secure)")
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("https://bulletins.example.org/news?x=1", "has a '?' or '#' part; every link appends its "
+     "path to base_url, so give the address alone, such as 'https://bulletins.example.org/news'"),
+    ("https://bulletins.example.org/#top", "has a '?' or '#' part"),
+    ("https://admin:hunter2@bulletins.example.org", "holds a user name or password, which every "
+     "email would show"),
+])
+def test_a_base_url_every_link_could_not_follow_names_its_line(workspace: Path, url: str,
+                                                               said: str) -> None:
+    """Before, these passed: every link went after the query or the fragment (one-click
+    unsubscribe among them), or showed the password in every email."""
+    config = workspace / "bulletin.toml"
+    text = config.read_text()
+    old = next(row for row in text.split("\n") if row.startswith("base_url = "))
+    text = text.replace(old, f'base_url = "{url}"', 1)
+    config.write_text(text)
+    message = _fails(config)
+    assert message.startswith(f"{config}:{_line_of(text, 'base_url = ')}: base_url: {said}")
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("from", "Evil\\r\\nBcc: x@evil.org <a@example.org>", "has a line break in it"),
+    ("reply_to", "news@example.org\\nBcc: x@evil.org", "has a line break in it"),
+    ("name", "Cohes3ion\\nBcc: x@evil.org", "has a line break in it"),
+    ("feedback_id", "news\\r\\nX: y", "has a line break in it"),
+    ("reply_to", "news@example.org trailing junk", "expected one email address"),
+    ("reply_to", "a@example.org, b@example.org", "expected one email address"),
+    ("from", "News <news@example.org", "expected one email address"),
+    ("unsubscribe_mailto", "a b@example.org", "expected one email address"),
+])
+def test_a_header_value_that_is_not_one_line_or_one_address_names_its_line(
+        workspace: Path, key: str, value: str, said: str) -> None:
+    """Before, `check` passed these: a line break stopped every send later with an error
+    that named no line, and parseaddr made the rest into another address or dropped part."""
+    config = workspace / "bulletin.toml"
+    text = config.read_text()
+    start = text.index("[newsletters.cohes3ion]\n")
+    table_end = text.index("\n[", start + 1)
+    row = f'{key} = "{value}"'
+    table = text[start:table_end]
+    old = next((r for r in table.split("\n") if r.startswith(f"{key} = ")), None)
+    table = table.replace(old, row, 1) if old else table.replace("\n", f"\n{row}\n", 1)
+    text = text[:start] + table + text[table_end:]
+    config.write_text(text)
+    message = _fails(config)
+    line = _line_of(text, row)
+    assert message.startswith(f"{config}:{line}: newsletters.cohes3ion.{key}: {said}"), message
