@@ -126,6 +126,12 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
         if src.startswith("http://"):
             yield Finding("warning", "insecure-image", where,
                           f"image {src} is not https; many clients block or warn")
+        elif not src.startswith("https://"):  # ![alt](chart.png) in a body: never published
+            yield Finding("error", "image-source", where,
+                          f"image '{_short(src)}' is not a web address, and mail clients "
+                          "show images only from https:// addresses; give its https:// "
+                          "address, or put it in the section's image: {src: ..., alt: ...}, "
+                          "which publishes a file with the issue")
     links: Counter[tuple[str, str]] = Counter()  # the n-th link of a text and URL
     for a in doc.iter("a"):
         if a.get("href") is None and a.get("name"):

@@ -45,6 +45,10 @@ def test_example_has_only_the_references_vague_links() -> None:
      "vague-link", 9),
     ("  - body: 'Dear %%frist_name%%,'\n", "error", "placeholder", 6),
     ("  - body: 'A [link](#) to nowhere'\n", "error", "empty-link", 6),
+    # An image in the text is not published: a file's name in it shows nowhere.
+    ("  - body: |\n      The chart: ![Chart of results](chart.png)\n", "error", "image-source",
+     7),
+    ("  - body: 'Logo: ![Logo](data:image/png;base64,AAAA)'\n", "error", "image-source", 6),
 ])
 def test_problems_in_issue_content(write_issue: Callable[..., Path], section: str, level: str,
                                    code: str, line: int) -> None:
