@@ -1,10 +1,12 @@
 """Characters no email can carry, and line breaks, in the text of an issue or of
 bulletin.toml: the one rule, which the loaders (issue.load_issue, settings.load_workspace)
-and `bulletin check` (checks.subject-line-break) apply."""
+and `bulletin check` (checks.subject-line-break) apply; and short text typed at a command,
+made one plain line (`single_line`)."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 from .yamlsource import Loc
@@ -48,3 +50,12 @@ def _text_problem(loc: Loc, char: str) -> str:
     what = "a non-character" if char in "\ufffe\uffff" else "a control character"
     return (f"{what} ({code}) that no email can carry; delete it (a backslash escape in "
             "quotes, such as \\x0b, \\0 or \\u000b, makes one)")
+
+
+def single_line(text: str) -> str:
+    """A person's short text typed at a command (a name, a reason, a list's title) as kept and
+    shown: one line, each control or format character a space (an escape sequence would work
+    on the terminal of whoever lists it; U+200B would make one name look like another), runs
+    of spaces one."""
+    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+                            for c in text).split())

@@ -269,3 +269,8 @@ def test_status_shows_the_approvals_and_whether_they_match(setup: Path) -> None:
     edit(issue_of(setup), "Eight Regional", "Nine Regional")
     code, output = bulletin("status", issue)
     assert code == 0 and "matches current: no (changed: the issue file)" in output, output
+
+
+def test_a_control_character_is_not_kept_in_a_name() -> None:
+    """An escape sequence would work on the terminal of whoever lists the approvals."""
+    assert identity("Bob\x1b[2J\nJones\x07") == "Bob [2J Jones"

@@ -245,3 +245,20 @@ def test_stopping_an_import_half_way_leaves_nothing_behind(
         path = write(tmp_path, "email\n" + "".join(f"p{n}@example.org\n" for n in range(10)),
                      "small.csv")
         assert store.import_csv(path, "cohes3ion").added == 10
+
+
+def test_a_list_is_made_for_a_newsletter_there_is_with_a_one_line_title(
+        run, workspace: Path) -> None:
+    """Before, a list could be made for a newsletter bulletin.toml does not have, `--create ''`
+    did nothing and said nothing, and a title kept escape sequences and line breaks."""
+    unknown = run("subscribers", "lists", "--create", "topic", "--newsletter", "nope")
+    assert unknown.exit_code == 1 and unknown.stderr.startswith(
+        "Error: --newsletter nope: ") and "give one of cohes3ion" in unknown.stderr
+    empty = run("subscribers", "lists", "--create", "")
+    assert empty.exit_code == 1 and "'' is not a list name" in empty.stderr
+    long = run("subscribers", "lists", "--create", "topic", "--title", "x" * 201)
+    assert long.exit_code == 1 and "at most 200 characters" in long.stderr
+    made = run("subscribers", "lists", "--create", "topic", "--newsletter", "cohes3ion",
+               "--title", "Evil\x1b[2J\nTitle")
+    assert made.exit_code == 0, made.stderr
+    assert "topic  0 active members  (Evil [2J Title, newsletter cohes3ion)" in made.stdout

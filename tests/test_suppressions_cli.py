@@ -132,3 +132,17 @@ def test_bounced_addresses_are_listed_with_their_evidence(run: Run, workspace: P
     assert f"inbound #{done.inbound_id}" in by_address["ann@example.org"]["reason"]
     assert by_address["bob@example.org"]["source"] == "complaint"
     assert f"inbound #{complained.inbound_id}" in by_address["bob@example.org"]["reason"]
+
+
+def test_a_reason_and_an_actor_are_kept_as_one_plain_line(run: Run, database_url: str) -> None:
+    """An escape sequence typed (or in a bounce's words) would work on the terminal of
+    whoever lists the suppressions; a line break would make two rows of one."""
+    added = run("suppressions", "add", "ann@example.org", "--reason",
+                "asked\x1b[2J by\nphone\u200b", "--actor", "help\x1b]0;x\x07desk")
+    assert added.exit_code == 0, added.output
+    listed = run("suppressions", "list")
+    assert "\x1b" not in listed.stdout and listed.stdout.splitlines()[0].endswith(
+        " cli: asked [2J by phone")
+    with Store.open(database_url) as store:
+        assert [(r.actor, r.detail) for r in store.audit("ann@example.org")] == [
+            ("help ]0;x desk", "asked [2J by phone")]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..environment import APPROVER
 from ..errors import BulletinError
+from ..textchars import single_line
 
 
 class IdentityError(BulletinError):
@@ -48,10 +49,10 @@ def same_person(one: str, other: str) -> bool:
 
 
 def _plain(who: str) -> str:
-    """`who` without invisible characters (format characters such as U+200B, which would
-    make one name look like another), its spacing made single."""
-    return " ".join("".join(" " if unicodedata.category(c) == "Cf" else c
-                            for c in who).split())
+    """`who` as one plain line (textchars.single_line): no invisible characters (format
+    characters such as U+200B, which would make one name look like another), no control
+    characters, its spacing made single."""
+    return single_line(who)
 
 
 def _git(key: str, where: Path | None) -> str | None:

@@ -237,10 +237,15 @@ def lists_command(
         config: StoreConfigOpt = None) -> None:
     """Show the lists and their active members; --create makes one."""
     with reported():
-        if (newsletter or title) and not create:
+        if (newsletter or title) and create is None:
             raise BulletinError("--newsletter and --title go with --create NAME")
+        if newsletter is not None and (found := _workspace(config)) is not None \
+                and newsletter not in found.settings.newsletters:
+            raise BulletinError(f"--newsletter {newsletter}: {found.config_path} has no such "
+                                "newsletter; give one of "
+                                f"{', '.join(sorted(found.settings.newsletters))}")
         with _store(config) as store:
-            if create:
+            if create is not None:
                 if store.create_list(create, newsletter=newsletter, title=title):
                     out.print(f"created list {escape(create)}")
                 else:

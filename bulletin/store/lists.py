@@ -20,12 +20,15 @@ from sqlalchemy import Connection, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..textchars import single_line
 from .aggregate import Aggregate
 from .errors import StoreError, UnknownListError
 from .models import MailingList, Membership, Pause, Subscriber, now
 from .suppressions import suppressed
 
 LIST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+TITLE_MAX = 200
+"""A list's title, as its column holds it."""
 STREAM_BATCH = 1000
 STATES = ("active", "paused", "pending", "unsubscribed", "bounced", "complained", "suppressed")
 """What counts() counts: the five statuses, and suppressed and paused people apart."""
@@ -70,6 +73,10 @@ class MailingLists(Aggregate):
         if not LIST_NAME.fullmatch(name):
             raise StoreError(f"{name!r} is not a list name: use lower-case letters, digits and "
                              f"hyphens, e.g. cohes3ion or cohes3ion-events")
+        title = (single_line(title) or None) if title is not None else None
+        if title is not None and len(title) > TITLE_MAX:
+            raise StoreError(f"a list's title is at most {TITLE_MAX} characters (this one has "
+                             f"{len(title)}); subscribers see it among their choices")
         try:
             with self.transaction() as session:
                 if session.scalar(select(MailingList.id).where(MailingList.name == name)):

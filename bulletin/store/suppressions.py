@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from ..textchars import single_line
 from .aggregate import Aggregate
 from .models import AuditEntry, Subscriber, Suppression, now
 from .subscribers import address
@@ -46,6 +47,7 @@ def suppress(session: Session, email: str, key: str, reason: str, source: str,
     was."""
     if session.get(Suppression, key) is not None:
         return False
+    reason, actor = single_line(reason), actor and single_line(actor)  # (a bounce's words too)
     session.add(Suppression(email_key=key, email=email, reason=reason[:200], source=source,
                             created_at=at))
     subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email_key == key))
@@ -77,9 +79,10 @@ class Suppressions(Aggregate):
             subscriber_id = session.scalar(select(Subscriber.id)
                                            .where(Subscriber.email_key == checked.key))
             session.add(AuditEntry(at=at, subscriber_id=subscriber_id, email_key=checked.key,
-                                   action="unsuppress", source=source, actor=actor,
-                                   detail=f"was: {row.reason}" + (f"; {reason}" if reason
-                                                                  else "")))
+                                   action="unsuppress", source=source,
+                                   actor=actor and single_line(actor),
+                                   detail=f"was: {row.reason}" + (
+                                       f"; {single_line(reason)}" if reason else "")))
             return True
 
     def contains(self, email: str) -> bool:
