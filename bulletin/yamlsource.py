@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 Loc = tuple[str | int, ...]
 
+ALIASED_ITEMS_MAX = 20_000
+"""Items an issue file may hold once its aliases are built out: thousands more than any
+issue needs, and built in a fraction of a second."""
+
 
 @dataclass(frozen=True)
 class Dropped:
@@ -82,45 +86,71 @@ def parse_yaml(text: str, path: Path) -> Located:
         if node is None:
             return Located(path, None, lines, literal_starts)
 
-        built: set[int] = set()
+        seen: set[int] = set()  # the lists and mappings built so far
+        merged: dict[int, int] = {}  # a mapping's pairs that came from merges (the first n)
+        inside: set[int] = set()  # those being built now, around this node
+        count = 0
 
         def build(node: yaml.Node, loc: Loc) -> Any:
-            # An alias (`*name`) is the node its anchor (`&name`) made, once more. A list or
-            # mapping is refused a second time: each one copied out doubles what it repeats
-            # (ten lines of them make a billion items), and one inside its own anchor never
-            # ends. A repeated text (or a merge, `<<: *name`, of texts) is only itself.
+            # An alias (`*name`) is the node its anchor (`&name`) made, built once more where
+            # it stands. Bounded: one inside its own anchor would never end, and each one
+            # doubles what it repeats (ten lines of them make a billion items).
+            nonlocal count
+            count += 1
             if isinstance(node, yaml.CollectionNode):
-                if id(node) in built:
-                    key = loc
-                    while key and isinstance(key[-1], int):  # an item's line is its anchor's
-                        key = key[:-1]
-                    raise IssueError(
-                        f"{path}:{lines.get(key, 1)}: {dotted(loc) or 'the file'}: an alias "
-                        "(*name) repeats a list or mapping an anchor (&name) marked; write "
-                        "it out in full where it is needed")
-                built.add(id(node))
+                if id(node) in inside:
+                    raise IssueError(f"{path}:{key_line_of(loc)}: {dotted(loc)}: an alias (*name) "
+                                     "inside what its anchor (&name) marks would repeat it "
+                                     "without end; write it out in full")
+                if id(node) in seen and count > ALIASED_ITEMS_MAX:
+                    raise IssueError(f"{path}:{key_line_of(loc)}: {dotted(loc)}: the aliases "
+                                     f"(*name) repeat what their anchors mark into over "
+                                     f"{ALIASED_ITEMS_MAX:,} items; write the repeated parts "
+                                     "out where they are needed")
+                seen.add(id(node))
+                inside.add(id(node))
+                try:
+                    return build_collection(node, loc)
+                finally:
+                    inside.discard(id(node))
+            return build_scalar(node, loc)
+
+        def key_line_of(loc: Loc) -> int:
+            while loc and isinstance(loc[-1], int):  # an item's line is its anchor's
+                loc = loc[:-1]
+            return lines.get(loc, 1)
+
+        def build_collection(node: yaml.CollectionNode, loc: Loc) -> Any:
             if isinstance(node, yaml.MappingNode):
-                loader.flatten_mapping(node)
+                if id(node) not in merged:  # a merge (`<<: *name`) puts its pairs first
+                    own = sum(1 for key_node, _ in node.value
+                              if key_node.tag != "tag:yaml.org,2002:merge")
+                    loader.flatten_mapping(node)
+                    merged[id(node)] = len(node.value) - own
                 out: dict[str, Any] = {}
-                for key_node, value_node in node.value:
+                own_lines: dict[str, int] = {}
+                for index, (key_node, value_node) in enumerate(node.value):
                     if not isinstance(key_node, yaml.ScalarNode):
                         raise IssueError(f"{path}:{key_node.start_mark.line + 1}: "
                                          "a key must be plain text")
                     key = key_node.value
                     key_line = key_node.start_mark.line + 1
-                    if key in out:
-                        raise IssueError(
-                            f"{path}:{key_line}: {dotted((*loc, key))}: duplicate key "
-                            f"(first given on line {lines[(*loc, key)]}); keep one")
+                    if index >= merged[id(node)]:  # the mapping's own: it wins over a merge's
+                        if key in own_lines:
+                            raise IssueError(
+                                f"{path}:{key_line}: {dotted((*loc, key))}: duplicate key "
+                                f"(first given on line {own_lines[key]}); keep one")
+                        own_lines[key] = key_line
                     lines[(*loc, key)] = key_line
                     out[key] = build(value_node, (*loc, key))
                 return out
-            if isinstance(node, yaml.SequenceNode):
-                items = []
-                for index, item in enumerate(node.value):
-                    lines[(*loc, index)] = item.start_mark.line + 1
-                    items.append(build(item, (*loc, index)))
-                return items
+            items = []  # a SequenceNode
+            for index, item in enumerate(node.value):
+                lines[(*loc, index)] = item.start_mark.line + 1
+                items.append(build(item, (*loc, index)))
+            return items
+
+        def build_scalar(node: yaml.Node, loc: Loc) -> Any:
             if isinstance(node, yaml.ScalarNode) and node.style == "|":
                 literal_starts[loc] = node.start_mark.line + 2
             if isinstance(node, yaml.ScalarNode) and node.style is None and \
