@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 Loc = tuple[str | int, ...]
 
+NESTING_MAX = 50
+"""Levels of lists and mappings within each other an issue file may have (it needs four)."""
 ALIASED_ITEMS_MAX = 20_000
 """Items an issue file may hold once its aliases are built out: thousands more than any
 issue needs, and built in a fraction of a second."""
@@ -97,6 +99,8 @@ def parse_yaml(text: str, path: Path) -> Located:
             # doubles what it repeats (ten lines of them make a billion items).
             nonlocal count
             count += 1
+            if len(loc) > NESTING_MAX:
+                raise IssueError(nested(path))
             if isinstance(node, yaml.CollectionNode):
                 if id(node) in inside:
                     raise IssueError(f"{path}:{key_line_of(loc)}: {dotted(loc)}: an alias (*name) "
@@ -168,14 +172,18 @@ def parse_yaml(text: str, path: Path) -> Located:
         data = build(node, ())
     except yaml.MarkedYAMLError as exc:
         raise IssueError(_yaml_message(exc, path, text)) from None
-    except RecursionError:  # the reader and `build` go one call deeper for each level
-        raise IssueError(f"{path}: lists and mappings nested hundreds of levels deep; an "
-                         "issue file needs a few (see issues/ for the layout)") from None
+    except RecursionError:  # PyYAML's composer goes calls deeper for each level
+        raise IssueError(nested(path)) from None
     except yaml.YAMLError as exc:
         raise IssueError(f"{path}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     return Located(path, data, lines, literal_starts, dropped)
+
+
+def nested(path: Path) -> str:
+    return (f"{path}: lists and mappings nested over {NESTING_MAX} levels deep; an issue "
+            "file needs a few (see issues/ for the layout)")
 
 
 def _comment_after(text: str, end: int) -> str | None:
