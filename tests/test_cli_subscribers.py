@@ -139,6 +139,13 @@ def test_mistakes_are_one_line_and_exit_1(run, args: tuple[str, ...], says: str)
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_an_export_of_a_list_there_is_not_writes_nothing(run) -> None:
+    """Before, the CSV's header row went out (to a file redirected into) before the error."""
+    result = run("subscribers", "export", "--list", "nope")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: no list named 'nope'")
+    assert result.stdout == ""
+
+
 def test_db_upgrade(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(workspace)
     monkeypatch.delenv("BULLETIN_DATABASE_URL", raising=False)

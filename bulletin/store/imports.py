@@ -79,13 +79,16 @@ class Imports(Aggregate):
         """Write the list's active members as CSV (email,name,language), in the format
         import_csv reads; return how many."""
         import csv
+        import itertools
 
         from ..csvimport import formula_safe  # here: csvimport itself imports this package
 
+        members = self.lists.active_members(list_name)
+        first = next(members, None)  # an unknown list is an error before anything is written
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(("email", "name", "language"))
         written = 0
-        for member in self.lists.active_members(list_name):
+        for member in itertools.chain((first,) if first else (), members):
             # No cell (a name such as =HYPERLINK(...), an address such as =1+1@example.org) is
             # a formula in a spreadsheet; each is read back as it was.
             writer.writerow(map(formula_safe, (member.email, member.name or "",
