@@ -83,3 +83,13 @@ def test_init_into_a_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "not a folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_init_says_the_next_command_as_the_shell_would_run_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder with a space or a semicolon is quoted in the command it suggests (before,
+    `cd a b;touch x && ...` would have run `touch`)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["init", "a b;touch x"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"then cd 'a b;touch x' && bulletin render {FIRST_ISSUE}" in result.output

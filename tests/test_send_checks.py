@@ -152,3 +152,10 @@ def test_a_limit_that_is_no_limit_stops_the_send_before_anything_is_queued(
     with Store.open(f"sqlite:///{workspace / 'bulletin.db'}") as store:
         assert not any(store.ledger.counts("cohes3ion/cohes3ion-04").values())
         assert store.archive.index("cohes3ion") == []
+
+
+def test_a_test_address_with_a_line_break_is_one_line_naming_it(workspace: Path) -> None:
+    code, output = bulletin("send-test", str(workspace / "issues" / EXAMPLE.name),
+                            "--to", "a@example.org\r\nRCPT TO:<b@example.org>")
+    assert code == 1 and len(output.splitlines()) == 1, output
+    assert output.startswith("Error: --to 'a@example.org\\r\\nRCPT TO:<b@example.org>': ")

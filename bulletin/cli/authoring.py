@@ -3,6 +3,7 @@ at it. Thin: the work is in bulletin.workflow, bulletin.web.preview and bulletin
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,7 @@ def init_command(folder: Annotated[Path, typer.Argument(
         written = create_workspace(folder)
     for path in written:
         out.print(f"wrote {escape(str(path))}")
-    where = f"cd {escape(str(folder))} && " if folder != Path(".") else ""
+    where = f"cd {escape(shlex.quote(str(folder)))} && " if folder != Path(".") else ""
     out.print(f"Next: edit bulletin.toml, then {where}bulletin render {FIRST_ISSUE}")
 
 

@@ -66,7 +66,8 @@ def send_test_command(issue: IssueArg, to: ToOpt,
             try:
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as exc:
-                raise SendError(f"--to {address}: {exc}") from None
+                shown = address if address.isprintable() else repr(address)
+                raise SendError(f"--to {shown}: {exc}") from None
         copies = send_test(render_here(issue, config, lang, value(delivery)), to, out_dir)
     for copy in copies:
         result = copy.result
