@@ -87,7 +87,7 @@ def _template(loaded: IssueFile, name: str, needle: str) -> str:
     from .errors import SettingsError
 
     try:
-        path = loaded.workspace.theme_dir(loaded.newsletter.theme) / name
+        path = loaded.workspace.theme_dir(loaded.newsletter) / name
         text = path.read_text(encoding="utf-8")
     except (SettingsError, OSError):
         return f"theme '{loaded.newsletter.theme}': {name}:1"

@@ -340,7 +340,7 @@ def render_edition(loaded: IssueFile, workspace: Workspace,
     newsletter = loaded.newsletter
     mode = newsletter.delivery if len(languages) > 1 else "single"
     images = prepare(loaded, workspace)
-    composed = compose(loaded, workspace.theme_dir(newsletter.theme),
+    composed = compose(loaded, workspace.theme_dir(newsletter),
                        workspace.settings.base_url, languages, mode, images)
     fitted, media = fit(compile_mjml(composed.mjml), images)  # heights and files as shown
     html = inline_css(fitted, composed.css)

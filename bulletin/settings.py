@@ -302,11 +302,18 @@ class Workspace:
             raise SettingsError(f"unknown newsletter '{slug}'; {self.config_path} defines: "
                                 f"{known}") from None
 
-    def theme_dir(self, theme: str) -> Path:
+    def theme_dir(self, newsletter: Newsletter) -> Path:
+        """The folder of the newsletter's theme: the workspace's templates/THEME, else the
+        bundled one."""
+        theme = newsletter.theme
         for base in (self.root / "templates", BUNDLED_TEMPLATES):
             if (base / theme).is_dir():
                 return base / theme
-        raise SettingsError(f"theme '{theme}' not found: expected a folder "
+        slug = next((slug for slug, known in self.settings.newsletters.items()
+                     if known is newsletter), None)
+        where = f"{self.where(('newsletters', slug, 'theme'))}: " if slug else ""
+        field = f"newsletters.{slug}.theme: " if slug else ""
+        raise SettingsError(f"{where}{field}theme '{theme}' not found: expected a folder "
                             f"{self.root / 'templates' / theme}")
 
 

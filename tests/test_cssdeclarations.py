@@ -97,7 +97,7 @@ def test_every_style_mjml_writes_for_the_bundled_theme_is_answered(example_works
         newsletter = loaded.newsletter
         for languages in editions(loaded):
             for mode in ("bilingual", "side-by-side") if len(languages) > 1 else ("single",):
-                composed = compose(loaded, example_workspace.theme_dir(newsletter.theme),
+                composed = compose(loaded, example_workspace.theme_dir(newsletter),
                                    example_workspace.settings.base_url, languages, mode)
                 html = compile_mjml(composed.mjml)
                 styles |= set(re.findall(r'style="([^"]*)"', html))

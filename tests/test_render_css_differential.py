@@ -155,7 +155,7 @@ def test_made_up_css_and_styles_inline_as_with_cssutils_alone(tmp_path: Path) ->
 
     workspace = load_workspace(ROOT / "bulletin.toml")
     loaded = load_issue(EXAMPLE, workspace)
-    composed = compose(loaded, workspace.theme_dir("default"), workspace.settings.base_url,
+    composed = compose(loaded, workspace.theme_dir(loaded.newsletter), workspace.settings.base_url,
                        ("en",), "single")
     html = compile_mjml(composed.mjml)
     body = html.index(">", html.index("<body")) + 1

@@ -238,3 +238,16 @@ def test_a_header_value_that_is_not_one_line_or_one_address_names_its_line(
     message = _fails(config)
     line = _line_of(text, row)
     assert message.startswith(f"{config}:{line}: newsletters.cohes3ion.{key}: {said}"), message
+
+
+def test_a_theme_there_is_not_names_its_line(workspace: Path) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text().replace("[newsletters.cohes3ion]\n",
+                                      '[newsletters.cohes3ion]\ntheme = "nope"\n', 1)
+    config.write_text(text)
+    loaded = load_workspace(config)
+    with pytest.raises(SettingsError) as caught:
+        loaded.theme_dir(loaded.newsletter("cohes3ion"))
+    assert str(caught.value) == (
+        f"{config}:{_line_of(text, 'theme = ')}: newsletters.cohes3ion.theme: theme 'nope' not "
+        f"found: expected a folder {workspace.resolve() / 'templates' / 'nope'}")

@@ -81,7 +81,7 @@ def of(outgoing: Outgoing, issue: Path, list_name: str) -> Fingerprint:
         parts[f"{EMAIL} ({','.join(rendered.languages)})"] = email.hexdigest()
     parts.update({LIST: sha256(list_name.encode()), ISSUE: _file(issue),
                   SETTINGS: _file(workspace.config_path)})
-    theme = workspace.theme_dir(newsletter.theme)
+    theme = workspace.theme_dir(newsletter)
     parts[f"the theme {newsletter.theme}"] = folder(theme)
     logo = newsletter.brand.logo
     brand_images = [] if logo is None else [
