@@ -90,6 +90,7 @@ def parse_yaml(text: str, path: Path) -> Located:
 
         seen: set[int] = set()  # the lists and mappings built so far
         merged: dict[int, int] = {}  # a mapping's pairs that came from merges (the first n)
+        own = _own_pairs(node)
         inside: set[int] = set()  # those being built now, around this node
         count = 0
 
@@ -127,10 +128,8 @@ def parse_yaml(text: str, path: Path) -> Located:
         def build_collection(node: yaml.CollectionNode, loc: Loc) -> Any:
             if isinstance(node, yaml.MappingNode):
                 if id(node) not in merged:  # a merge (`<<: *name`) puts its pairs first
-                    own = sum(1 for key_node, _ in node.value
-                              if key_node.tag != "tag:yaml.org,2002:merge")
                     loader.flatten_mapping(node)
-                    merged[id(node)] = len(node.value) - own
+                    merged[id(node)] = len(node.value) - own[id(node)]
                 out: dict[str, Any] = {}
                 own_lines: dict[str, int] = {}
                 for index, (key_node, value_node) in enumerate(node.value):
@@ -179,6 +178,27 @@ def parse_yaml(text: str, path: Path) -> Located:
     finally:
         loader.dispose()
     return Located(path, data, lines, literal_starts, dropped)
+
+
+def _own_pairs(root: yaml.Node) -> dict[int, int]:
+    """Each mapping's own pairs (not a merge's), counted before any is flattened: flattening
+    one flattens those it merges too, which then hold their merges' pairs as if their own."""
+    import yaml
+
+    counts: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in counts or not isinstance(node, yaml.CollectionNode):
+            continue
+        if isinstance(node, yaml.MappingNode):
+            counts[id(node)] = sum(1 for key, _ in node.value
+                                   if key.tag != "tag:yaml.org,2002:merge")
+            stack.extend(value for pair in node.value for value in pair)
+        else:
+            counts[id(node)] = 0
+            stack.extend(node.value)
+    return counts
 
 
 def nested(path: Path) -> str:

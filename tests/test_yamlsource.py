@@ -123,6 +123,16 @@ def test_aliases_are_read_as_yaml_reads_them() -> None:
     assert located.lines[("f", "y")] == 3  # where the anchor's key stands
 
 
+@pytest.mark.parametrize("text", [
+    "a: &d {style: a}\nb: {<<: &w {<<: *d, style: b}}\nc: *w\n",
+    "item: {one: &one {<<: {title: Base}, title: Own}, <<: *one}\n",
+])
+def test_a_merge_within_a_merge_keeps_each_mappings_own_keys_its_own(text: str) -> None:
+    """Flattening a mapping flattens the ones it merges too; their keys from merges are still
+    not their own (a key given by a merge and by the mapping is no duplicate)."""
+    assert parse_yaml(text, Path("x.yaml")).data == yaml.safe_load(text)
+
+
 @pytest.mark.parametrize("depth", [51, 3000])
 def test_lists_nested_deep_are_an_error_not_a_crash(depth: int) -> None:
     """Past NESTING_MAX a one-line error; deeper than PyYAML can read (3,000 levels, under
