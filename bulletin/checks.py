@@ -123,10 +123,11 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
         if img.get("alt") is None:
             yield Finding("error", "image-alt", where,
                           f"image {src} has no alt text; add alt: to the image")
-        if src.startswith("http://"):
+        scheme = src.partition(":")[0].lower() if ":" in src else ""
+        if scheme == "http":
             yield Finding("warning", "insecure-image", where,
                           f"image {src} is not https; many clients block or warn")
-        elif not src.startswith("https://"):  # ![alt](chart.png) in a body: never published
+        elif scheme != "https":  # ![alt](chart.png) in a body: never published
             yield Finding("error", "image-source", where,
                           f"image '{_short(src)}' is not a web address, and mail clients "
                           "show images only from https:// addresses; give its https:// "

@@ -7,10 +7,12 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
-from email.utils import getaddresses, parseaddr
+from email.errors import InvalidHeaderDefect
+from email.headerregistry import AddressHeader, HeaderRegistry
+from email.utils import parseaddr
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationError
@@ -51,18 +53,25 @@ def _one_line(value: str) -> str:
 
 def _address(value: str) -> str:
     """One address, alone or after a name: 'News <news@example.org>' or news@example.org.
-    Anything parseaddr would drop or join up (a second address, words after the address, an
-    unclosed '<') is refused, not sent as something else."""
+    Anything a mail reader would read otherwise (a second address, words after the address,
+    an unclosed '<', a group such as 'Team: News <...>', whose name is dropped) is refused,
+    not sent as something else."""
     _one_line(value)
+    parsed = _ADDRESS_HEADER("From", value)
+    header = cast(AddressHeader, parsed)
     address = parseaddr(value)[1]
     local, _, domain = address.rpartition("@")
-    written = value.strip()
-    one = len(getaddresses([value])) == 1 and written.count("<") == written.count(">") and \
-        (written == address or written.endswith(f"<{address}>"))
-    if not local or "." not in domain or " " in address or not one:
+    one = len(header.groups) == 1 and header.groups[0].display_name is None and \
+        len(header.addresses) == 1 and header.addresses[0].addr_spec == address and \
+        not any(isinstance(defect, InvalidHeaderDefect) for defect in parsed.defects)
+    if not local or "." not in domain or not one:
         raise ValueError(f"expected one email address such as 'News <news@example.org>' "
                          f"(got {value!r})")
     return value
+
+
+_ADDRESS_HEADER = HeaderRegistry()
+"""Reads an address header as mail readers do (email.headerregistry)."""
 
 
 Address = Annotated[str, AfterValidator(_address)]

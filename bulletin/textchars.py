@@ -52,10 +52,15 @@ def _text_problem(loc: Loc, char: str) -> str:
             "quotes, such as \\x0b, \\0 or \\u000b, makes one)")
 
 
+SPOOFING = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+"""Invisible characters that reorder or hide text (bidirectional overrides and isolates,
+zero-width spaces): read aloud or compared, one name would look like another. Not those that
+join (U+200C, U+200D: needed in Persian, Indic scripts and emoji) or tag (the Welsh flag)."""
+
+
 def single_line(text: str) -> str:
     """A person's short text typed at a command (a name, a reason, a list's title) as kept and
-    shown: one line, each control or format character a space (an escape sequence would work
-    on the terminal of whoever lists it; U+200B would make one name look like another), runs
-    of spaces one."""
-    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
-                            for c in text).split())
+    shown: one line, each control character (an escape sequence would work on the terminal of
+    whoever lists it), line separator or SPOOFING character a space, runs of spaces one."""
+    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                            or SPOOFING.match(c) else c for c in text).split())

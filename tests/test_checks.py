@@ -49,6 +49,7 @@ def test_example_has_only_the_references_vague_links() -> None:
     ("  - body: |\n      The chart: ![Chart of results](chart.png)\n", "error", "image-source",
      7),
     ("  - body: 'Logo: ![Logo](data:image/png;base64,AAAA)'\n", "error", "image-source", 6),
+    ("  - body: 'Logo: ![Logo](HTTP://example.org/a.png)'\n", "warning", "insecure-image", 6),
 ])
 def test_problems_in_issue_content(write_issue: Callable[..., Path], section: str, level: str,
                                    code: str, line: int) -> None:
@@ -114,3 +115,9 @@ def test_template_error_names_template_and_line(workspace: Path,
     exit_code, output = run_check(write_issue(HEAD + "  - heading: Hi\n"))
     assert exit_code == 1
     assert output.startswith(f"Error: {template}:4: template error:")
+
+
+def test_an_image_address_in_capitals_is_an_address(write_issue: Callable[..., Path]) -> None:
+    path = write_issue(HEAD + "  - body: 'Logo: ![Logo](HTTPS://example.org/a.png)'\n")
+    exit_code, output = run_check(path)
+    assert exit_code == 0 and "image-source" not in output, output

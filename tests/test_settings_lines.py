@@ -220,6 +220,7 @@ def test_a_base_url_every_link_could_not_follow_names_its_line(workspace: Path, 
     ("reply_to", "a@example.org, b@example.org", "expected one email address"),
     ("from", "News <news@example.org", "expected one email address"),
     ("unsubscribe_mailto", "a b@example.org", "expected one email address"),
+    ("from", "Cymdeithas yr Iaith: Newyddion <n@example.org>", "expected one email address"),
 ])
 def test_a_header_value_that_is_not_one_line_or_one_address_names_its_line(
         workspace: Path, key: str, value: str, said: str) -> None:
@@ -251,3 +252,16 @@ def test_a_theme_there_is_not_names_its_line(workspace: Path) -> None:
     assert str(caught.value) == (
         f"{config}:{_line_of(text, 'theme = ')}: newsletters.cohes3ion.theme: theme 'nope' not "
         f"found: expected a folder {workspace.resolve() / 'templates' / 'nope'}")
+
+
+@pytest.mark.parametrize("value", ['"Tom <3 Cymru" <news@example.org>', "news@example.org (News)",
+                                   "Llywodraeth Cymru / Welsh Government <news@example.org>",
+                                   '"Welsh Government, Comms" <news@example.org>',
+                                   "J. Smith <news@example.org>", "newyddion@llyw.cymru"])
+def test_a_from_address_mail_readers_read_as_one_address_is_taken(workspace: Path,
+                                                                  value: str) -> None:
+    config = workspace / "bulletin.toml"
+    text = config.read_text()
+    old = next(row for row in text.split("\n") if row.startswith("from = "))
+    config.write_text(text.replace(old, f"from = '{value}'", 1))
+    assert load_workspace(config).newsletter("cohes3ion").sender == value

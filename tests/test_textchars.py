@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulletin.textchars import single_line
+from bulletin.textchars import SPOOFING, single_line
 
 
 @given(st.text())
 def test_any_text_becomes_one_line_of_visible_characters_single_spaced(text: str) -> None:
     line = single_line(text)
-    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in line)
+    assert not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or SPOOFING.match(c)
+                   for c in line)
     assert line == line.strip() and "  " not in line and len(line.splitlines()) <= 1
     assert single_line(line) == line
 
 
 @given(st.text(alphabet=st.characters(categories=("L", "N", "P")), min_size=1))
 def test_text_without_spaces_or_control_characters_is_kept_as_it_is(text: str) -> None:
+    assert single_line(text) == text
+
+
+@pytest.mark.parametrize("text", ["Cymru \U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c"
+                                  "\U000e0073\U000e007f", "\U0001f468\u200d\U0001f469",
+                                  "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"])
+def test_joiners_and_tags_that_make_one_character_are_kept(text: str) -> None:
+    """The Welsh flag (tag characters), emoji joined by U+200D, Persian's U+200C."""
     assert single_line(text) == text

@@ -49,10 +49,9 @@ def same_person(one: str, other: str) -> bool:
 
 
 def _plain(who: str) -> str:
-    """`who` as one plain line (textchars.single_line): no invisible characters (format
-    characters such as U+200B, which would make one name look like another), no control
-    characters, its spacing made single."""
-    return single_line(who)
+    """`who` as one plain line (textchars.single_line), and without any invisible format
+    character (category Cf: a joiner too), which would make one name look like another."""
+    return single_line("".join(" " if unicodedata.category(c) == "Cf" else c for c in who))
 
 
 def _git(key: str, where: Path | None) -> str | None:
