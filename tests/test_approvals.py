@@ -152,6 +152,9 @@ def test_identity_comes_from_as_then_the_environment_then_git(
     assert same_person("Dee Evans <dee@example.org>", "dee evans")
     assert same_person("DEE@example.org", "Dee Evans <dee@example.org>")
     assert not same_person("Dee Evans", "Bob Jones")
+    subprocess.run(["git", "config", "--global", "user.name", "Dee\x1b[2J\u200b Evans"],
+                   env=env, check=True)
+    assert identity(None, tmp_path) == "Dee [2J Evans <dee@example.org>"  # as --as is kept
 
 
 @pytest.mark.parametrize("other", [

@@ -175,3 +175,20 @@ def test_migration_0008_traces_the_rows_recorded_before(database_url: str) -> No
         engine.dispose()
     assert [tuple(r) for r in rows] == [(41, "cohes3ion/issue-1", "delivery:41"),
                                         (None, None, None)]
+
+
+def test_a_bounce_s_words_are_kept_as_one_plain_line(sent: Sent) -> None:
+    """A remote server's reply may hold an escape sequence, which would work on the terminal
+    of whoever lists the trail or the suppressions."""
+    token = links.sign_delivery(sent.rows["cohes3ion/issue-1"]["ann@example.org"], KEY.encode())
+    message = (f"From: Welsh Government <{ENVELOPE}>\r\nTo: ann@example.org\r\n"
+               f"Message-ID: {delivery_message_id(token, 'example.gov.wales')}\r\n\r\n").encode()
+    raw = dsn(message, verp_address(ENVELOPE, token), "ann@example.org", "5.1.1",
+              "550 5.1.1 \x1b[2J\x1b]0;owned\x07 no such user")
+    assert process(sent.store, sent.workspace, raw, source="pipe").action
+    trail = sent.store.audit("ann@example.org")
+    said = [row.detail or "" for row in trail] + [row.actor or "" for row in trail]
+    assert any("no such user" in text for text in said), said
+    assert not any("\x1b" in text or "\x07" in text for text in said), said
+    found = sent.store.suppressions.get("ann@example.org")
+    assert found is not None and "\x1b" not in found.reason

@@ -24,7 +24,8 @@ def identity(given: str | None = None, where: Path | None = None) -> str:
     for candidate in (given, os.environ.get(APPROVER)):
         if candidate is not None and _plain(candidate):
             return _plain(candidate)
-    name, email = _git("user.name", where), _git("user.email", where)
+    name, email = (_plain(found) if found else None
+                   for found in (_git("user.name", where), _git("user.email", where)))
     if name and email:
         return f"{name} <{email}>"
     if name or email:
