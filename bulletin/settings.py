@@ -7,21 +7,19 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
-from email.errors import InvalidHeaderDefect
-from email.headerregistry import AddressHeader, HeaderRegistry
-from email.utils import parseaddr
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationError
 
 from .errors import SettingsError
 from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
+from .headerfields import Address, HeaderProse, HeaderText
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
-from .textchars import LINE_BREAK, text_problems
+from .textchars import text_problems
 from .textfile import read_text
 from .tomlsource import toml_with_lines
 from .validation import describe
@@ -41,50 +39,6 @@ def _bundled_templates() -> Path:
 BUNDLED_TEMPLATES = _bundled_templates()
 """The themes and web pages that come with bulletin (package data, bulletin.templates), used
 where a workspace has none."""
-
-
-def _one_line(value: str) -> str:
-    """A value that goes into a header (the from address, the newsletter's name): one line."""
-    if LINE_BREAK.search(value):
-        raise ValueError("has a line break in it; it goes into an email header, which is one "
-                         "line: write it on one line")
-    return value
-
-
-def _address(value: str) -> str:
-    """One address, alone or after a name: 'News <news@example.org>' or news@example.org.
-    Anything a mail reader would read otherwise (a second address, words after the address,
-    an unclosed '<', a group such as 'Team: News <...>', whose name is dropped) is refused,
-    not sent as something else."""
-    _one_line(value)
-    parsed = _ADDRESS_HEADER("From", value)
-    header = cast(AddressHeader, parsed)
-    address = parseaddr(value)[1]
-    local, _, domain = address.rpartition("@")
-    one = len(header.groups) == 1 and header.groups[0].display_name is None and \
-        len(header.addresses) == 1 and header.addresses[0].addr_spec == address and \
-        not any(isinstance(defect, InvalidHeaderDefect) for defect in parsed.defects)
-    if not local or "." not in domain or not one:
-        raise ValueError(f"expected one email address such as 'News <news@example.org>' "
-                         f"(got {value!r})")
-    return value
-
-
-_ADDRESS_HEADER = HeaderRegistry()
-"""Reads an address header as mail readers do (email.headerregistry)."""
-
-
-Address = Annotated[str, AfterValidator(_address)]
-HeaderText = Annotated[str, AfterValidator(_one_line)]
-
-
-def _one_line_prose(value: str | dict[str, str]) -> str | dict[str, str]:
-    for text in value.values() if isinstance(value, dict) else (value,):
-        _one_line(text)
-    return value
-
-
-HeaderProse = Annotated[Prose, AfterValidator(_one_line_prose)]
 
 
 class Colours(Strict):
