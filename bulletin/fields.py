@@ -104,6 +104,25 @@ def _url(value: str) -> str:
 
 Url = Annotated[str, AfterValidator(_url)]
 
+
+def _appendable(url: str) -> str:
+    """A base URL, to which a path is appended (/unsubscribe/TOKEN, /NAME of an image):
+    nothing after its path that the path would follow (a query, a fragment), nor a user name
+    or password, which every email would show."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(f"has a '?' or '#' part; every link appends its path to it, so give "
+                         f"the address alone, such as "
+                         f"'{parts.scheme}://{parts.netloc}{parts.path}'")
+    if "@" in parts.netloc:
+        raise ValueError("holds a user name or password, which every email would show; give "
+                         "the address alone (secrets come only from the environment)")
+    return url
+
+
+BaseUrl = Annotated[Url, AfterValidator(_appendable)]
+"""A URL that links are made from by appending a path to it."""
+
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .fields import ImageSource, Prose, Strict, Url
+from .fields import BaseUrl, ImageSource, Prose, Strict, Url
 
 
 class Logo(Strict):
@@ -25,5 +25,5 @@ class MediaSettings(Strict):
     or a web server they are copied to with `bulletin media export`); `budget`: the bytes of
     every image of an issue together, above which `bulletin check` warns (default 1 MB)."""
 
-    base_url: Url | None = None
+    base_url: BaseUrl | None = None
     budget: int = Field(default=1_000_000, ge=10_000)

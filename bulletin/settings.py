@@ -10,12 +10,21 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationError
 
 from .errors import SettingsError
-from .fields import GRACE_MAX_MINUTES, Colour, Language, Prose, Strict, TimeZone, Url, prose_fields
+from .fields import (
+    GRACE_MAX_MINUTES,
+    BaseUrl,
+    Colour,
+    Language,
+    Prose,
+    Strict,
+    TimeZone,
+    Url,
+    prose_fields,
+)
 from .headerfields import Address, HeaderProse, HeaderText
 from .languages import LanguageOptions
 from .mediasettings import Logo, MediaSettings
@@ -144,7 +153,7 @@ class Smtp(Strict):
     window: int | None = Field(default=None, ge=1, le=100_000)
     """Messages claimed and not yet recorded, at most: the most a crash can leave uncertain
     (default: 16 a connection)."""
-    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     rate_per_hour: int | None = Field(default=None, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delays: tuple[float, ...] = Field(default=(10.0, 60.0, 300.0, 900.0), max_length=20)
@@ -200,24 +209,13 @@ class Webhooks(Strict):
 
 
 def _secure(url: str) -> str:
-    """The web service's address, which every link in the mail starts with (a path is
-    appended: /unsubscribe/TOKEN): https, and nothing after its path that the path would
-    follow (a query, a fragment), nor a user name or password, which every email would show."""
     if not url.startswith("https://") and "://127.0.0.1" not in url and "://localhost" not in url:
         raise ValueError("must start with https:// (links in email must be secure)")
-    parts = urlsplit(url)
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ValueError(f"has a '?' or '#' part; every link appends its path to base_url, "
-                         f"so give the address alone, such as "
-                         f"'{parts.scheme}://{parts.netloc}{parts.path}'")
-    if "@" in parts.netloc:
-        raise ValueError("holds a user name or password, which every email would show; give "
-                         "the address alone (secrets come only from the environment)")
     return url
 
 
 class Settings(Strict):
-    base_url: Annotated[Url, AfterValidator(_secure)]  # a field's, so its line is named
+    base_url: Annotated[BaseUrl, AfterValidator(_secure)]  # a field's: its line is named
     smtp: Smtp | None = None
     inbound: Inbound | None = None
     webhooks: Webhooks = Webhooks()

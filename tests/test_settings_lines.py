@@ -192,7 +192,7 @@ def test_a_base_url_without_https_names_its_line(workspace: Path) -> None:
 
 @pytest.mark.parametrize(("url", "said"), [
     ("https://bulletins.example.org/news?x=1", "has a '?' or '#' part; every link appends its "
-     "path to base_url, so give the address alone, such as 'https://bulletins.example.org/news'"),
+     "path to it, so give the address alone, such as 'https://bulletins.example.org/news'"),
     ("https://bulletins.example.org/#top", "has a '?' or '#' part"),
     ("https://admin:hunter2@bulletins.example.org", "holds a user name or password, which every "
      "email would show"),
@@ -265,3 +265,23 @@ def test_a_from_address_mail_readers_read_as_one_address_is_taken(workspace: Pat
     old = next(row for row in text.split("\n") if row.startswith("from = "))
     config.write_text(text.replace(old, f"from = '{value}'", 1))
     assert load_workspace(config).newsletter("cohes3ion").sender == value
+
+
+@pytest.mark.parametrize(("row", "field", "said"), [
+    ('[media]\nbase_url = "https://cdn.example.org/img?v=2"', "media.base_url",
+     "has a '?' or '#' part"),
+    ('[media]\nbase_url = "https://me:hunter2@cdn.example.org"', "media.base_url",
+     "holds a user name or password"),
+    ('[smtp]\nhost = "127.0.0.1"\nrate_per_second = inf', "smtp.rate_per_second",
+     "input should be a finite number"),
+])
+def test_an_images_address_and_a_rate_that_cannot_be_used_name_their_line(
+        workspace: Path, row: str, field: str, said: str) -> None:
+    """Images' base_url is appended to as base_url is; an infinite rate is no rate."""
+    config = workspace / "bulletin.toml"
+    text = config.read_text() + "\n" + row + "\n"
+    config.write_text(text)
+    message = _fails(config)
+    line = _line_of(text, row.split("\n")[-1])
+    assert message.startswith(f"{config}:{line}: {field}: {said}"), message
+    assert "hunter2" not in message
