@@ -101,7 +101,7 @@ def parse_yaml(text: str, path: Path) -> Located:
             nonlocal count
             count += 1
             if len(loc) > NESTING_MAX:
-                raise IssueError(nested(path))
+                raise IssueError(_nested(path))
             if isinstance(node, yaml.CollectionNode):
                 if id(node) in inside:
                     raise IssueError(f"{path}:{key_line_of(loc)}: {dotted(loc)}: an alias (*name) "
@@ -172,7 +172,7 @@ def parse_yaml(text: str, path: Path) -> Located:
     except yaml.MarkedYAMLError as exc:
         raise IssueError(_yaml_message(exc, path, text)) from None
     except RecursionError:  # PyYAML's composer goes calls deeper for each level
-        raise IssueError(nested(path)) from None
+        raise IssueError(_nested(path)) from None
     except yaml.YAMLError as exc:
         raise IssueError(f"{path}: invalid YAML: {exc}") from None
     finally:
@@ -201,7 +201,7 @@ def _own_pairs(root: yaml.Node) -> dict[int, int]:
     return counts
 
 
-def nested(path: Path) -> str:
+def _nested(path: Path) -> str:
     return (f"{path}: lists and mappings nested over {NESTING_MAX} levels deep; an issue "
             "file needs a few (see issues/ for the layout)")
 
