@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 
 from bulletin.store import claims as claiming
 from bulletin.store import ledger
@@ -137,6 +137,31 @@ def test_outcomes_are_written_a_statement_per_shared_reply_with_one_timestamp(
     assert all(r.sent_at is not None for r in rows[:60]) and rows[60].sent_at is None
     assert store.ledger.record(outcomes) == 0  # no longer sending: nothing changes
 
+
+
+SEND_CHANGES = {"state", "attempts", "last_reply", "updated_at", "claimed_at", "sent_at", "run"}
+"""The columns a claim and an outcome change."""
+
+
+def test_no_index_of_the_ledger_holds_what_a_send_changes(store: Store,
+                                                          tmp_path: Path) -> None:
+    """... so that on PostgreSQL a claim's update (and an outcome's) keeps the row's new
+    version on its page and adds no index entry (a HOT update), in the room the ledger's
+    fill factor leaves."""
+    schema = inspect(store.engine)
+    indexed = {column for index in [*schema.get_indexes("ledger"),
+                                    *schema.get_unique_constraints("ledger")]
+               for column in index["column_names"]}
+    assert indexed and not indexed & SEND_CHANGES, indexed
+    if store.engine.dialect.name != "postgresql":
+        return
+    fill(store, tmp_path, 300, "hot")
+    with store.engine.connect() as connection, connection.begin():
+        assert len(claiming.claim(connection, "hot", 300, now(), run="r")) == 300
+        updated, hot = connection.execute(text(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE schemaname = current_schema() AND relname = 'ledger'")).one()
+    assert updated == hot == 300, (updated, hot)
 
 def beside_a_queueing_sender(store: Store, tmp_path: Path,
                              action: Callable[[int], int]) -> tuple[int, int]:

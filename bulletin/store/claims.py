@@ -5,9 +5,11 @@ is the one statement whose plan matters at scale and the one several senders rac
 
 Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several senders can share an issue;
 on SQLite the claim runs in a write transaction (one writer at a time). A claim first picks
-the next `limit` pending ids through the index on (issue, state, id) (on PostgreSQL in a
-materialised CTE, so the planner cannot turn it into a join of every pending row), and only
-then checks whether those few may still be sent to.
+the next `limit` pending ids through the index on (issue, id), the state read from each row
+(on PostgreSQL in a materialised CTE, so the planner cannot turn it into a join of every
+pending row), and only then checks whether those few may still be sent to. In a first pass
+the rows after `after` are pending but for those other senders hold, so few are read in
+vain; a later pass (the temporary failures) reads on through the issue's rows once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ SKIPPED_REPLY = "not sent: unsubscribed or suppressed after the issue was queued
 
 def _picked(postgresql_: bool, audience: Audience | None) -> Select[Any]:
     """The claim's rows: the next `limit` pending rows above `after` (read in id order from
-    the index on (issue, state, id), locked, skipping those another sender holds), and only
+    the index on (issue, id), locked, skipping those another sender holds), and only
     for those, the subscriber and whether they may still be sent to. Its bound values:
     `issue`, `after`, `limit`.
 
@@ -57,19 +59,18 @@ def _picked(postgresql_: bool, audience: Audience | None) -> Select[Any]:
     suppression as scalar subqueries (never hashed). SQLite looks each up by key anyway."""
     columns = (_ledger.c.id, _ledger.c.subscriber_id, _ledger.c.list_id, _ledger.c.attempts)
     issue, after = bindparam("issue", "", String), bindparam("after", 0, Integer)
+    pending = _ledger.c.state == "pending"  # read from the row: no index holds the state
     if postgresql_:
-        # A range of the index on (issue, state, id), in its order. Not as `issue = ... AND
-        # state = ...`: with those equal to constants, PostgreSQL takes "in id order" as
-        # given by the primary key too and, assuming the rows it wants are spread evenly,
-        # may read the key through every row of the issues sent before.
-        key = tuple_(_ledger.c.issue, _ledger.c.state, _ledger.c.id)
-        rows = select(*columns).where(
-            key > tuple_(issue, literal("pending"), after),
-            tuple_(_ledger.c.issue, _ledger.c.state) <= tuple_(issue, literal("pending")))
+        # A range of the index on (issue, id), in its order. Not as `issue = ... AND id >
+        # ...`: with the issue equal to a constant, PostgreSQL takes "in id order" as given by
+        # the primary key too and, assuming the rows it wants are spread evenly, may read the
+        # key through every row of the issues sent before.
+        key = tuple_(_ledger.c.issue, _ledger.c.id)
+        rows = select(*columns).where(key > tuple_(issue, after), _ledger.c.issue <= issue,
+                                      pending)
         order = key.clauses
-    else:  # SQLite seeks (issue, state, after); given row values, only (issue, state)
-        rows = select(*columns).where(_ledger.c.issue == issue, _ledger.c.state == "pending",
-                                      _ledger.c.id > after)
+    else:  # SQLite seeks (issue, after) in the index on (issue, id)
+        rows = select(*columns).where(_ledger.c.issue == issue, _ledger.c.id > after, pending)
         order = [_ledger.c.id]
     if audience is not None:
         rows = rows.join_from(_ledger, _subscribers,

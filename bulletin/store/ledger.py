@@ -10,10 +10,11 @@ claim is in claims.py, what becomes of claimed rows (outcomes, settling a stoppe
 the uncertain and sending them again) in outcomes.py, which states who may change a row in
 `sending`: only the run that claimed it, or the operator once that run has stopped.
 
-What each operation costs does not grow with the list: `create` queues in one statement, safe
+What a message costs does not grow with the list: `create` queues in one statement, safe
 in several senders at once (on PostgreSQL they take turns on a lock of the issue's, and a member
-already queued is left alone: ON CONFLICT DO NOTHING); the counts read the index on (issue,
-state, id).
+already queued is left alone: ON CONFLICT DO NOTHING), and a claim reads only the rows it
+takes. The counts read the issue's rows once, through the index on (issue, id) (no index
+holds the state: see models.LedgerEntry).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SCRIPTS = Path(str(files("bulletin.store.migrations")))
 """The migration scripts and Alembic's script.py.mako, package data like the code."""
-HEAD = "0012"
+HEAD = "0013"
 """The newest migration's revision, so that an up-to-date database is recognised without
 reading the scripts. A test checks it against Alembic's head: update it with each migration."""
 VERSION_TABLE = "alembic_version"
