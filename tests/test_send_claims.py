@@ -322,3 +322,29 @@ def test_a_batch_whose_record_failed_is_recorded_by_the_last_write(workspace: Pa
         counts = store.ledger.counts(ISSUE)
     assert counts["sending"] == 0, counts
     assert counts["sent"] == len(transport.messages) > len(ledger.entered[0])
+
+
+def test_a_dead_senders_failures_for_now_wait_for_a_later_pass(workspace: Path) -> None:
+    """A sender on this machine stops (its journal left, unlocked) while this one runs: once
+    this run finds nothing more to claim it settles that one's rows. A message the dead one
+    was told to try later is not sent again at once: it waits for the next pass, as this
+    run's own temporary failures do, and what the dead one never handed over waits with it
+    (with no pass left, both are counted deferred)."""
+    url = queued(workspace, 6)
+    with Store.open(url) as store:
+        dead = store.ledger.journal()
+        assert dead is not None
+        later, never = store.ledger.claim(ISSUE, 2, run=dead.run)
+        dead.handed(later.id)
+        dead.answered(later.id, "pending", "451 4.3.0 try again later")
+        dead.flush()
+        dead.close(remove=False)
+        transport = MemoryTransport()
+        run = dispatcher(CountedLedger(store), workspace, transport)
+        run.settings = DispatchSettings(connections=1, window=WINDOW, retry_delays=())
+        report = asyncio.run(run.run())
+        counts = store.ledger.counts(ISSUE)
+    sent = {message.recipient for message in transport.messages}
+    assert {later.email, never.email}.isdisjoint(sent) and len(sent) == 4, sent
+    assert report.deferred == counts["pending"] == 2 and counts["sent"] == 4, (report, counts)
+    assert "still failing for now" in (report.stopped or ""), report

@@ -25,6 +25,7 @@ import functools
 import logging
 import time
 import uuid
+from asyncio import CancelledError
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -140,8 +141,7 @@ class Dispatcher:
             self.report.seconds = time.monotonic() - started
             self.progress(self.report)
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(
-                    result, asyncio.CancelledError):
+            if isinstance(result, BaseException) and not isinstance(result, CancelledError):
                 raise result
         return self.report
 
@@ -184,10 +184,17 @@ class Dispatcher:
             await self._flush(force=True)
             counts = await self._db_call(self.ledger.counts, self.issue, self.audience)
             if not counts.get("pending"):
-                if not counts.get("sending") or not await self._db_call(self.ledger.recover):
+                recovered = await self._db_call(self.ledger.recover) \
+                    if counts.get("sending") else None
+                if recovered is None or not recovered.settled:
                     return
-                after, exhausted = 0, False
-                continue
+                if not recovered.later:  # what a dead sender never handed over: sent now
+                    after, exhausted = 0, False
+                    continue
+                # its temporary failures wait for the next pass, as this run's own do
+                counts = await self._db_call(self.ledger.counts, self.issue, self.audience)
+                if not counts.get("pending"):  # another sender has taken them meanwhile
+                    continue
             if passes >= len(self.settings.retry_delays):
                 self.report.deferred = counts["pending"]
                 self.halt(f"{counts['pending']} message(s) still failing for now after "

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..store.journal import Journal
     from ..store.ledger import Audience, Claim
     from ..store.outcomes import Outcome
+    from ..store.sendledger import Recovered
 
 
 class Ledger(Protocol):
@@ -47,7 +48,7 @@ class Ledger(Protocol):
     def counts(self, issue: str, audience: Audience | None = None) -> dict[str, int]:
         ...
 
-    def recover(self) -> int:
-        """Settle the rows of senders on this machine that died (by their journals); how
-        many were settled."""
+    def recover(self) -> Recovered:
+        """Settle the rows of senders on this machine that died (by their journals): how
+        many were settled, and of them how many had failed for now."""
         ...

@@ -180,7 +180,8 @@ def settle(connection: Connection, run: str, handed: set[int],
     """Settle the rows a stopped sender (`run`) left in `sending`, by its journal: answered
     ones as answered; handed over and unanswered ones uncertain (still `sending`), with the
     reason; the rest (never handed over) back to pending, that attempt not counted. With
-    `trusted` false, every unanswered one is uncertain. How many went each way."""
+    `trusted` false, every unanswered one is uncertain. How many went each way, and of the
+    answered ones, how many failed for now (`later`: back to pending, for a later pass)."""
     ids = connection.scalars(select(_ledger.c.id).where(
         _ledger.c.run == run, _ledger.c.state == "sending")).all()
     outcomes, unanswered, never = [], [], []
@@ -202,7 +203,8 @@ def settle(connection: Connection, run: str, handed: set[int],
         connection.execute(update(_ledger).where(_ledger.c.id.in_(never), _ledger.c.run == run)
                            .values(state="pending", last_reply=NEVER_HANDED, updated_at=at,
                                    attempts=_ledger.c.attempts - 1, run=None))
-    return {"answered": len(outcomes), "uncertain": len(unanswered), "pending": len(never)}
+    return {"answered": len(outcomes), "uncertain": len(unanswered), "pending": len(never),
+            "later": sum(outcome.state == "pending" for outcome in outcomes)}
 
 
 STOPPED = ("claimed by a sender not running on this machine: it stopped without a journal "

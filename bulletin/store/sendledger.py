@@ -28,6 +28,15 @@ from .models import LedgerEntry, TestSend, now
 
 
 @dataclass(frozen=True, slots=True)
+class Recovered:
+    """What settling the stopped senders' rows did."""
+
+    settled: int
+    later: int
+    """Of those, messages that had failed for now: pending again, for a later pass."""
+
+
+@dataclass(frozen=True, slots=True)
 class Delivered:
     """One issue's message to one subscriber, as the ledger holds it."""
 
@@ -85,19 +94,21 @@ class SendLedger:
         directory = journal.directory_for(self.url)
         return journal.Journal(directory) if directory is not None else None
 
-    def recover(self) -> int:
+    def recover(self) -> Recovered:
         """Settle the rows left `sending` by senders on this machine that have stopped, by
-        their journals (store/journal.py); how many rows were settled."""
-        settled = 0
+        their journals (store/journal.py): how many rows were settled, and of them how many
+        had failed for now."""
+        settled = later = 0
         with journal.dead_runs(journal.directory_for(self.url)) as runs:
             for record, paths in runs:
                 with self._writer.connect() as connection, connection.begin():
                     counts = outcomes.settle(connection, record.run, record.handed,
                                            record.answered, now(), trusted=record.trusted)
-                settled += sum(counts.values())
+                settled += counts["answered"] + counts["uncertain"] + counts["pending"]
+                later += counts["later"]
                 for path in paths:
                     path.unlink(missing_ok=True)
-        return settled
+        return Recovered(settled, later)
 
     def record(self, done: Sequence[outcomes.Outcome], run: str | None = None) -> int:
         """Record the outcomes of many claimed messages in one transaction; only those still
