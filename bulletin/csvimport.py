@@ -15,8 +15,9 @@
   what is wrong); blank lines are skipped. A row's line is the physical line it starts on, so a
   quoted field that spans lines does not shift the lines after it.
 - Mistakes that make the whole file unreadable (no email column, not UTF-8, a quote never
-  closed) raise CsvFileError naming the file and line. The file is read a line at a time and
-  never held whole in memory.
+  closed, a field over FIELD_LIMIT characters) raise CsvFileError naming the file and line
+  (and the column of a field too long). The file is read a line at a time and never held
+  whole in memory.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ class SubscriberFile:
         self.columns: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.width = 0
+        self._header: list[str] = []
+        self._separator = ","
+        self._line = ""
+        """The line the csv reader has read last (`_kept`): where a field too long is."""
 
     def __str__(self) -> str:
         return str(self.path)
@@ -198,6 +203,12 @@ class SubscriberFile:
         return CsvFileError(f"{self.path}:{line}: {which}; save it as 'CSV UTF-8' and "
                             f"import that")
 
+    def _kept(self, lines: Iterator[str]) -> Iterator[str]:
+        """`lines`, each kept as `_line` while the csv reader reads it."""
+        for line in lines:
+            self._line = line
+            yield line
+
     def __iter__(self) -> Iterator[Row | BadRow]:
         for _, bad, good in self.batches(BATCH):
             rows: list[Row | BadRow] = [*bad]
@@ -234,7 +245,8 @@ class SubscriberFile:
             except UnicodeDecodeError as exc:
                 raise self._not_utf8(len(seen) + 1, exc) from None
             separator, lines = _separator(seen, lines)
-            reader = csv.reader(lines, delimiter=separator, strict=True)
+            self._separator = separator
+            reader = csv.reader(self._kept(lines), delimiter=separator, strict=True)
             start = self._read_header(reader)
             yield from checked(reader, start, self._columns(), size,
                                lambda exc, line: self._unreadable(exc, reader, line),
@@ -252,6 +264,8 @@ class SubscriberFile:
                                 f"line is never closed; add the closing quote")
         if "new-line character seen in unquoted field" in message:
             return self._lone_cr(reader.line_num, mixed=True)
+        if "field larger than field limit" in message and reader.line_num == start:
+            return self._too_long(start)
         if "field larger than field limit" in message:
             return CsvFileError(f"{self.path}:{start}: a quoted field that starts on this "
                                 f"line runs on for over {FIELD_LIMIT // 1024} KiB; is a "
@@ -259,6 +273,23 @@ class SubscriberFile:
         return CsvFileError(f"{self.path}:{reader.line_num}: not valid CSV: {message}; "
                             f"a field holding quotes must be quoted itself, with each "
                             f"quote doubled (\"\")")
+
+    def _too_long(self, line: int) -> CsvFileError:
+        """A field over FIELD_LIMIT characters within line `line` (`_line`): which column,
+        and how long."""
+        csv.field_size_limit(len(self._line) + 1)
+        try:
+            fields = next(csv.reader([self._line], delimiter=self._separator), [])
+        finally:
+            csv.field_size_limit(FIELD_LIMIT)
+        column, size = max(enumerate(map(len, fields)), key=lambda pair: pair[1],
+                           default=(0, len(self._line)))
+        name = self._header[column].strip() if column < len(self._header) else ""
+        named = f" ({name})" if name and name.isprintable() and len(name) <= 40 else ""
+        return CsvFileError(f"{self.path}:{line}: the field in column {column + 1}{named} is "
+                            f"{size:,} characters long; a field may hold at most "
+                            f"{FIELD_LIMIT:,} (no address, name or language is that long): "
+                            f"check that this is the file to import")
 
     def _read_header(self, reader: _csv.Reader) -> int:
         """Read up to the header row; return the line after it."""
@@ -277,6 +308,7 @@ class SubscriberFile:
             if any(cell.strip() for cell in header):
                 break
         self.header_line = start
+        self._header = header
         columns: dict[str, int] = {}
         ignored = []
         for index, cell in enumerate(header):

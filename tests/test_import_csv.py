@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulletin.csvimport import CsvFileError, SubscriberFile, clean_language, clean_name
+from bulletin.csvimport import (
+    FIELD_LIMIT,
+    CsvFileError,
+    SubscriberFile,
+    clean_language,
+    clean_name,
+)
 from bulletin.store.rows import BadRow, Row
 
 
@@ -95,6 +101,30 @@ def test_a_runaway_quoted_field_is_caught_before_it_eats_the_file() -> None:
     data = b'email,name\na@example.org,"Ann\n' + b"x@example.org,filler\n" * 20000
     with pytest.raises(CsvFileError, match=r"people.csv:2: a quoted field .* runs on"):
         read(data)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 4), st.data(), st.integers(1, 3 * FIELD_LIMIT), st.booleans(),
+       st.integers(0, 3), st.sampled_from([",", ";", "\t"]))
+def test_a_field_too_long_is_named_by_its_line_and_column(
+        width: int, data: st.DataObject, over: int, quoted: bool, before: int,
+        separator: str) -> None:
+    """A field over the limit on one line (a name column of a million letters, quoted or
+    not) is too long, not a quote left open: its line, column and the limit are named."""
+    header = ["email", "name", "language", "notes"][:width]
+    column = data.draw(st.integers(0, width - 1))
+    long = "a" * (FIELD_LIMIT + over)
+    row = ["x@example.org", "Ann", "en", "n"][:width]
+    row[column] = f'"{long}"' if quoted else long
+    lines = [separator.join(header)] + [separator.join(["b@example.org", "Bob", "en", "n"]
+                                                       [:width])] * before
+    text = "\n".join([*lines, separator.join(row), "c@example.org"]) + "\n"
+    with pytest.raises(CsvFileError) as caught:
+        read(text.encode())
+    assert str(caught.value) == (
+        f"people.csv:{before + 2}: the field in column {column + 1} ({header[column]}) is "
+        f"{len(long):,} characters long; a field may hold at most {FIELD_LIMIT:,} (no "
+        f"address, name or language is that long): check that this is the file to import")
 
 
 def test_a_missing_file() -> None:
