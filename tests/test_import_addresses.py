@@ -70,6 +70,8 @@ def test_an_international_domain_has_one_key_in_either_form() -> None:
     ("bob@example.test", "special-use or reserved"),
     ("Bob <bob@example.org>", "display name"),
     ("@example.org", "there must be something"),
+    ('q"uote@example.org', 'it holds a quote character ("); remove it'),
+    ('"quote@example.org', 'it holds a quote character ("); remove it'),
 ])
 def test_invalid_addresses_say_why(raw: str, says: str) -> None:
     with pytest.raises(InvalidAddress) as caught:
@@ -78,3 +80,27 @@ def test_invalid_addresses_say_why(raw: str, says: str) -> None:
     assert says in str(caught.value).lower()
     with pytest.raises(EmailNotValidError):
         validate_email(raw.strip(), check_deliverability=False)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=ATEXT[:8] + '."\\@ <>', max_size=30).filter(lambda raw: "@" in raw))
+@example('q"uote@example.org')
+@example('quote"@example.org')
+@example('q"u@te@example.org')
+def test_an_address_with_an_at_sign_is_never_said_to_have_none(raw: str) -> None:
+    """A quote left open hides the @-sign from email-validator, which then says that there is
+    none; the message names what is wrong instead."""
+    try:
+        normalise(raw)
+    except InvalidAddress as exc:
+        assert "must have an @-sign" not in str(exc)
+
+
+@given(st.text(alphabet=ATEXT, min_size=1, max_size=20), st.data())
+def test_a_quote_in_an_address_is_named(local: str, data: st.DataObject) -> None:
+    at = data.draw(st.integers(0, len(local)))
+    raw = f'{local[:at]}"{local[at:]}@example.org'
+    with pytest.raises(InvalidAddress) as caught:
+        normalise(raw)
+    assert str(caught.value) == f"{raw!r} is not a valid email address: " \
+        'it holds a quote character ("); remove it'

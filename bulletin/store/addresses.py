@@ -43,6 +43,10 @@ def _check(raw: str) -> Address:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
         reason = str(exc).rstrip(".")
+        if '"' in raw and "@" in raw and reason.endswith("must have an @-sign"):
+            # A quote not closed hides the @-sign from email-validator, which then says there
+            # is none; what is wrong is the quote (a quoted local part is refused anyway).
+            reason = 'it holds a quote character ("); remove it'
         reason = reason[:1].lower() + reason[1:]
         raise InvalidAddress(f"{raw!r} is not a valid email address: {reason}") from None
     return Address(result.normalized, f"{result.local_part.lower()}@{result.ascii_domain}")
