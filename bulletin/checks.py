@@ -16,6 +16,7 @@ from . import parity
 from . import placeholders as ph
 from .imagechecks import check_images
 from .issue import IssueFile
+from .markdown import refused_scheme
 from .render import Rendered
 from .textchars import LINE_BREAK
 from .yamlsource import Loc, dotted
@@ -157,15 +158,15 @@ def _links_and_images(loaded: IssueFile, html: str) -> Iterator[Finding]:
                           "describe where it goes")
         scheme_fix = _scheme_fix(href)
         if scheme_fix:
-            yield Finding("error", "link-scheme", where,
-                          f"link '{label}' to '{href}' has no scheme; {scheme_fix}")
+            yield Finding("error", "link-scheme", where, f"link '{label}' to '{href}' {scheme_fix}")
         elif href.startswith("http://"):
             yield Finding("warning", "insecure-link", where, f"link {href} is not https")
     yield from _shown_as_typed(loaded, doc)
 
 
 def _scheme_fix(href: str) -> str | None:
-    """What to write instead of a link that no mail client can follow, or None if it can."""
+    """What is wrong with a link that no mail client can follow and what to write instead
+    ("has no scheme; write https://..."), or None if it can be followed."""
     if ph.PATTERN.match(href):
         return None  # a recipient's value; an unknown one is reported as a placeholder
     if href.startswith("#"):
@@ -174,13 +175,17 @@ def _scheme_fix(href: str) -> str | None:
     if scheme in SCHEMES:
         return None
     if _ADDRESS.match(href):
-        return f"write mailto:{href}"
+        return f"has no scheme; write mailto:{href}"
     if _HOST.match(href):
-        return f"write https://{href}"
+        return f"has no scheme; write https://{href}"
     if scheme:
-        return None if scheme in ("sms", "webcal") else \
-            f"use a link starting https:// or mailto: (not {scheme}:)"
-    return "write the whole address, starting https://"
+        return None if scheme in ("sms", "webcal") else _not_allowed(scheme)
+    return "has no scheme; write the whole address, starting https://"
+
+
+def _not_allowed(scheme: str) -> str:
+    return (f"uses {scheme}:, which no email may link to; link to an https://, mailto: or "
+            "tel: address instead")
 
 
 def _shown_as_typed(loaded: IssueFile, doc: Any) -> Iterator[Finding]:
@@ -201,10 +206,16 @@ def _shown_as_typed(loaded: IssueFile, doc: Any) -> Iterator[Finding]:
                     continue
                 seen.add(typed)
                 url = match.group(2)
+                where = _locate(loaded, typed, f"[{match.group(1)}](", url)
+                scheme = refused_scheme(url)
+                if scheme:  # a link the Markdown leaves out: a javascript: one, say
+                    yield Finding("error", "link-scheme", where,
+                                  f"link '{match.group(1)}' {_not_allowed(scheme)} (as "
+                                  "it is, the reader sees the brackets and all)")
+                    continue
                 why = ("a URL cannot hold a space: write it as %20" if " " in url.strip()
                        else "check the brackets and the URL")
-                yield Finding("error", "link-syntax",
-                              _locate(loaded, typed, f"[{match.group(1)}](", url),
+                yield Finding("error", "link-syntax", where,
                               f"'{typed}' is not a link: the reader sees the brackets; {why}")
             for match in _HTML_TAG.finditer(text if not in_code else ""):
                 tag = match.group(0)

@@ -22,6 +22,17 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable("strikethrough")
 
 
+def refused_scheme(url: str) -> str | None:
+    """The scheme of a link's `url` (as typed between the brackets) if it is one the parser
+    leaves out of the email (javascript:, vbscript:, file:, data: but for images), which then
+    shows the link as it was typed; None for any other."""
+    parser = _parser()
+    url = url.strip().removeprefix("<")
+    if ":" not in url or parser.validateLink(parser.normalizeLink(url)):
+        return None
+    return url.partition(":")[0].lower()
+
+
 def to_html(source: str) -> Markup:
     """HTML for an email body; safe to place in a template unescaped."""
     return Markup(_parser().render(source))

@@ -47,6 +47,16 @@ def run_check(path: Path) -> tuple[int, list[str]]:
      r"'<b>' is shown as text, not as formatting: HTML is not passed into the email; use "
      r"Markdown instead \(\*\*bold\*\*, \*italic\*, \[text\]\(https://...\)\)"),
     ("Our [new page]() is up.", "error", "empty-link", r"link 'new page' goes nowhere"),
+    ("Click [x](javascript:alert(1)) now.", "error", "link-scheme",
+     r"link 'x' uses javascript:, which no email may link to; link to an https://, mailto: "
+     r"or tel: address instead \(as it is, the reader sees the brackets and all\)"),
+    ("Open [it](<VBScript:msgbox(1)>) now.", "error", "link-scheme",
+     r"link 'it' uses vbscript:, which no email may link to"),
+    ("See [the page](data:text/html,hi) now.", "error", "link-scheme",
+     r"link 'the page' uses data:, which no email may link to"),
+    ("Get [the file](ftp://example.org/a.pdf) now.", "error", "link-scheme",
+     r"link 'the file' to 'ftp://example.org/a.pdf' uses ftp:, which no email may link to; "
+     r"link to an https://, mailto: or tel: address instead"),
     ("Left over: {{ name }}.", "error", "template-syntax",
      r"the HTML part has template syntax \({{ or {%\) left in it: '{{ name }}'"),
 ])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bulletin.markdown import to_html, to_text
+from bulletin.markdown import refused_scheme, to_html, to_text
 
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzåŵŷ", min_size=1, max_size=15)
 sentences = st.lists(words, min_size=1, max_size=40).map(" ".join)
@@ -62,3 +62,23 @@ def test_emphasis_and_ordered_lists() -> None:
 
 def test_link_whose_text_is_its_url_is_written_once() -> None:
     assert to_text("<https://example.org/a>") == "https://example.org/a"
+
+
+schemes = st.one_of(
+    st.sampled_from(["javascript", "JavaScript", "VBSCRIPT", "file", "data", "Data",
+                     "https", "http", "mailto", "tel", "ftp", "sms"]),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz+.-", min_size=1, max_size=10))
+
+
+@given(schemes, st.text(alphabet="abcdefghij0123456789/=;,.%:", max_size=30), st.booleans())
+@example("data", "image/png;base64,iVBORw0KGgo=", False)
+@example("javascript", "alert(1", False)
+def test_a_link_is_refused_exactly_when_the_parser_leaves_it_out(
+        scheme: str, rest: str, angled: bool) -> None:
+    """refused_scheme names the scheme of each link the email leaves out (javascript:, say),
+    which `bulletin check` then reports by its scheme, and of no other."""
+    url = f"{scheme}:{rest}"
+    source = f"[x](<{url}>)" if angled else f"[x]({url})"
+    linked = "<a " in str(to_html(source))
+    assert refused_scheme(f"<{url}" if angled else url) == (None if linked else scheme.lower())
+    assert refused_scheme(rest.replace(":", "")) is None
