@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .store.addresses import InvalidAddress, email_and_key
 from .store.rows import BadRow, Batch, Checked
+from .textchars import spoofing_problem
 
 if TYPE_CHECKING:
     import _csv  # the type of csv.reader's readers (typeshed does not re-export it from csv)
@@ -32,12 +33,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def clean_name(raw: str) -> str | None:
     """A name as given, its runs of white space (line breaks too) made single spaces; None if
-    empty. Raises ValueError for what no name holds."""
+    empty. Raises ValueError for what no name holds: a control character, an invisible one
+    that reorders or hides text (textchars.SPOOFING: a name is read alone, in a list of
+    them), a length over NAME_LENGTH."""
     name = " ".join(raw.split())
     if not name:
         return None
     if _CONTROL.search(name):
         raise ValueError("the name contains a control character")
+    spoofing = spoofing_problem(name)
+    if spoofing is not None:
+        raise ValueError(f"the name {spoofing}")
     if len(name) > NAME_LENGTH:
         raise ValueError(f"the name is {len(name)} characters long; at most {NAME_LENGTH}")
     return name

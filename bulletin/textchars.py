@@ -1,7 +1,9 @@
 """Characters no email can carry, and line breaks, in the text of an issue or of
 bulletin.toml: the one rule, which the loaders (issue.load_issue, settings.load_workspace)
-and `bulletin check` (checks.subject-line-break) apply; and short text typed at a command,
-made one plain line (`single_line`)."""
+and `bulletin check` (checks.subject-line-break) apply; invisible characters that make one
+text pass for another (SPOOFING), refused where a person reads text alone (an issue's subject
+and preheader in the inbox, a subscriber's name: `spoofing_problem`); and short text typed at
+a command, made one plain line (`single_line`)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def text_problems(data: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
     carry (UNWRITABLE), with the first of them in words. The loaders refuse these, as the
     email cannot be made with them; a subject's other line breaks (CR, LF, NEL) it can be
     made with, and `bulletin check` reports them (checks.subject-line-break, by LINE_BREAK
-    too)."""
+    too). An issue's subject and preheader, which the inbox shows, are refused with a
+    SPOOFING character too."""
     if isinstance(data, dict):
         for key, value in data.items():
             yield from text_problems(value, (*loc, key))
@@ -37,6 +40,8 @@ def text_problems(data: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
         found = UNWRITABLE.search(data)
         if found is not None:
             yield loc, _text_problem(loc, found.group())
+        elif loc[:1] in (("subject",), ("preheader",)) and SPOOFING.search(data):
+            yield loc, f"the {loc[0]} {spoofing_problem(data)}"
 
 
 def _text_problem(loc: Loc, char: str) -> str:
@@ -56,6 +61,17 @@ SPOOFING = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff
 """Invisible characters that reorder or hide text (bidirectional overrides and isolates,
 zero-width spaces): read aloud or compared, one name would look like another. Not those that
 join (U+200C, U+200D: needed in Persian, Indic scripts and emoji) or tag (the Welsh flag)."""
+
+
+def spoofing_problem(text: str) -> str | None:
+    """The first SPOOFING character in `text` and what to do, in words ("holds U+202E
+    (RIGHT-TO-LEFT OVERRIDE), ..."), or None if it holds none."""
+    found = SPOOFING.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return (f"holds U+{ord(char):04X} ({unicodedata.name(char, 'a format character')}), an "
+            "invisible character that reorders or hides text; delete it")
 
 
 def single_line(text: str) -> str:

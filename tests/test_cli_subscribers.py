@@ -125,6 +125,9 @@ def test_add_remove_count_lists_export(run, workspace: Path) -> None:
     (("add", "ann@example.org", "--list", "cohes3ion", "--language", "Welsh"),
      "Error: --language: language 'Welsh' is not a language code"),
     (("add", "ann@example.org", "--list", "nope"), "Error: no list named 'nope'"),
+    (("add", "ann@example.org", "--list", "cohes3ion", "--name", "Ann\u202eSmith"),
+     "Error: --name: the name holds U+202E (RIGHT-TO-LEFT OVERRIDE), an invisible character "
+     "that reorders or hides text; delete it"),
     (("remove", "zed@example.org"), "Error: no subscriber zed@example.org in the store"),
     (("import", "missing.csv", "--list", "cohes3ion"),
      "Error: missing.csv: cannot read: No such file or directory"),

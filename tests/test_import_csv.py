@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,10 @@ from bulletin.csvimport import (
     clean_name,
 )
 from bulletin.store.rows import BadRow, Row
+from bulletin.textchars import SPOOFING
+
+SPOOFERS = [chr(code) for code in range(0x10000) if SPOOFING.match(chr(code))]
+"""Every character of the rule's set (textchars.SPOOFING), read from it."""
 
 
 def read(data: bytes, name: str = "people.csv") -> tuple[SubscriberFile, list[Row | BadRow]]:
@@ -144,6 +149,32 @@ def test_names_that_are_refused(raw: str) -> None:
         clean_name(raw)
 
 
+@settings(max_examples=60)
+@given(st.sampled_from(SPOOFERS), st.text("Ann Smith", max_size=8), st.text("Jones", max_size=5),
+       st.integers(0, 3))
+def test_a_name_with_a_spoofing_character_is_a_bad_row_with_its_line(
+        char: str, before: str, after: str, rows_before: int) -> None:
+    """A name holding a character that reorders or hides text (U+202E, U+200B) is refused,
+    its row named by its line as any other bad row is; the rows around it are imported."""
+    data = "email,name\n" + "b@example.org,Bob\n" * rows_before + \
+        f"a@example.org,{before}{char}{after}\nc@example.org,Cy\n"
+    _, rows = read(data.encode())
+    line = 2 + rows_before
+    assert bad(rows) == {line: f"the name holds U+{ord(char):04X} "
+                               f"({unicodedata.name(char)}), an invisible character that "
+                               f"reorders or hides text; delete it"}
+    assert [row[0] for row in good(rows)] == [*range(2, line), line + 1]
+
+
+@pytest.mark.parametrize("name", ["Cymru \U0001f3f4\U000e0067\U000e0062\U000e0077"
+                                  "\U000e006c\U000e0073\U000e007f", "\U0001f468\u200d\U0001f469",
+                                  "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"])
+def test_names_with_joiners_and_tags_are_kept(name: str) -> None:
+    """The Welsh flag (tag characters), emoji joined by U+200D, Persian's U+200C."""
+    _, rows = read(f"email,name\na@example.org,{name}\n".encode())
+    assert good(rows) == [(2, "a@example.org", name, None)]
+
+
 @pytest.mark.parametrize("raw, expected", [("", None), ("en", "en"), ("CY", "cy"),
                                            ("en-GB", "en"), ("cy_GB", "cy")])
 def test_languages(raw: str, expected: str | None) -> None:
@@ -151,7 +182,7 @@ def test_languages(raw: str, expected: str | None) -> None:
 
 
 simple_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
-                      max_size=20).map(lambda text: " ".join(text.split()))
+                      max_size=20).map(lambda text: " ".join(SPOOFING.sub("", text).split()))
 people = st.lists(st.tuples(
     st.from_regex(r"[a-z][a-z0-9.]{0,10}[a-z0-9]@[a-z]{1,10}\.(org|wales|co\.uk)",
                   fullmatch=True).filter(lambda a: ".." not in a),

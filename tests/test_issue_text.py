@@ -9,11 +9,15 @@ YAML comment and is dropped: `bulletin check` warns, with the line and the quote
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bulletin.textchars import SPOOFING
 from bulletin.yamlsource import Dropped, parse_yaml
 from tests.cli_runner import run
 
@@ -21,15 +25,16 @@ ISSUE = """\
 newsletter: cohes3ion
 date: 2022-03-01
 subject: {subject}
-preheader: What is new this month.
+preheader: {preheader}
 sections:
   - heading: {heading}
     body: {body}
 """
 
 
-def issue(subject: str = "Hi", heading: str = "Hello", body: str = "Some news.") -> str:
-    return ISSUE.format(subject=subject, heading=heading, body=body)
+def issue(subject: str = "Hi", heading: str = "Hello", body: str = "Some news.",
+          preheader: str = "What is new this month.") -> str:
+    return ISSUE.format(subject=subject, heading=heading, body=body, preheader=preheader)
 
 
 def errors(output: str) -> list[str]:
@@ -108,6 +113,46 @@ def test_send_refuses_it_in_one_line(write_issue: Callable[..., Path],
         assert output.startswith(f"Error: {path}:3: subject: the subject has a line break"), \
             output
         assert len(errors(output)) == 1 and "MJML" not in output, output
+
+
+# Invisible characters that reorder or hide text, where the inbox shows text alone -----------
+
+SPOOFERS = [chr(code) for code in range(0x10000) if SPOOFING.match(chr(code))]
+"""Every character of the rule's set (textchars.SPOOFING), read from it."""
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(SPOOFERS), st.sampled_from([("subject", 3), ("preheader", 4)]),
+       st.text("News ", max_size=6), st.text("Issue 5", max_size=6), st.booleans(),
+       st.sampled_from(["check", "render"]))
+def test_a_subject_or_preheader_with_a_spoofing_character_is_one_line_with_its_line(
+        write_issue: Callable[..., Path], char: str, field: tuple[str, int], before: str,
+        after: str, typed: bool, command: str) -> None:
+    """U+202E (right-to-left override), U+200B (zero width space) and the rest of the set,
+    typed into the file or written as an escape, are refused with the line, the field and the
+    character; nothing is rendered."""
+    name, line = field
+    text = f"{before}{char}{after}" if typed else f"{before}\\u{ord(char):04x}{after}"
+    path = write_issue(issue(**{name: f'"{text}"'}))
+    out = path.parent / "out"
+    code, output = run(command, str(path), *(["--out", str(out)] if command == "render" else []))
+    assert code == 1
+    assert errors(output.replace("\n ", " ")) == [
+        f"Error: {path}:{line}: {name}: the {name} holds U+{ord(char):04X} "
+        f"({unicodedata.name(char)}), an invisible character that reorders or hides text; "
+        "delete it"], output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["Cymru \U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c"
+                                  "\U000e0073\U000e007f", "Teulu \U0001f468\u200d\U0001f469",
+                                  "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"])
+def test_a_subject_with_joiners_and_tags_is_kept(write_issue: Callable[..., Path],
+                                                 text: str) -> None:
+    """The Welsh flag (tag characters), emoji joined by U+200D, Persian's U+200C."""
+    code, output = run("check", str(write_issue(issue(subject=f'"{text}"', preheader=text))))
+    assert code == 0, output
 
 
 # A comment where text was meant --------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`single_line`: short text typed at a command, kept as one plain line."""
+"""`single_line`: short text typed at a command, kept as one plain line; `spoofing_problem`:
+invisible characters that reorder or hide text, named where such text is refused."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulletin.textchars import SPOOFING, single_line
+from bulletin.textchars import SPOOFING, single_line, spoofing_problem
 
 
 @given(st.text())
@@ -31,3 +32,22 @@ def test_text_without_spaces_or_control_characters_is_kept_as_it_is(text: str) -
 def test_joiners_and_tags_that_make_one_character_are_kept(text: str) -> None:
     """The Welsh flag (tag characters), emoji joined by U+200D, Persian's U+200C."""
     assert single_line(text) == text
+
+
+@given(st.text())
+def test_spoofing_problem_names_the_first_spoofing_character(text: str) -> None:
+    found = SPOOFING.search(text)
+    problem = spoofing_problem(text)
+    if found is None:
+        assert problem is None
+    else:
+        char = found.group()
+        assert problem == (f"holds U+{ord(char):04X} ({unicodedata.name(char)}), an invisible "
+                           "character that reorders or hides text; delete it")
+
+
+@pytest.mark.parametrize("text", ["Cymru \U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c"
+                                  "\U000e0073\U000e007f", "\U0001f468\u200d\U0001f469",
+                                  "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"])
+def test_joiners_and_tags_are_no_spoofing_problem(text: str) -> None:
+    assert spoofing_problem(text) is None
