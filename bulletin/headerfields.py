@@ -1,9 +1,12 @@
 """bulletin.toml's values that go into every email's headers (the from and reply-to
-addresses, the newsletter's name, the feedback id): one line each, and an address one address
-as mail readers read it, so that what is checked is what is sent."""
+addresses, the newsletter's name, the feedback id): one line each, written plainly (never as
+RFC 2047 encoded words, which the message would encode again: readers would see the
+"=?utf-8?q?...?=" itself), and an address one address as mail readers read it, so that what
+is checked is what is sent."""
 
 from __future__ import annotations
 
+import re
 from email.errors import InvalidHeaderDefect
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.utils import parseaddr
@@ -23,6 +26,26 @@ def _one_line(value: str) -> str:
     return value
 
 
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+"""An RFC 2047 encoded word, =?charset?q-or-b?text?=."""
+
+
+def _plain(text: str, what: str, decoded: str) -> None:
+    """`text` (a display name, or a whole value) holds no encoded word; else the error, with
+    `decoded`, the value as it was meant, to write instead."""
+    found = _ENCODED_WORD.search(text)
+    if found is not None:
+        fix = f"write it plainly: '{decoded}'" if decoded.isprintable() and "=?" not in decoded \
+            else "write it plainly"
+        raise ValueError(f"{what} is an RFC 2047 encoded word ({found.group()}), which every "
+                         f"email would encode again and so show as typed; {fix}")
+
+
+def _header_text(value: str) -> str:
+    _plain(_one_line(value), "the text", str(_ADDRESS_HEADER("Subject", value)))
+    return value
+
+
 def _address(value: str) -> str:
     """One address, alone or after a name: 'News <news@example.org>' or news@example.org.
     Anything a mail reader would read otherwise (a second address, words after the address,
@@ -31,7 +54,9 @@ def _address(value: str) -> str:
     _one_line(value)
     parsed = _ADDRESS_HEADER("From", value)
     header = cast(AddressHeader, parsed)
-    address = parseaddr(value)[1]
+    name, address = parseaddr(value)
+    decoded = header.addresses[0].display_name if len(header.addresses) == 1 else ""
+    _plain(name, "the name", f"{decoded} <{address}>" if decoded else address)
     local, _, domain = address.rpartition("@")
     one = len(header.groups) == 1 and header.groups[0].display_name is None and \
         len(header.addresses) == 1 and header.addresses[0].addr_spec == address and \
@@ -47,12 +72,12 @@ _ADDRESS_HEADER = HeaderRegistry()
 
 
 Address = Annotated[str, AfterValidator(_address)]
-HeaderText = Annotated[str, AfterValidator(_one_line)]
+HeaderText = Annotated[str, AfterValidator(_header_text)]
 
 
 def _one_line_prose(value: str | dict[str, str]) -> str | dict[str, str]:
     for text in value.values() if isinstance(value, dict) else (value,):
-        _one_line(text)
+        _header_text(text)
     return value
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import tomllib
+from email import quoprimime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulletin.errors import SettingsError
@@ -211,6 +213,19 @@ def test_a_base_url_every_link_could_not_follow_names_its_line(workspace: Path, 
     assert "hunter2" not in message
 
 
+def _with_row(text: str, key: str, row: str) -> str:
+    """bulletin.toml's `text` with `row` for `key` in the cohes3ion newsletter's table."""
+    start = text.index("[newsletters.cohes3ion]\n")
+    table_end = text.index("\n[", start + 1)
+    table = text[start:table_end]
+    old = next((r for r in table.split("\n") if r.startswith(f"{key} = ")), None)
+    table = table.replace(old, row, 1) if old else table.replace("\n", f"\n{row}\n", 1)
+    return text[:start] + table + text[table_end:]
+
+
+PRISTINE = (Path(__file__).resolve().parent.parent / "bulletin.toml").read_text()
+
+
 @pytest.mark.parametrize(("key", "value", "said"), [
     ("from", "Evil\\r\\nBcc: x@evil.org <a@example.org>", "has a line break in it"),
     ("reply_to", "news@example.org\\nBcc: x@evil.org", "has a line break in it"),
@@ -221,20 +236,21 @@ def test_a_base_url_every_link_could_not_follow_names_its_line(workspace: Path, 
     ("from", "News <news@example.org", "expected one email address"),
     ("unsubscribe_mailto", "a b@example.org", "expected one email address"),
     ("from", "Cymdeithas yr Iaith: Newyddion <n@example.org>", "expected one email address"),
+    ("from", "=?utf-8?q?News?= <news@example.org>",
+     "the name is an RFC 2047 encoded word (=?utf-8?q?News?=), which every email would encode "
+     "again and so show as typed; write it plainly: 'News <news@example.org>'"),
+    ("name", "=?utf-8?b?Q29oZXMzaW9u?=", "the text is an RFC 2047 encoded word "
+     "(=?utf-8?b?Q29oZXMzaW9u?=), which every email would encode again and so show as "
+     "typed; write it plainly: 'Cohes3ion'"),
+    ("feedback_id", "=?us-ascii?q?news?=", "the text is an RFC 2047 encoded word"),
 ])
 def test_a_header_value_that_is_not_one_line_or_one_address_names_its_line(
         workspace: Path, key: str, value: str, said: str) -> None:
     """Before, `check` passed these: a line break stopped every send later with an error
     that named no line, and parseaddr made the rest into another address or dropped part."""
     config = workspace / "bulletin.toml"
-    text = config.read_text()
-    start = text.index("[newsletters.cohes3ion]\n")
-    table_end = text.index("\n[", start + 1)
     row = f'{key} = "{value}"'
-    table = text[start:table_end]
-    old = next((r for r in table.split("\n") if r.startswith(f"{key} = ")), None)
-    table = table.replace(old, row, 1) if old else table.replace("\n", f"\n{row}\n", 1)
-    text = text[:start] + table + text[table_end:]
+    text = _with_row(config.read_text(), key, row)
     config.write_text(text)
     message = _fails(config)
     line = _line_of(text, row)
@@ -252,6 +268,34 @@ def test_a_theme_there_is_not_names_its_line(workspace: Path) -> None:
     assert str(caught.value) == (
         f"{config}:{_line_of(text, 'theme = ')}: newsletters.cohes3ion.theme: theme 'nope' not "
         f"found: expected a folder {workspace.resolve() / 'templates' / 'nope'}")
+
+
+names = st.lists(st.text("abcdefghijklmnopqrstuvwxyzAWY\u0175\u0177\u00e2\u00e9", min_size=1,
+                         max_size=8), min_size=1, max_size=3).map(" ".join)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names, st.sampled_from(["b", "q", "B", "Q"]), st.sampled_from(["utf-8", "UTF-8"]),
+       st.booleans(), st.sampled_from(["from", "reply_to", "unsubscribe_mailto"]))
+def test_a_name_written_as_an_encoded_word_names_its_line_and_the_name_to_write(
+        workspace: Path, name: str, encoding: str, charset: str, quoted: bool,
+        key: str) -> None:
+    """An RFC 2047 encoded word, which the message would encode again (readers would see
+    "=?utf-8?q?...?=" as the name), is refused with its line and the name written plainly."""
+    if encoding in "bB":
+        word = f"=?{charset}?{encoding}?{base64.b64encode(name.encode()).decode()}?="
+    else:
+        word = quoprimime.header_encode(name.encode(), charset).replace("?q?", f"?{encoding}?")
+    value = f'"{word}" <news@example.org>' if quoted else f"{word} <news@example.org>"
+    config = workspace / "bulletin.toml"
+    text = _with_row(PRISTINE, key, f"{key} = '{value}'")
+    config.write_text(text)
+    message = _fails(config)
+    assert message == (
+        f"{config}:{_line_of(text, f'{key} = {value!r}')}: newsletters.cohes3ion.{key}: the "
+        f"name is an RFC 2047 encoded word ({word}), which every email would encode again and "
+        f"so show as typed; write it plainly: '{name} <news@example.org>'"), message
 
 
 @pytest.mark.parametrize("value", ['"Tom <3 Cymru" <news@example.org>', "news@example.org (News)",
