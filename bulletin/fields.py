@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -160,6 +161,35 @@ def _zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(_zone)]
+
+SLOWEST_RATE = 1 / 3600
+"""The lowest limit on messages a second: one an hour, as the lowest limit an hour is one
+(rate_per_hour, --per-hour). A lower one would wait over an hour between two messages (at
+1e-300, for ever) with the list queued."""
+
+
+def rate_problem(rate: float) -> str | None:
+    """Why `rate` cannot limit messages a second (bulletin.toml's [smtp] rate_per_second,
+    `bulletin send --rate`), in words that say what to give instead; None when it can."""
+    if SLOWEST_RATE <= rate < math.inf:
+        return None
+    if 0 < rate < SLOWEST_RATE:
+        return (f"that is under one message an hour, so a send would wait over an hour "
+                f"between two messages; give at least {SLOWEST_RATE:.6f} (one an hour), such "
+                f"as 20, or leave it out for no limit")
+    return ("give the most messages a second as a finite number above 0, such as 20 (leave "
+            "it out for no limit)")
+
+
+def _rate(value: float) -> float:
+    problem = rate_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+RatePerSecond = Annotated[float, AfterValidator(_rate)]
+"""A limit on messages a second (see rate_problem)."""
 GRACE_MAX_MINUTES = 7 * 24 * 60
 """The longest grace period a scheduled send may have (bulletin.schedule.timing)."""
 

@@ -20,6 +20,7 @@ from .fields import (
     Colour,
     Language,
     Prose,
+    RatePerSecond,
     Strict,
     TimeZone,
     Url,
@@ -153,7 +154,7 @@ class Smtp(Strict):
     window: int | None = Field(default=None, ge=1, le=100_000)
     """Messages claimed and not yet recorded, at most: the most a crash can leave uncertain
     (default: 16 a connection)."""
-    rate_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_per_second: RatePerSecond | None = None
     rate_per_hour: int | None = Field(default=None, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delays: tuple[float, ...] = Field(default=(10.0, 60.0, 300.0, 900.0), max_length=20)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from bulletin.fields import SLOWEST_RATE, rate_problem
 from bulletin.send.ratelimit import RateLimit
 
 
@@ -57,3 +60,28 @@ def test_steady_rate() -> None:
     clock = Clock()
     times = run(RateLimit(per_second=10, clock=clock), clock, 110)
     assert times[-1] - times[0] == pytest.approx(10.0, abs=0.11)
+
+
+@example(SLOWEST_RATE)
+@example(math.nextafter(SLOWEST_RATE, 0))
+@example(1e-300)
+@example(math.inf)
+@given(st.floats())
+def test_a_rate_is_refused_exactly_when_it_is_none_or_would_wait_over_an_hour(
+        rate: float) -> None:
+    """bulletin.toml's rate_per_second and `bulletin send --rate` (one rule, rate_problem):
+    a rate that is a rate, and whose longest wait between two messages is an hour or less."""
+    problem = rate_problem(rate)
+    if not (0 < rate < math.inf):
+        assert problem is not None and problem.startswith(
+            "give the most messages a second as a finite number above 0")
+        return
+    clock = Clock()
+    limit = RateLimit(per_second=rate, clock=clock)
+    assert limit.delay() == 0
+    longest = limit.delay()  # the second message waits for the bucket to refill
+    if problem is None:
+        assert longest <= 3600 * (1 + 1e-12)
+    else:
+        assert longest > 3600 * (1 - 1e-12)
+        assert problem.startswith("that is under one message an hour")

@@ -133,9 +133,15 @@ def test_every_edition_is_checked(workspace: Path, server: SmtpServer,
 
 
 @pytest.mark.parametrize(("option", "said"), [
-    (["--rate", "-1"], "Error: --rate -1: give the most messages a second as a number above 0"),
+    (["--rate", "-1"], "Error: --rate -1: give the most messages a second as a finite number "
+                       "above 0"),
     (["--rate", "0"], "Error: --rate 0: give the most messages a second"),
     (["--rate", "nan"], "Error: --rate nan: give the most messages a second"),
+    (["--rate", "inf"], "Error: --rate inf: give the most messages a second"),
+    (["--rate", "1e-300"], "Error: --rate 1e-300: that is under one message an hour, so a send "
+                           "would wait over an hour between two messages; give at least "
+                           "0.000278 (one an hour)"),
+    (["--rate", "0.000277"], "Error: --rate 0.000277: that is under one message an hour"),
     (["--per-hour", "-5"], "Error: --per-hour -5: give the most messages an hour as a whole "
                            "number of at least 1"),
 ])
@@ -143,7 +149,8 @@ def test_a_limit_that_is_no_limit_stops_the_send_before_anything_is_queued(
         workspace: Path, server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
         option: list[str], said: str) -> None:
     """Before, a negative limit failed with a traceback once the send was under way: the list
-    queued and the issue in the public archive, sent to nobody; 0 and nan meant no limit."""
+    queued and the issue in the public archive, sent to nobody; 0 and nan meant no limit; and a
+    tiny one (1e-300) sent one message and then waited for ever, Ctrl-C or not."""
     ready_to_send(workspace, server.port, monkeypatch, connections=2)
     subscribe(workspace, ["ann@example.org", "bob@example.org"])
     code, output = bulletin("send", str(workspace / "issues" / EXAMPLE.name), "--yes", *option)

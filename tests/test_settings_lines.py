@@ -317,11 +317,17 @@ def test_a_from_address_mail_readers_read_as_one_address_is_taken(workspace: Pat
     ('[media]\nbase_url = "https://me:hunter2@cdn.example.org"', "media.base_url",
      "holds a user name or password"),
     ('[smtp]\nhost = "127.0.0.1"\nrate_per_second = inf', "smtp.rate_per_second",
-     "input should be a finite number"),
+     "give the most messages a second as a finite number above 0, such as 20"),
+    ('[smtp]\nhost = "127.0.0.1"\nrate_per_second = nan', "smtp.rate_per_second",
+     "give the most messages a second as a finite number above 0, such as 20"),
+    ('[smtp]\nhost = "127.0.0.1"\nrate_per_second = 1e-300', "smtp.rate_per_second",
+     "that is under one message an hour, so a send would wait over an hour between two "
+     "messages; give at least 0.000278 (one an hour), such as 20, or leave it out for no limit"),
 ])
 def test_an_images_address_and_a_rate_that_cannot_be_used_name_their_line(
         workspace: Path, row: str, field: str, said: str) -> None:
-    """Images' base_url is appended to as base_url is; an infinite rate is no rate."""
+    """Images' base_url is appended to as base_url is; an infinite rate is no rate, and one
+    under one message an hour would wait over an hour between two (as `--rate` is held)."""
     config = workspace / "bulletin.toml"
     text = config.read_text() + "\n" + row + "\n"
     config.write_text(text)

@@ -13,7 +13,6 @@ during the send walk only what the send makes, and less often (`_collector`)."""
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,15 +103,15 @@ def send_command(
         config: ConfigOpt = None, delivery: DeliveryOpt = None) -> None:
     """Send ISSUE to a mailing list, if `bulletin check` finds no errors in it. Safe to run
     again: it resumes, and nobody recorded as sent is sent to again."""
+    from ..fields import rate_problem
     from ..send.outgoing import render_apart
 
     with reported(), _collector() as sending:
         if force is not None and not force.strip():
             raise SendError('--force: give the reason for sending past the errors, e.g. '
                             '--force "the alt text is in the caption"')
-        if rate is not None and not (0 < rate < math.inf):
-            raise SendError(f"--rate {rate:g}: give the most messages a second as a number "
-                            "above 0, e.g. --rate 20 (leave it out for no limit)")
+        if rate is not None and (problem := rate_problem(rate)) is not None:
+            raise SendError(f"--rate {rate:g}: {problem}")
         if per_hour is not None and per_hour < 1:
             raise SendError(f"--per-hour {per_hour}: give the most messages an hour as a whole "
                             "number of at least 1, e.g. --per-hour 50000 (leave it out for "
