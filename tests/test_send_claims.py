@@ -97,12 +97,13 @@ def queued(workspace: Path, count: int, url: str | None = None) -> str:
     return url
 
 
-def dispatcher(ledger: CountedLedger, workspace: Path, transport: MemoryTransport) -> Dispatcher:
+def dispatcher(ledger: CountedLedger, workspace: Path, transport: MemoryTransport,
+               settings: DispatchSettings | None = None) -> Dispatcher:
     (workspace / "issues" / EXAMPLE.name).write_text(EXAMPLE.read_text())
     outgoing = render_here(workspace / "issues" / EXAMPLE.name)
     return Dispatcher(ledger, ISSUE, campaign.templates(outgoing, SECRET_KEY.encode()),
                       outgoing.first.language, "cohes3ion@example.gov.wales",
-                      lambda: transport, DispatchSettings(connections=1, window=WINDOW))
+                      lambda: transport, settings or DispatchSettings(connections=1, window=WINDOW))
 
 
 def test_a_thousand_messages_take_few_claims_and_the_window_still_holds(
@@ -340,11 +341,39 @@ def test_a_dead_senders_failures_for_now_wait_for_a_later_pass(workspace: Path) 
         dead.flush()
         dead.close(remove=False)
         transport = MemoryTransport()
-        run = dispatcher(CountedLedger(store), workspace, transport)
-        run.settings = DispatchSettings(connections=1, window=WINDOW, retry_delays=())
+        run = dispatcher(CountedLedger(store), workspace, transport,
+                         DispatchSettings(connections=1, window=WINDOW, retry_delays=()))
         report = asyncio.run(run.run())
         counts = store.ledger.counts(ISSUE)
     sent = {message.recipient for message in transport.messages}
     assert {later.email, never.email}.isdisjoint(sent) and len(sent) == 4, sent
     assert report.deferred == counts["pending"] == 2 and counts["sent"] == 4, (report, counts)
     assert "still failing for now" in (report.stopped or ""), report
+
+
+def test_a_stop_ends_a_wait_for_the_rate_limit_and_that_message_stays_unsent(
+        workspace: Path) -> None:
+    """At one message an hour (the lowest limit), the second waits for an hour; a stop
+    (Ctrl-C, SIGTERM) ends the wait at once, and that message and the rest go back to
+    pending, their attempt not counted."""
+    url = queued(workspace, 3)
+    with Store.open(url) as store:
+        transport = MemoryTransport()
+        run = dispatcher(CountedLedger(store), workspace, transport,
+                         DispatchSettings(connections=1, window=WINDOW, per_second=1 / 3600))
+
+        async def stopped_after_the_first() -> None:
+            sending = asyncio.create_task(run.run())
+            deadline = asyncio.get_running_loop().time() + SAFETY
+            while not transport.messages and not sending.done():
+                assert asyncio.get_running_loop().time() < deadline, "nothing was sent"
+                await asyncio.sleep(0.01)
+            run.halt("interrupted")
+            await asyncio.wait_for(sending, SAFETY)
+
+        asyncio.run(stopped_after_the_first())
+        with store.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT state, attempts FROM ledger ORDER BY id")).all()
+    assert len(transport.messages) == 1
+    assert sorted(map(tuple, rows)) == [("pending", 0), ("pending", 0), ("sent", 1)], rows

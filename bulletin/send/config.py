@@ -27,6 +27,11 @@ from .transport import Transport
 _SMTP = Smtp.defaults()
 
 
+CLAIM_AHEAD = 4
+"""With a journal, a run claims up to this many windows of messages ahead, once its backlog
+runs low (without one: a window, once a quarter of it is free): few claims, of many rows."""
+
+
 @dataclass(frozen=True)
 class DispatchSettings:
     """How the dispatcher goes about a send: [smtp]'s settings of the same names, with their

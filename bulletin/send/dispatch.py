@@ -36,7 +36,7 @@ from ..message import Recipient, verp_address
 from ..personalise import MessageTemplate, date_header
 from ..store.ledger import Audience, Claim
 from ..store.outcomes import Outcome
-from .config import DispatchSettings
+from .config import CLAIM_AHEAD, DispatchSettings
 from .ledger import Ledger
 from .outage import Outage
 from .ratelimit import RateLimit
@@ -231,7 +231,9 @@ class Dispatcher:
     async def _sender(self, transport: Transport) -> None:
         queue, limit = self._queue, self._limit
         while (claim := queue.get_nowait() if queue.qsize() else await queue.get()) is not None:
-            await limit.wait()
+            if not await limit.wait(self.stop):  # stopped while it waited: not sent
+                self._add(Outcome(claim.id, "unsent", "not sent: the send was stopped"))
+                continue
             try:
                 template = self.templates.get(claim.language or UNKNOWN) or self.fallback
                 recipient = Recipient(str(claim.subscriber_id), claim.email, claim.name or "")
@@ -242,9 +244,8 @@ class Dispatcher:
                 envelope = verp_address(self.envelope_from, token) if template.verp \
                     else self.envelope_from
             except Exception as exc:  # this one's message cannot be made: they fail, not the run
-                self._handle(claim, Result(Status.PERMANENT, 0,
-                                           f"not sent: its message could not be made: "
-                                           f"{reason(exc)}"))
+                self._handle(claim, Result(Status.PERMANENT, 0, "not sent: its message could "
+                                           f"not be made: {reason(exc)}"))
                 continue
             await self._deliver(transport, claim, data, envelope)
         self._queue.put_nowait(None)  # for the other senders on this connection
@@ -397,8 +398,3 @@ class Dispatcher:
         if ids:
             await self._db_call(self.ledger.release, ids, self._run)
             self._outstanding -= len(queued)
-
-
-CLAIM_AHEAD = 4
-"""With a journal, a run claims up to this many windows of messages ahead, once its backlog
-runs low (without one: a window, once a quarter of it is free): few claims, of many rows."""

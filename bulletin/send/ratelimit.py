@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -50,11 +51,18 @@ class RateLimit:
                 self._hour.append(now)
         return wait
 
-    async def wait(self) -> None:
-        """Until the next message may go: at once, and without a lock, when there is no
-        limit (the dispatcher awaits it for every message, limit or not)."""
+    async def wait(self, stop: asyncio.Event | None = None) -> bool:
+        """Until the next message may go (True), or until `stop` is set (False: that message
+        must not go): at once, and without a lock, when there is no limit (the dispatcher
+        awaits it for every message, limit or not)."""
         if self.per_second is None and self.per_hour is None:
-            return
+            return True
         async with self._lock:
             while (pause := self.delay()) > 0:
-                await asyncio.sleep(pause)
+                if stop is None:
+                    await asyncio.sleep(pause)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                    return False
+        return True
