@@ -218,7 +218,7 @@ def test_senders_queueing_the_same_issue_at_once_queue_everyone_once(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_who_is_not_yet_queued_is_counted_once_another_sender_has_queued_them(
-        store: Store, tmp_path: Path) -> None:
+        store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A sender counts who is not yet queued (its plan) while another one queues the issue:
     the count waits for the other's rows and then finds none left. Before, it ran beside the
     other's insert, planned for the ledger as it was (empty: a nested loop reading the whole
@@ -227,4 +227,7 @@ def test_who_is_not_yet_queued_is_counted_once_another_sender_has_queued_them(
     counted = beside_a_queueing_sender(
         store, tmp_path, lambda _list: store.ledger.unqueued("together", "news"))
     assert counted == (200, 0)
+    # the wait is said (it is seconds at 1,000,000), once
+    assert [r.getMessage() for r in caplog.records if r.name == "bulletin.store.ledger"] == \
+        ["another sender is queueing together; waiting until it has"]
     assert store.ledger.unqueued("other", "news") == 200  # another issue's count: everyone

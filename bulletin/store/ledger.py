@@ -19,6 +19,7 @@ holds the state: see models.LedgerEntry).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from .models import (
     table,
 )
 
+log = logging.getLogger(__name__)
 _ledger = table(LedgerEntry)
 _subscribers = table(Subscriber)
 _memberships = table(Membership)
@@ -211,9 +213,13 @@ def _queueing(connection: Connection, issue: str, shared: bool) -> None:
     writer at a time and plans the same either way."""
     if connection.dialect.name != "postgresql":
         return
-    lock = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+    kind = "_shared" if shared else ""
     key = func.hashtext(func.concat(func.current_schema(), " ", issue))
-    connection.execute(select(lock(QUEUEING_LOCKS, key)))
+    if not connection.scalar(select(getattr(func, f"pg_try_advisory_xact_lock{kind}")(
+            QUEUEING_LOCKS, key))):  # said, since at 1,000,000 it is a wait of seconds
+        log.warning("another sender is queueing %s; waiting until it has", issue)
+        connection.execute(select(getattr(func, f"pg_advisory_xact_lock{kind}")(
+            QUEUEING_LOCKS, key)))
 
 
 ANALYZE_AFTER = 1000
