@@ -502,14 +502,14 @@ class Prepared:
     seconds: float
 
 
-def prepare_store(folder: Path, rows: int) -> Prepared:
+def prepare_store(folder: Path, rows: int, name: str = "") -> Prepared:
     """A fresh SQLite store holding `rows` subscribers on the list, imported from a generated
     CSV by Store.import_csv (the real import path); checkpointed, so that it can be copied."""
     from bulletin.store.store import Store
 
-    csv_path = folder / f"subscribers-{rows}.csv"
+    csv_path = folder / f"subscribers-{rows}{name}.csv"
     people.generate(csv_path, rows, languages=("en", ""), seed=20261125)
-    database = folder / f"store-{rows}.db"
+    database = folder / f"store-{rows}{name}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     with Store.open(f"sqlite:///{database}") as store:
@@ -523,6 +523,33 @@ def prepare_store(folder: Path, rows: int) -> Prepared:
     with sqlite3.connect(database) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return Prepared(database, rows, seconds)
+
+
+def prepare_stores(matrix: Matrix, folder: Path, rows: int, bytecode: Path | None,
+                   timeout: float) -> dict[str, Prepared]:
+    """`prepare_store`'s store for each checkout of the matrix, by its own code: a store made
+    by a newer bulletin has a newer schema, which an older one refuses to open. The first
+    (this checkout's) in this process; any other in a child process running that code."""
+    stores: dict[str, Prepared] = {}
+    for index, (name, code) in enumerate(matrix.codes):
+        if index == 0 or code is None:
+            stores[name] = prepare_store(folder, rows, f"-{index}")
+            continue
+        done = run_measured([sys.executable, __file__, "--child-prepare", str(folder),
+                             "--size", str(rows), "--store-name", f"-{index}"],
+                            timeout=timeout, env=child_env("", bytecode, code))
+        if done.code != 0 or done.timed_out:
+            raise RuntimeError(f"preparing the {name} code's store: {_failure(done)}")
+        path, seconds = json.loads(done.stdout.strip().splitlines()[-1])
+        stores[name] = Prepared(Path(path), rows, seconds)
+    return stores
+
+
+def child_prepare(folder: Path, rows: int, name: str) -> None:
+    """Runs in the child (the checkout whose store it makes): `prepare_store`, its path and
+    seconds as one JSON line."""
+    prepared = prepare_store(folder, rows, name)
+    print(json.dumps([str(prepared.path), prepared.seconds]))
 
 
 def fresh_copy(prepared: Prepared, folder: Path, name: str) -> str:
@@ -1033,10 +1060,11 @@ class Matrix:
     imported: dict[int, str] = field(default_factory=dict)
 
 
-def send_once(matrix: Matrix, prepared: Prepared, database: str, name: str, folder: Path,
-              bytecode: Path | None, timeout: float) -> Run:
-    """One send of row M: `prepared.rows` recipients, on `database`, by the code `name`."""
-    code = dict(matrix.codes)[name]
+def send_once(matrix: Matrix, stores: dict[str, Prepared], database: str, name: str,
+              folder: Path, bytecode: Path | None, timeout: float) -> Run:
+    """One send of row M: `prepared.rows` recipients, on `database`, by the code `name`
+    (from its own store, on SQLite)."""
+    code, prepared = dict(matrix.codes)[name], stores[name]
     size, issue = prepared.rows, matrix.issues[name]
     if database == SQLITE:
         url = fresh_copy(prepared, folder, "run.db")
@@ -1063,16 +1091,17 @@ def warm_up(matrix: Matrix, folder: Path, bytecode: Path | None, clock: Clock) -
             timeout=clock.allow(600), check=False)
         if compiled.returncode != 0:
             say(f"compileall: {compiled.stdout.strip()[-300:]}")
-    prepared = prepare_store(folder, WARM)
+    stores = prepare_stores(matrix, folder, WARM, bytecode, clock.allow(300))
     for database in matrix.databases:
         for name, _ in matrix.codes:
             step(clock, 0, f"untimed send of {WARM} recipients on {database}, {name} code, "
                  "writing the bytecode")
             run = _guard(lambda d=database, n=name: send_once(
-                matrix, prepared, d, n, folder, bytecode, clock.allow(300)), "warm-up")
+                matrix, stores, d, n, folder, bytecode, clock.allow(300)), "warm-up")
             if run.error:
                 say(f"[red]the untimed send failed[/]: {esc(run.error)}")
-    prepared.path.unlink()
+    for prepared in stores.values():
+        prepared.path.unlink()
     return "bytecode cached in this run's own folder (PYTHONPYCACHEPREFIX), compiled before " \
            "measuring, as an installed bulletin runs"
 
@@ -1089,13 +1118,16 @@ def measure_size(matrix: Matrix, options: Options, folder: Path, sample: bytes,
                  bytecode: Path | None, clock: Clock, size: int) -> None:
     """Row M at one size."""
     step(clock, 0, f"M: importing {size:,} subscribers into SQLite (Store.import_csv)")
-    prepared = prepare_store(folder, size)
+    stores = prepare_stores(matrix, folder, size, bytecode, clock.allow(max(300.0, size / 500)))
     matrix.imported[size] = (f"{size:,} subscribers imported by Store.import_csv in "
-                             f"{prepared.seconds:.1f} s (not measured)")
+                             + ", ".join(f"{prepared.seconds:.1f} s" + (f" ({name} code)" if
+                                         len(stores) > 1 else "")
+                                         for name, prepared in stores.items())
+                             + " (not measured)")
     for name, code in matrix.codes:
         step(clock, options.quiet_wait, f"M: {size:,}, SQLite, --dry-run, {name} code")
         matrix.dry[size, name] = _guard(lambda n=name, c=code: command_run(
-            matrix.issues[n], fresh_copy(prepared, folder, "run.db"), folder, size,
+            matrix.issues[n], fresh_copy(stores[n], folder, "run.db"), folder, size,
             clock.allow(max(300.0, size / 2000)), "dry run", bytecode, c, dry_run=True),
             "dry run")
     for number in range(options.repeat):
@@ -1106,13 +1138,14 @@ def measure_size(matrix: Matrix, options: Options, folder: Path, sample: bytes,
                      f"M: {size:,}, {database}, bulletin send, {name} code{turn}")
                 matrix.sends.setdefault((size, database, name), []).append(_guard(
                     lambda d=database, n=name: send_once(
-                        matrix, prepared, d, n, folder, bytecode,
+                        matrix, stores, d, n, folder, bytecode,
                         clock.allow(max(600.0, size / 300))), "send"))
         step(clock, options.quiet_wait, f"M: {size:,}, smtp-source -d{turn}")
         matrix.sources.setdefault(size, []).append(_guard(lambda: smtp_source_run(
             sample, folder, True, size, CONNECTIONS,
             clock.allow(max(300.0, size / 1000))), "smtp-source -d"))
-    prepared.path.unlink()
+    for prepared in stores.values():
+        prepared.path.unlink()
     (folder / "run.db").unlink(missing_ok=True)
 
 
@@ -1388,11 +1421,13 @@ def parse() -> tuple[argparse.Namespace, Options | None]:
                         help="SQLite alone")
     parser.add_argument("--child-dispatch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-fill", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-prepare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store-name", default="", help=argparse.SUPPRESS)
     parser.add_argument("--connections", type=int, default=CONNECTIONS,
                         help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child_dispatch or args.child_fill:
+    if args.child_dispatch or args.child_fill or args.child_prepare:
         return args, None
     sizes = args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")
     return args, Options(
@@ -1429,6 +1464,8 @@ def main() -> None:
     if options is None:
         if args.child_fill:
             child_fill(args.size)
+        elif args.child_prepare:
+            child_prepare(args.child_prepare, args.size, args.store_name)
         else:
             child_dispatch(args.child_dispatch, args.connections)
         return
