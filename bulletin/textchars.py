@@ -75,8 +75,9 @@ def spoofing_problem(text: str) -> str | None:
 
 
 def single_line(text: str) -> str:
-    """A person's short text typed at a command (a name, a reason, a list's title) as kept and
-    shown: one line, each control character (an escape sequence would work on the terminal of
-    whoever lists it), line separator or SPOOFING character a space, runs of spaces one."""
-    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+    """A person's short text typed at a command or into a form (a name, a reason, a list's
+    title) as kept and shown: one line, each control character (an escape sequence would work
+    on the terminal of whoever lists it), line separator, SPOOFING character or lone surrogate
+    (no database can store one) a space, runs of spaces one."""
+    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
                             or SPOOFING.match(c) else c for c in text).split())

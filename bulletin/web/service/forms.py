@@ -4,7 +4,6 @@ of them, the few values they carry that need cleaning; and the `?lang=` every pa
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,6 +11,9 @@ from urllib.parse import parse_qs
 from fastapi import Query, Request
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartParser
+
+from ...csvfields import NAME_LENGTH
+from ...textchars import single_line
 
 MAX_BODY = 64 * 1024
 Form = dict[str, list[str]]
@@ -67,8 +69,8 @@ def first(form: Form, name: str) -> str | None:
 
 
 def clean_name(value: str | None) -> str | None:
-    """A name as typed, without control characters or runs of white space."""
-    if not value:
-        return None
-    kept = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in value)
-    return " ".join(kept.split())[:200] or None
+    """A name as typed, kept as a name given at a command is (textchars.single_line: one
+    line, no control character nor one that reorders or hides text, but the joiners and tags
+    of emoji, the Welsh flag and Persian kept), cut at NAME_LENGTH characters: a form cleans
+    what it is given rather than refusing someone's name."""
+    return single_line(value or "")[:NAME_LENGTH].rstrip() or None
