@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from ..asyncrun import until
 from ..errors import SendError
 from ..languages import UNKNOWN
 from ..message import Recipient, verp_address
@@ -200,20 +201,15 @@ class Dispatcher:
                 self.halt(f"{counts['pending']} message(s) still failing for now after "
                           f"{passes + 1} passes; run `bulletin send` again later")
                 return
-            await self._wait(self.stop, self.settings.retry_delays[passes])
+            await until(self.stop, self.settings.retry_delays[passes])
             passes, after, exhausted = passes + 1, 0, False
 
     async def _idle(self) -> None:
         """Wait for room in the window; meanwhile write what has come back, so the last
         outcomes of a run (or of a quiet spell) are recorded without a new result."""
         self._room.clear()
-        await self._wait(self._room, self.settings.flush_every)
+        await until(self._room, self.settings.flush_every)
         await self._flush()
-
-    @staticmethod
-    async def _wait(event: asyncio.Event, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
 
     async def _worker(self) -> None:
         """One connection: as many senders on it as it keeps busy (two with PIPELINING: one
@@ -301,7 +297,7 @@ class Dispatcher:
                       f"attempt: {result.reply}); run `bulletin send` again when it is back")
         if self.stop.is_set():
             return False
-        await self._wait(self.stop, delay)
+        await until(self.stop, delay)
         return not self.stop.is_set()
 
     def _hand_out(self) -> None:
@@ -360,7 +356,7 @@ class Dispatcher:
         """Writes outcomes to the ledger as they come back (every `in_flight` / 2 of them, or
         every `flush_every` seconds), so that no worker waits for the database."""
         while not self._finished:
-            await self._wait(self._due, self.settings.flush_every)
+            await until(self._due, self.settings.flush_every)
             self._due.clear()
             await self._flush()
 

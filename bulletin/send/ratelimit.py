@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
+
+from ..asyncrun import until
 
 
 class RateLimit:
@@ -61,8 +62,6 @@ class RateLimit:
             while (pause := self.delay()) > 0:
                 if stop is None:
                     await asyncio.sleep(pause)
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
+                elif await until(stop, pause):
                     return False
         return True

@@ -213,13 +213,13 @@ def _queueing(connection: Connection, issue: str, shared: bool) -> None:
     writer at a time and plans the same either way."""
     if connection.dialect.name != "postgresql":
         return
-    kind = "_shared" if shared else ""
+    try_lock, lock = (func.pg_try_advisory_xact_lock_shared, func.pg_advisory_xact_lock_shared) \
+        if shared else (func.pg_try_advisory_xact_lock, func.pg_advisory_xact_lock)
     key = func.hashtext(func.concat(func.current_schema(), " ", issue))
-    if not connection.scalar(select(getattr(func, f"pg_try_advisory_xact_lock{kind}")(
-            QUEUEING_LOCKS, key))):  # said, since at 1,000,000 it is a wait of seconds
+    if not connection.scalar(select(try_lock(QUEUEING_LOCKS, key))):
+        # said, since at 1,000,000 the wait is seconds long
         log.warning("another sender is queueing %s; waiting until it has", issue)
-        connection.execute(select(getattr(func, f"pg_advisory_xact_lock{kind}")(
-            QUEUEING_LOCKS, key)))
+        connection.execute(select(lock(QUEUEING_LOCKS, key)))
 
 
 ANALYZE_AFTER = 1000
